@@ -1,0 +1,43 @@
+# mcuforge: two entry points. `make demo` runs the main job on the emulated board; `make test` runs the suite.
+# Both install what is missing first (Debian packages, then a virtualenv with mcuforge installed editable).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng make
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: demo test bench setup apt venv clean help
+help:
+	@echo "make demo   - keyword spotting: data -> train -> int8 -> firmware -> emulated STM32F405 -> accuracy"
+	@echo "make test   - the whole suite (runs firmware on QEMU)"
+	@echo "make bench  - benchmarks (MACs/cycle, arena vs TFLM, flash)"
+
+setup: apt venv
+
+# Installs only what dpkg does not already have, so a second run costs a second.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/mcuforge demo
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,45 @@
+"""What an op's ``emit()`` gets: names for tensors and a place to put its constant declarations."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.ir import C_TYPES, Graph, Op
+
+
+def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype.kind == "f":
+        items = [repr(float(v)) + "f" for v in flat.astype(np.float32)]
+    else:
+        items = [str(int(v)) for v in flat]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return "    " + ",\n    ".join(lines) if lines else ""
+
+
+class EmitContext:
+    """Collects the declarations of one layer; ``prefix`` (``L3``) keeps symbol names unique."""
+
+    def __init__(self, graph: Graph, op: Op, layer: int, tensor_expr: dict[str, str]):
+        self.graph = graph
+        self.op = op
+        self.layer = layer
+        self.prefix = f"L{layer}"
+        self._tensor_expr = tensor_expr
+        self.decls: list[str] = []
+
+    def tensor(self, name: str) -> str:
+        """C expression for a tensor: a const array symbol for weights, an arena pointer for activations."""
+        return self._tensor_expr[name]
+
+    def array(self, suffix: str, values: np.ndarray, ctype: str | None = None, comment: str = "") -> str:
+        """Declare ``static const <ctype> L<i>_<suffix>[] = {...};`` in flash; returns the symbol."""
+        values = np.asarray(values)
+        ctype = ctype or C_TYPES[str(values.dtype)]
+        sym = f"{self.prefix}_{suffix}"
+        note = f"/* {comment} */\n" if comment else ""
+        self.decls.append(f"{note}static const {ctype} {sym}[{max(values.size, 1)}] = {{\n{c_array_body(values)}\n}};")
+        return sym
+
+    def decl(self, text: str) -> None:
+        """A raw declaration (e.g. a ``static const mf_conv2d_params L3_params = {...};``)."""
+        self.decls.append(text)

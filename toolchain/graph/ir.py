@@ -1,0 +1,135 @@
+"""The graph IR every front end produces and every back end consumes.
+
+A Graph is a list of Ops in execution order over named Tensors. Constant tensors carry
+their data (weights, biases); activations carry only shape, dtype and quantization and
+get an arena offset from the planner. Op kinds are lowered, backend-neutral names
+(``conv2d``, ``depthwise_conv2d`` ...); each op's ``attrs`` holds everything a kernel
+needs, with quantization already folded into integer multipliers by
+``mcuforge.graph.lower`` so that the numpy reference and the C kernels read the same
+numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DTYPES = {
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "float32": np.float32,
+}
+C_TYPES = {
+    "int8": "int8_t",
+    "uint8": "uint8_t",
+    "int16": "int16_t",
+    "int32": "int32_t",
+    "float32": "float",
+}
+
+
+@dataclass
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point); per-tensor or per-channel on ``axis``."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+    @property
+    def s(self) -> float:
+        """Per-tensor scale as a float (error if per-channel)."""
+        assert self.scale.size == 1, "per-channel quantization has no single scale"
+        return float(self.scale.reshape(-1)[0])
+
+    @property
+    def zp(self) -> int:
+        assert self.zero_point.size >= 1
+        return int(self.zero_point.reshape(-1)[0])
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: Quant | None = None
+    data: np.ndarray | None = None  # set for constants (weights, biases)
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(DTYPES[self.dtype]).itemsize
+
+    @property
+    def ctype(self) -> str:
+        return C_TYPES[self.dtype]
+
+
+@dataclass
+class Op:
+    """One layer. ``index`` is the operator's position in the source model (for error messages)."""
+
+    kind: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    index: int = -1
+    name: str = ""
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: dict[str, Tensor]
+    ops: list[Op]
+    inputs: list[str]
+    outputs: list[str]
+    source_hash: str = ""  # sha256 of the model file the graph came from
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def producers(self) -> dict[str, Op]:
+        return {t: op for op in self.ops for t in op.outputs}
+
+    def consumers(self) -> dict[str, list[Op]]:
+        out: dict[str, list[Op]] = {}
+        for op in self.ops:
+            for t in op.inputs:
+                out.setdefault(t, []).append(op)
+        return out
+
+    def activations(self) -> list[Tensor]:
+        """Non-constant tensors: graph inputs, outputs and intermediates (all live in the arena)."""
+        seen: dict[str, Tensor] = {}
+        for name in self.inputs:
+            seen[name] = self.tensors[name]
+        for op in self.ops:
+            for name in op.inputs + op.outputs:
+                t = self.tensors[name]
+                if not t.is_const:
+                    seen.setdefault(name, t)
+        return list(seen.values())
+
+    def constants(self) -> list[Tensor]:
+        names = []
+        for op in self.ops:
+            for n in op.inputs:
+                if self.tensors[n].is_const and n not in names:
+                    names.append(n)
+        return [self.tensors[n] for n in names]

@@ -1,0 +1,51 @@
+"""Operators: one module per op, like TFLM's kernels (one op per file).
+
+Each module ``mcuforge.ops.<kind>`` pairs with ``firmware/kernels/<kind>.c`` and defines:
+
+- ``KIND``: the IR op kind (``"conv2d"``...); ``TFLITE``: TFLite builtin names it lowers from.
+- ``prepare(op, graph)``: fold quantization into integer attrs (multipliers, shifts, clamps,
+  pads) using ``mcuforge.graph.quant``. Reads the neutral attrs a front end set.
+- ``reference(op, graph, inputs) -> list[np.ndarray]``: the numpy reference, integer-exact
+  with the C kernel and with TFLM.
+- ``macs(op, graph) -> int``: multiply-accumulates of one invocation.
+- ``emit(op, graph, ctx) -> str``: the one C statement that runs the layer; declarations
+  (params structs, multiplier arrays) go through ``ctx`` (see ``mcuforge.codegen.context``).
+- ``ALIAS`` (optional, True for reshape): output shares the input's bytes; no code runs.
+
+``REGISTRY`` maps kind -> module; the front ends reject any op not in it before any C is written.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+REGISTRY: dict[str, ModuleType] = {}
+
+
+def _load() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "KIND"):
+            REGISTRY[mod.KIND] = mod
+
+
+def get(kind: str) -> ModuleType:
+    if not REGISTRY:
+        _load()
+    return REGISTRY[kind]
+
+
+def supported() -> list[str]:
+    if not REGISTRY:
+        _load()
+    return sorted(REGISTRY)
+
+
+def tflite_names() -> dict[str, str]:
+    """TFLite builtin op name -> IR kind, for every registered op."""
+    if not REGISTRY:
+        _load()
+    return {name: kind for kind, mod in REGISTRY.items() for name in getattr(mod, "TFLITE", ())}
