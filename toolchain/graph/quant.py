@@ -41,7 +41,8 @@ def activation_range(activation: str, scale: float, zero_point: int, qmin: int =
     """Clamp bounds of a fused activation in the quantized domain (TFLite CalculateActivationRangeQuantized)."""
 
     def q(x: float) -> int:
-        return zero_point + int(round_half_away(x / scale))
+        # TFLite divides in float32 here (TfLiteRound(f / scale)), not in double.
+        return zero_point + int(round_half_away(float(np.float32(x) / np.float32(scale))))
 
     if activation in ("none", None):
         return qmin, qmax

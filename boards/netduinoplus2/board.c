@@ -1,0 +1,82 @@
+/* Netduino Plus 2 clocks: 25 MHz HSE -> PLL -> 168 MHz SYSCLK, AHB 168, APB1 42, APB2 84.
+ * QEMU 7.2 has no RCC model for the F405 (RCC reads 0) and runs its clock tree at a fixed
+ * 168 MHz, so the PLL set-up is skipped there. Every wait is bounded: a board whose
+ * crystal does not start stays on the 16 MHz HSI and reports that clock. */
+#include "mf_board.h"
+#include "mf_cortexm.h"
+#include "mf_runtime.h"
+#include "stm32f4_regs.h"
+
+#define HSI_HZ 16000000u
+#define READY_SPINS 500000u
+
+static uint32_t sysclk_hz = HSI_HZ;
+static uint32_t pclk2_hz = HSI_HZ;
+
+static int wait_bits(volatile uint32_t *reg, uint32_t mask, uint32_t value)
+{
+    uint32_t i;
+    for (i = 0; i < READY_SPINS; i++) {
+        if ((*reg & mask) == value) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int start_pll_168mhz(void)
+{
+    RCC_CR |= RCC_CR_HSEON;
+    if (!wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
+        return 0;
+    }
+    RCC_APB1ENR |= RCC_APB1ENR_PWREN;
+    PWR_CR |= 1u << 14; /* VOS: scale 1 for 168 MHz */
+    /* M=25 (1 MHz), N=336, P=2 (168 MHz), Q=7 (48 MHz), source HSE */
+    RCC_PLLCFGR = 25u | (336u << 6) | (0u << 16) | (1u << 22) | (7u << 24);
+    RCC_CR |= RCC_CR_PLLON;
+    if (!wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
+        return 0;
+    }
+    /* 5 wait states at 3.3 V, prefetch and caches on, before raising the clock */
+    FLASH_ACR = 5u | (1u << 8) | (1u << 9) | (1u << 10);
+    /* AHB /1, APB1 /4, APB2 /2, then switch SYSCLK to the PLL */
+    RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | (5u << 10) | (4u << 13) | 2u;
+    return wait_bits(&RCC_CFGR, 0xCu, 0x8u);
+}
+
+void mf_board_init(void)
+{
+    if (RCC_CR == 0u) {
+        sysclk_hz = MF_BOARD_CLOCK_HZ; /* emulated: fixed clock tree */
+        pclk2_hz = MF_BOARD_CLOCK_HZ / 2u;
+    } else if (start_pll_168mhz()) {
+        sysclk_hz = 168000000u;
+        pclk2_hz = 84000000u;
+    }
+}
+
+uint32_t mf_board_clock_hz(void)
+{
+    return sysclk_hz;
+}
+
+uint32_t stm32_pclk2_hz(void)
+{
+    return pclk2_hz;
+}
+
+void mf_board_idle(void)
+{
+    mf_wfi();
+}
+
+void mf_board_exit(int code)
+{
+#if MF_EXIT_SEMIHOSTING
+    mf_semihost_exit(code);
+#else
+    (void)code;
+#endif
+    mf_system_reset();
+}

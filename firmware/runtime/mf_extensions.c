@@ -1,0 +1,7 @@
+/* Default: no extensions. mcuforge.build.project.copy_platform() rewrites this file
+ * when a project enables extensions. */
+#include "mf_runtime.h"
+
+void mf_extensions_register(void)
+{
+}

@@ -1,0 +1,56 @@
+/* The firmware runtime: a table of link message handlers and the loop that serves them.
+ * Extensions (on-device learning, audio streaming...) add message types by calling
+ * mf_link_register() from their mf_ext_<name>_register(); the project's generated
+ * mf_extensions.c calls those, so the dispatcher itself never changes. */
+#ifndef MF_RUNTIME_H
+#define MF_RUNTIME_H
+
+#include <stdint.h>
+
+#include "mf_link.h"
+
+#ifndef MF_LINK_MAX_HANDLERS
+#define MF_LINK_MAX_HANDLERS 24
+#endif
+/* A frame whose bytes stop for this long is dropped (and, after an oversized length,
+ * the line must be idle this long before the next frame is read). */
+#ifndef MF_LINK_BYTE_TIMEOUT_MS
+#define MF_LINK_BYTE_TIMEOUT_MS 200u
+#endif
+/* EXIT semantics: 1 = semihosting exit (emulators, debug probes), 0 = system reset. */
+#ifndef MF_EXIT_SEMIHOSTING
+#define MF_EXIT_SEMIHOSTING 1
+#endif
+
+#define MF_EXIT_FAULT 127 /* exit code after a CPU fault was reported */
+
+/* HELLO flags. */
+#define MF_HELLO_FLAG_SEMIHOSTING 0x01u
+#define MF_HELLO_FLAG_PROFILE 0x02u
+
+typedef void (*mf_link_handler)(const mf_frame *req);
+
+/* 0 = registered; -1 = table full or type already taken or reserved. */
+int mf_link_register(uint8_t type, mf_link_handler handler);
+/* Registered types, in registration order (for HELLO). */
+uint32_t mf_link_handler_count(void);
+uint8_t mf_link_handler_type(uint32_t i);
+
+void mf_dispatch(const mf_frame *req);
+/* Reads and handles at most one byte; returns after a byte or an inter-byte timeout. */
+void mf_runtime_serve_once(void);
+/* Type and seq of the request being handled (for fault reports). */
+uint8_t mf_runtime_current_seq(void);
+uint8_t mf_runtime_current_type(void);
+
+/* Reply helpers: a reply carries the request's seq and type | MF_MSG_REPLY. */
+void mf_reply_begin(const mf_frame *req, uint16_t len);
+void mf_reply_error(const mf_frame *req, uint8_t code, const char *msg);
+
+/* The core messages (HELLO ... EXIT), and HELLO itself for the boot announcement. */
+void mf_handlers_core_register(void);
+void mf_send_hello(uint8_t seq);
+/* Generated per project (mf_extensions.c): registers each extension's handlers. */
+void mf_extensions_register(void);
+
+#endif

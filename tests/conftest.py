@@ -1,0 +1,44 @@
+"""Shared test helpers. Nothing here skips: a test that needs QEMU or the Arm compiler
+fails when they are missing."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_MODEL = Path(__file__).resolve().parent / "fixtures" / "fake_model"
+EMULATED_BOARDS = ["netduinoplus2", "mps2-an386"]
+
+
+def make_fake_project(board: str, dest: Path, build_id: str = "0123456789abcdef",
+                      extensions=(), model_c: str | None = None):
+    """Lay out a project around the hand-written fake model (tests/fixtures/fake_model)
+    and build it; returns the BuildResult."""
+    from mcuforge.build import build, copy_platform, project_include_dirs, write_makefile
+
+    (dest / "model").mkdir(parents=True, exist_ok=True)
+    shutil.copy(FAKE_MODEL / "model.h", dest / "model" / "model.h")
+    if model_c is None:
+        shutil.copy(FAKE_MODEL / "model.c", dest / "model" / "model.c")
+    else:
+        (dest / "model" / "model.c").write_text(model_c)
+    (dest / "mf_build_id.h").write_text(
+        f'#ifndef MF_BUILD_ID_H\n#define MF_BUILD_ID_H\n#define MF_BUILD_ID "{build_id}"\n#endif\n')
+    sources = copy_platform(board, dest, extensions=extensions) + ["model/model.c"]
+    write_makefile(dest, board, sources, project_include_dirs(board, extensions))
+    return build(dest)
+
+
+@pytest.fixture(scope="session")
+def fake_firmware(tmp_path_factory):
+    """fake_firmware(board) -> BuildResult of the fake model for that board (built once)."""
+    cache: dict[str, object] = {}
+
+    def get(board: str):
+        if board not in cache:
+            cache[board] = make_fake_project(board, tmp_path_factory.mktemp(f"fake-{board}"))
+        return cache[board]
+
+    return get

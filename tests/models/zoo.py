@@ -1,0 +1,333 @@
+"""Test model zoo: small Keras 3 models converted to int8 TFLite, covering every supported op
+and option, plus models mcuforge must refuse (an unsupported op, weights too big for a board).
+
+``ZOO[name]()`` returns the .tflite bytes. Conversion is seeded (weights, representative data)
+and cached on disk keyed by the builder, its parameters and this file's source, so a test
+session converts each model once (parallel workers write atomically).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import inspect
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+CACHE = Path(os.environ.get("MCUFORGE_ZOO_CACHE", Path(tempfile.gettempdir()) / f"mcuforge-zoo-{os.getuid()}"))
+_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    return tf, keras
+
+
+def cached(fn: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Cache a builder's .tflite bytes on disk by (name, parameters, zoo source)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> bytes:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = hashlib.sha256(f"{fn.__name__}{sorted(bound.arguments.items())}{_SOURCE_HASH}".encode()).hexdigest()[:16]
+        path = CACHE / f"{fn.__name__}-{key}.tflite"
+        if path.exists():
+            return path.read_bytes()
+        data = fn(*args, **kwargs)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: parallel test workers never see half a file
+        return data
+
+    return wrapper
+
+
+def _randomize(model, seed: int) -> None:
+    """Non-zero biases and non-trivial batch-norm statistics, so every term is exercised."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        names = [w.path.split("/")[-1] for w in layer.weights]
+        new = []
+        for name, w in zip(names, weights):
+            if name == "bias":
+                w = rng.normal(0, 0.2, w.shape)
+            elif name == "moving_variance":
+                w = rng.uniform(0.5, 2.0, w.shape)
+            elif name in ("moving_mean", "beta"):
+                w = rng.normal(0, 0.3, w.shape)
+            elif name == "gamma":
+                w = rng.uniform(0.5, 1.5, w.shape)
+            new.append(np.asarray(w, dtype=np.float32))
+        layer.set_weights(new)
+
+
+def convert(model, input_shape, seed: int = 0, int8_io: bool = True, per_channel: bool = True,
+            samples: int = 32, input_range: tuple[float, float] = (-1.0, 1.0)) -> bytes:
+    """Full-integer int8 conversion with a seeded representative dataset."""
+    tf, _ = _keras()
+    rng = np.random.default_rng(seed + 1000)
+    lo, hi = input_range
+
+    def representative():
+        for _ in range(samples):
+            yield [rng.uniform(lo, hi, (1, *input_shape)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)  # (its export prints to stdout: silenced)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if int8_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    if not per_channel:
+        conv._experimental_disable_per_channel = True
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bytes(conv.convert())
+
+
+def _build(seed: int, input_shape, body: Callable, batch1: bool = False) -> object:
+    """``batch1`` fixes the batch size to 1: the converter then fuses dilated convolutions
+    (with a dynamic batch it emits SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND and a separate bias ADD)."""
+    _, keras = _keras()
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(input_shape, batch_size=1 if batch1 else None)
+    model = keras.Model(inp, body(keras.layers, inp))
+    _randomize(model, seed)
+    return model
+
+
+# ---------------------------------------------------------------- supported models
+
+
+@cached
+def conv_variants(per_channel: bool = True, seed: int = 1) -> bytes:
+    """Conv2D: strides 1/2, same/valid, dilation 2, relu/relu6/none, with and without bias,
+    even and non-square kernels (odd padding), a 1x1 pointwise conv."""
+    shape = (15, 13, 3)
+
+    def body(L, x):
+        x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        x = L.Conv2D(8, 3, strides=2, padding="valid", activation="relu6", use_bias=False)(x)
+        x = L.Conv2D(6, 3, padding="same", dilation_rate=2)(x)
+        x = L.Conv2D(6, (2, 4), strides=(1, 2), padding="same", activation="relu")(x)
+        x = L.Conv2D(5, 1, padding="valid")(x)
+        return x
+
+    return convert(_build(seed, shape, body, batch1=True), shape, seed, per_channel=per_channel)
+
+
+@cached
+def depthwise(seed: int = 2) -> bytes:
+    """DepthwiseConv2D: depth multiplier 1 and 2, stride 2, dilation 2, same/valid, relu6."""
+    shape = (12, 11, 4)
+
+    def body(L, x):
+        x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        x = L.DepthwiseConv2D(3, strides=2, padding="valid", depth_multiplier=2, activation="relu6")(x)
+        x = L.DepthwiseConv2D(3, padding="same", dilation_rate=2, use_bias=False)(x)
+        x = L.DepthwiseConv2D((2, 3), strides=(2, 1), padding="same", depth_multiplier=2)(x)
+        return x
+
+    return convert(_build(seed, shape, body, batch1=True), shape, seed)
+
+
+@cached
+def dense_flatten(seed: int = 3) -> bytes:
+    """Conv -> Flatten (Keras 3: SHAPE/STRIDED_SLICE/PACK/RESHAPE) -> Dense relu -> Dense -> Softmax."""
+    shape = (8, 8, 2)
+
+    def body(L, x):
+        x = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
+        x = L.Flatten()(x)
+        x = L.Dense(16, activation="relu")(x)
+        x = L.Dense(10)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+@cached
+def dense_per_tensor(seed: int = 4) -> bytes:
+    """Dense layers with per-tensor weight scales (and a per-tensor conv)."""
+    shape = (4, 4, 3)
+
+    def body(L, x):
+        x = L.Conv2D(4, 3, padding="valid", activation="relu")(x)
+        x = L.Flatten()(x)
+        x = L.Dense(12, activation="relu6")(x)
+        return L.Dense(5)(x)
+
+    return convert(_build(seed, shape, body), shape, seed, per_channel=False)
+
+
+@cached
+def pooling(seed: int = 5) -> bytes:
+    """AveragePooling2D / MaxPooling2D with same and valid padding, odd sizes."""
+    shape = (13, 11, 4)
+
+    def body(L, x):
+        x = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+        x = L.AveragePooling2D(2, padding="same")(x)
+        x = L.MaxPooling2D(3, strides=2, padding="valid")(x)
+        x = L.Conv2D(6, 1)(x)
+        x = L.MaxPooling2D(2, padding="same")(x)
+        return L.AveragePooling2D((2, 1), strides=1, padding="valid")(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+@cached
+def global_pool(seed: int = 6) -> bytes:
+    """GlobalAveragePooling2D (MEAN over H, W) -> Dense -> Softmax."""
+    shape = (9, 9, 3)
+
+    def body(L, x):
+        x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(4)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+@cached
+def residual(seed: int = 7) -> bytes:
+    """Residual Add of two branches with different scales, then ReLU6 (fused)."""
+    shape = (8, 8, 4)
+
+    def body(L, x):
+        a = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        b = L.Conv2D(8, 3, padding="same")(a)
+        s = L.Add()([a, b])
+        s = L.ReLU(max_value=6.0)(s)
+        c = L.DepthwiseConv2D(3, padding="same")(s)
+        return L.Add()([s, c])
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+@cached
+def float_io(seed: int = 8) -> bytes:
+    """float32 input and output: the converter adds QUANTIZE and DEQUANTIZE."""
+    shape = (6, 6, 2)
+
+    def body(L, x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(3)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed, int8_io=False)
+
+
+@cached
+def ds_cnn_kws(channels: int = 64, blocks: int = 4, classes: int = 12, seed: int = 9) -> bytes:
+    """DS-CNN keyword spotting (Zhang et al. 'Hello Edge'): 49x40x1 MFCC input, a 10x4 strided conv,
+    depthwise-separable blocks with batch norm, global average pooling, Dense, Softmax."""
+    shape = (49, 40, 1)
+
+    def body(L, x):
+        x = L.Conv2D(channels, (10, 4), strides=2, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+        for _ in range(blocks):
+            x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+            x = L.BatchNormalization()(x)
+            x = L.ReLU()(x)
+            x = L.Conv2D(channels, 1, use_bias=False)(x)
+            x = L.BatchNormalization()(x)
+            x = L.ReLU()(x)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(classes)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed, input_range=(-3.0, 3.0))
+
+
+# ---------------------------------------------------------------- models to refuse
+
+
+@cached
+def unsupported_tanh(seed: int = 10) -> bytes:
+    """A TANH activation layer (int8 TANH op), which mcuforge has no kernel for."""
+    shape = (8,)
+
+    def body(L, x):
+        x = L.Dense(8)(x)
+        x = L.Activation("tanh")(x)
+        return L.Dense(4)(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+@cached
+def too_big(units: int = 1100, depth: int = 1024, seed: int = 11) -> bytes:
+    """A Dense layer with ~1.1 MB of int8 weights: more than any supported board's flash."""
+    shape = (depth,)
+
+    def body(L, x):
+        return L.Dense(units)(x)
+
+    return convert(_build(seed, shape, body), shape, seed, samples=8)
+
+
+@cached
+def float32_conv(seed: int = 12) -> bytes:
+    """A float32 (not quantized) model: valid TFLite, but mcuforge compiles int8 models only."""
+    tf, _ = _keras()
+    shape = (6, 6, 2)
+
+    def body(L, x):
+        return L.Conv2D(3, 3, padding="same")(x)
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(_build(seed, shape, body))
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bytes(conv.convert())
+
+
+@cached
+def dilated_dynamic_batch(seed: int = 13) -> bytes:
+    """A dilated conv in a dynamic-batch model: converts to SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND."""
+    shape = (8, 8, 2)
+
+    def body(L, x):
+        return L.Conv2D(3, 3, padding="same", dilation_rate=2)(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+ZOO: dict[str, Callable[[], bytes]] = {
+    "conv_variants": conv_variants,
+    "conv_per_tensor": functools.partial(conv_variants, per_channel=False),
+    "depthwise": depthwise,
+    "dense_flatten": dense_flatten,
+    "dense_per_tensor": dense_per_tensor,
+    "pooling": pooling,
+    "global_pool": global_pool,
+    "residual": residual,
+    "float_io": float_io,
+    "ds_cnn_kws": ds_cnn_kws,
+    "unsupported_tanh": unsupported_tanh,
+    "too_big": too_big,
+    "float32_conv": float32_conv,
+    "dilated_dynamic_batch": dilated_dynamic_batch,
+}
+# Models every back end must compile and match TFLM on; the rest must be refused.
+REFUSED = ["unsupported_tanh", "too_big", "float32_conv", "dilated_dynamic_batch"]
+SUPPORTED = [n for n in ZOO if n not in REFUSED]

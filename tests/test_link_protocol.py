@@ -1,0 +1,153 @@
+"""Framing, CRC and payload codecs of the serial link (mcuforge.link.protocol)."""
+from __future__ import annotations
+
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from mcuforge.link import protocol as P
+
+
+def test_crc16_ccitt_false_check_value():
+    assert P.crc16(b"123456789") == 0x29B1
+    assert P.crc16(b"") == 0xFFFF
+
+
+def test_encode_layout():
+    frame = P.encode_frame(P.Msg.PING, 7, b"\x01\x02\x03")
+    assert frame[:2] == b"\xa5\x5a"
+    assert frame[2:6] == bytes([0x02, 7, 3, 0])
+    assert frame[6:9] == b"\x01\x02\x03"
+    assert struct.unpack("<H", frame[9:])[0] == P.crc16(frame[2:9])
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 1024, 65535])
+def test_round_trip_sizes(n):
+    payload = bytes(random.Random(n).randrange(256) for _ in range(n))
+    (f,) = P.decode_frames(P.encode_frame(0x85, 200, payload))
+    assert (f.type, f.seq, f.payload) == (0x85, 200, payload)
+
+
+def test_encode_rejects_bad_fields():
+    with pytest.raises(ValueError, match="65535"):
+        P.encode_frame(1, 1, bytes(65536))
+    with pytest.raises(ValueError, match="seq"):
+        P.encode_frame(1, 256)
+
+
+def test_decoder_byte_at_a_time_and_garbage_between():
+    frames = [P.encode_frame(i, i, bytes([i]) * i) for i in range(1, 9)]
+    stream = b"\x00\xa5\x13garbage\xa5" + b"xx".join(frames) + b"\xa5"
+    d = P.FrameDecoder()
+    got = []
+    for b in stream:
+        got += d.feed(bytes([b]))
+    assert [(f.type, f.payload) for f in got] == [(i, bytes([i]) * i) for i in range(1, 9)]
+    assert d.pending == 1  # the trailing A5 may start a frame
+
+
+def test_decoder_skips_bad_crc_and_finds_next_frame():
+    bad = bytearray(P.encode_frame(2, 1, b"hello"))
+    bad[7] ^= 0x40
+    good = P.encode_frame(2, 2, b"world")
+    d = P.FrameDecoder()
+    assert [f.payload for f in d.feed(bytes(bad) + good)] == [b"world"]
+    assert d.bad_crc == 1
+
+
+def test_decoder_frame_hidden_inside_corrupt_length():
+    # A corrupted length makes the decoder wait for more bytes; a real frame that
+    # follows is found once the bad frame fails its CRC and the scan resumes inside it.
+    bad = bytearray(P.encode_frame(2, 1, b"abc"))
+    bad[4] = 20  # length 3 -> 20
+    good = P.encode_frame(2, 9, b"ok")
+    frames = P.FrameDecoder().feed(bytes(bad) + good + bytes(40))
+    assert [(f.seq, f.payload) for f in frames] == [(9, b"ok")]
+
+
+def test_decoder_max_payload_and_reset():
+    d = P.FrameDecoder(max_payload=8)
+    assert d.feed(P.encode_frame(1, 1, bytes(9)) + P.encode_frame(1, 2, bytes(8)))[-1].seq == 2
+    assert d.too_long == 1
+    d.feed(P.encode_frame(1, 3, bytes(8))[:7])
+    assert d.pending == 7
+    d.reset()
+    assert d.pending == 0 and d.feed(P.encode_frame(1, 4))[0].seq == 4
+
+
+def test_fuzz_random_bytes_never_crash_and_only_valid_frames():
+    rng = random.Random(1234)
+    for _ in range(200):
+        noise = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 400)))
+        # sprinkle sync bytes so headers get parsed
+        noise = noise.replace(b"\x00", b"\xa5\x5a")
+        d = P.FrameDecoder(max_payload=rng.choice([16, 1024, 65535]))
+        for f in d.feed(noise):
+            assert P.encode_frame(f.type, f.seq, f.payload) in noise
+
+
+def test_fuzz_frames_survive_random_corruption_of_neighbours():
+    rng = random.Random(99)
+    for trial in range(100):
+        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 50)))
+        good = P.encode_frame(4, trial % 256, payload)
+        junk = bytearray(P.encode_frame(4, 0, bytes(rng.randrange(0, 50))))
+        junk[rng.randrange(2, len(junk))] ^= 1 << rng.randrange(8)
+        d = P.FrameDecoder()
+        # a corrupted length may hold the good frame until the line idles: resync()
+        frames = d.feed(bytes(junk) + bytes(60) + good) + d.resync()
+        assert any(f.payload == payload and f.seq == trial % 256 for f in frames)
+
+
+def _hello_payload(**over):
+    fields = dict(version=1, flags=3, max_payload=1024, clock=168_000_000, arena=3024, layers=2)
+    fields.update(over)
+    out = struct.pack("<BBHIIH", fields["version"], fields["flags"], fields["max_payload"],
+                      fields["clock"], fields["arena"], fields["layers"])
+    for s in (b"netduinoplus2", b"0123456789abcdef", b"fake", b"systick-icount"):
+        out += bytes([len(s)]) + s
+    out += bytes([2]) + struct.pack("<BI", 1, 1500) + struct.pack("<BI", 3, 20)
+    out += bytes([1]) + struct.pack("<BI", 5, 40)
+    out += bytes([3, 1, 2, 0x20])
+    return out
+
+
+def test_parse_hello():
+    h = P.parse_hello(_hello_payload())
+    assert h.board == "netduinoplus2" and h.firmware_hash == "0123456789abcdef"
+    assert h.max_payload == 1024 and h.clock_hz == 168_000_000 and h.num_layers == 2
+    assert [(i.dtype, i.bytes) for i in h.inputs] == [(np.dtype(np.int8), 1500), (np.dtype("<i2"), 20)]
+    assert h.inputs[1].count == 10 and h.outputs[0].dtype == np.dtype("<f4")
+    assert h.message_types == (1, 2, 0x20) and h.semihosting and h.profiling
+
+
+def test_parse_hello_errors_name_the_problem():
+    with pytest.raises(P.ProtocolError, match="v2"):
+        P.parse_hello(_hello_payload(version=2))
+    with pytest.raises(P.ProtocolError, match="truncated"):
+        P.parse_hello(_hello_payload()[:-5])
+    with pytest.raises(P.ProtocolError, match="extra"):
+        P.parse_hello(_hello_payload() + b"\x00")
+
+
+def test_invoke_profile_error_payloads():
+    assert P.parse_invoke(struct.pack("<iQ", -2, 2**40 + 5)) == (-2, 2**40 + 5)
+    with pytest.raises(P.ProtocolError):
+        P.parse_invoke(b"\x00" * 11)
+    chunk = P.parse_profile(struct.pack("<HHHI", 3, 1, 9, 1234) + b"\x07CONV_2D")
+    assert (chunk.first, chunk.total, chunk.layers) == (3, 9, ((1234, "CONV_2D"),))
+    err = P.parse_error(P.error_payload(P.ErrorCode.BAD_INDEX, P.Msg.WRITE_INPUT, "nope"))
+    assert "BAD_INDEX" in err.describe() and "WRITE_INPUT" in err.describe()
+    assert P.write_input_payload(1, 70000, b"ab") == b"\x01\x70\x11\x01\x00ab"
+    assert P.read_output_payload(0, 2, 300) == b"\x00\x02\x00\x00\x00\x2c\x01"
+
+
+def test_resync_finds_frame_behind_dead_partial_frame():
+    dead = P.encode_frame(3, 1, bytes(30))[:8]  # header says 30 bytes, 2 arrived
+    good = P.encode_frame(3, 2, b"hi")
+    d = P.FrameDecoder()
+    assert d.feed(dead + good) == []  # good bytes are taken as the dead frame's payload
+    assert [f.seq for f in d.resync()] == [2]
+    assert d.pending == 0

@@ -1,0 +1,155 @@
+"""Boards: one folder per board under ``boards/`` with a ``board.json`` and its C files.
+
+``load_board(name)`` reads and checks ``board.json``; ``list_boards()`` lists them all.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import resources
+
+BOARD_FILES = ("board.json", "startup.c", "linker.ld", "uart.c", "board.c")
+
+
+class BoardError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Emulator:
+    kind: str  # "qemu"
+    machine: str
+    binary: str = "qemu-system-arm"
+    icount_shift: int = 7
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    mcu: str
+    arch: str  # selects firmware/runtime/arch/<arch>/
+    core: str
+    fpu: bool
+    toolchain_prefix: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    clock_hz: int
+    flash_bytes: int
+    ram_bytes: int  # usable for data + bss (arena) + stack
+    stack_bytes: int
+    memory: dict[str, Any]
+    uart: dict[str, Any]
+    cycle_counter: str  # what the hardware has; the firmware reports what it found
+    link_max_payload: int
+    exit: str  # "semihosting" or "reset": what EXIT does by default
+    emulator: Emulator | None
+    flash_methods: tuple[str, ...]
+    flash_commands: dict[str, tuple[str, ...]]
+    path: Path = field(compare=False)
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulator is not None
+
+    @property
+    def default_flash_method(self) -> str:
+        return self.flash_methods[0]
+
+    def tool(self, name: str) -> str:
+        """Toolchain program, e.g. ``tool("gcc")`` -> ``arm-none-eabi-gcc``."""
+        return self.toolchain_prefix + name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for templates (the Makefile) and reports."""
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "name": str, "title": str, "mcu": str, "arch": str, "core": str, "fpu": bool,
+    "toolchain_prefix": str, "cflags": list, "ldflags": list, "clock_hz": int,
+    "flash_bytes": int, "ram_bytes": int, "stack_bytes": int, "memory": dict, "uart": dict,
+    "cycle_counter": str, "link_max_payload": int, "exit": str, "flash_methods": list,
+    "flash_commands": dict,
+}
+
+
+def _parse(folder: Path) -> Board:
+    path = folder / "board.json"
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BoardError(f"{path}: invalid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise BoardError(f"{path}: expected a JSON object")
+    for key, typ in _REQUIRED.items():
+        if key not in raw:
+            raise BoardError(f"{path}: missing field '{key}'")
+        if not isinstance(raw[key], typ) or (typ is int and isinstance(raw[key], bool)):
+            raise BoardError(f"{path}: field '{key}' must be {typ.__name__}, got {raw[key]!r}")
+    if raw["name"] != folder.name:
+        raise BoardError(f"{path}: name '{raw['name']}' differs from its folder '{folder.name}'")
+    missing = [f for f in BOARD_FILES if not (folder / f).is_file()]
+    if missing:
+        raise BoardError(f"board '{folder.name}' ({folder}) lacks {', '.join(missing)}")
+    for key in ("clock_hz", "flash_bytes", "ram_bytes", "stack_bytes"):
+        if raw[key] <= 0:
+            raise BoardError(f"{path}: '{key}' must be positive")
+    if not 32 <= raw["link_max_payload"] <= 65535:
+        raise BoardError(f"{path}: 'link_max_payload' must be in 32..65535")
+    if raw["stack_bytes"] >= raw["ram_bytes"]:
+        raise BoardError(f"{path}: 'stack_bytes' leaves no RAM")
+    if raw["exit"] not in ("semihosting", "reset"):
+        raise BoardError(f"{path}: 'exit' must be 'semihosting' or 'reset'")
+    if not raw["flash_methods"]:
+        raise BoardError(f"{path}: 'flash_methods' is empty")
+    emu = raw.get("emulator")
+    emulator = None
+    if emu is not None:
+        if not isinstance(emu, dict) or emu.get("kind") != "qemu" or not emu.get("machine"):
+            raise BoardError(f"{path}: 'emulator' needs kind 'qemu' and a machine")
+        emulator = Emulator(kind="qemu", machine=emu["machine"],
+                            binary=emu.get("binary", "qemu-system-arm"),
+                            icount_shift=int(emu.get("icount_shift", 7)),
+                            args=tuple(emu.get("args", ())))
+    if "qemu" in raw["flash_methods"] and emulator is None:
+        raise BoardError(f"{path}: flash method 'qemu' needs an 'emulator' entry")
+    for method in raw["flash_methods"]:
+        if method != "qemu" and method not in raw["flash_commands"]:
+            raise BoardError(f"{path}: flash method '{method}' has no entry in 'flash_commands'")
+    return Board(
+        name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
+        fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
+        ldflags=tuple(raw["ldflags"]), clock_hz=raw["clock_hz"], flash_bytes=raw["flash_bytes"],
+        ram_bytes=raw["ram_bytes"], stack_bytes=raw["stack_bytes"], memory=raw["memory"],
+        uart=raw["uart"], cycle_counter=raw["cycle_counter"],
+        link_max_payload=raw["link_max_payload"], exit=raw["exit"], emulator=emulator,
+        flash_methods=tuple(raw["flash_methods"]),
+        flash_commands={k: tuple(v) for k, v in raw["flash_commands"].items()},
+        path=folder,
+    )
+
+
+def board_names() -> list[str]:
+    base = resources.boards_dir()
+    return sorted(p.name for p in base.iterdir() if (p / "board.json").is_file())
+
+
+def load_board(name: str | Board) -> Board:
+    """The board called ``name`` (a folder in ``boards/``); a Board passes through."""
+    if isinstance(name, Board):
+        return name
+    known = board_names()
+    if name not in known:
+        raise BoardError(f"unknown board '{name}'; known boards: {', '.join(known) or '(none)'}")
+    return _parse(resources.boards_dir() / name)
+
+
+def list_boards() -> list[Board]:
+    return [load_board(n) for n in board_names()]

@@ -1,0 +1,25 @@
+"""``mcuforge boards``: the boards mcuforge can build for, and how each is flashed."""
+from __future__ import annotations
+
+from . import _common
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("boards", help="list boards: CPU, clock, flash/RAM, flash methods", description=__doc__)
+    _common.add_json(p, "the board list")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..boards import list_boards
+
+    boards = list_boards()
+    rows = []
+    for b in boards:
+        rows.append([b.name, b.mcu, b.core + ("F" if getattr(b, "fpu", False) else ""), f"{b.clock_hz / 1e6:g} MHz",
+                     _common.kib(b.flash_bytes), _common.kib(b.ram_bytes), ", ".join(b.flash_methods)])
+    _common.table(rows, ["board", "mcu", "cpu", "clock", "flash", "RAM", "flash methods (first = default)"])
+    _common.write_json(args.json, [dict(name=b.name, mcu=b.mcu, core=b.core, fpu=getattr(b, "fpu", False),
+                                        clock_hz=b.clock_hz, flash_bytes=b.flash_bytes, ram_bytes=b.ram_bytes,
+                                        flash_methods=list(b.flash_methods)) for b in boards])
+    return 0

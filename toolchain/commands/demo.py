@@ -1,0 +1,157 @@
+"""``mcuforge demo``: keyword spotting end to end on the (emulated) board.
+
+Builds the keyword dataset offline (or uses --data, any Speech Commands layout folder), trains a DS-CNN
+in Keras, converts it to int8, generates firmware, flashes it, runs the held-out (voice-disjoint) test set
+on the board and compares accuracy with the host's int8 (TFLM) accuracy: they must be equal.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EXIT_CHECK_FAILED, EXIT_OK
+from . import _common
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="keyword spotting: data -> DS-CNN -> int8 -> firmware -> board -> accuracy",
+                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    _common.add_board(p)
+    p.add_argument("--data", default=None, help="dataset folder (Speech Commands layout); built offline if missing")
+    p.add_argument("--workdir", default="build/demo", help="where data, model and firmware go (default build/demo)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
+    p.add_argument("--test-samples", type=int, default=None, help="run only the first N test clips on the board")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
+    p.add_argument("--port", default=None, help="serial port of a real board")
+    _common.add_json(p, "the demo's results")
+    _common.add_db(p)
+    p.set_defaults(func=run)
+
+
+def _say(msg: str) -> None:
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", epochs: int = 20,
+         clips_per_voice: int = 2, test_samples: int | None = None, seed: int = 0, store=None,
+         method=None, port=None, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from ..data.kws import build_kws_dataset
+    from ..data.speech_commands import DEFAULT_LABELS
+    from ..reference.tflm import tflm_arena_bytes, tflm_run
+    from ..target import open_target
+    from ..train.convert import evaluate_tflite, quantize_input, to_int8_tflite
+    from ..train.train import fit_dscnn, load_normalized
+    from ..data.features import FeatureConfig
+
+    t0 = time.time()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    labels = list(DEFAULT_LABELS)
+    data_dir = Path(data) if data else work / "data"
+    if not data:
+        _say(f"keyword dataset (espeak-ng, offline) -> {data_dir}")
+        build_kws_dataset(data_dir, clips_per_voice=clips_per_voice, seed=seed, progress=progress)
+
+    _say(f"features: log-mel 25 ms / 10 ms, labels {', '.join(labels)}")
+    splits, cfg = load_normalized(data_dir, labels, FeatureConfig())
+    X_tr, y_tr, _ = splits["train"]
+    X_va, y_va, _ = splits["validation"]
+    if splits.get("test") is None:
+        raise ValueError(f"{data_dir}: no test split (testing_list.txt): the demo measures on held-out clips")
+    X_te, y_te, _ = splits["test"]
+    _say(f"train a DS-CNN on {len(X_tr)} clips ({epochs} epochs; validation {len(X_va)}, test {len(X_te)})")
+    model, _history = fit_dscnn(X_tr, y_tr, X_va, y_va, len(labels), epochs=epochs,
+                                seed=seed, progress=progress)
+    float_acc = float(np.mean(np.argmax(model.predict(X_te[..., None], verbose=0), axis=1) == y_te))
+
+    _say("convert to int8 TFLite (full-integer quantization)")
+    tfl = to_int8_tflite(model, X_tr[: min(len(X_tr), 500), ..., None])
+    model_path = work / "kws_dscnn.tflite"
+    model_path.write_bytes(tfl)
+    cfg.save(work / "kws_dscnn.features.json")
+    if test_samples:
+        X_te, y_te = X_te[:test_samples], y_te[:test_samples]
+    X_q = quantize_input(X_te[..., None], tfl)
+    host_acc = evaluate_tflite(tfl, X_q, y_te)
+
+    _say(f"generate, build and flash to {board}")
+    with open_target(model_path, board, workdir=work / "firmware", name="kws_dscnn", method=method, port=port) as target:
+        proj = target.project
+        rid = None
+        if store is not None:
+            rid = store.start_run("demo", model_name=proj.manifest["model_name"], model_hash=proj.model_hash,
+                                  board=board, firmware_hash=proj.firmware_hash, cycles_kind=target.cycles_kind,
+                                  summary=dict(class_names=labels))
+        preds, cycles, mismatches = [], [], 0
+        rows = []
+        try:
+            for i, xi in enumerate(tqdm(X_q, desc="test set on board", unit="clip", disable=not progress,
+                                        file=sys.stderr)):
+                got, cyc = target.run([xi[None]])
+                want = tflm_run(tfl, [xi[None]])[0].reshape(got[0].shape)
+                mismatches += int(not np.array_equal(got[0], want))
+                preds.append(int(np.argmax(got[0].reshape(-1))))
+                cycles.append(int(cyc))
+                rows.append(dict(index=i, label=int(y_te[i]), predicted=preds[-1], cycles=int(cyc),
+                                 mismatches=int(not np.array_equal(got[0], want))))
+                if store is not None and len(rows) % 50 == 0:
+                    store.add_samples(rid, rows[-50:])
+        except BaseException:
+            if store is not None:
+                store.add_samples(rid, rows[len(rows) // 50 * 50:])
+                store.finish_run(rid, status="failed")
+            raise
+        if store is not None and len(rows) % 50:
+            store.add_samples(rid, rows[len(rows) // 50 * 50:])
+        board_acc = float(np.mean(np.array(preds) == y_te))
+        med = float(np.median(cycles))
+        result = dict(
+            board=board, labels=labels, test_samples=int(len(y_te)), accuracy_board=board_acc,
+            accuracy_host=float(host_acc), accuracy_float=float_acc, output_mismatches=mismatches,
+            cycles_median=med, cycles_kind=target.cycles_kind,
+            latency_ms_at_clock=med / target.project.board.clock_hz * 1e3,
+            clock_hz=target.project.board.clock_hz, macs=proj.macs,
+            flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
+            arena_bytes=proj.plan.arena_bytes, reference_arena_bytes=tflm_arena_bytes(tfl),
+            weights_bytes=proj.budget.weights_bytes, model=str(model_path), seconds=round(time.time() - t0, 1),
+        )
+        if store is not None:
+            store.add_metrics(rid, {k: v for k, v in result.items()
+                                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            store.finish_run(rid, status="ok" if board_acc == host_acc else "failed", summary=result)
+            result["run_id"] = rid
+    return result
+
+
+def print_demo(r: dict, out=sys.stdout) -> None:
+    emulated = r["cycles_kind"] != "hardware"
+    unit = "emulated instructions (QEMU -icount; not a hardware timing)" if emulated else "cycles"
+    same = "equal" if r["accuracy_board"] == r["accuracy_host"] else "DIFFERENT"
+    print(f"\nkeyword spotting on {r['board']} ({len(r['labels'])} classes, {r['test_samples']} held-out clips)")
+    print(f"  accuracy   board {100 * r['accuracy_board']:.2f}%   host int8 (TFLM) {100 * r['accuracy_host']:.2f}%   "
+          f"[{same}]   float {100 * r['accuracy_float']:.2f}%")
+    print(f"  outputs    {r['output_mismatches']} of {r['test_samples']} clips differ from TFLM bit for bit")
+    print(f"  latency    {r['cycles_median']:,.0f} {unit} per clip; "
+          f"{r['latency_ms_at_clock']:.2f} ms at {r['clock_hz'] / 1e6:g} MHz if one per cycle"
+          + (" (emulated estimate)" if emulated else ""))
+    print(f"  compute    {r['macs']:,} MACs per clip")
+    ratio = r["arena_bytes"] / r["reference_arena_bytes"] if r["reference_arena_bytes"] else float("nan")
+    print(f"  memory     flash {r['flash_bytes']:,} B, RAM {r['ram_bytes']:,} B; arena {r['arena_bytes']:,} B vs "
+          f"TFLM {r['reference_arena_bytes']:,} B ({ratio:.2f}x)")
+
+
+def run(args) -> int:
+    store = _common.open_store(args)
+    r = demo(args.board, data=args.data, workdir=args.workdir, epochs=args.epochs,
+             clips_per_voice=args.clips_per_voice, test_samples=args.test_samples, seed=args.seed,
+             store=store, method=args.method, port=args.port)
+    print_demo(r)
+    _common.write_json(args.json, r)
+    return EXIT_OK if r["accuracy_board"] == r["accuracy_host"] and r["output_mismatches"] == 0 else EXIT_CHECK_FAILED

@@ -1,0 +1,179 @@
+"""``mcuforge validate``: run inputs on the board and compare every output with the TFLM interpreter."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from . import _common
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("validate", help="run a model on the board and compare outputs with TFLM (bit-exact for int8)",
+                       description=__doc__)
+    p.add_argument("model", help="int8 .tflite model")
+    _common.add_board(p)
+    p.add_argument("--inputs", metavar="X.npy", help="inputs stacked on axis 0, model input dtype/shape without batch")
+    p.add_argument("--samples", type=int, default=10, help="random inputs when --inputs is not given (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    p.add_argument("--save-outputs", metavar="Y.npy", help="write the board's raw outputs (stacked on axis 0)")
+    _common.add_json(p)
+    _common.add_db(p)
+    _common.add_workdir(p)
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Validation:
+    board: str
+    samples: int
+    mismatches: int
+    mismatched_elements: int
+    max_abs_diff: float
+    cycles: list[int]
+    cycles_kind: str
+    macs: int
+    arena_bytes: int
+    reference_arena_bytes: int
+    flash_bytes: int
+    ram_bytes: int
+    model_hash: str
+    firmware_hash: str
+    outputs: list[np.ndarray] = field(repr=False, default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def summary(self) -> dict:
+        med = float(np.median(self.cycles)) if self.cycles else None
+        return dict(
+            board=self.board, samples=self.samples, mismatches=self.mismatches,
+            mismatched_elements=self.mismatched_elements, max_abs_diff=self.max_abs_diff,
+            cycles_median=med, cycles_kind=self.cycles_kind, macs=self.macs,
+            macs_per_cycle=(self.macs / med) if med else None,
+            arena_bytes=self.arena_bytes, reference_arena_bytes=self.reference_arena_bytes,
+            arena_ratio=(self.arena_bytes / self.reference_arena_bytes) if self.reference_arena_bytes else None,
+            flash_bytes=self.flash_bytes, ram_bytes=self.ram_bytes,
+            model_hash=self.model_hash, firmware_hash=self.firmware_hash, run_id=self.run_id,
+        )
+
+
+def input_spec(graph) -> tuple[tuple[int, ...], np.dtype]:
+    if len(graph.inputs) != 1:
+        raise UsageError(f"model has {len(graph.inputs)} inputs; validate takes models with one input")
+    t = graph.tensors[graph.inputs[0]]
+    return tuple(t.shape[1:]), np.dtype(t.dtype)
+
+
+def make_inputs(graph, samples: int, seed: int) -> np.ndarray:
+    shape, dtype = input_spec(graph)
+    rng = np.random.default_rng(seed)
+    if dtype.kind == "f":
+        return rng.standard_normal((samples, *shape)).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, size=(samples, *shape)).astype(dtype)
+
+
+def load_inputs(path, graph) -> np.ndarray:
+    shape, dtype = input_spec(graph)
+    x = np.load(path)
+    if x.dtype != dtype:
+        raise UsageError(f"{path}: inputs are {x.dtype}, the model's input is {dtype}")
+    if tuple(x.shape[1:]) != shape:
+        if tuple(x.shape) == shape:
+            x = x[None]
+        else:
+            raise UsageError(f"{path}: inputs have shape {x.shape}; expected (N, {', '.join(map(str, shape))})")
+    return x
+
+
+def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int = 10,
+             seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True) -> Validation:
+    """Generate, build and flash ``model``; run ``inputs`` on the board and on TFLM; compare."""
+    from tqdm import tqdm
+
+    from ..codegen.generate import load_model
+    from ..reference.tflm import tflm_arena_bytes, tflm_run
+    from ..target import open_target
+
+    model_bytes = Path(model).read_bytes() if not isinstance(model, (bytes, bytearray)) else bytes(model)
+    graph = load_model(model)
+    x = make_inputs(graph, samples, seed) if inputs is None else inputs
+    bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
+    with open_target(graph, board, workdir=workdir, method=method, port=port) as target:
+        run_id = None
+        if store is not None:
+            run_id = store.start_run("validate", model_name=target.project.manifest["model_name"],
+                                     model_hash=target.project.model_hash, board=board,
+                                     firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind)
+        outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
+        rows = []
+        try:
+            for i, xi in enumerate(x):
+                got, cyc = target.run([xi[None]])
+                want = tflm_run(model_bytes, [xi[None]])
+                diffs = [np.abs(g.astype(np.float64) - w.reshape(g.shape).astype(np.float64)) for g, w in zip(got, want)]
+                n_bad = int(sum((d > 0).sum() for d in diffs))
+                d_max = float(max(d.max() for d in diffs))
+                mismatches += n_bad > 0
+                bad_elems += n_bad
+                max_diff = max(max_diff, d_max)
+                outs.append(got[0][0] if got[0].shape[0] == 1 else got[0])
+                cycles.append(int(cyc))
+                rows.append(dict(index=i, mismatches=n_bad, max_abs_diff=d_max, cycles=int(cyc)))
+                if store is not None:
+                    store.add_samples(run_id, rows[-1:])
+                bar.update(1)
+                bar.set_postfix(mismatches=mismatches)
+        except BaseException:
+            if store is not None:
+                store.finish_run(run_id, status="interrupted" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "failed")
+            raise
+        finally:
+            bar.close()
+        size = target.build
+        result = Validation(
+            board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems, max_abs_diff=max_diff,
+            cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
+            arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=tflm_arena_bytes(model_bytes),
+            flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
+            firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run_id,
+        )
+        if store is not None:
+            summary = result.summary()
+            store.add_metrics(run_id, {k: v for k, v in summary.items()
+                                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
+            store.finish_run(run_id, status="ok" if result.ok else "failed", summary=summary)
+    return result
+
+
+def print_summary(v: Validation, out=sys.stdout) -> None:
+    s = v.summary()
+    kind = "emulated instructions (QEMU -icount), not hardware timing" if v.cycles_kind != "hardware" else "hardware cycles"
+    verdict = "bit-exact" if v.ok else f"{v.mismatches} of {v.samples} samples DIFFER"
+    print(f"{v.board}: {v.samples} samples, {verdict} (max |diff| {v.max_abs_diff:g})", file=out)
+    if s["cycles_median"] is not None:
+        print(f"  latency  {s['cycles_median']:,.0f} {kind} per inference; {v.macs:,} MACs, "
+              f"{s['macs_per_cycle']:.3f} MACs/cycle", file=out)
+    ratio = f" ({s['arena_ratio']:.2f}x TFLM's {v.reference_arena_bytes:,})" if s["arena_ratio"] else ""
+    print(f"  memory   flash {v.flash_bytes:,} B, RAM {v.ram_bytes:,} B, arena {v.arena_bytes:,} B{ratio}", file=out)
+
+
+def run(args) -> int:
+    from ..codegen.generate import load_model
+
+    graph = load_model(args.model)
+    inputs = load_inputs(args.inputs, graph) if args.inputs else None
+    store = _common.open_store(args)
+    v = validate(args.model, args.board, inputs=inputs, samples=args.samples, seed=args.seed,
+                 workdir=args.workdir, store=store, method=args.method, port=args.port)
+    if args.save_outputs:
+        np.save(args.save_outputs, np.stack(v.outputs))
+    print_summary(v)
+    _common.write_json(args.json, v.summary())
+    return EXIT_OK if v.ok else EXIT_CHECK_FAILED

@@ -1,0 +1,79 @@
+"""Flash backend interface: put an ELF on a board (real or emulated) and hand back a
+Session whose ``url`` is the pyserial URL of the board's link UART."""
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+
+from ..boards import Board
+
+
+class FlashError(RuntimeError):
+    pass
+
+
+def resolve_elf(target: str | Path) -> Path:
+    """A firmware ELF, or a project directory holding ``build/firmware.elf``."""
+    p = Path(target)
+    if p.is_dir():
+        elf = p / "build" / "firmware.elf"
+        if not elf.is_file():
+            raise FlashError(f"{p} has no build/firmware.elf: build the project first")
+        return elf
+    if not p.is_file():
+        raise FlashError(f"firmware not found: {p}")
+    with open(p, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            raise FlashError(f"{p} is not an ELF file")
+    return p
+
+
+class Session(abc.ABC):
+    """A running board. ``url`` is its link UART; ``link()`` opens a Link and waits for
+    the firmware's HELLO. Close it (or use ``with``) to release the board."""
+
+    url: str
+    icount_shift: int | None = None
+
+    def resume(self) -> None:
+        """Let the board run once the host is attached (emulators start paused)."""
+
+    def link(self, **kwargs):
+        from ..link import Link
+
+        kwargs.setdefault("icount_shift", self.icount_shift)
+        boot_timeout = kwargs.pop("boot_timeout", 10.0)
+        link = Link(self.url, **kwargs)
+        try:
+            self.resume()
+            link.connect(boot_timeout=boot_timeout)
+        except BaseException:
+            link.close()
+            raise
+        self._links.append(link)
+        return link
+
+    @property
+    def _links(self) -> list:
+        if "_open_links" not in self.__dict__:
+            self.__dict__["_open_links"] = []
+        return self.__dict__["_open_links"]
+
+    def close(self) -> None:
+        for link in self._links:
+            link.close()
+        self._links.clear()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FlashBackend(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def flash(self, elf: str | Path, board: Board, **options) -> Session:
+        """Program ``elf`` onto ``board`` and return the running session."""

@@ -1,0 +1,101 @@
+"""Real-board flashing through the vendor/community tools: openocd, pyocd, st-flash,
+stm32flash. Each backend fills the board's command template (board.json
+``flash_commands``) and runs it; ``dry_run=True`` returns the argv without running it.
+
+Placeholders: ``{elf}``, ``{bin}`` (raw image, made with objcopy), ``{hex}``, ``{port}``
+(the serial port; stm32flash programs through it). The link then talks over ``port``
+(or the ``MCUFORGE_PORT`` environment variable)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..boards import Board
+from .base import FlashBackend, FlashError, Session, resolve_elf
+
+PORT_ENV = "MCUFORGE_PORT"
+INSTALL_HINTS = {
+    "openocd": "apt-get install openocd",
+    "pyocd": "pip install pyocd",
+    "st-flash": "apt-get install stlink-tools",
+    "stm32flash": "apt-get install stm32flash",
+}
+
+
+class SerialSession(Session):
+    """A real board after flashing: its link is a serial port the user names."""
+
+    def __init__(self, port: str | None, board: Board):
+        self.board = board
+        self._port = port
+
+    @property
+    def url(self) -> str:
+        if not self._port:
+            raise FlashError(f"no serial port for board '{self.board.name}': pass port=... "
+                             f"(e.g. /dev/ttyUSB0, COM3) or set {PORT_ENV}")
+        return self._port
+
+
+class ToolBackend(FlashBackend):
+    def __init__(self, name: str):
+        self.name = name
+
+    def command(self, elf: str | Path, board: Board, port: str | None = None) -> list[str]:
+        """The exact argv this backend runs for ``elf`` on ``board``."""
+        template = board.flash_commands.get(self.name)
+        if template is None or self.name not in board.flash_methods:
+            raise FlashError(f"board '{board.name}' cannot be flashed with {self.name}; "
+                             f"its methods: {', '.join(board.flash_methods)}")
+        elf = Path(elf)
+        values = {"elf": str(elf), "bin": str(elf.with_suffix(".bin")),
+                  "hex": str(elf.with_suffix(".hex")), "port": port}
+        argv = []
+        for arg in template:
+            if "{port}" in arg and not port:
+                raise FlashError(f"{self.name} flashes over a serial port: pass port=... "
+                                 f"or set {PORT_ENV}")
+            try:
+                argv.append(arg.format(**values))
+            except (KeyError, IndexError) as e:
+                raise FlashError(f"board '{board.name}': bad placeholder {e} in {self.name} "
+                                 f"command {list(template)}") from None
+        return argv
+
+    def flash(self, elf, board: Board, *, port: str | None = None, dry_run: bool = False,
+              timeout: float = 300.0):
+        port = port or os.environ.get(PORT_ENV)
+        elf = resolve_elf(elf)
+        argv = self.command(elf, board, port)
+        if dry_run:
+            return argv
+        if shutil.which(argv[0]) is None:
+            raise FlashError(f"{argv[0]} not found on PATH: install it "
+                             f"({INSTALL_HINTS.get(self.name, 'see its documentation')}) or use "
+                             f"another method of board '{board.name}': {', '.join(board.flash_methods)}")
+        if any(a.endswith(".bin") for a in argv) or any(a.endswith(".hex") for a in argv):
+            self._images(elf, board)
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise FlashError(f"{self.name} did not finish within {timeout:.0f} s: {' '.join(argv)}") from None
+        if proc.returncode != 0:
+            raise FlashError(f"{self.name} failed (exit {proc.returncode}): {' '.join(argv)}\n"
+                             f"{(proc.stdout + proc.stderr).strip()[-3000:]}")
+        return SerialSession(port, board)
+
+    @staticmethod
+    def _images(elf: Path, board: Board) -> None:
+        """Make firmware.bin/.hex next to the ELF if missing or older (the Makefile makes them too)."""
+        objcopy = board.tool("objcopy")
+        for suffix, fmt in ((".bin", "binary"), (".hex", "ihex")):
+            out = elf.with_suffix(suffix)
+            if out.exists() and out.stat().st_mtime >= elf.stat().st_mtime:
+                continue
+            if shutil.which(objcopy) is None:
+                raise FlashError(f"{objcopy} not found: needed to make {out.name}")
+            proc = subprocess.run([objcopy, "-O", fmt, str(elf), str(out)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise FlashError(f"{objcopy} failed for {elf}: {proc.stderr.strip()}")

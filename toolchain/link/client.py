@@ -1,0 +1,284 @@
+"""Host side of the serial link: ``Link`` talks to firmware over any pyserial URL
+(a COM port, ``/dev/ttyUSB0``, or ``socket://127.0.0.1:PORT`` for QEMU).
+
+Every read has a deadline; a request is resent (with a fresh seq, after the line has
+been idle long enough for the device to drop a partial frame) when the reply times out
+or the device reports a transmission error. Replies are matched by seq and type, so a
+late reply to an earlier attempt is discarded instead of being taken for a new one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import serial
+
+from . import protocol as P
+from .cycles import CycleScale, cycle_scale
+
+# The device drops a partial frame after 200 ms without bytes (MF_LINK_BYTE_TIMEOUT_MS);
+# wait a bit longer before resending so the resent frame starts on a clean parser.
+DEVICE_BYTE_TIMEOUT = 0.2
+RESYNC_IDLE = 0.3
+TRANSMISSION_ERRORS = (P.ErrorCode.BAD_CRC, P.ErrorCode.TRUNCATED, P.ErrorCode.TOO_LONG)
+
+
+class LinkError(RuntimeError):
+    """The device or the connection failed; the message names the port."""
+
+
+class LinkTimeout(LinkError):
+    pass
+
+
+class DeviceFault(LinkError):
+    """The firmware hit a CPU fault (it reports the fault and exits)."""
+
+
+class FirmwareMismatch(LinkError):
+    pass
+
+
+@dataclass
+class LinkStats:
+    requests: int = 0
+    retries: int = 0
+    discarded_frames: int = 0
+    device_errors: list = field(default_factory=list)
+
+
+class Link:
+    def __init__(self, url: str, *, timeout: float = 5.0, invoke_timeout: float = 120.0,
+                 retries: int = 3, baudrate: int = 115200, icount_shift: int | None = None,
+                 expected_hash: str | None = None, port=None):
+        """Open ``url`` (``port``: an already open pyserial object, for tests)."""
+        self.url = url
+        self.timeout = timeout
+        self.invoke_timeout = invoke_timeout
+        self.retries = retries
+        self.icount_shift = icount_shift
+        self.expected_hash = expected_hash
+        self.stats = LinkStats()
+        self._hello: P.Hello | None = None
+        self._seq = 0
+        self._decoder = P.FrameDecoder()
+        self._frames: list[P.Frame] = []
+        try:
+            self._port = port or serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise LinkError(f"cannot open serial port {url}: {e}") from e
+
+    # ---- connection ---------------------------------------------------------------------
+
+    def __enter__(self) -> "Link":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._port.close()
+        except Exception:  # closing a dead socket must not hide the real error
+            pass
+
+    def connect(self, boot_timeout: float = 10.0) -> P.Hello:
+        """Wait for the HELLO a board sends when it boots; if none comes (a real board
+        booted long ago), ask for one. Checks the firmware hash if one is expected."""
+        frame = self._wait_for(lambda f: f.type == (P.Msg.HELLO | P.REPLY), boot_timeout,
+                               raise_timeout=False)
+        if frame is not None:
+            self._hello = P.parse_hello(frame.payload)
+        else:
+            self.hello(refresh=True)
+        if self.expected_hash is not None:
+            self.expect_firmware(self.expected_hash)
+        return self._hello
+
+    def hello(self, refresh: bool = False) -> P.Hello:
+        if self._hello is None or refresh:
+            self._hello = P.parse_hello(self.request(P.Msg.HELLO).payload)
+        return self._hello
+
+    def expect_firmware(self, firmware_hash: str) -> None:
+        """Refuse a device running other firmware than the build we validate against."""
+        h = self.hello()
+        if h.firmware_hash != firmware_hash:
+            raise FirmwareMismatch(
+                f"{self.url}: device runs firmware {h.firmware_hash!r} (model {h.model_name!r} on "
+                f"{h.board!r}), expected {firmware_hash!r}: flash the matching build")
+
+    @property
+    def cycle_scale(self) -> CycleScale:
+        return cycle_scale(self.hello(), self.icount_shift)
+
+    # ---- messages -----------------------------------------------------------------------
+
+    def ping(self, data: bytes = b"") -> bytes:
+        data = bytes(data)
+        if len(data) > self.hello().max_payload:
+            raise LinkError(f"{self.url}: PING of {len(data)} bytes exceeds the device's "
+                            f"max payload {self.hello().max_payload}")
+        echo = self.request(P.Msg.PING, data).payload
+        if echo != data:
+            raise LinkError(f"{self.url}: PING echo differs ({len(echo)} bytes back, {len(data)} sent)")
+        return echo
+
+    def write_input(self, index: int, data: bytes | np.ndarray, offset: int = 0) -> None:
+        h = self.hello()
+        if not 0 <= index < len(h.inputs):
+            raise LinkError(f"{self.url}: input {index} does not exist (model has {len(h.inputs)})")
+        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+        if offset + len(raw) > h.inputs[index].bytes:
+            raise LinkError(f"{self.url}: {len(raw)} bytes at offset {offset} overrun input {index} "
+                            f"({h.inputs[index].bytes} bytes)")
+        chunk = h.max_payload - P.WRITE_INPUT_OVERHEAD
+        for pos in range(0, len(raw), chunk):
+            self.request(P.Msg.WRITE_INPUT,
+                         P.write_input_payload(index, offset + pos, raw[pos : pos + chunk]))
+
+    def invoke(self) -> tuple[int, int]:
+        """-> (status, cycles): status 0 is success; cycles in counter ticks (see cycle_scale)."""
+        return P.parse_invoke(self.request(P.Msg.INVOKE, timeout=self.invoke_timeout).payload)
+
+    def read_output(self, index: int, length: int | None = None, offset: int = 0) -> bytes:
+        h = self.hello()
+        if not 0 <= index < len(h.outputs):
+            raise LinkError(f"{self.url}: output {index} does not exist (model has {len(h.outputs)})")
+        total = h.outputs[index].bytes
+        length = total - offset if length is None else length
+        if offset < 0 or length < 0 or offset + length > total:
+            raise LinkError(f"{self.url}: {length} bytes at offset {offset} overrun output {index} "
+                            f"({total} bytes)")
+        out = bytearray()
+        while len(out) < length:
+            n = min(h.max_payload, length - len(out))
+            data = self.request(P.Msg.READ_OUTPUT,
+                                P.read_output_payload(index, offset + len(out), n)).payload
+            if len(data) != n:
+                raise LinkError(f"{self.url}: READ_OUTPUT returned {len(data)} bytes, asked {n}")
+            out += data
+        return bytes(out)
+
+    def run(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
+        """Write every input, invoke, read every output (flat arrays of the device dtypes).
+        -> (outputs, cycles in counter ticks)."""
+        h = self.hello()
+        if len(inputs) != len(h.inputs):
+            raise LinkError(f"{self.url}: {len(inputs)} inputs given, model takes {len(h.inputs)}")
+        for i, (x, info) in enumerate(zip(inputs, h.inputs)):
+            x = np.asarray(x)
+            if x.dtype != info.dtype:
+                raise LinkError(f"{self.url}: input {i} is {x.dtype}, the firmware expects {info.dtype}")
+            if x.nbytes != info.bytes:
+                raise LinkError(f"{self.url}: input {i} has {x.nbytes} bytes, the firmware expects "
+                                f"{info.bytes}")
+            self.write_input(i, np.ascontiguousarray(x).astype(info.dtype.newbyteorder("<")))
+        status, cycles = self.invoke()
+        if status != 0:
+            raise LinkError(f"{self.url}: model invoke failed with status {status}")
+        outputs = [np.frombuffer(self.read_output(i), dtype=info.dtype).copy()
+                   for i, info in enumerate(h.outputs)]
+        return outputs, cycles
+
+    def profile(self) -> list[tuple[str, int]]:
+        """Per-layer (op name, cycles in counter ticks) of the last invoke."""
+        layers: list[tuple[str, int]] = []
+        total = self.hello().num_layers
+        while len(layers) < total:
+            chunk = P.parse_profile(self.request(P.Msg.READ_PROFILE,
+                                                 P.read_profile_payload(len(layers))).payload)
+            if chunk.first != len(layers) or not chunk.layers or chunk.total != total:
+                raise LinkError(f"{self.url}: READ_PROFILE answered layers {chunk.first}+"
+                                f"{len(chunk.layers)} of {chunk.total}, asked from {len(layers)} of {total}")
+            layers += [(op, cycles) for cycles, op in chunk.layers]
+        return layers
+
+    def exit(self, code: int = 0) -> None:
+        """Ask the firmware to end (semihosting exit under QEMU). Not retried: the device
+        may already be gone when a retry would go out."""
+        self.request(P.Msg.EXIT, P.exit_payload(code), retries=0)
+
+    # ---- transport ----------------------------------------------------------------------
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests use it to send broken frames)."""
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"{self.url}: write failed: {e}") from e
+
+    def read_frame(self, timeout: float | None = None) -> P.Frame | None:
+        """Next frame of any kind, or None after ``timeout`` seconds."""
+        return self._wait_for(lambda f: True, self.timeout if timeout is None else timeout,
+                              raise_timeout=False)
+
+    def request(self, type_: int, payload: bytes = b"", *, timeout: float | None = None,
+                retries: int | None = None) -> P.Frame:
+        """Send a request, return its reply frame; ERROR replies raise LinkError."""
+        timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
+        name = P.type_name(type_)
+        last: str = ""
+        for attempt in range(retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                time.sleep(RESYNC_IDLE)
+            seq = self._next_seq()
+            self.stats.requests += 1
+            self.send_raw(P.encode_frame(type_, seq, payload))
+            want = type_ | P.REPLY
+
+            def match(f: P.Frame) -> bool:
+                return f.seq == seq and (f.type == want or f.type == P.Msg.ERROR) or \
+                    (f.type == P.Msg.ERROR and f.payload[:1] == bytes([P.ErrorCode.FAULT]))
+
+            frame = self._wait_for(match, timeout, raise_timeout=False)
+            if frame is None:
+                last = f"no reply to {name} within {timeout:.1f} s"
+                continue
+            if frame.type != P.Msg.ERROR:
+                return frame
+            err = P.parse_error(frame.payload)
+            self.stats.device_errors.append(err)
+            if err.code == P.ErrorCode.FAULT:
+                raise DeviceFault(f"{self.url}: firmware fault: {err.message}")
+            if err.code in TRANSMISSION_ERRORS:
+                last = f"device reported {err.describe()}"
+                continue
+            raise LinkError(f"{self.url}: device error: {err.describe()}")
+        raise LinkTimeout(f"{self.url}: {name} failed after {retries + 1} attempt(s): {last}")
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 255 + 1  # 1..255; 0 is the boot HELLO
+        return self._seq
+
+    def _wait_for(self, match, timeout: float, raise_timeout: bool = True) -> P.Frame | None:
+        deadline = time.monotonic() + timeout
+        last_byte = time.monotonic()
+        while True:
+            for i, f in enumerate(self._frames):
+                if match(f):
+                    del self._frames[i]
+                    return f
+            if self._frames:  # none matched: stale replies, unsolicited frames
+                self.stats.discarded_frames += len(self._frames)
+                self._frames.clear()
+            if time.monotonic() >= deadline:
+                if raise_timeout:
+                    raise LinkTimeout(f"{self.url}: no frame within {timeout:.1f} s")
+                return None
+            try:
+                data = self._port.read(max(1, self._port.in_waiting))
+            except (serial.SerialException, OSError) as e:
+                raise LinkError(f"{self.url}: connection lost: {e}") from e
+            now = time.monotonic()
+            if data:
+                last_byte = now
+                self._frames += self._decoder.feed(data)
+            elif self._decoder.pending and now - last_byte > DEVICE_BYTE_TIMEOUT:
+                # the device sends a frame in one go: a partial frame that stopped is dead
+                self._frames += self._decoder.resync()

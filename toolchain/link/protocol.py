@@ -1,0 +1,320 @@
+"""mcuforge serial link framing and message payloads (spec: docs/protocol.md).
+
+Pure functions and a byte-at-a-time decoder; no I/O. Mirrors firmware/link/mf_link.c.
+
+Frame: ``A5 5A | type u8 | seq u8 | len u16le | payload | crc16le``, CRC-16/CCITT-FALSE
+(poly 0x1021, init 0xFFFF) over type, seq, len and payload.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+VERSION = 1
+SYNC = b"\xa5\x5a"
+HEADER = struct.Struct("<BBH")  # type, seq, len
+MAX_FRAME_PAYLOAD = 0xFFFF
+REPLY = 0x80
+
+
+class Msg(enum.IntEnum):
+    HELLO = 0x01
+    PING = 0x02
+    WRITE_INPUT = 0x03
+    INVOKE = 0x04
+    READ_OUTPUT = 0x05
+    READ_PROFILE = 0x06
+    EXIT = 0x07
+    ERROR = 0x7F
+
+
+class ErrorCode(enum.IntEnum):
+    BAD_CRC = 1
+    TOO_LONG = 2
+    TRUNCATED = 3
+    UNKNOWN_TYPE = 4
+    BAD_LENGTH = 5
+    BAD_INDEX = 6
+    OUT_OF_RANGE = 7
+    INVOKE_FAILED = 8
+    FAULT = 9
+
+
+# mf_model_api.h MF_DTYPE_* -> numpy dtype
+DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.uint8), 3: np.dtype("<i2"),
+          4: np.dtype("<i4"), 5: np.dtype("<f4")}
+HELLO_FLAG_SEMIHOSTING = 0x01
+HELLO_FLAG_PROFILE = 0x02
+
+WRITE_INPUT_OVERHEAD = 5  # index u8 + offset u32 before the data
+PROFILE_OVERHEAD = 6
+
+
+class ProtocolError(ValueError):
+    """A payload that does not parse as the message it claims to be."""
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes = b""
+
+    @property
+    def is_error(self) -> bool:
+        return self.type == Msg.ERROR
+
+    def type_name(self) -> str:
+        return type_name(self.type)
+
+
+def type_name(t: int) -> str:
+    base = t & ~REPLY if t != Msg.ERROR else t
+    try:
+        name = Msg(base).name
+    except ValueError:
+        name = f"0x{base:02x}"
+    return name + (" reply" if t & REPLY else "")
+
+
+def encode_frame(type_: int, seq: int, payload: bytes = b"") -> bytes:
+    if not 0 <= type_ <= 0xFF or not 0 <= seq <= 0xFF:
+        raise ValueError(f"type and seq must be bytes, got type={type_} seq={seq}")
+    if len(payload) > MAX_FRAME_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the 65535-byte frame limit")
+    body = HEADER.pack(type_, seq, len(payload)) + bytes(payload)
+    return SYNC + body + struct.pack("<H", crc16(body))
+
+
+class DecodeEvent(enum.Enum):
+    FRAME = "frame"
+    BAD_CRC = "bad_crc"
+    TOO_LONG = "too_long"
+
+
+@dataclass
+class FrameDecoder:
+    """Incremental decoder: ``feed(bytes)`` returns the frames completed so far.
+
+    Bad CRCs and over-long lengths are counted and skipped (scanning resumes for the
+    next sync); ``reset()`` drops a partial frame (call it after a read timeout)."""
+
+    max_payload: int = MAX_FRAME_PAYLOAD
+    bad_crc: int = 0
+    too_long: int = 0
+    _buf: bytearray = field(default_factory=bytearray)
+
+    def reset(self) -> None:
+        self._buf.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def resync(self) -> list[Frame]:
+        """The line went idle with a partial frame buffered: that frame is dead (e.g. its
+        length was corrupted upward). Drop it byte by byte and return any whole frames
+        found in the bytes after it."""
+        frames: list[Frame] = []
+        while self._buf:
+            del self._buf[:1]
+            frames += self.feed(b"")
+        return frames
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        frames = []
+        while True:
+            start = self._buf.find(SYNC)
+            if start < 0:
+                # keep a trailing A5: it may be the first sync byte of the next frame
+                keep = 1 if self._buf[-1:] == SYNC[:1] else 0
+                del self._buf[: len(self._buf) - keep]
+                return frames
+            del self._buf[:start]
+            if len(self._buf) < 2 + HEADER.size:
+                return frames
+            type_, seq, length = HEADER.unpack_from(self._buf, 2)
+            if length > self.max_payload:
+                self.too_long += 1
+                del self._buf[:2]
+                continue
+            total = 2 + HEADER.size + length + 2
+            if len(self._buf) < total:
+                return frames
+            body = bytes(self._buf[2 : 2 + HEADER.size + length])
+            (rx_crc,) = struct.unpack_from("<H", self._buf, total - 2)
+            if rx_crc != crc16(body):
+                self.bad_crc += 1
+                del self._buf[:2]  # resync inside: the real frame may start later
+                continue
+            del self._buf[:total]
+            frames.append(Frame(type_, seq, body[HEADER.size :]))
+
+
+def decode_frames(data: bytes) -> list[Frame]:
+    return FrameDecoder().feed(data)
+
+
+# ---- payloads ---------------------------------------------------------------------------
+
+class _Reader:
+    def __init__(self, data: bytes, what: str):
+        self.data, self.pos, self.what = data, 0, what
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ProtocolError(f"{self.what} payload truncated: needs {self.pos + n} bytes, "
+                                f"has {len(self.data)}")
+        b = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return b
+
+    def unpack(self, fmt: str):
+        s = struct.Struct("<" + fmt)
+        return s.unpack(self.take(s.size))
+
+    def u8(self) -> int:
+        return self.unpack("B")[0]
+
+    def str(self) -> str:
+        return self.take(self.u8()).decode("ascii", errors="replace")
+
+    def done(self) -> None:
+        if self.pos != len(self.data):
+            raise ProtocolError(f"{self.what} payload has {len(self.data) - self.pos} extra bytes")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: np.dtype
+    bytes: int
+
+    @property
+    def count(self) -> int:
+        return self.bytes // self.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Hello:
+    version: int
+    flags: int
+    max_payload: int
+    clock_hz: int
+    arena_bytes: int
+    num_layers: int
+    board: str
+    firmware_hash: str
+    model_name: str
+    cycle_counter: str  # "dwt" (hardware cycles) or "systick-icount" (emulated)
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    message_types: tuple[int, ...]
+
+    @property
+    def semihosting(self) -> bool:
+        return bool(self.flags & HELLO_FLAG_SEMIHOSTING)
+
+    @property
+    def profiling(self) -> bool:
+        return bool(self.flags & HELLO_FLAG_PROFILE)
+
+
+def parse_hello(payload: bytes) -> Hello:
+    r = _Reader(payload, "HELLO")
+    version, flags, max_payload, clock, arena, layers = r.unpack("BBHIIH")
+    if version != VERSION:
+        raise ProtocolError(f"device speaks link protocol v{version}, host speaks v{VERSION}")
+    board, fw_hash, model, counter = r.str(), r.str(), r.str(), r.str()
+
+    def ios() -> tuple[TensorInfo, ...]:
+        out = []
+        for _ in range(r.u8()):
+            code, nbytes = r.unpack("BI")
+            if code not in DTYPES:
+                raise ProtocolError(f"HELLO names unknown dtype code {code}")
+            out.append(TensorInfo(DTYPES[code], nbytes))
+        return tuple(out)
+
+    inputs, outputs = ios(), ios()
+    types = tuple(r.take(r.u8()))
+    r.done()
+    return Hello(version, flags, max_payload, clock, arena, layers, board, fw_hash, model,
+                 counter, inputs, outputs, types)
+
+
+def write_input_payload(index: int, offset: int, data: bytes) -> bytes:
+    return struct.pack("<BI", index, offset) + bytes(data)
+
+
+def read_output_payload(index: int, offset: int, length: int) -> bytes:
+    return struct.pack("<BIH", index, offset, length)
+
+
+def parse_invoke(payload: bytes) -> tuple[int, int]:
+    """-> (status, cycles)"""
+    r = _Reader(payload, "INVOKE")
+    status, cycles = r.unpack("iQ")
+    r.done()
+    return status, cycles
+
+
+@dataclass(frozen=True)
+class ProfileChunk:
+    first: int
+    total: int
+    layers: tuple[tuple[int, str], ...]  # (cycles, op name)
+
+
+def read_profile_payload(first: int) -> bytes:
+    return struct.pack("<H", first)
+
+
+def parse_profile(payload: bytes) -> ProfileChunk:
+    r = _Reader(payload, "READ_PROFILE")
+    first, count, total = r.unpack("HHH")
+    layers = []
+    for _ in range(count):
+        (cycles,) = r.unpack("I")
+        layers.append((cycles, r.str()))
+    r.done()
+    return ProfileChunk(first, total, tuple(layers))
+
+
+def exit_payload(code: int) -> bytes:
+    return struct.pack("<i", code)
+
+
+@dataclass(frozen=True)
+class DeviceError:
+    code: int
+    request_type: int
+    message: str
+
+    def describe(self) -> str:
+        try:
+            name = ErrorCode(self.code).name
+        except ValueError:
+            name = f"code {self.code}"
+        return f"{name} for {type_name(self.request_type)}: {self.message}"
+
+
+def parse_error(payload: bytes) -> DeviceError:
+    if len(payload) < 2:
+        raise ProtocolError(f"ERROR payload of {len(payload)} bytes (needs >= 2)")
+    return DeviceError(payload[0], payload[1], payload[2:].decode("ascii", errors="replace"))
+
+
+def error_payload(code: int, request_type: int, message: str) -> bytes:
+    return bytes([code, request_type]) + message.encode("ascii")

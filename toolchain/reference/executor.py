@@ -1,0 +1,61 @@
+"""numpy reference executor: run a lowered graph op by op with each op's ``reference()``.
+
+It is the integer-exact model of what the generated firmware computes, so board outputs can
+be compared with it (and it with TFLM) layer by layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..graph.ir import DTYPES, Graph
+
+
+def _as_input(graph: Graph, name: str, value) -> np.ndarray:
+    t = graph.tensor(name)
+    arr = np.asarray(value)
+    if arr.size != t.size:
+        raise ValueError(f"input {name!r} needs {t.size} values of shape {t.shape}, got shape {arr.shape}")
+    want = np.dtype(DTYPES[t.dtype])
+    if arr.dtype != want:
+        if arr.dtype.kind in "iu" and want.kind in "iu":
+            info = np.iinfo(want)
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                raise ValueError(f"input {name!r} has values outside {t.dtype}")
+        elif not (arr.dtype.kind == "f" and want.kind == "f"):
+            raise ValueError(f"input {name!r} must be {t.dtype}, got {arr.dtype}")
+        arr = arr.astype(want)
+    return arr.reshape(t.shape)
+
+
+def run_graph_all(graph: Graph, inputs: list) -> dict[str, np.ndarray]:
+    """Every tensor's value (graph inputs, each op's outputs) by tensor name."""
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph {graph.name!r} has {len(graph.inputs)} inputs, got {len(inputs)}")
+    values: dict[str, np.ndarray] = {n: _as_input(graph, n, x) for n, x in zip(graph.inputs, inputs)}
+    for op in graph.ops:
+        args = []
+        for n in op.inputs:
+            if not n:
+                args.append(None)
+            elif graph.tensor(n).is_const:
+                args.append(graph.tensor(n).data)
+            else:
+                args.append(values[n])
+        outs = ops.get(op.kind).reference(op, graph, args)
+        if len(outs) != len(op.outputs):
+            raise RuntimeError(f"{op.kind} (layer {op.index}) returned {len(outs)} outputs, expected {len(op.outputs)}")
+        for n, v in zip(op.outputs, outs):
+            t = graph.tensor(n)
+            v = np.asarray(v)
+            if v.shape != tuple(t.shape) or v.dtype != np.dtype(DTYPES[t.dtype]):
+                raise RuntimeError(f"{op.kind} (layer {op.index}) produced {v.dtype}{v.shape} for {n!r}, "
+                                   f"expected {t.dtype}{tuple(t.shape)}")
+            values[n] = v
+    return values
+
+
+def run_graph(graph: Graph, inputs: list) -> list[np.ndarray]:
+    """The graph outputs for one sample (inputs in ``graph.inputs`` order)."""
+    values = run_graph_all(graph, inputs)
+    return [values[n] for n in graph.outputs]

@@ -1,0 +1,151 @@
+"""Keras -> full-integer int8 TFLite, input quantization, and accuracy under the TFLM interpreter.
+
+``evaluate_tflite`` runs the ``tflite-micro`` Python interpreter (TFLM's own reference kernels):
+its accuracy is the "host int8 accuracy" that the generated firmware must reproduce exactly.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+import numpy as np
+
+REPRESENTATIVE_MAX = 500  # calibration clips; more changes the ranges very little and costs time
+
+
+@contextmanager
+def captured_stderr():
+    """Capture fd 2 (C++ writes there directly), yielding a list that receives the text on exit."""
+    out: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+def _input_shape(model) -> tuple[int, ...]:
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        raise ValueError(f"model input {model.inputs[0].shape} must have a fixed shape besides the batch")
+    return tuple(int(d) for d in shape)
+
+
+def to_int8_tflite(model, representative_X) -> bytes:
+    """Full-integer quantization: int8 weights, activations, input and output; batch size 1.
+
+    representative_X: float model inputs (already normalized), (clips, *input shape) or
+    (clips, frames, mels) for a (frames, mels, 1) input; up to REPRESENTATIVE_MAX are used.
+    """
+    import tensorflow as tf
+
+    shape = _input_shape(model)
+    X = np.asarray(representative_X, np.float32)
+    if X.ndim < 1 or X.shape[0] == 0:
+        raise ValueError("representative_X is empty: give a few hundred training inputs")
+    if int(np.prod(X.shape[1:])) != int(np.prod(shape)):
+        raise ValueError(f"representative_X has per-clip shape {X.shape[1:]}; the model takes {shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("representative_X contains NaN or inf")
+    X = X.reshape((-1,) + shape)[:REPRESENTATIVE_MAX]
+
+    # A concrete function of batch 1 gives static shapes: no SHAPE/PACK ops for a dynamic batch.
+    fn = tf.function(lambda x: model(x, training=False),
+                     input_signature=[tf.TensorSpec((1,) + shape, tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[None]] for x in X)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return bytes(converter.convert())
+
+
+def _interpreter(tflite_bytes: bytes):
+    from tflite_micro import runtime
+
+    with captured_stderr() as err:
+        try:
+            interp = runtime.Interpreter.from_bytes(bytes(tflite_bytes))
+        except Exception as e:
+            failure = e
+        else:
+            failure = None
+    if failure is not None:
+        raise RuntimeError(f"TFLM could not load the model: {failure}; TFLM said: {err[0].strip()}") from None
+    return interp
+
+
+def _quant(details: dict) -> tuple[float, int]:
+    q = details["quantization_parameters"]
+    scales, zps = np.asarray(q["scales"]).reshape(-1), np.asarray(q["zero_points"]).reshape(-1)
+    if scales.size != 1 or details["dtype"] != np.int8:
+        raise ValueError(f"expected a per-tensor int8 tensor, got {details['dtype']} with {scales.size} scales")
+    return float(scales[0]), int(zps[0])
+
+
+def input_details(tflite_bytes: bytes) -> tuple[tuple[int, ...], float, int]:
+    """(input shape, scale, zero point) of the model's int8 input."""
+    d = _interpreter(tflite_bytes).get_input_details(0)
+    scale, zp = _quant(d)
+    return tuple(int(s) for s in d["shape"]), scale, zp
+
+
+def quantize_input(X, tflite_bytes: bytes) -> np.ndarray:
+    """Float model inputs -> int8 with the model's input scale and zero point.
+
+    q = clamp(round(x / scale) + zero_point, -128, 127), computed in float32 with rounding half
+    away from zero, i.e. C's ``roundf(x / scale)``: a device that quantizes its own features this
+    way gets the same bytes. Returns (clips, *input shape) int8.
+    """
+    shape, scale, zp = input_details(tflite_bytes)
+    X = np.asarray(X, np.float32)
+    per_clip = int(np.prod(shape[1:]))
+    if X.size % per_clip or X.size == 0:
+        raise ValueError(f"inputs of shape {X.shape} do not split into clips of the model input {shape[1:]}")
+    v = X / np.float32(scale)
+    q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + zp
+    return np.clip(q, -128, 127).astype(np.int8).reshape((-1,) + tuple(shape[1:]))
+
+
+def predict_tflite(tflite_bytes: bytes, X_int8) -> np.ndarray:
+    """Raw int8 outputs (clips, classes) of the TFLM interpreter: the bytes the board must match."""
+    interp = _interpreter(tflite_bytes)
+    d = interp.get_input_details(0)
+    shape = tuple(int(s) for s in d["shape"])
+    X = np.asarray(X_int8)
+    if X.dtype != np.int8:
+        raise ValueError(f"X_int8 must be int8 (see quantize_input), got {X.dtype}")
+    per_clip = int(np.prod(shape))
+    if X.size % per_clip or X.size == 0:
+        raise ValueError(f"inputs of shape {X.shape} do not split into clips of the model input {shape}")
+    X = X.reshape((-1,) + shape)
+    outs = []
+    with captured_stderr() as err:
+        try:
+            for x in X:
+                interp.set_input(x, 0)
+                interp.invoke()
+                outs.append(np.array(interp.get_output(0)).reshape(-1))
+        except Exception as e:
+            failure = e
+        else:
+            failure = None
+    if failure is not None:
+        raise RuntimeError(f"TFLM invoke failed: {failure}; TFLM said: {err[0].strip()}") from None
+    return np.stack(outs)
+
+
+def evaluate_tflite(tflite_bytes: bytes, X_int8, y) -> float:
+    """Top-1 accuracy of the int8 model under the TFLM interpreter."""
+    y = np.asarray(y).reshape(-1)
+    out = predict_tflite(tflite_bytes, X_int8)
+    if out.shape[0] != y.size:
+        raise ValueError(f"{out.shape[0]} inputs but {y.size} labels")
+    return float(np.mean(np.argmax(out, axis=1) == y))
