@@ -65,9 +65,7 @@ def _randomize(model, seed: int) -> None:
         for name, w in zip(names, weights):
             if name == "bias":
                 w = rng.normal(0, 0.2, w.shape)
-            elif name == "moving_variance":
-                w = rng.uniform(0.5, 2.0, w.shape)
-            elif name in ("moving_mean", "beta"):
+            elif name == "beta":
                 w = rng.normal(0, 0.3, w.shape)
             elif name == "gamma":
                 w = rng.uniform(0.5, 1.5, w.shape)
@@ -75,16 +73,43 @@ def _randomize(model, seed: int) -> None:
         layer.set_weights(new)
 
 
+def sample_inputs(rng, input_shape, n: int, input_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Float inputs with a per-sample level plus noise of per-sample spread: pooled features then
+    vary between samples as with real data, so calibrated ranges are not degenerate."""
+    lo, hi = input_range
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    out = []
+    for _ in range(n):
+        level = mid + rng.uniform(-0.6, 0.6) * half
+        out.append(np.clip(rng.normal(level, rng.uniform(0.1, 0.6) * half, input_shape), lo, hi))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _calibrate_batchnorm(model, input_shape, seed: int, input_range) -> None:
+    """Set batch-norm moving statistics to the statistics of sample data, as training would
+    (random statistics make deep nets' outputs input-independent)."""
+    _, keras = _keras()
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns:
+        return
+    x = sample_inputs(np.random.default_rng(seed + 500), input_shape, 64, input_range)
+    for bn in bns:  # layer by layer: each sees inputs normalized by the ones before it
+        mean_var = keras.Model(model.inputs, bn.input).predict(x, verbose=0)
+        axes = tuple(range(mean_var.ndim - 1))
+        gamma, beta, _, _ = bn.get_weights()
+        bn.set_weights([gamma, beta, mean_var.mean(axes), mean_var.var(axes) + 1e-3])
+
+
 def convert(model, input_shape, seed: int = 0, int8_io: bool = True, per_channel: bool = True,
             samples: int = 32, input_range: tuple[float, float] = (-1.0, 1.0)) -> bytes:
     """Full-integer int8 conversion with a seeded representative dataset."""
     tf, _ = _keras()
     rng = np.random.default_rng(seed + 1000)
-    lo, hi = input_range
+    _calibrate_batchnorm(model, input_shape, seed, input_range)
 
     def representative():
-        for _ in range(samples):
-            yield [rng.uniform(lo, hi, (1, *input_shape)).astype(np.float32)]
+        for x in sample_inputs(rng, input_shape, samples, input_range):
+            yield [x[None]]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)  # (its export prints to stdout: silenced)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -95,7 +95,7 @@ def generate(model, board: str, out_dir, name: str | None = None) -> Project:
     (out / "model" / "model.c").write_text(src.model_c)
     (out / "model" / "model.h").write_text(src.model_h)
     sources = copy_platform(board_obj, out)
-    write_makefile(out, board_obj, sources + ["model/model.c"], include_dirs=["model", "."])
+    write_makefile(out, board_obj, sources + ["model/model.c"])
 
     model_hash = (graph.source_hash or hashlib.sha256(src.model_c.encode()).hexdigest())[:16]
     firmware_hash = _hash_tree(out, skip={"mf_build_id.h", MANIFEST})

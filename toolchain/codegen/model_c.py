@@ -30,6 +30,12 @@ def describe(t: Tensor) -> str:
     return f"{shape} {t.dtype}{q}"
 
 
+def _short(name: str) -> str:
+    """A readable C name from a tensor name: its last two path parts (``conv2d_1/Relu``)."""
+    parts = [p for p in name.replace(":", "_").split("/") if p]
+    return c_ident("_".join(parts[-2:]))[:48].strip("_") or "t"
+
+
 def _attr_summary(attrs: dict) -> str:
     keep = []
     for key in ("stride", "dilation", "padding", "filter", "depth_multiplier", "activation", "axes", "beta"):
@@ -74,13 +80,13 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
     exprs: dict[str, str] = {}
     weights = []
     for i, t in enumerate(graph.constants()):
-        sym = f"W{i}_{c_ident(t.name)[-40:].strip('_')}"
+        sym = f"W{i}_{_short(t.name)}"
         exprs[t.name] = sym
         weights.append(dict(symbol=sym, ctype=t.ctype, size=max(t.size, 1), comment=f"{t.name}: {describe(t)}",
                             body=c_array_body(t.data.astype(np.dtype(t.dtype)))))
     activations = []
     for t in graph.activations():
-        macro = f"T_{c_ident(t.name)[-48:].strip('_')}"
+        macro = f"T_{_short(t.name)}"
         if macro in {a['macro'] for a in activations}:
             macro += f"_{len(activations)}"
         off = plan.offsets[t.name]

@@ -62,7 +62,7 @@ def write_json(dest: str | None, data: dict) -> None:
         return
     text = json.dumps(to_jsonable(data), indent=2)
     if dest == "-":
-        print(text)
+        print(text, file=sys.__stdout__, flush=True)
     else:
         Path(dest).write_text(text + "\n")
 

@@ -17,9 +17,11 @@ def run(args) -> int:
 
     manifest = read_manifest(args.project)
     r = build(args.project)
-    d = r.as_dict()
+    d = {k: int(getattr(r, k)) for k in ("text", "rodata", "data", "bss", "flash_bytes", "ram_bytes", "arena", "stack")}
     print(f"built {r.elf}")
-    _common.table([[k, v] for k, v in d.items() if isinstance(v, int)], ["section", "bytes"])
-    print(f"  arena {manifest['arena_bytes']:,} B of RAM {r.ram_bytes:,} B; flash {r.flash_bytes:,} B")
-    _common.write_json(args.json, d)
+    rows = [["text (code)", d["text"]], ["rodata (weights, tables)", d["rodata"]], ["data", d["data"]],
+            ["bss (arena, buffers)", d["bss"]], ["  of which arena", d["arena"]], ["stack reserve", d["stack"]],
+            ["flash total", d["flash_bytes"]], ["RAM total", d["ram_bytes"]]]
+    _common.table(rows, ["", "bytes"])
+    _common.write_json(args.json, dict(d, elf=str(r.elf), board=manifest["board"]))
     return 0

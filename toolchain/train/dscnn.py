@@ -13,7 +13,7 @@ from __future__ import annotations
 
 
 def build_dscnn(input_shape=(49, 40, 1), n_classes: int = 12, width: int = 64, blocks: int = 4,
-                dropout: float = 0.2):
+                dropout: float = 0.2, first_block_stride: int = 2):
     """A Keras 3 functional DS-CNN. input_shape is (frames, mel bands, 1)."""
     import keras
     from keras import layers
@@ -31,7 +31,8 @@ def build_dscnn(input_shape=(49, 40, 1), n_classes: int = 12, width: int = 64, b
     x = layers.BatchNormalization(name="conv_bn")(x)
     x = layers.ReLU(name="conv_relu")(x)
     for i in range(1, blocks + 1):
-        x = layers.DepthwiseConv2D((3, 3), padding="same", use_bias=False, name=f"dw{i}")(x)
+        stride = first_block_stride if i == 1 else 1
+        x = layers.DepthwiseConv2D((3, 3), strides=stride, padding="same", use_bias=False, name=f"dw{i}")(x)
         x = layers.BatchNormalization(name=f"dw{i}_bn")(x)
         x = layers.ReLU(name=f"dw{i}_relu")(x)
         x = layers.Conv2D(width, (1, 1), use_bias=False, name=f"pw{i}")(x)

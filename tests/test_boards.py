@@ -1,0 +1,107 @@
+"""Board definitions (mcuforge.boards) and resource lookup (mcuforge.resources)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mcuforge import resources
+from mcuforge.boards import BoardError, list_boards, load_board
+
+
+def test_netduinoplus2():
+    b = load_board("netduinoplus2")
+    assert (b.mcu, b.core, b.fpu, b.clock_hz) == ("STM32F405RG", "cortex-m4", True, 168_000_000)
+    assert b.flash_bytes == 1 << 20 and b.ram_bytes == 128 * 1024
+    assert int(b.memory["flash"]["origin"], 16) == 0x08000000
+    assert int(b.memory["ram"]["origin"], 16) == 0x20000000
+    assert int(b.uart["base"], 16) == 0x40011000
+    assert "-mfpu=fpv4-sp-d16" in b.cflags and "-mfloat-abi=hard" in b.cflags
+    assert b.emulator.machine == "netduinoplus2" and b.default_flash_method == "qemu"
+    assert {"openocd", "st-flash", "pyocd", "stm32flash"} <= set(b.flash_methods)
+    assert b.tool("gcc") == "arm-none-eabi-gcc"
+
+
+def test_mps2_an386():
+    b = load_board("mps2-an386")
+    assert b.clock_hz == 25_000_000 and b.core == "cortex-m4" and b.fpu
+    assert int(b.uart["base"], 16) == 0x40004000 and b.uart["kind"] == "cmsdk-uart"
+    assert b.emulator.machine == "mps2-an386" and b.flash_methods == ("qemu",)
+
+
+def test_list_boards_and_to_dict():
+    names = [b.name for b in list_boards()]
+    assert {"netduinoplus2", "mps2-an386"} <= set(names)
+    d = load_board("mps2-an386").to_dict()
+    assert d["name"] == "mps2-an386" and d["emulator"]["machine"] == "mps2-an386"
+    json.dumps(d)  # plain data for templates and reports
+
+
+def test_unknown_board_lists_known_ones():
+    with pytest.raises(BoardError) as e:
+        load_board("arduino-mega9000")
+    assert "arduino-mega9000" in str(e.value)
+    assert "netduinoplus2" in str(e.value) and "mps2-an386" in str(e.value)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A private MCUFORGE_HOME with a copy of the netduinoplus2 board to break."""
+    for d in ("firmware", "templates"):
+        (tmp_path / d).mkdir()
+    shutil.copytree(resources.boards_dir() / "netduinoplus2", tmp_path / "boards" / "netduinoplus2")
+    monkeypatch.setenv("MCUFORGE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _edit(home, **changes):
+    path = home / "boards" / "netduinoplus2" / "board.json"
+    raw = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            raw.pop(k)
+        else:
+            raw[k] = v
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_home_override(home):
+    assert resources.root() == home
+    assert [b.name for b in list_boards()] == ["netduinoplus2"]
+
+
+def test_home_override_missing_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCUFORGE_HOME", str(tmp_path))
+    with pytest.raises(resources.ResourceError, match="MCUFORGE_HOME"):
+        resources.boards_dir()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"clock_hz": None}, "missing field 'clock_hz'"),
+    ({"fpu": "yes"}, "'fpu' must be bool"),
+    ({"ram_bytes": True}, "'ram_bytes' must be int"),
+    ({"name": "other"}, "differs from its folder"),
+    ({"link_max_payload": 8}, "link_max_payload"),
+    ({"exit": "halt"}, "'exit'"),
+    ({"flash_methods": ["qemu", "jlink"]}, "'jlink' has no entry"),
+    ({"emulator": None}, "needs an 'emulator'"),
+])
+def test_bad_board_json_names_file_and_field(home, changes, message):
+    path = _edit(home, **changes)
+    with pytest.raises(BoardError) as e:
+        load_board("netduinoplus2")
+    assert message in str(e.value) and (str(path) in str(e.value) or "netduinoplus2" in str(e.value))
+
+
+def test_board_missing_c_file(home):
+    (home / "boards" / "netduinoplus2" / "uart.c").unlink()
+    with pytest.raises(BoardError, match="uart.c"):
+        load_board("netduinoplus2")
+
+
+def test_board_invalid_json(home):
+    (home / "boards" / "netduinoplus2" / "board.json").write_text("{nope")
+    with pytest.raises(BoardError, match="invalid JSON"):
+        load_board("netduinoplus2")

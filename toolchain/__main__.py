@@ -1,0 +1,6 @@
+"""``python -m mcuforge`` is the ``mcuforge`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
