@@ -142,9 +142,10 @@ def _params(op: Op, graph: Graph):
     return DepthwiseParams(depth_multiplier=a["depth_multiplier"], **spatial)
 
 
-def run_c(op: Op, graph: Graph, x: np.ndarray) -> np.ndarray:
+def run_c(op: Op, graph: Graph, x: np.ndarray, variant: str = "") -> np.ndarray:
+    """Call the kernel (``variant="_ref"``: its plain reference loop) on one input."""
     lib = kernel_lib(op.kind)
-    fn = getattr(lib, f"mf_{op.kind}_s8")
+    fn = getattr(lib, f"mf_{op.kind}_s8{variant}")
     fn.restype = None
     y = out_buffer(graph.tensor("y").shape, np.int8)
     w = np.ascontiguousarray(graph.tensor("w").data)
@@ -167,13 +168,15 @@ def _check(op, graph, rng, samples=2):
     for _ in range(samples):
         x = _random_input(rng, graph)
         want = mod.reference(op, graph, [x])[0]
-        got = run_c(op, graph, x)
-        assert got.shape == want.shape
-        if not np.array_equal(got, want):
-            bad = np.argwhere(got != want)
-            pytest.fail(f"{op.kind} attrs={ {k: v for k, v in op.attrs.items() if k not in ('multiplier', 'shift')} } "
-                        f"x{graph.tensor('x').shape} w{graph.tensor('w').shape}: {len(bad)} mismatches, "
-                        f"first at {bad[0].tolist()}: C {got[tuple(bad[0])]} numpy {want[tuple(bad[0])]}")
+        for variant in ("", "_ref"):  # the fast kernel and its plain reference loop
+            got = run_c(op, graph, x, variant)
+            assert got.shape == want.shape
+            if not np.array_equal(got, want):
+                bad = np.argwhere(got != want)
+                attrs = {k: v for k, v in op.attrs.items() if k not in ("multiplier", "shift")}
+                pytest.fail(f"mf_{op.kind}_s8{variant} attrs={attrs} x{graph.tensor('x').shape} "
+                            f"w{graph.tensor('w').shape}: {len(bad)} mismatches, first at {bad[0].tolist()}: "
+                            f"C {got[tuple(bad[0])]} numpy {want[tuple(bad[0])]}")
 
 
 # ---------------------------------------------------------------- random cases
@@ -371,3 +374,33 @@ def test_emitted_call_compiles_and_matches_numpy(kind, seed):
     x = _random_input(rng, graph)
     got = run_emitted(op, graph, [x])[0]
     assert np.array_equal(got, mod.reference(op, graph, [x])[0])
+
+
+def test_fc_per_tensor_multiplier_uses_float32_scale_product():
+    """TFLite's GetQuantizedConvolutionMultipler multiplies input and filter scales in float32
+    before widening; conv (and per-channel FC) multiply in double. The results differ here."""
+    from mcuforge.graph.quant import quantize_multiplier
+    from mcuforge.ops.conv2d import conv_multipliers
+
+    s_in, s_w, s_out = np.float32(0.064059205), np.float32(0.005760841), np.float32(0.030077027)
+    per_tensor, _ = conv_multipliers(s_in, [s_w], s_out, per_tensor_float_product=True)
+    per_channel, _ = conv_multipliers(s_in, [s_w], s_out)
+    assert per_tensor[0] == quantize_multiplier(float(np.float32(s_in * s_w)) / float(s_out))[0]
+    assert per_channel[0] == quantize_multiplier(float(s_in) * float(s_w) / float(s_out))[0]
+    assert per_tensor[0] != per_channel[0]
+    rng = np.random.default_rng(15)
+    graph, op = fc_case(rng, per_channel=False)
+    graph.tensor("x").quant.scale[:] = s_in
+    graph.tensor("w").quant.scale[:] = s_w
+    graph.tensor("y").quant.scale[:] = s_out
+    fully_connected.prepare(op, graph)
+    assert op.attrs["multiplier"][0] == per_tensor[0]
+
+
+def test_all_kernels_compile_and_link_together():
+    """One library with every kernel: no duplicate symbols, all -Wall -Wextra -Werror clean."""
+    from kernel_harness import all_kernels_lib
+
+    lib = all_kernels_lib()
+    for name in ("mf_conv2d_s8", "mf_depthwise_conv2d_s8", "mf_fully_connected_s8"):
+        assert hasattr(lib, name)

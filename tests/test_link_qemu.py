@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import EMULATED_BOARDS, make_fake_project
+from conftest import EMULATED_BOARDS, FAKE_MODEL, make_fake_project
 from mcuforge import resources
 from mcuforge.flash import open_session
 from mcuforge.link import DeviceFault, FirmwareMismatch, LinkError
@@ -239,3 +239,19 @@ def test_extension_adds_message_type(board, tmp_path, monkeypatch):
         assert 0x20 in link.hello().message_types
         assert link.request(0x20, b"abcdef").payload == b"fedcba"
         assert link.ping(b"core still served") == b"core still served"
+
+
+def test_icount_ticks_convert_to_instructions(board, fake_firmware, tmp_path):
+    """A loop of exactly 2 instructions x 1,000,000 added to layer 0 must add 2,000,000
+    emulated instructions to that layer's converted count."""
+    loop = ('    { uint32_t n = 1000000u;\n'
+            '      __asm volatile("1: subs %0, %0, #1\\n\\tbne 1b" : "+r"(n)); }\n')
+    src = (FAKE_MODEL.joinpath("model.c").read_text()
+           .replace("    MF_LAYER_BEGIN(0);\n", "    MF_LAYER_BEGIN(0);\n" + loop, 1))
+    counts = []
+    for elf in (fake_firmware(board).elf, make_fake_project(board, tmp_path, model_c=src).elf):
+        with open_session(elf, board) as s:
+            link = s.link()
+            link.run(_inputs())
+            counts.append(link.cycle_scale.convert(link.profile()[0][1]))
+    assert counts[1] - counts[0] == pytest.approx(2_000_000, abs=5)

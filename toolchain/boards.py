@@ -101,8 +101,8 @@ def _parse(folder: Path) -> Board:
     for key in ("clock_hz", "flash_bytes", "ram_bytes", "stack_bytes"):
         if raw[key] <= 0:
             raise BoardError(f"{path}: '{key}' must be positive")
-    if not 32 <= raw["link_max_payload"] <= 65535:
-        raise BoardError(f"{path}: 'link_max_payload' must be in 32..65535")
+    if not 64 <= raw["link_max_payload"] <= 65535:
+        raise BoardError(f"{path}: 'link_max_payload' must be in 64..65535")
     if raw["stack_bytes"] >= raw["ram_bytes"]:
         raise BoardError(f"{path}: 'stack_bytes' leaves no RAM")
     if raw["exit"] not in ("semihosting", "reset"):

@@ -27,18 +27,28 @@ class Target:
 
     @property
     def cycles_kind(self) -> str:
-        return self.link.cycles_kind
+        """"hardware" (DWT cycles) or "emulated-instructions" (QEMU with a fixed -icount)."""
+        scale = self.link.cycle_scale
+        return "hardware" if not scale.emulated else scale.unit
+
+    def cycles(self, ticks: int) -> int:
+        return int(round(self.link.cycle_scale.convert(ticks)))
 
     def run(self, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
         """Write inputs, invoke, read outputs. Returns (outputs shaped as the model's, cycles)."""
-        outs, cycles = self.link.run(inputs)
-        shaped = []
-        for arr, info in zip(outs, self.project.manifest["outputs"]):
-            shaped.append(np.asarray(arr).view(np.dtype(info["dtype"])).reshape(info["shape"]))
-        return shaped, cycles
+        outs, ticks = self.link.run(inputs)
+        shaped = [np.asarray(arr).reshape(info["shape"]) for arr, info in zip(outs, self._outputs)]
+        return shaped, self.cycles(ticks)
 
-    def profile(self):
-        return self.link.profile()
+    def profile(self) -> list[dict]:
+        """Per-layer rows of the last invoke: {"op", "cycles"} (cycles in this target's cycles_kind)."""
+        return [dict(op=op, cycles=self.cycles(t)) for op, t in self.link.profile()]
+
+    @property
+    def _outputs(self) -> list[dict]:
+        if "_out_info" not in self.__dict__:
+            self.__dict__["_out_info"] = self.project.manifest["outputs"]
+        return self.__dict__["_out_info"]
 
     def close(self) -> None:
         try:
@@ -60,7 +70,6 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     """Generate, build and flash ``model`` for ``board`` and return a connected Target."""
     from .build.make import build
     from .flash import open_session
-    from .link.client import Link
 
     tmp = None
     if workdir is None:
@@ -72,11 +81,11 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     step("build")
     result = build(project.path)
     step("flash")
-    session = open_session(project.path, board=project.board, method=method, port=port)
+    options = {"port": port} if port else {}
+    session = open_session(project.path, board=project.board, method=method, **options)
     try:
-        link = Link(session.url)
+        link = session.link(expected_hash=project.firmware_hash)  # refuses other firmware
         hello = link.hello()
-        link.expect_firmware(project.firmware_hash)
     except BaseException:
         session.close()
         if tmp is not None:

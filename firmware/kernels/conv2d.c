@@ -1,39 +1,95 @@
-/* Reference int8 convolution: one output value per (y, x, channel), skipping taps that fall
- * in the zero padding, then TFLite's requantization. A 1x1/stride-1 fast path runs the same
- * arithmetic with simpler indexing (pointwise layers dominate DS-CNN-style models). */
+/* int8 convolution, bit-exact with TFLM's reference ConvPerChannel.
+ *
+ * mf_conv2d_s8_ref is the plain reference loop: one output value per (y, x, channel), taps in
+ * the zero padding skipped, then TFLite's requantization. mf_conv2d_s8 computes the same
+ * values faster: the range of valid taps is found once per output pixel (no test per tap),
+ * and with dilation_w == 1 the valid part of a filter row and the input under it are both
+ * contiguous, so the inner loop is one run of multiply-adds. 1x1/stride-1 layers (pointwise,
+ * most of a DS-CNN) take a matrix-product path. Tests hold both to the numpy reference. */
 #include "conv2d.h"
 
 #include <stddef.h>
 
 #include "mf_quant.h"
 
-static int8_t requantize(int32_t acc, const mf_conv2d_params *p, int32_t mult, int32_t shift)
+static int8_t requantize(int32_t acc, const mf_conv2d_params *p, int32_t oc, const int32_t *mult,
+                         const int32_t *shift)
 {
-    acc = mf_multiply_by_quantized_multiplier(acc, mult, (int)shift);
+    const int32_t q = p->per_channel ? oc : 0;
+    acc = mf_multiply_by_quantized_multiplier(acc, mult[q], (int)shift[q]);
     acc += p->output_offset;
     return (int8_t)mf_clamp(acc, p->act_min, p->act_max);
 }
 
-/* 1x1 filter, stride 1, no padding: each output pixel is a matrix-vector product. */
+void mf_conv2d_s8_ref(const mf_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
+{
+    const int32_t in_c = p->in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                int32_t acc = 0;
+                for (int32_t ky = 0; ky < p->filter_h; ++ky) {
+                    const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
+                    for (int32_t kx = 0; kx < p->filter_w; ++kx) {
+                        const int32_t in_x = ox * p->stride_w - p->pad_w + kx * p->dilation_w;
+                        if (in_y < 0 || in_y >= p->in_h || in_x < 0 || in_x >= p->in_w) {
+                            continue; /* zero padding contributes nothing */
+                        }
+                        for (int32_t c = 0; c < in_c; ++c) {
+                            const int32_t x = input[(in_y * p->in_w + in_x) * in_c + c];
+                            const int32_t w = filter[((oc * p->filter_h + ky) * p->filter_w + kx) * in_c + c];
+                            acc += w * (x + p->input_offset);
+                        }
+                    }
+                }
+                if (bias != NULL) {
+                    acc += bias[oc];
+                }
+                output[(oy * p->out_w + ox) * p->out_c + oc] = requantize(acc, p, oc, mult, shift);
+            }
+        }
+    }
+}
+
+/* First tap k >= 0 with start + k*step >= 0. */
+static int32_t first_tap(int32_t start, int32_t step)
+{
+    return start >= 0 ? 0 : (-start + step - 1) / step;
+}
+
+/* One past the last tap k < taps with start + k*step < size. */
+static int32_t end_tap(int32_t start, int32_t step, int32_t size, int32_t taps)
+{
+    if (start >= size) {
+        return 0;
+    }
+    const int32_t n = (size - start + step - 1) / step;
+    return n < taps ? n : taps;
+}
+
+/* 1x1 filter, stride 1, no padding: out[pixel][oc] = w[oc] . in[pixel]. Output channel outer,
+ * so sum(w[oc]) * input_offset is computed once per channel instead of adding the offset to
+ * every input value (the same 32-bit result: the sum is rearranged in wrapping arithmetic). */
 static void conv2d_1x1_s8(const mf_conv2d_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const int32_t in_c = p->in_c;
-    for (int32_t i = 0; i < pixels; ++i) {
-        const int8_t *in = input + i * in_c;
-        int8_t *out = output + i * p->out_c;
-        for (int32_t oc = 0; oc < p->out_c; ++oc) {
-            const int8_t *w = filter + oc * in_c;
-            int32_t acc = 0;
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        const int8_t *w = filter + oc * in_c;
+        int32_t wsum = 0;
+        for (int32_t c = 0; c < in_c; ++c) {
+            wsum += w[c];
+        }
+        const uint32_t base = (uint32_t)wsum * (uint32_t)p->input_offset + (uint32_t)(bias != NULL ? bias[oc] : 0);
+        const int8_t *in = input;
+        for (int32_t i = 0; i < pixels; ++i, in += in_c) {
+            int32_t dot = 0;
             for (int32_t c = 0; c < in_c; ++c) {
-                acc += (int32_t)w[c] * ((int32_t)in[c] + p->input_offset);
+                dot += (int32_t)w[c] * in[c];
             }
-            if (bias != NULL) {
-                acc += bias[oc];
-            }
-            const int32_t q = p->per_channel ? oc : 0;
-            out[oc] = requantize(acc, p, mult[q], shift[q]);
+            output[i * p->out_c + oc] = requantize((int32_t)((uint32_t)dot + base), p, oc, mult, shift);
         }
     }
 }
@@ -47,35 +103,38 @@ void mf_conv2d_s8(const mf_conv2d_params *p, const int8_t *input, const int8_t *
         return;
     }
     const int32_t in_c = p->in_c;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t in_y0 = oy * p->stride_h - p->pad_h;
+        const int32_t ky0 = first_tap(in_y0, dh);
+        const int32_t ky1 = end_tap(in_y0, dh, p->in_h, p->filter_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t in_x0 = ox * p->stride_w - p->pad_w;
+            const int32_t kx0 = first_tap(in_x0, dw);
+            const int32_t kx1 = end_tap(in_x0, dw, p->in_w, p->filter_w);
+            const int32_t run = (kx1 - kx0) * in_c; /* contiguous values per filter row when dw == 1 */
             int8_t *out = output + (oy * p->out_w + ox) * p->out_c;
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
                 int32_t acc = 0;
-                for (int32_t ky = 0; ky < p->filter_h; ++ky) {
-                    const int32_t in_y = in_y0 + ky * p->dilation_h;
-                    if (in_y < 0 || in_y >= p->in_h) {
-                        continue; /* zero padding contributes nothing */
-                    }
-                    for (int32_t kx = 0; kx < p->filter_w; ++kx) {
-                        const int32_t in_x = in_x0 + kx * p->dilation_w;
-                        if (in_x < 0 || in_x >= p->in_w) {
-                            continue;
+                for (int32_t ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *x = input + ((in_y0 + ky * dh) * p->in_w + in_x0 + kx0 * dw) * in_c;
+                    const int8_t *w = filter + ((oc * p->filter_h + ky) * p->filter_w + kx0) * in_c;
+                    if (dw == 1) {
+                        for (int32_t i = 0; i < run; ++i) {
+                            acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
                         }
-                        const int8_t *in = input + (in_y * p->in_w + in_x) * in_c;
-                        const int8_t *w = filter + ((oc * p->filter_h + ky) * p->filter_w + kx) * in_c;
-                        for (int32_t c = 0; c < in_c; ++c) {
-                            acc += (int32_t)w[c] * ((int32_t)in[c] + p->input_offset);
+                    } else {
+                        for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * in_c, w += in_c) {
+                            for (int32_t c = 0; c < in_c; ++c) {
+                                acc += (int32_t)w[c] * ((int32_t)x[c] + p->input_offset);
+                            }
                         }
                     }
                 }
                 if (bias != NULL) {
                     acc += bias[oc];
                 }
-                const int32_t q = p->per_channel ? oc : 0;
-                out[oc] = requantize(acc, p, mult[q], shift[q]);
+                out[oc] = requantize(acc, p, oc, mult, shift);
             }
         }
     }

@@ -25,4 +25,9 @@ void mf_depthwise_conv2d_s8(const mf_depthwise_conv2d_params *p, const int8_t *i
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
                             const int32_t *shift, int8_t *output);
 
+/* The same result from the plain reference loop (slow; for tests and as documentation). */
+void mf_depthwise_conv2d_s8_ref(const mf_depthwise_conv2d_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                                const int32_t *shift, int8_t *output);
+
 #endif

@@ -22,4 +22,9 @@ void mf_fully_connected_s8(const mf_fully_connected_params *p, const int8_t *inp
                            const int8_t *weights, const int32_t *bias, const int32_t *mult,
                            const int32_t *shift, int8_t *output);
 
+/* The same result from the plain reference loop (slow; for tests and as documentation). */
+void mf_fully_connected_s8_ref(const mf_fully_connected_params *p, const int8_t *input,
+                               const int8_t *weights, const int32_t *bias, const int32_t *mult,
+                               const int32_t *shift, int8_t *output);
+
 #endif

@@ -20,8 +20,9 @@
 #ifndef MF_LINK_MAX_PAYLOAD
 #define MF_LINK_MAX_PAYLOAD 256
 #endif
-#if MF_LINK_MAX_PAYLOAD < 32 || MF_LINK_MAX_PAYLOAD > 65535
-#error "MF_LINK_MAX_PAYLOAD must be in 32..65535"
+/* >= 64: a READ_PROFILE reply must hold one layer (6 + 4 + 33 bytes). */
+#if MF_LINK_MAX_PAYLOAD < 64 || MF_LINK_MAX_PAYLOAD > 65535
+#error "MF_LINK_MAX_PAYLOAD must be in 64..65535"
 #endif
 
 /* Message types. A reply carries the request's type | MF_MSG_REPLY and its seq. */

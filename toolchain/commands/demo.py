@@ -44,7 +44,7 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
 
     from ..data.kws import build_kws_dataset
     from ..data.speech_commands import DEFAULT_LABELS
-    from ..reference.tflm import tflm_arena_bytes, tflm_run
+    from ..reference.tflm import TflmModel, tflm_arena_bytes
     from ..target import open_target
     from ..train.convert import evaluate_tflite, quantize_input, to_int8_tflite
     from ..train.train import fit_dscnn, load_normalized
@@ -89,13 +89,14 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
             rid = store.start_run("demo", model_name=proj.manifest["model_name"], model_hash=proj.model_hash,
                                   board=board, firmware_hash=proj.firmware_hash, cycles_kind=target.cycles_kind,
                                   summary=dict(class_names=labels))
+        reference = TflmModel(tfl)
         preds, cycles, mismatches = [], [], 0
         rows = []
         try:
             for i, xi in enumerate(tqdm(X_q, desc="test set on board", unit="clip", disable=not progress,
                                         file=sys.stderr)):
                 got, cyc = target.run([xi[None]])
-                want = tflm_run(tfl, [xi[None]])[0].reshape(got[0].shape)
+                want = reference.run([xi[None]])[0].reshape(got[0].shape)
                 mismatches += int(not np.array_equal(got[0], want))
                 preds.append(int(np.argmax(got[0].reshape(-1))))
                 cycles.append(int(cyc))

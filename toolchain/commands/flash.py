@@ -1,6 +1,7 @@
 """``mcuforge flash``: put a built project on the board (the board's emulator by default) and check its hello."""
 from __future__ import annotations
 
+import shlex
 import time
 
 from . import _common
@@ -22,20 +23,25 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..boards import load_board
     from ..codegen.generate import read_manifest
-    from ..flash import flash_command, open_session
-    from ..link.client import Link
+    from ..flash import get_backend, open_session
 
     manifest = read_manifest(args.project)
     board = load_board(manifest["board"])
+    method = args.method or board.default_flash_method
     if args.dry_run:
-        print(" ".join(flash_command(args.project, board, method=args.method)))
+        if method == "qemu":
+            from ..flash import qemu_argv, resolve_elf
+
+            print(shlex.join(qemu_argv(resolve_elf(args.project), board)))
+        else:
+            print(shlex.join(get_backend(method).flash(args.project, board, port=args.port, dry_run=True)))
         return 0
-    session = open_session(args.project, board=board, method=args.method, port=args.port)
+    options = {"port": args.port} if args.port else {}
+    session = open_session(args.project, board=board, method=method, **options)
     try:
-        link = Link(session.url)
+        link = session.link(expected_hash=manifest["firmware_hash"])
         hello = link.hello()
-        link.expect_firmware(manifest["firmware_hash"])
-        info = hello if isinstance(hello, dict) else getattr(hello, "__dict__", {"hello": str(hello)})
+        info = _hello_dict(hello)
         print(f"flashed {manifest['model_name']} to {board.name}; the board says:")
         for k, v in info.items():
             print(f"  {k}: {v}")
@@ -51,3 +57,11 @@ def run(args) -> int:
     finally:
         session.close()
     return 0
+
+
+def _hello_dict(hello) -> dict:
+    import dataclasses
+
+    if dataclasses.is_dataclass(hello):
+        return {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in dataclasses.asdict(hello).items()}
+    return dict(hello=str(hello))

@@ -98,12 +98,13 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
     from tqdm import tqdm
 
     from ..codegen.generate import load_model
-    from ..reference.tflm import tflm_arena_bytes, tflm_run
+    from ..reference.tflm import TflmModel, tflm_arena_bytes
     from ..target import open_target
 
     model_bytes = Path(model).read_bytes() if not isinstance(model, (bytes, bytearray)) else bytes(model)
     graph = load_model(model)
     x = make_inputs(graph, samples, seed) if inputs is None else inputs
+    reference = TflmModel(model_bytes)  # the host reference, built once
     bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
     with open_target(graph, board, workdir=workdir, method=method, port=port) as target:
         run_id = None
@@ -116,7 +117,7 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
         try:
             for i, xi in enumerate(x):
                 got, cyc = target.run([xi[None]])
-                want = tflm_run(model_bytes, [xi[None]])
+                want = reference.run([xi[None]])
                 diffs = [np.abs(g.astype(np.float64) - w.reshape(g.shape).astype(np.float64)) for g, w in zip(got, want)]
                 n_bad = int(sum((d > 0).sum() for d in diffs))
                 d_max = float(max(d.max() for d in diffs))
@@ -154,12 +155,14 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
 
 def print_summary(v: Validation, out=sys.stdout) -> None:
     s = v.summary()
-    kind = "emulated instructions (QEMU -icount), not hardware timing" if v.cycles_kind != "hardware" else "hardware cycles"
+    emulated = v.cycles_kind != "hardware"
+    kind = "emulated instructions per inference (QEMU -icount; not a hardware timing)" if emulated else "cycles per inference"
+    per = "MACs/instruction" if emulated else "MACs/cycle"
     verdict = "bit-exact" if v.ok else f"{v.mismatches} of {v.samples} samples DIFFER"
     print(f"{v.board}: {v.samples} samples, {verdict} (max |diff| {v.max_abs_diff:g})", file=out)
     if s["cycles_median"] is not None:
-        print(f"  latency  {s['cycles_median']:,.0f} {kind} per inference; {v.macs:,} MACs, "
-              f"{s['macs_per_cycle']:.3f} MACs/cycle", file=out)
+        print(f"  latency  {s['cycles_median']:,.0f} {kind}", file=out)
+        print(f"  compute  {v.macs:,} MACs, {s['macs_per_cycle']:.3f} {per}", file=out)
     ratio = f" ({s['arena_ratio']:.2f}x TFLM's {v.reference_arena_bytes:,})" if s["arena_ratio"] else ""
     print(f"  memory   flash {v.flash_bytes:,} B, RAM {v.ram_bytes:,} B, arena {v.arena_bytes:,} B{ratio}", file=out)
 

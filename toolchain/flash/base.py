@@ -35,10 +35,15 @@ class Session(abc.ABC):
     url: str
     icount_shift: int | None = None
 
+    def __init__(self) -> None:
+        self._links: list = []  # Links opened through link(), closed with the session
+
     def resume(self) -> None:
         """Let the board run once the host is attached (emulators start paused)."""
 
     def link(self, **kwargs):
+        """Open a Link on ``url``, let the board run, wait for its HELLO. Keyword
+        arguments go to ``Link`` (plus ``boot_timeout``)."""
         from ..link import Link
 
         kwargs.setdefault("icount_shift", self.icount_shift)
@@ -52,12 +57,6 @@ class Session(abc.ABC):
             raise
         self._links.append(link)
         return link
-
-    @property
-    def _links(self) -> list:
-        if "_open_links" not in self.__dict__:
-            self.__dict__["_open_links"] = []
-        return self.__dict__["_open_links"]
 
     def close(self) -> None:
         for link in self._links:

@@ -43,6 +43,7 @@ def _kill(proc: subprocess.Popen) -> None:
 class QemuSession(Session):
     def __init__(self, elf: Path, board: Board, icount_shift: int | None = None,
                  log_path: str | Path | None = None, start_timeout: float = 15.0):
+        super().__init__()
         self.elf = elf
         self.board = board
         self.icount_shift = board.emulator.icount_shift if icount_shift is None else icount_shift

@@ -28,6 +28,7 @@ class SerialSession(Session):
     """A real board after flashing: its link is a serial port the user names."""
 
     def __init__(self, port: str | None, board: Board):
+        super().__init__()
         self.board = board
         self._port = port
 

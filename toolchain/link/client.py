@@ -175,7 +175,7 @@ class Link:
             if x.nbytes != info.bytes:
                 raise LinkError(f"{self.url}: input {i} has {x.nbytes} bytes, the firmware expects "
                                 f"{info.bytes}")
-            self.write_input(i, np.ascontiguousarray(x).astype(info.dtype.newbyteorder("<")))
+            self.write_input(i, np.ascontiguousarray(x))
         status, cycles = self.invoke()
         if status != 0:
             raise LinkError(f"{self.url}: model invoke failed with status {status}")

@@ -43,7 +43,7 @@ def prepare(op: Op, graph: Graph) -> None:
     if per_channel and np.any(w.quant.zero_point != 0):
         raise ValueError("per-channel weight zero points must be 0")
     check_bias(op, graph, units)
-    set_quant_attrs(op, graph, w.quant.scale, per_tensor_float_product=False)
+    set_quant_attrs(op, graph, w.quant.scale, per_tensor_float_product=not per_channel)
     op.attrs.update(
         batches=int(batches), accum_depth=int(depth), out_depth=int(units),
         filter_offset=0 if per_channel else -w.quant.zp,

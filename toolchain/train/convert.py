@@ -5,6 +5,8 @@ its accuracy is the "host int8 accuracy" that the generated firmware must reprod
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 from contextlib import contextmanager
@@ -41,8 +43,10 @@ def to_int8_tflite(model, representative_X) -> bytes:
     """Full-integer quantization: int8 weights, activations, input and output; batch size 1.
 
     representative_X: float model inputs (already normalized), (clips, *input shape) or
-    (clips, frames, mels) for a (frames, mels, 1) input; up to REPRESENTATIVE_MAX are used.
+    (clips, frames, mels) for a (frames, mels, 1) input; REPRESENTATIVE_MAX evenly spaced
+    clips are used.
     """
+    import keras
     import tensorflow as tf
 
     shape = _input_shape(model)
@@ -53,18 +57,22 @@ def to_int8_tflite(model, representative_X) -> bytes:
         raise ValueError(f"representative_X has per-clip shape {X.shape[1:]}; the model takes {shape}")
     if not np.all(np.isfinite(X)):
         raise ValueError("representative_X contains NaN or inf")
-    X = X.reshape((-1,) + shape)[:REPRESENTATIVE_MAX]
+    X = X.reshape((-1,) + shape)
+    # Evenly spaced clips: datasets are stored class by class, so the first N would miss classes.
+    X = X[np.unique(np.linspace(0, len(X) - 1, min(len(X), REPRESENTATIVE_MAX)).astype(int))]
 
-    # A concrete function of batch 1 gives static shapes: no SHAPE/PACK ops for a dynamic batch.
-    fn = tf.function(lambda x: model(x, training=False),
-                     input_signature=[tf.TensorSpec((1,) + shape, tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[None]] for x in X)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    # A batch-1 copy of the model gives static shapes everywhere (no SHAPE/PACK ops for a
+    # dynamic batch). Keras prints its export artifacts on stdout: keep them off the user's screen.
+    x_in = keras.Input(batch_shape=(1,) + shape, name="input")
+    fixed = keras.Model(x_in, model(x_in, training=False))
+    with contextlib.redirect_stdout(io.StringIO()):
+        converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[None]] for x in X)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        return bytes(converter.convert())
 
 
 def _interpreter(tflite_bytes: bytes):

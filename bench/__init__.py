@@ -1,0 +1,1 @@
+"""mcuforge benchmarks: ``make bench`` (or ``python -m bench``)."""

@@ -1,0 +1,55 @@
+"""Benchmarks over a fixed set of models on an emulated board.
+
+For each model: MACs, emulated instructions per inference (QEMU -icount, not hardware cycles),
+MACs per instruction, flash, and the arena next to two baselines measured in the same run:
+TFLM's arena for the same model (its interpreter's own report) and the arena without reuse.
+Results also go to the results database (kind "bench").
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the model zoo lives with the tests
+
+MODELS = ["ds_cnn_kws", "conv_variants", "depthwise", "dense_flatten", "residual", "global_pool", "pooling"]
+
+
+def main(argv=None) -> int:
+    from mcuforge.commands._common import table
+    from mcuforge.commands.validate import validate
+    from mcuforge.results.store import ResultsStore
+    from models.zoo import ZOO
+
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-b", "--board", default="netduinoplus2")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
+    p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--db", default="mcuforge.db")
+    args = p.parse_args(argv)
+
+    store = ResultsStore(args.db)
+    rows = []
+    for name in args.models.split(","):
+        v = validate(ZOO[name](), args.board, samples=args.samples, store=store, progress=False)
+        s = v.summary()
+        naive = s.get("naive_arena_bytes")
+        rows.append([name, v.macs, round(s["cycles_median"]), s["macs_per_cycle"], v.flash_bytes, v.arena_bytes,
+                     v.reference_arena_bytes, f"{v.arena_bytes / v.reference_arena_bytes:.2f}x",
+                     "ok" if v.ok else f"{v.mismatches} DIFFER"])
+        rid = store.start_run("bench", model_name=name, model_hash=v.model_hash, board=args.board,
+                              firmware_hash=v.firmware_hash, cycles_kind=v.cycles_kind)
+        store.add_metrics(rid, {k: val for k, val in s.items() if isinstance(val, (int, float)) and k != "run_id"})
+        store.finish_run(rid, status="ok" if v.ok else "failed", summary=s)
+        print(f"  {name}: done", file=sys.stderr, flush=True)
+    print(f"\nboard {args.board}; 'instr' = emulated instructions under QEMU -icount (not hardware cycles)")
+    table(rows, ["model", "MACs", "instr", "MACs/instr", "flash B", "arena B", "TFLM arena B", "arena/TFLM",
+                 "bit-exact"])
+    return 0 if all(r[-1] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
