@@ -208,11 +208,23 @@ def test_fully_connected_c_matches_numpy(seed):
 # ---------------------------------------------------------------- edge cases
 
 
-def test_conv2d_pointwise_fast_path_matches_numpy():
-    rng = np.random.default_rng(7)
-    for per_channel in (True, False):
-        graph, op = conv_case(rng, "conv2d", h=6, w=5, cin=16, cout=12, kh=1, kw=1, stride=(1, 1),
-                              dilation=(1, 1), padding="same", per_channel=per_channel)
+@pytest.mark.parametrize("h,w,cin,cout", [(6, 5, 16, 12), (5, 3, 7, 7), (1, 1, 3, 1), (3, 3, 1, 5)])
+def test_conv2d_pointwise_fast_path_matches_numpy(h, w, cin, cout):
+    """1x1 path: pairs of channels and pixels, with odd counts of either left over."""
+    rng = np.random.default_rng(7 + h * w + cout)
+    for per_channel, bias in ((True, True), (False, False)):
+        graph, op = conv_case(rng, "conv2d", h=h, w=w, cin=cin, cout=cout, kh=1, kw=1, stride=(1, 1),
+                              dilation=(1, 1), padding="same", per_channel=per_channel, bias=bias, extreme=True)
+        _check(op, graph, rng)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4, 8, 11])
+def test_depthwise_multiplier_one_channel_blocks(channels):
+    """Multiplier 1 runs four channels at a time: full blocks and every remainder."""
+    rng = np.random.default_rng(20 + channels)
+    for dilation, stride in (((1, 1), (2, 1)), ((2, 2), (1, 1))):
+        graph, op = conv_case(rng, "depthwise_conv2d", h=7, w=6, cin=channels, mult=1, kh=3, kw=3,
+                              stride=stride, dilation=dilation, padding="same")
         _check(op, graph, rng)
 
 

@@ -254,4 +254,5 @@ def test_icount_ticks_convert_to_instructions(board, fake_firmware, tmp_path):
             link = s.link()
             link.run(_inputs())
             counts.append(link.cycle_scale.convert(link.profile()[0][1]))
-    assert counts[1] - counts[0] == pytest.approx(2_000_000, abs=5)
+    # + a few SysTick wrap interrupts (one per 2^24 ticks: ~780k instructions at 168 MHz)
+    assert counts[1] - counts[0] == pytest.approx(2_000_000, rel=1e-4)

@@ -117,6 +117,7 @@ def test_float_io_model_quantizes_and_dequantizes():
 def test_fully_connected_per_channel_and_per_tensor():
     fc = [op for op in load_tflite(ZOO["dense_flatten"]()).ops if op.kind == "fully_connected"]
     assert all(op.attrs["per_channel"] for op in fc)  # the converter's default for Dense
+    assert [len(op.inputs) for op in fc] == [3, 2]  # Dense(use_bias=False): no bias tensor
     fc = [op for op in load_tflite(ZOO["dense_per_tensor"]()).ops if op.kind == "fully_connected"]
     assert fc and not any(op.attrs["per_channel"] for op in fc)
     assert [op.attrs["activation"] for op in fc] == ["relu6", "none"]
@@ -245,3 +246,20 @@ def test_fold_drops_dead_ops_and_keeps_activation_ops():
     fold_constants(g)
     assert [op.kind for op in g.ops] == ["LOGISTIC"]
     assert set(g.tensors) == {"x", "y"}
+
+
+def test_corrupted_bytes_give_model_error_or_a_graph():
+    """Random byte flips: the reader either reads a (different) model or raises ModelError;
+    never another exception type."""
+    data = ZOO["dense_flatten"]()
+    rng = np.random.default_rng(0)
+    errors = 0
+    for _ in range(150):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 6))):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        try:
+            load_tflite(bytes(b))
+        except ModelError:
+            errors += 1
+    assert errors > 0

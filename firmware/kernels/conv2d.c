@@ -68,28 +68,58 @@ static int32_t end_tap(int32_t start, int32_t step, int32_t size, int32_t taps)
     return n < taps ? n : taps;
 }
 
-/* 1x1 filter, stride 1, no padding: out[pixel][oc] = w[oc] . in[pixel]. Output channel outer,
- * so sum(w[oc]) * input_offset is computed once per channel instead of adding the offset to
- * every input value (the same 32-bit result: the sum is rearranged in wrapping arithmetic). */
+/* sum(w[0..n)) * input_offset + bias: the input-offset and bias terms of one output channel,
+ * so that the inner loops only multiply-add raw int8 values. The result is the same 32-bit
+ * value as TFLM's sum of w * (x + input_offset) (rearranged in wrapping arithmetic). */
+static uint32_t offset_term(const int8_t *w, int32_t n, int32_t input_offset, const int32_t *bias, int32_t oc)
+{
+    int32_t wsum = 0;
+    for (int32_t c = 0; c < n; ++c) {
+        wsum += w[c];
+    }
+    return (uint32_t)wsum * (uint32_t)input_offset + (uint32_t)(bias != NULL ? bias[oc] : 0);
+}
+
+/* 1x1 filter, stride 1, no padding: out[pixel][oc] = w[oc] . in[pixel] + offset term. Two
+ * output channels x two pixels per pass: each loaded value feeds two multiply-adds. */
 static void conv2d_1x1_s8(const mf_conv2d_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
-    const int32_t in_c = p->in_c;
-    for (int32_t oc = 0; oc < p->out_c; ++oc) {
-        const int8_t *w = filter + oc * in_c;
-        int32_t wsum = 0;
-        for (int32_t c = 0; c < in_c; ++c) {
-            wsum += w[c];
-        }
-        const uint32_t base = (uint32_t)wsum * (uint32_t)p->input_offset + (uint32_t)(bias != NULL ? bias[oc] : 0);
-        const int8_t *in = input;
-        for (int32_t i = 0; i < pixels; ++i, in += in_c) {
-            int32_t dot = 0;
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    for (int32_t oc = 0; oc < out_c; oc += 2) {
+        const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc; /* odd count: the last channel twice */
+        const int8_t *w0 = filter + oc * in_c;
+        const int8_t *w1 = filter + oc1 * in_c;
+        const uint32_t base0 = offset_term(w0, in_c, p->input_offset, bias, oc);
+        const uint32_t base1 = offset_term(w1, in_c, p->input_offset, bias, oc1);
+        int32_t i = 0;
+        for (; i + 2 <= pixels; i += 2) {
+            const int8_t *x0 = input + i * in_c;
+            const int8_t *x1 = x0 + in_c;
+            int32_t d00 = 0, d01 = 0, d10 = 0, d11 = 0; /* d<pixel><channel> */
             for (int32_t c = 0; c < in_c; ++c) {
-                dot += (int32_t)w[c] * in[c];
+                const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
+                d00 += wa * xa;
+                d01 += wb * xa;
+                d10 += wa * xb;
+                d11 += wb * xb;
             }
-            output[i * p->out_c + oc] = requantize((int32_t)((uint32_t)dot + base), p, oc, mult, shift);
+            int8_t *out = output + i * out_c;
+            out[oc] = requantize((int32_t)((uint32_t)d00 + base0), p, oc, mult, shift);
+            out[oc1] = requantize((int32_t)((uint32_t)d01 + base1), p, oc1, mult, shift);
+            out[out_c + oc] = requantize((int32_t)((uint32_t)d10 + base0), p, oc, mult, shift);
+            out[out_c + oc1] = requantize((int32_t)((uint32_t)d11 + base1), p, oc1, mult, shift);
+        }
+        if (i < pixels) { /* odd pixel count: the last pixel */
+            const int8_t *x0 = input + i * in_c;
+            int32_t d0 = 0, d1 = 0;
+            for (int32_t c = 0; c < in_c; ++c) {
+                d0 += (int32_t)w0[c] * x0[c];
+                d1 += (int32_t)w1[c] * x0[c];
+            }
+            output[i * out_c + oc] = requantize((int32_t)((uint32_t)d0 + base0), p, oc, mult, shift);
+            output[i * out_c + oc1] = requantize((int32_t)((uint32_t)d1 + base1), p, oc1, mult, shift);
         }
     }
 }

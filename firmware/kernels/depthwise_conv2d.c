@@ -2,8 +2,8 @@
  *
  * mf_depthwise_conv2d_s8_ref is the plain reference loop; mf_depthwise_conv2d_s8 computes the
  * same values with the range of valid taps found once per output pixel (no test per tap) and
- * pointers stepping through input and filter; with depth multiplier 1 (the usual case) a
- * block of channels is accumulated at once. */
+ * pointers stepping through input and filter; with depth multiplier 1 (the usual case) four
+ * channels are accumulated at once. */
 #include "depthwise_conv2d.h"
 
 #include <stddef.h>
@@ -69,41 +69,61 @@ static int32_t end_tap(int32_t start, int32_t step, int32_t size, int32_t taps)
     return n < taps ? n : taps;
 }
 
-#define MF_DW_BLOCK 8 /* channels accumulated together (stack: MF_DW_BLOCK int32) */
-
-/* Depth multiplier 1: output channel c reads input channel c, so a block of neighbouring
- * channels shares every tap's addressing, and their inputs and weights are contiguous. */
+/* Depth multiplier 1: output channel c reads input channel c, so neighbouring channels share
+ * every tap's addressing and their inputs and weights are contiguous: four channels are
+ * accumulated at once in four registers. Parameters are copied to locals: stores through
+ * int8_t pointers may alias anything, which would make the compiler reload them. */
 static void depthwise_m1_s8(const mf_depthwise_conv2d_params *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
                             const int32_t *shift, int8_t *output)
 {
-    const int32_t ch = p->in_c;
-    const int32_t dh = p->dilation_h, dw = p->dilation_w;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        const int32_t in_y0 = oy * p->stride_h - p->pad_h;
+    const int32_t ch = p->in_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+    const int32_t fh = p->filter_h, fw = p->filter_w, sh = p->stride_h, sw = p->stride_w;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w, ph = p->pad_h, pw = p->pad_w;
+    const int32_t off = p->input_offset;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+        const int32_t in_y0 = oy * sh - ph;
         const int32_t ky0 = first_tap(in_y0, dh);
-        const int32_t ky1 = end_tap(in_y0, dh, p->in_h, p->filter_h);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            const int32_t in_x0 = ox * p->stride_w - p->pad_w;
+        const int32_t ky1 = end_tap(in_y0, dh, in_h, fh);
+        for (int32_t ox = 0; ox < out_w; ++ox) {
+            const int32_t in_x0 = ox * sw - pw;
             const int32_t kx0 = first_tap(in_x0, dw);
-            const int32_t kx1 = end_tap(in_x0, dw, p->in_w, p->filter_w);
-            int8_t *out = output + (oy * p->out_w + ox) * ch;
-            for (int32_t c0 = 0; c0 < ch; c0 += MF_DW_BLOCK) {
-                const int32_t n = ch - c0 < MF_DW_BLOCK ? ch - c0 : MF_DW_BLOCK;
-                int32_t acc[MF_DW_BLOCK] = {0};
+            const int32_t kx1 = end_tap(in_x0, dw, in_w, fw);
+            int8_t *out = output + (oy * out_w + ox) * ch;
+            int32_t c = 0;
+            for (; c + 4 <= ch; c += 4) {
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (int32_t ky = ky0; ky < ky1; ++ky) {
-                    for (int32_t kx = kx0; kx < kx1; ++kx) {
-                        const int8_t *x = input + ((in_y0 + ky * dh) * p->in_w + in_x0 + kx * dw) * ch + c0;
-                        const int8_t *w = filter + (ky * p->filter_w + kx) * ch + c0;
-                        for (int32_t j = 0; j < n; ++j) {
-                            acc[j] += (int32_t)w[j] * ((int32_t)x[j] + p->input_offset);
-                        }
+                    const int8_t *x = input + ((in_y0 + ky * dh) * in_w + in_x0 + kx0 * dw) * ch + c;
+                    const int8_t *w = filter + (ky * fw + kx0) * ch + c;
+                    for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * ch, w += ch) {
+                        a0 += (int32_t)w[0] * ((int32_t)x[0] + off);
+                        a1 += (int32_t)w[1] * ((int32_t)x[1] + off);
+                        a2 += (int32_t)w[2] * ((int32_t)x[2] + off);
+                        a3 += (int32_t)w[3] * ((int32_t)x[3] + off);
                     }
                 }
-                for (int32_t j = 0; j < n; ++j) {
-                    const int32_t oc = c0 + j;
-                    out[oc] = requantize(bias != NULL ? acc[j] + bias[oc] : acc[j], p, oc, mult, shift);
+                if (bias != NULL) {
+                    a0 += bias[c];
+                    a1 += bias[c + 1];
+                    a2 += bias[c + 2];
+                    a3 += bias[c + 3];
                 }
+                out[c] = requantize(a0, p, c, mult, shift);
+                out[c + 1] = requantize(a1, p, c + 1, mult, shift);
+                out[c + 2] = requantize(a2, p, c + 2, mult, shift);
+                out[c + 3] = requantize(a3, p, c + 3, mult, shift);
+            }
+            for (; c < ch; ++c) { /* the last ch % 4 channels */
+                int32_t acc = 0;
+                for (int32_t ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *x = input + ((in_y0 + ky * dh) * in_w + in_x0 + kx0 * dw) * ch + c;
+                    const int8_t *w = filter + (ky * fw + kx0) * ch + c;
+                    for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * ch, w += ch) {
+                        acc += (int32_t)*w * ((int32_t)*x + off);
+                    }
+                }
+                out[c] = requantize(bias != NULL ? acc + bias[c] : acc, p, c, mult, shift);
             }
         }
     }

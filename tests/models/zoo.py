@@ -173,14 +173,15 @@ def depthwise(seed: int = 2) -> bytes:
 
 @cached
 def dense_flatten(seed: int = 3) -> bytes:
-    """Conv -> Flatten (Keras 3: SHAPE/STRIDED_SLICE/PACK/RESHAPE) -> Dense relu -> Dense -> Softmax."""
+    """Conv -> Flatten (Keras 3: SHAPE/STRIDED_SLICE/PACK/RESHAPE) -> Dense relu -> Dense without
+    bias (a 2-input FULLY_CONNECTED) -> Softmax."""
     shape = (8, 8, 2)
 
     def body(L, x):
         x = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
         x = L.Flatten()(x)
         x = L.Dense(16, activation="relu")(x)
-        x = L.Dense(10)(x)
+        x = L.Dense(10, use_bias=False)(x)
         return L.Softmax()(x)
 
     return convert(_build(seed, shape, body), shape, seed)

@@ -70,7 +70,9 @@ def print_profile(result: dict, out=sys.stdout) -> None:
              l["macs_per_cycle"] or 0.0, f"{100 * l['share']:.1f}%"] for l in result["layers"]]
     rows.append(["", "total", "", "", result["macs"], round(result["total_cycles"]),
                  result["macs"] / result["total_cycles"] if result["total_cycles"] else 0.0, ""])
-    _common.table(rows, ["#", "op", "input", "output", "MACs", "cycles", "MACs/cycle", "share"], out)
+    emulated = result["cycles_kind"] != "hardware"
+    unit, per = ("instructions", "MACs/instr") if emulated else ("cycles", "MACs/cycle")
+    _common.table(rows, ["#", "op", "input", "output", "MACs", unit, per, "share"], out)
 
 
 def run(args) -> int:

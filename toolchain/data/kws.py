@@ -345,16 +345,21 @@ def _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed) -> 
 
 
 def _prepare_out_dir(out: Path, params: dict, overwrite: bool) -> dict | None:
-    """Returns the stored summary if out already holds this exact dataset; else empties/creates it."""
+    """Returns the stored summary if out already holds this exact dataset; else empties/creates it.
+
+    dataset.json is written first (complete: false) and completed last, so an interrupted build
+    is recognized as ours and rebuilt.
+    """
     meta = out / "dataset.json"
     if meta.is_file():
         try:
             old = json.loads(meta.read_text())
         except json.JSONDecodeError:
             old = {}
-        if old.get("params") == params and old.get("complete"):
+        same = old.get("params") == params
+        if same and old.get("complete"):
             return old
-        if not overwrite:
+        if not (same or overwrite):
             raise FileExistsError(f"{out} holds a keyword dataset built with other parameters; "
                                   f"pass overwrite=True (--overwrite) to rebuild it")
         shutil.rmtree(out)
@@ -362,12 +367,14 @@ def _prepare_out_dir(out: Path, params: dict, overwrite: bool) -> dict | None:
         raise FileExistsError(f"{out} exists and is not an empty folder or a dataset built by mcuforge; "
                               f"choose another output folder")
     out.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"params": params, "complete": False}) + "\n")
     return None
 
 
 def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int = 0, progress: bool = True,
                       *, voices: list[str] | int | None = None, unknown_per_voice: int | None = None,
-                      workers: int | None = None, overwrite: bool = False) -> dict:
+                      workers: int | None = None, overwrite: bool = False,
+                      noise_seconds: int = NOISE_SECONDS) -> dict:
     """Build the keyword dataset in out_dir; returns a summary (also saved as out_dir/dataset.json).
 
     words: keywords (default: the 10 base Speech Commands words + zero..three); "unknown" clips
@@ -379,6 +386,8 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     unknown_per_voice: unknown-word clips per voice (default 2 x clips_per_voice, so "unknown"
       is about twice the size of one keyword class).
     workers: processes (default: up to 2, the cores of this machine).
+    noise_seconds: length of each _background_noise_ file (>= 10, so that the 10 % test and
+      validation regions hold a whole clip).
     A folder that already holds the same build is reused as is (summary["reused"] is True).
     """
     t0 = time.time()
@@ -399,12 +408,17 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
             raise ValueError("duplicate voices")
     if unknown_per_voice is None:
         unknown_per_voice = 2 * clips_per_voice
+    if unknown_per_voice < 0:
+        raise ValueError(f"unknown_per_voice must be >= 0, got {unknown_per_voice}")
+    if noise_seconds < 10:
+        raise ValueError(f"noise_seconds must be >= 10 (each split needs a 1 s region), got {noise_seconds}")
     split_of = splits.assign_voices(voices, seed)
     voices_by_split = {s: [v for v in voices if split_of[v] == s] for s in splits.SPLITS}
 
     out = Path(out_dir)
     params = {"words": list(words), "clips_per_voice": clips_per_voice, "seed": seed, "voices": list(voices),
-              "unknown_per_voice": unknown_per_voice, "sample_rate": SAMPLE_RATE, "version": 1}
+              "unknown_per_voice": unknown_per_voice, "noise_seconds": noise_seconds, "sample_rate": SAMPLE_RATE,
+              "version": 1}
     old = _prepare_out_dir(out, params, overwrite)
     if old is not None:
         return {**old, "reused": True}
@@ -412,7 +426,7 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     jobs = _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed)
     for d in sorted({j.rel.split("/")[0] for j in jobs}):
         (out / d).mkdir(exist_ok=True)
-    background = make_background(out, voices_by_split, seed)
+    background = make_background(out, voices_by_split, seed, noise_seconds)
 
     workers = workers or min(2, os.cpu_count() or 1)
     from tqdm import tqdm

@@ -6,7 +6,6 @@ counts repeatable; semihosting lets the firmware end QEMU with an exit code. QEM
 output goes to a log file (never an undrained pipe) and QEMU is killed on close."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -147,6 +146,3 @@ class QemuBackend(FlashBackend):
         return QemuSession(resolve_elf(elf), board, icount_shift=icount_shift, log_path=log_path,
                            start_timeout=start_timeout)
 
-
-def qemu_available(binary: str = "qemu-system-arm") -> bool:
-    return shutil.which(binary) is not None and os.access(shutil.which(binary), os.X_OK)

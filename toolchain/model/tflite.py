@@ -106,22 +106,31 @@ def read_raw(buf: bytes, name: str = "model") -> Graph:
         names.append(tname)
         tensors[tname] = _read_tensor(t, tname, model, buf)
 
+    def tensor_names(indices, where: str) -> list[str]:
+        out = []
+        for i in (indices if indices is not None else []):
+            if i >= len(names):
+                raise ModelError(f"corrupt TFLite model: {where} refers to tensor {i} of {len(names)}")
+            out.append(names[i] if i >= 0 else "")  # -1: an absent optional input
+        return out
+
     ops: list[Op] = []
     for index, o in enumerate(sub.operators or []):
+        if not 0 <= o.opcodeIndex < len(model.operatorCodes or []):
+            raise ModelError(f"corrupt TFLite model: operator {index} has opcode index {o.opcodeIndex}")
         opname = _op_name(model, o.opcodeIndex)
-        attrs = _options_dict(o.builtinOptions)
-        ins = [names[i] if i >= 0 else "" for i in (o.inputs if o.inputs is not None else [])]
+        ins = tensor_names(o.inputs, f"operator {index}")
         while ins and ins[-1] == "":
             ins.pop()  # trailing optional inputs that are absent (e.g. a bias)
-        outs = [names[i] for i in (o.outputs if o.outputs is not None else [])]
-        ops.append(Op(kind=opname, inputs=ins, outputs=outs, attrs=attrs, index=index,
+        outs = tensor_names(o.outputs, f"operator {index}")
+        ops.append(Op(kind=opname, inputs=ins, outputs=outs, attrs=_options_dict(o.builtinOptions), index=index,
                       name=outs[0] if outs else f"op{index}"))
     graph = Graph(
         name=name,
         tensors=tensors,
         ops=ops,
-        inputs=[names[i] for i in (sub.inputs if sub.inputs is not None else [])],
-        outputs=[names[i] for i in (sub.outputs if sub.outputs is not None else [])],
+        inputs=tensor_names(sub.inputs, "the graph inputs"),
+        outputs=tensor_names(sub.outputs, "the graph outputs"),
         source_hash=hashlib.sha256(buf).hexdigest(),
     )
     for n in graph.inputs:

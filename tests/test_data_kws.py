@@ -1,0 +1,144 @@
+"""The espeak-ng keyword dataset: layout, wav format, voice-disjoint splits, determinism, errors."""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcuforge.data import kws, splits
+from mcuforge.data.wav import read_wav
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+VOICES = ["en-us+m1", "en-us+f2", "en-gb+m3", "en-gb-x-rp+f4", "en-029+m7", "en-gb-scotland+f1"]
+TINY = dict(words=["yes", "no"], voices=VOICES, clips_per_voice=2, unknown_per_voice=2, seed=3,
+            progress=False, noise_seconds=20)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kws") / "data"
+    summary = kws.build_kws_dataset(out, workers=2, **TINY)
+    return out, summary
+
+
+def _wavs(root: Path):
+    return sorted(p for p in root.rglob("*.wav"))
+
+
+def _digest(root: Path):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "dataset.json"}
+
+
+def test_layout_and_wav_format(tiny):
+    root, summary = tiny
+    assert not summary["reused"]
+    folders = {p.name for p in root.iterdir() if p.is_dir()}
+    assert {"yes", "no", "silence", "_background_noise_"} <= folders
+    unknown = set(summary["unknown_words"])
+    assert unknown and folders == {"yes", "no", "silence", "_background_noise_"} | unknown
+    assert not unknown & set(kws.KEYWORDS), "unknown words must be none of the 14 keywords"
+    assert sorted(p.name for p in (root / "_background_noise_").iterdir()) == \
+        ["babble.wav", "brown_noise.wav", "pink_noise.wav", "white_noise.wav"]
+    for name in ("yes", "no", "silence"):
+        assert len(list((root / name).glob("*.wav"))) == sum(summary["counts"][name].values())
+    assert len(list((root / "yes").glob("*.wav"))) == len(VOICES) * 2
+    clips = [p for p in _wavs(root) if p.parent.name != "_background_noise_"]
+    assert len(clips) == summary["n_clips"]
+    for p in clips:
+        rate, x = read_wav(p)
+        assert rate == 16000 and x.dtype == np.int16 and x.size == 16000, p
+    rate, bg = read_wav(root / "_background_noise_" / "babble.wav")
+    assert rate == 16000 and bg.size == 20 * 16000
+    stored = json.loads((root / "dataset.json").read_text())
+    assert stored["complete"] and stored["params"]["voices"] == VOICES
+
+
+def test_splits_are_voice_disjoint(tiny):
+    root, summary = tiny
+    listed = splits.read_split_lists(root)
+    voices = {s: set() for s in splits.SPLITS}
+    for p in _wavs(root):
+        rel = str(p.relative_to(root))
+        if rel.startswith("_background_noise_"):
+            continue
+        voices[listed.get(rel, "train")].add(splits.speaker_of(rel))
+    assert all(voices[s] for s in splits.SPLITS)
+    assert not voices["train"] & voices["validation"]
+    assert not voices["train"] & voices["test"]
+    assert not voices["validation"] & voices["test"]
+    for s in splits.SPLITS:
+        assert voices[s] - {f"noise-{s}"} == set(summary["voices"][s])
+    assert sum(len(v) for v in summary["voices"].values()) == len(VOICES)
+
+
+def test_clips_are_noisy_and_placed_randomly(tiny):
+    root, _ = tiny
+    starts, floors = [], []
+    for p in sorted((root / "yes").glob("*.wav")) + sorted((root / "no").glob("*.wav")):
+        x = read_wav(p)[1].astype(np.float64) / 32768
+        energy = np.convolve(x ** 2, np.ones(800) / 800, mode="valid")
+        starts.append(int(np.argmax(energy > 0.3 * energy.max())))
+        floors.append(energy.min())
+    assert min(floors) > 0, "every spoken clip carries background noise"
+    assert np.std(starts) > 800, "words must not all sit at the same place in the window"
+    silence = [read_wav(p)[1] for p in sorted((root / "silence").glob("*.wav"))]
+    levels = [np.sqrt(np.mean((s / 32768.0) ** 2)) for s in silence]
+    assert max(levels) / min(levels) > 2, "silence clips come at different levels"
+
+
+def test_deterministic_whatever_the_worker_count(tiny, tmp_path):
+    root, _ = tiny
+    again = kws.build_kws_dataset(tmp_path / "again", workers=1, **TINY)
+    assert _digest(tmp_path / "again") == _digest(root)
+    assert again["counts"] == tiny[1]["counts"]
+    other = kws.build_kws_dataset(tmp_path / "other", workers=1, **{**TINY, "seed": 4})
+    assert _digest(tmp_path / "other") != _digest(root)
+    assert other["n_clips"] == tiny[1]["n_clips"]
+
+
+def test_reuse_and_refusal(tiny, tmp_path):
+    root, _ = tiny
+    reused = kws.build_kws_dataset(root, **TINY)
+    assert reused["reused"]
+    with pytest.raises(FileExistsError, match="other parameters"):
+        kws.build_kws_dataset(root, **{**TINY, "clips_per_voice": 1})
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        kws.build_kws_dataset(tmp_path / "mine", **TINY)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+
+
+def test_unknown_pool_excludes_all_keywords():
+    split_of = {v: "train" for v in VOICES}
+    jobs = kws._plan(("tree", "marvin"), VOICES, split_of, 1, 40, seed=0)
+    unknown = {j.word for j in jobs if j.kind == "speech" and j.word not in ("tree", "marvin")}
+    assert unknown and not unknown & (set(kws.KEYWORDS) | {"tree", "marvin"})
+    assert len(unknown) > 10
+
+
+def test_default_voices_exist():
+    voices = kws.default_voices()
+    assert len(voices) >= 100
+    assert kws.check_voices(voices[:3]) == voices[:3]
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(words=["Yes!"]), ValueError, "lower-case"),
+    (dict(words=["silence"]), ValueError, "class names"),
+    (dict(words=["yes", "yes"]), ValueError, "duplicate"),
+    (dict(words=[]), ValueError, "empty"),
+    (dict(voices=["en-us+nosuchvariant"]), ValueError, "no voice"),
+    (dict(voices=["klingon+m1"]), ValueError, "no voice"),
+    (dict(voices=2), ValueError, "3.."),
+    (dict(voices=VOICES[:2]), ValueError, "at least 3 voices"),
+    (dict(clips_per_voice=0), ValueError, "clips_per_voice"),
+])
+def test_bad_arguments(tmp_path, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        kws.build_kws_dataset(tmp_path / "d", **{**TINY, **kwargs})
+    assert not (tmp_path / "d").exists()
