@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workdir", default="build/demo", help="where data, model and firmware go (default build/demo)")
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
+    p.add_argument("--voices", type=int, default=None, help="dataset: use only the first N voices (default: all)")
     p.add_argument("--test-samples", type=int, default=None, help="run only the first N test clips on the board")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
@@ -38,7 +39,7 @@ def _say(msg: str) -> None:
 
 
 def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", epochs: int = 20,
-         clips_per_voice: int = 2, test_samples: int | None = None, seed: int = 0, store=None,
+         clips_per_voice: int = 2, voices: int | None = None, test_samples: int | None = None, seed: int = 0, store=None,
          method=None, port=None, progress: bool = True) -> dict:
     from tqdm import tqdm
 
@@ -57,7 +58,7 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
     data_dir = Path(data) if data else work / "data"
     if not data:
         _say(f"keyword dataset (espeak-ng, offline) -> {data_dir}")
-        build_kws_dataset(data_dir, clips_per_voice=clips_per_voice, seed=seed, progress=progress)
+        build_kws_dataset(data_dir, clips_per_voice=clips_per_voice, seed=seed, progress=progress, voices=voices)
 
     _say(f"features: log-mel 25 ms / 10 ms, labels {', '.join(labels)}")
     splits, cfg = load_normalized(data_dir, labels, FeatureConfig())
@@ -151,7 +152,7 @@ def print_demo(r: dict, out=sys.stdout) -> None:
 def run(args) -> int:
     store = _common.open_store(args)
     r = demo(args.board, data=args.data, workdir=args.workdir, epochs=args.epochs,
-             clips_per_voice=args.clips_per_voice, test_samples=args.test_samples, seed=args.seed,
+             clips_per_voice=args.clips_per_voice, voices=args.voices, test_samples=args.test_samples, seed=args.seed,
              store=store, method=args.method, port=args.port)
     print_demo(r)
     _common.write_json(args.json, r)

@@ -20,6 +20,7 @@ DTYPES = {
     "uint8": np.uint8,
     "int16": np.int16,
     "int32": np.int32,
+    "uint32": np.uint32,  # bit-packed binary tensors: 32 channels per word, bit 1 = +1
     "float32": np.float32,
 }
 C_TYPES = {
@@ -27,6 +28,7 @@ C_TYPES = {
     "uint8": "uint8_t",
     "int16": "int16_t",
     "int32": "int32_t",
+    "uint32": "uint32_t",
     "float32": "float",
 }
 

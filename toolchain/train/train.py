@@ -6,9 +6,10 @@ that the board computes and quantizes exactly the same input.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ..data.features import FeatureConfig
 from ..data.speech_commands import DEFAULT_LABELS, load_split
@@ -16,9 +17,23 @@ from .dscnn import build_dscnn
 
 
 def seed_everything(seed: int) -> None:
-    """Python, numpy and TF seeds plus deterministic TF kernels: same data + seed -> same weights."""
+    """Python, numpy and TF (hence Keras) seeds."""
     keras.utils.set_random_seed(int(seed))
-    tf.config.experimental.enable_op_determinism()
+
+
+@contextmanager
+def deterministic_ops():
+    """Deterministic TF kernels while training, then the caller's setting again: the switch is
+    process-global and other code in the process (tests, a notebook) did not ask for it."""
+    from tensorflow.python.framework import config as tf_config  # the only home of is/disable
+
+    was = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            tf_config.disable_op_determinism()
 
 
 def feature_stats(X: np.ndarray) -> tuple[float, float]:
@@ -74,10 +89,11 @@ def fit_dscnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 20, 
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     keep = KeepBest()
-    history = model.fit(X_train, np.asarray(y_train), validation_data=(X_val, np.asarray(y_val)),
-                        epochs=epochs, batch_size=batch_size, shuffle=True,
-                        class_weight=class_weights(y_train, n_classes), callbacks=[keep],
-                        verbose=1 if progress else 0)
+    with deterministic_ops():
+        history = model.fit(X_train, np.asarray(y_train), validation_data=(X_val, np.asarray(y_val)),
+                            epochs=epochs, batch_size=batch_size, shuffle=True,
+                            class_weight=class_weights(y_train, n_classes), callbacks=[keep],
+                            verbose=1 if progress else 0)
     history.history["best_epoch"] = keep.best_epoch
     return model, history
 
