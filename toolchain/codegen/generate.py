@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..boards import load_board
-from ..build.project import copy_platform, write_makefile
+from ..build.project import copy_platform, project_include_dirs, write_makefile
 from ..graph.ir import Graph
 from ..plan.arena import ArenaPlan, plan_arena
 from ..plan.budget import Budget, check_fits
@@ -46,8 +46,28 @@ class Project:
 
 def load_model(model) -> Graph:
     """A Graph from a path (by suffix), raw .tflite bytes, or a Graph."""
+    return load_model_meta(model)[0]
+
+
+def load_model_meta(model) -> tuple[Graph, dict | None]:
+    """(Graph, meta) from a model. meta is None for plain int8 models; for a BNN keyword spotter
+    (.keras saved with mcuforge's binary layers) it carries labels, feature config and head."""
     if isinstance(model, Graph):
-        return model
+        return model, None
+    path = Path(model) if not isinstance(model, (bytes, bytearray)) else None
+    if path is not None and path.suffix == ".keras":
+        if not path.exists():
+            raise FileNotFoundError(f"model file not found: {path}")
+        from ..model.keras_bnn import load_bnn_keras
+
+        graph, meta = load_bnn_keras(path)
+        if not graph.name or graph.name in ("main", "model"):
+            graph.name = path.stem
+        return graph, meta
+    return _load_tflite(model), None
+
+
+def _load_tflite(model) -> Graph:
     if isinstance(model, (bytes, bytearray)):
         from ..model.tflite import load_tflite
 
@@ -62,7 +82,8 @@ def load_model(model) -> Graph:
         if not g.name or g.name in ("main", "model"):
             g.name = path.stem
         return g
-    raise ValueError(f"{path}: unknown model format '{path.suffix}' (supported: .tflite)")
+    raise ValueError(f"{path}: unknown model format '{path.suffix}' "
+                     "(supported: .tflite int8 models, .keras BNNs made with mcuforge's binary layers)")
 
 
 def _tensor_info(graph: Graph, name: str) -> dict:
@@ -82,8 +103,34 @@ def _hash_tree(root: Path, skip: set[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:
+    """Firmware extensions and their generated config headers for a model with device-side parts:
+    a BNN keyword spotter gets the audio front end and the on-device learning head."""
+    if not meta:
+        return [], {}
+    files: dict[str, str] = {}
+    exts: list[str] = []
+    if meta.get("feature_config") is not None:
+        from ..data.features import FeatureConfig
+        from ..frontend.config import render_frontend_config
+
+        cfg = meta["feature_config"]
+        cfg = cfg if isinstance(cfg, FeatureConfig) else FeatureConfig.from_dict(cfg)
+        t = graph.tensors[graph.inputs[0]]
+        files["mf_frontend_config.h"] = render_frontend_config(cfg, t.quant.s, t.quant.zp)
+        exts.append("frontend")
+    if meta.get("head_W") is not None:
+        from ..learning.config import render_head_config
+
+        files["mf_head_config.h"] = render_head_config(
+            np.asarray(meta["head_W"], np.float32), np.asarray(meta["head_b"], np.float32),
+            int(meta.get("max_classes", len(meta["labels"]) + 8)), meta.get("learning_defaults") or {})
+        exts.append("learning")
+    return exts, files
+
+
 def generate(model, board: str, out_dir, name: str | None = None) -> Project:
-    graph = load_model(model)
+    graph, meta = load_model_meta(model)
     board_obj = load_board(board)
     model_name = c_ident(name or graph.name or "model")
     plan = plan_arena(graph)
@@ -94,8 +141,11 @@ def generate(model, board: str, out_dir, name: str | None = None) -> Project:
     src = render(graph, plan, model_name)
     (out / "model" / "model.c").write_text(src.model_c)
     (out / "model" / "model.h").write_text(src.model_h)
-    sources = copy_platform(board_obj, out)
-    write_makefile(out, board_obj, sources + ["model/model.c"])
+    extensions, extra_files = device_extensions(graph, meta)
+    for fname, text in extra_files.items():
+        (out / fname).write_text(text)
+    sources = copy_platform(board_obj, out, extensions=extensions)
+    write_makefile(out, board_obj, sources + ["model/model.c"], project_include_dirs(board_obj, extensions))
 
     model_hash = (graph.source_hash or hashlib.sha256(src.model_c.encode()).hexdigest())[:16]
     firmware_hash = _hash_tree(out, skip={"mf_build_id.h", MANIFEST})
@@ -114,6 +164,8 @@ def generate(model, board: str, out_dir, name: str | None = None) -> Project:
         naive_arena_bytes=plan.naive_bytes(),
         budget=budget.as_dict(),
         macs=src.macs,
+        extensions=extensions,
+        labels=list(meta["labels"]) if meta and meta.get("labels") else None,
         inputs=[_tensor_info(graph, n) for n in graph.inputs],
         outputs=[_tensor_info(graph, n) for n in graph.outputs],
         layers=[dict(index=l.index, op_index=l.op_index, op=l.kind, name=l.name, macs=l.macs,

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workdir", default="build/demo", help="where data, model and firmware go (default build/demo)")
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
-    p.add_argument("--voices", type=int, default=None, help="dataset: use only the first N voices (default: all)")
+    p.add_argument("--voices", type=int, default=None, help="dataset: N voices drawn (seeded) from all (default: all)")
     p.add_argument("--test-samples", type=int, default=None, help="run only the first N test clips on the board")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
@@ -60,8 +60,10 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
         _say(f"keyword dataset (espeak-ng, offline) -> {data_dir}")
         build_kws_dataset(data_dir, clips_per_voice=clips_per_voice, seed=seed, progress=progress, voices=voices)
 
-    _say(f"features: log-mel 25 ms / 10 ms, labels {', '.join(labels)}")
-    splits, cfg = load_normalized(data_dir, labels, FeatureConfig())
+    features = FeatureConfig(hop=160)  # 25 ms window, 10 ms hop: 98 frames x 40 mel bands per 1 s clip
+    _say(f"features: log-mel {features.win * 1000 // features.sample_rate} ms window, "
+         f"{features.hop * 1000 // features.sample_rate} ms hop, {features.n_mels} bands; labels {', '.join(labels)}")
+    splits, cfg = load_normalized(data_dir, labels, features)
     X_tr, y_tr, _ = splits["train"]
     X_va, y_va, _ = splits["validation"]
     if splits.get("test") is None:
@@ -73,7 +75,7 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
     float_acc = float(np.mean(np.argmax(model.predict(X_te[..., None], verbose=0), axis=1) == y_te))
 
     _say("convert to int8 TFLite (full-integer quantization)")
-    tfl = to_int8_tflite(model, X_tr[: min(len(X_tr), 500), ..., None])
+    tfl = to_int8_tflite(model, X_tr[..., None])  # it calibrates on evenly spaced clips of all classes
     model_path = work / "kws_dscnn.tflite"
     model_path.write_bytes(tfl)
     cfg.save(work / "kws_dscnn.features.json")

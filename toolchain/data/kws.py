@@ -199,14 +199,15 @@ def _colored(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return x / _rms(x)
 
 
-def _babble(rng: np.random.Generator, n: int, voices: list[str], streams: int = 5) -> np.ndarray:
-    """Several voices reading random words at once, unit RMS: speech-like noise."""
+def _babble(rng: np.random.Generator, n: int, voices: list[str], exclude=(), streams: int = 5) -> np.ndarray:
+    """Several voices reading random words (never a keyword) at once, unit RMS: speech-like noise."""
+    pool = [w for w in BABBLE_WORDS if w not in exclude and w not in KEYWORDS]
     out = np.zeros(n)
     for _ in range(streams):
         voice = voices[rng.integers(len(voices))]
         stream = np.zeros(0, np.float32)
         while stream.size < n:  # one espeak-ng call reads a long run of words
-            text = " ".join(rng.choice(BABBLE_WORDS, size=60))
+            text = " ".join(rng.choice(pool, size=60))
             stream = np.concatenate([stream, speak(text, voice, int(rng.integers(*SPEED_WPM)),
                                                    int(rng.integers(*PITCH)))])
         start = int(rng.integers(0, stream.size - n + 1))
@@ -216,7 +217,7 @@ def _babble(rng: np.random.Generator, n: int, voices: list[str], streams: int = 
 
 
 def make_background(out_dir: Path, voices_by_split: dict[str, list[str]], seed: int,
-                    seconds: int = NOISE_SECONDS) -> list[str]:
+                    seconds: int = NOISE_SECONDS, keywords=KEYWORDS) -> list[str]:
     """Write the _background_noise_ files; babble in each split's time region uses that split's voices."""
     n = seconds * SAMPLE_RATE
     rng = np.random.default_rng([seed, 0xB6])
@@ -225,7 +226,7 @@ def make_background(out_dir: Path, voices_by_split: dict[str, list[str]], seed: 
     babble = np.zeros(n)
     for split in splits.SPLITS:
         lo, hi = splits.noise_region(n, split)
-        babble[lo:hi] = _babble(rng, hi - lo, voices_by_split[split])
+        babble[lo:hi] = _babble(rng, hi - lo, voices_by_split[split], exclude=keywords)
     noise["babble"] = babble
     d = out_dir / NOISE_DIR
     d.mkdir(parents=True, exist_ok=True)
@@ -426,7 +427,7 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     jobs = _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed)
     for d in sorted({j.rel.split("/")[0] for j in jobs}):
         (out / d).mkdir(exist_ok=True)
-    background = make_background(out, voices_by_split, seed, noise_seconds)
+    background = make_background(out, voices_by_split, seed, noise_seconds, keywords=words)
 
     workers = workers or min(2, os.cpu_count() or 1)
     from tqdm import tqdm

@@ -27,7 +27,7 @@ def float_accuracy(model, X, y) -> float:
     return float(np.mean(np.argmax(p, axis=1) == np.asarray(y)))
 
 
-def train_and_convert(data_dir, labels=DEFAULT_LABELS, out_dir=None, epochs: int = 20, batch_size: int = 64,
+def train_and_convert(data_dir, labels=DEFAULT_LABELS, out_dir=None, epochs: int = 12, batch_size: int = 64,
                       seed: int = 0, progress: bool = True, features: FeatureConfig | None = None,
                       **fit_kwargs) -> dict:
     """Train a DS-CNN, convert it to int8 and measure float vs int8 (TFLM) accuracy.

@@ -71,7 +71,7 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
-def fit_dscnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 20, batch_size: int = 64,
+def fit_dscnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 12, batch_size: int = 64,
               seed: int = 0, progress: bool = True, learning_rate: float = 3e-3, **model_kwargs):
     """Build and fit a DS-CNN on normalized features (clips, frames, mels); returns (model, history).
 
@@ -120,7 +120,7 @@ def load_normalized(data_dir, labels, features: FeatureConfig):
     return data, cfg
 
 
-def train_kws(data_dir, labels=DEFAULT_LABELS, epochs: int = 20, batch_size: int = 64, seed: int = 0,
+def train_kws(data_dir, labels=DEFAULT_LABELS, epochs: int = 12, batch_size: int = 64, seed: int = 0,
               progress: bool = True, features: FeatureConfig | None = None, **fit_kwargs):
     """Train a DS-CNN on data_dir's train split (validation split for model selection).
 
