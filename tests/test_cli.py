@@ -22,7 +22,7 @@ def mcuforge(*args, cwd=None, check=None):
     return proc
 
 
-@pytest.mark.parametrize("command", [None] + COMMANDS + ["data kws"])
+@pytest.mark.parametrize("command", [None] + COMMANDS + ["data kws", "train dscnn-kws", "train bnn-kws"])
 def test_help_everywhere(command):
     args = (command.split() if command else []) + ["--help"]
     out = mcuforge(*args, check=0).stdout

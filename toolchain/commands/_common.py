@@ -94,3 +94,8 @@ def _fmt(v) -> str:
 
 def kib(n: int) -> str:
     return f"{n / 1024:.1f} KiB"
+
+
+def doc(text: str | None) -> str:
+    """A module docstring as --help text (no reST backquotes)."""
+    return (text or "").replace("``", "'").strip()

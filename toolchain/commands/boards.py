@@ -5,7 +5,7 @@ from . import _common
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("boards", help="list boards: CPU, clock, flash/RAM, flash methods", description=__doc__)
+    p = sub.add_parser("boards", help="list boards: CPU, clock, flash/RAM, flash methods", description=_common.doc(__doc__))
     _common.add_json(p, "the board list")
     p.set_defaults(func=run)
 

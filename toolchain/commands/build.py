@@ -5,7 +5,7 @@ from . import _common
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("build", help="compile a generated project; flash/RAM use from the ELF", description=__doc__)
+    p = sub.add_parser("build", help="compile a generated project; flash/RAM use from the ELF", description=_common.doc(__doc__))
     p.add_argument("project", help="folder written by 'mcuforge generate'")
     _common.add_json(p, "the size report")
     p.set_defaults(func=run)

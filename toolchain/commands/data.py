@@ -6,7 +6,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="build datasets offline (kws: spoken keywords, Speech Commands layout)",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     k = kinds.add_parser("kws", help="keyword clips spoken by espeak-ng voices, noise, silence/unknown, voice-disjoint splits",
                          description="Keyword clips in the Speech Commands layout (DIR/<label>/*.wav, 16 kHz mono), "

@@ -18,7 +18,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="keyword spotting: data -> DS-CNN -> int8 -> firmware -> board -> accuracy",
-                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                       description=_common.doc(__doc__), formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     _common.add_board(p)
     p.add_argument("--data", default=None, help="dataset folder (Speech Commands layout); built offline if missing")
     p.add_argument("--workdir", default="build/demo", help="where data, model and firmware go (default build/demo)")

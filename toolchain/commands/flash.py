@@ -9,7 +9,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("flash", help="flash a built project (QEMU for emulated boards) and check the board's hello",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     p.add_argument("project", help="folder written by 'mcuforge generate' and built by 'mcuforge build'")
     p.add_argument("--method", default=None, help="flash method (default: the board's first; see 'mcuforge boards')")
     p.add_argument("--port", default=None, help="serial port or pyserial URL for the link after flashing")

@@ -6,7 +6,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="model -> C99 firmware project (weights in flash, one planned arena)",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("-o", "--out", required=True, help="project folder to write")

@@ -10,7 +10,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="per-layer cycles, MACs and MACs/cycle measured on the board",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("--runs", type=int, default=3, help="invocations to take the per-layer median over (default 3)")

@@ -6,7 +6,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="HTML report (per-layer cycles, accuracy, memory) from the results DB",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     p.add_argument("-o", "--out", default="mcuforge-report.html", help="HTML file to write")
     p.add_argument("--limit", type=int, default=None, help="only the N latest runs")
     _common.add_db(p)

@@ -13,7 +13,7 @@ from . import _common
 
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="run a model on the board and compare outputs with TFLM (bit-exact for int8)",
-                       description=__doc__)
+                       description=_common.doc(__doc__))
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("--inputs", metavar="X.npy", help="inputs stacked on axis 0, model input dtype/shape without batch")
