@@ -1,0 +1,221 @@
+"""Host side of the learning extension's link messages (docs/protocol.md, "Learning").
+
+    learn = LearningClient(link)
+    learn.configure("tinyol", lr=0.01, batch=8)
+    link.write_input(0, features); link.invoke()      # the board computes the embedding
+    reply = learn.train(label)                        # the head learns from it
+
+Device-side refusals (label out of range, head full, unknown rule...) raise
+``mcuforge.link.LinkError`` carrying the device's message.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..link import LinkError
+from .checkpoint import CheckpointError, HeadState, blob_crc
+from .rules import RULES, rule_code
+
+
+class LearnMsg(enum.IntEnum):
+    LEARN_CONFIG = 0x20
+    LEARN_INFO = 0x21
+    ADD_CLASS = 0x22
+    TRAIN = 0x23
+    PREDICT = 0x24
+    EVAL_EMBEDDING = 0x25
+    STATE_INFO = 0x26
+    READ_STATE = 0x27
+    WRITE_STATE = 0x28
+    LEARN_RESET = 0x29
+
+
+class LearningError(LinkError):
+    """The board cannot do what the host asked (no learning extension, bad reply)."""
+
+
+_CONFIG = struct.Struct("<BfH")
+_INFO = struct.Struct("<BBBBHHfIHBBIII")
+_TRAIN = struct.Struct("<BBIfQ")
+_STATE_INFO = struct.Struct("<IHII")
+_WRITE_REPLY = struct.Struct("<BI")
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    rule: str
+    lr: float
+    batch: int  # effective: 1 for the per-sample rules
+
+
+@dataclass(frozen=True)
+class LearnInfo:
+    rule: str
+    classes: int
+    pretrained: int
+    max_classes: int
+    dim: int
+    batch: int
+    lr: float
+    samples: int         # trained since the rule was configured
+    batch_fill: int
+    frozen_classes: int  # rows of the lwf frozen copy
+    restoring: bool      # a WRITE_STATE restore is under way
+    head_bytes: int      # RAM the rule's head state takes at the current class count
+    reserved_bytes: int  # RAM the extension reserves (state for max_classes + scratch)
+    state_bytes: int     # size of the checkpoint blob
+
+
+@dataclass(frozen=True)
+class TrainReply:
+    predicted: int   # prediction before the update
+    batch_end: bool  # this sample closed a batch
+    samples: int     # device's sample counter after this one
+    p_label: float   # probability of the label before the update
+    ticks: int       # cycle-counter ticks of the step (see Link.cycle_scale)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    argmax: int
+    logits: np.ndarray
+    probs: np.ndarray
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    size: int
+    version: int
+    layout: int
+    crc: int
+
+
+def _unpack(s: struct.Struct, payload: bytes, what: str) -> tuple:
+    if len(payload) != s.size:
+        raise LearningError(f"{what} reply has {len(payload)} bytes, expected {s.size}")
+    return s.unpack(payload)
+
+
+class LearningClient:
+    """The learning messages on a connected ``Link``."""
+
+    def __init__(self, link):
+        self.link = link
+        types = link.hello().message_types
+        if LearnMsg.TRAIN not in types:
+            raise LearningError(f"{link.url}: firmware {link.hello().firmware_hash!r} has no learning "
+                                f"extension (message types {[hex(t) for t in types]}); build it with "
+                                f"extensions=['learning']")
+
+    def _request(self, msg: LearnMsg, payload: bytes = b"", **kw) -> bytes:
+        return self.link.request(msg, payload, **kw).payload
+
+    # ---- configuration -------------------------------------------------------------------
+    def configure(self, rule: str | int, lr: float, batch: int = 1) -> LearnConfig:
+        """Select the rule; clears its state (batch sums, counters, frozen copy / CW taken
+        from the current head) but keeps the weights and classes. -> effective config."""
+        if not 1 <= int(batch) <= 0xFFFF:
+            raise ValueError(f"batch size must be in 1..65535, got {batch}")
+        return self._config(self._request(LearnMsg.LEARN_CONFIG,
+                                          _CONFIG.pack(rule_code(rule), float(lr), int(batch))))
+
+    def config(self) -> LearnConfig:
+        return self._config(self._request(LearnMsg.LEARN_CONFIG))
+
+    @staticmethod
+    def _config(payload: bytes) -> LearnConfig:
+        code, lr, batch = _unpack(_CONFIG, payload, "LEARN_CONFIG")
+        return LearnConfig(RULES[code] if code < len(RULES) else f"rule {code}", lr, batch)
+
+    def info(self) -> LearnInfo:
+        f = _unpack(_INFO, self._request(LearnMsg.LEARN_INFO), "LEARN_INFO")
+        rule = RULES[f[0]] if f[0] < len(RULES) else f"rule {f[0]}"
+        return LearnInfo(rule, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], bool(f[10]),
+                         f[11], f[12], f[13])
+
+    def reset(self) -> None:
+        """Back to the pretrained head and the firmware's default rule."""
+        self._request(LearnMsg.LEARN_RESET)
+
+    def add_class(self) -> int:
+        """A new zero row; -> its class index."""
+        payload = self._request(LearnMsg.ADD_CLASS)
+        if len(payload) != 1:
+            raise LearningError(f"ADD_CLASS reply has {len(payload)} bytes, expected 1")
+        return payload[0]
+
+    # ---- learning and predicting -----------------------------------------------------------
+    def train(self, label: int) -> TrainReply:
+        """One update from the embedding the last INVOKE left in output 0."""
+        if not 0 <= int(label) <= 255:
+            raise ValueError(f"label {label} is not a class index (0..255)")
+        pred, end, samples, p_label, ticks = _unpack(
+            _TRAIN, self._request(LearnMsg.TRAIN, bytes([int(label)])), "TRAIN")
+        return TrainReply(pred, bool(end), samples, p_label, ticks)
+
+    def predict(self) -> Prediction:
+        payload = self._request(LearnMsg.PREDICT)
+        if len(payload) < 2 or len(payload) != 2 + 8 * payload[0]:
+            raise LearningError(f"PREDICT reply of {len(payload)} bytes does not hold its classes")
+        c = payload[0]
+        values = np.frombuffer(payload, "<f4", count=2 * c, offset=2).astype(np.float32)
+        return Prediction(payload[1], values[:c], values[c:])
+
+    def eval_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """argmax of the board's head for each row of ``embeddings`` [n, dim] (float32)."""
+        x = np.ascontiguousarray(embeddings, dtype="<f4")
+        if x.ndim != 2:
+            raise ValueError(f"embeddings must be [n, dim], got shape {x.shape}")
+        per = self.link.hello().max_payload // (4 * x.shape[1])
+        if per < 1:
+            raise LearningError(f"one embedding of {x.shape[1]} floats exceeds the board's max payload "
+                                f"{self.link.hello().max_payload}")
+        out = []
+        for i in range(0, len(x), per):
+            chunk = x[i:i + per]
+            reply = self._request(LearnMsg.EVAL_EMBEDDING, chunk.tobytes())
+            if len(reply) != len(chunk):
+                raise LearningError(f"EVAL_EMBEDDING answered {len(reply)} predictions for {len(chunk)}")
+            out += list(reply)
+        return np.array(out, dtype=np.int64)
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def state_info(self) -> StateInfo:
+        """Seals the device's state blob (writes its CRC) and describes it."""
+        return StateInfo(*_unpack(_STATE_INFO, self._request(LearnMsg.STATE_INFO), "STATE_INFO"))
+
+    def read_state(self) -> bytes:
+        """The full learning state as a checkpoint blob (checked against its CRC)."""
+        info = self.state_info()
+        chunk = self.link.hello().max_payload
+        blob = bytearray()
+        while len(blob) < info.size:
+            n = min(chunk, info.size - len(blob))
+            data = self._request(LearnMsg.READ_STATE, struct.pack("<IH", len(blob), n))
+            if len(data) != n:
+                raise LearningError(f"READ_STATE returned {len(data)} bytes, asked {n}")
+            blob += data
+        blob = bytes(blob)
+        got = HeadState.from_bytes(blob, check_crc=False).crc
+        if got != info.crc or blob_crc(blob) != info.crc:
+            raise CheckpointError(f"state read back with CRC 0x{blob_crc(blob):08x}, the board sealed "
+                                  f"0x{info.crc:08x}: it changed while being read")
+        return blob
+
+    def write_state(self, blob: bytes) -> None:
+        """Restore a blob from read_state(); the board validates it when the last byte arrives
+        and refuses (resetting its head) a blob for another head or a corrupt one."""
+        blob = bytes(blob)
+        HeadState.from_bytes(blob)  # catch a wrong or corrupt blob before touching the board
+        chunk = self.link.hello().max_payload - 4
+        done = None
+        for pos in range(0, len(blob), chunk):
+            payload = self._request(LearnMsg.WRITE_STATE, struct.pack("<I", pos) + blob[pos:pos + chunk])
+            done = _unpack(_WRITE_REPLY, payload, "WRITE_STATE")
+        if done is None or done != (1, len(blob)):
+            raise LearningError(f"board did not complete the restore (last reply {done}, blob "
+                                f"{len(blob)} bytes): its state blob has another size")
