@@ -1,2 +1,2 @@
 """One module per CLI verb. Each has ``add_parser(subparsers)`` and ``run(args) -> exit code``."""
-COMMANDS = ["boards", "data", "train", "generate", "build", "flash", "validate", "profile", "demo", "report"]
+COMMANDS = ["boards", "data", "train", "generate", "build", "flash", "validate", "profile", "learn", "demo", "report"]

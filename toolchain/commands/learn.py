@@ -1,0 +1,215 @@
+"""'mcuforge learn': teach the board keywords its model never saw, on the device.
+
+Generates and flashes firmware for a BNN keyword spotter (.keras from 'mcuforge train bnn-kws'): the
+frozen binary backbone, the audio front end and a float head trained on the board. Then streams labelled
+1 s clips (raw 16 kHz audio) from the dataset's train split over the serial link in a random order mixing
+old and new classes; the board computes log-mel features and the embedding, and updates its head with the
+chosen rule. At intervals the held-out (voice-disjoint) test split is evaluated by the board's head.
+Every step's measurement, the accuracy curve and head checkpoints go to the results database; an
+interrupted session resumes with --resume RUN_ID without losing a measurement.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _common
+
+RULES = ("tinyol", "tinyol-batch", "tinyolv2", "tinyolv2-batch", "lwf", "lwf-batch", "cwr")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("learn", help="on-device continual learning: add new keywords to a BNN on the board",
+                       description=_common.doc(__doc__))
+    p.add_argument("model", help="BNN .keras from 'mcuforge train bnn-kws' (with its .json beside it)")
+    p.add_argument("--data", required=True, help="dataset folder (Speech Commands layout) holding the new words")
+    _common.add_board(p)
+    p.add_argument("--rule", default="tinyol", choices=RULES, help="learning rule run on the board (default tinyol)")
+    p.add_argument("--new", required=True, help="comma-separated new keywords, e.g. zero or zero,one,two,three")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--batch", type=int, default=8, help="batch size of the batch rules and CWR (default 8)")
+    p.add_argument("--train-new", type=int, default=40, help="training clips per new keyword (default 40)")
+    p.add_argument("--train-old", type=int, default=8, help="training clips per old class (default 8)")
+    p.add_argument("--eval-per-class", type=int, default=30, help="held-out clips per class (default 30)")
+    p.add_argument("--eval-every", type=int, default=40, help="evaluate every N training clips (default 40)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=None, help="firmware project folder (default: build/learn-<model>)")
+    p.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted session")
+    _common.add_json(p, "the session's results")
+    _common.add_db(p)
+    p.set_defaults(func=run)
+
+
+@dataclass
+class LearnData:
+    labels: list[str]  # head class order: pretrained labels, then new keywords
+    pretrained: int
+    train_clips: np.ndarray  # int16 (n, samples)
+    train_labels: np.ndarray
+    eval_clips: np.ndarray
+    eval_labels: np.ndarray
+
+
+def _int16(waves: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(waves, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def _pick(y: np.ndarray, per_class: int, classes, rng) -> np.ndarray:
+    idx = []
+    for c in classes:
+        where = np.flatnonzero(y == c)
+        if len(where) == 0:
+            continue
+        idx.extend(rng.choice(where, size=min(per_class, len(where)), replace=False).tolist())
+    return np.array(sorted(idx), dtype=np.int64)
+
+
+def load_learn_data(data_dir, base_labels: list[str], new: list[str], train_new: int, train_old: int,
+                    eval_per_class: int, seed: int) -> LearnData:
+    """Raw clips for a session: the stream from the train split, the held-out set from the test split."""
+    from ..data.speech_commands import load_split, word_folders
+
+    words = word_folders(data_dir)
+    missing = [w for w in new if w not in words]
+    if missing:
+        raise ValueError(f"{data_dir}: no folder for new keyword(s) {missing}; folders: {sorted(words)}")
+    clash = [w for w in new if w in base_labels]
+    if clash:
+        raise ValueError(f"{clash} are already classes of the model ({', '.join(base_labels)})")
+    labels = list(base_labels) + list(new)
+    rng = np.random.default_rng(seed)
+    Xtr, ytr, _ = load_split(data_dir, labels, "train", features=None, seed=seed)
+    Xte, yte, _ = load_split(data_dir, labels, "test", features=None, seed=seed)
+    n_old = len(base_labels)
+    tr = np.concatenate([_pick(ytr, train_old, range(n_old), rng), _pick(ytr, train_new, range(n_old, len(labels)), rng)])
+    rng.shuffle(tr)  # a random order mixing old and new classes
+    te = _pick(yte, eval_per_class, range(len(labels)), rng)
+    return LearnData(labels, n_old, _int16(Xtr[tr]), ytr[tr].astype(np.int64), _int16(Xte[te]),
+                     yte[te].astype(np.int64))
+
+
+def prepare_firmware(model, board: str, workdir) -> object:
+    """Generate and build the learning firmware once (sessions flash the same ELF)."""
+    from ..build.make import build
+    from ..codegen.generate import generate
+
+    project = generate(model, board, workdir)
+    build(project.path)
+    return project
+
+
+def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tinyol", new=("zero",),
+          lr: float = 0.05, batch: int = 8, train_new: int = 40, train_old: int = 8, eval_per_class: int = 30,
+          eval_every: int = 40, seed: int = 0, workdir=None, store=None, project=None, data: LearnData | None = None,
+          resume: int | None = None, embeddings: np.ndarray | None = None, progress: bool = True) -> dict:
+    """One on-device learning session; returns its summary (accuracy_old/new/all, update_cycles, head_bytes...)."""
+    import io
+
+    from tqdm import tqdm
+
+    from ..frontend.client import send_clip
+    from ..learning.session import (EMBEDDINGS_ARTIFACT, EvalSet, LearnPlan, board_opener, clip_source,
+                                    run_learning_session)
+
+    model = Path(model)
+    meta = json.loads(model.with_suffix(".json").read_text())
+    base_labels = list(meta["labels"])
+    new = [w.strip() for w in (new.split(",") if isinstance(new, str) else new) if w.strip()]
+    if not new:
+        raise ValueError("--new needs at least one keyword")
+    if data is None:
+        data = load_learn_data(data_dir, base_labels, new, train_new, train_old, eval_per_class, seed)
+    if project is None:
+        project = prepare_firmware(model, board, workdir or Path("build") / f"learn-{model.stem}-{board}")
+    if store is None:
+        from ..results.store import ResultsStore
+
+        store = ResultsStore()
+    open_board = board_opener(project.path, board, expected_hash=project.firmware_hash)
+    n_train, n_eval = len(data.train_labels), len(data.eval_labels)
+    stream = [(i, int(y)) for i, y in enumerate(data.train_labels)]
+    plan = LearnPlan(rule=rule, lr=lr, batch=batch, eval_every=eval_every, checkpoint_every=max(1, eval_every // 2))
+    identity = dict(model_name=project.manifest["model_name"], model_hash=project.model_hash, board=board,
+                    firmware_hash=project.firmware_hash,
+                    cycles_kind="emulated-instructions" if project.board.default_flash_method == "qemu" else "hardware")
+    run_id = resume
+    if run_id is None and embeddings is not None:
+        # Held-out embeddings this firmware already computed on the board (same hash): reuse them.
+        run_id = store.start_run("learn", summary=dict(rule=rule, lr=lr, batch=batch, steps=n_train,
+                                                       new_classes=new), **identity)
+        buf = io.BytesIO()
+        np.save(buf, embeddings)
+        store.add_artifact(run_id, EMBEDDINGS_ARTIFACT, data=buf.getvalue())
+    bar = tqdm(total=n_train, desc=f"learn {rule}", unit="clip", disable=not progress, file=sys.stderr)
+
+    def on_progress(msg: str) -> None:
+        if msg.startswith("step "):
+            bar.set_postfix_str(msg.split(": ", 1)[-1][:60])
+        else:
+            bar.write(msg)
+
+    def train_source_with_bar(link, i):
+        clip_train(link, i)
+        bar.n = max(bar.n, min(i + 1, n_train))
+        bar.refresh()
+
+    clip_train = clip_source(data.train_clips, send_clip)
+    try:
+        result = run_learning_session(
+            open_board, store, stream=stream, train_source=train_source_with_bar,
+            eval_set=EvalSet(list(range(n_eval)), data.eval_labels.tolist()),
+            eval_source=clip_source(data.eval_clips, send_clip), plan=plan, run_id=run_id, identity=identity,
+            progress=on_progress)
+    finally:
+        bar.close()
+    samples = store.samples(result.run_id)
+    cycles = [s.cycles for s in samples if s.cycles is not None]
+    final = result.final
+    summary = dict(
+        run_id=result.run_id, rule=rule, lr=lr, batch=batch, board=board, new_classes=new, labels=data.labels,
+        train_clips=n_train, eval_clips=n_eval, accuracy_old=final.get("accuracy_old"),
+        accuracy_new=final.get("accuracy_new"), accuracy_all=final.get("accuracy_all"),
+        update_cycles=float(np.median(cycles)) if cycles else None, cycles_kind=identity["cycles_kind"],
+        head_bytes=final.get("head_bytes"), recoveries=result.recoveries,
+        curve=[{k: v for k, v in e.items()} for e in result.evaluations],
+    )
+    store.finish_run(result.run_id, "ok", summary={k: v for k, v in summary.items() if k != "curve"})
+    return summary
+
+
+def eval_embeddings_of(store, run_id: int) -> np.ndarray | None:
+    from ..learning.session import EMBEDDINGS_ARTIFACT
+
+    import io
+
+    stored = store.artifacts(run_id, EMBEDDINGS_ARTIFACT, with_data=True)
+    return np.load(io.BytesIO(stored[-1].data)) if stored else None
+
+
+def print_learn(s: dict, out=sys.stdout) -> None:
+    unit = "emulated instructions" if s["cycles_kind"] != "hardware" else "cycles"
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    print(f"rule {s['rule']} on {s['board']}: learned {', '.join(s['new_classes'])} from {s['train_clips']} clips "
+          f"(run {s['run_id']})", file=out)
+    print(f"  accuracy  old {pct(s['accuracy_old'])}  new {pct(s['accuracy_new'])}  all {pct(s['accuracy_all'])} "
+          f"on {s['eval_clips']} held-out clips", file=out)
+    if s["update_cycles"] is not None:
+        print(f"  update    {s['update_cycles']:,.0f} {unit} per sample (median); head {s['head_bytes']:,} bytes",
+              file=out)
+
+
+def run(args) -> int:
+    store = _common.open_store(args)
+    s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
+              train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
+              eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume)
+    print_learn(s)
+    _common.write_json(args.json, s)
+    return 0
