@@ -29,11 +29,15 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws")
+    p.add_argument("--demo-dir", default="build/demo",
+                   help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
+    skip = set(args.skip.split(","))
 
     store = ResultsStore(args.db)
     rows = []
-    for name in args.models.split(","):
+    for name in ([] if "zoo" in skip else args.models.split(",")):
         v = validate(ZOO[name](), args.board, samples=args.samples, store=store, progress=False)
         s = v.summary()
         naive = s.get("naive_arena_bytes")
@@ -46,8 +50,22 @@ def main(argv=None) -> int:
         store.finish_run(rid, status="ok" if v.ok else "failed", summary=s)
         print(f"  {name}: done", file=sys.stderr, flush=True)
     print(f"\nboard {args.board}; 'instr' = emulated instructions under QEMU -icount (not hardware cycles)")
-    table(rows, ["model", "MACs", "instr", "MACs/instr", "flash B", "arena B", "TFLM arena B", "arena/TFLM",
-                 "bit-exact"])
+    if rows:
+        print("\nint8 models (baseline: TFLM's arena for the same model, measured in this run)")
+        table(rows, ["model", "MACs", "instr", "MACs/instr", "flash B", "arena B", "TFLM arena B", "arena/TFLM",
+                     "bit-exact"])
+    if "binary" not in skip:
+        from bench import binary
+
+        print("\nbinary conv (XNOR + popcount, 32 channels a word) vs int8 conv of the same shape (the baseline)")
+        table(binary.run(args.board), ["layer", "int8 instr", "binary instr", "speed-up", "int8 weights B",
+                                       "binary weights B", "smaller", "int8 act B", "binary act B"])
+    if "kws" not in skip:
+        from bench import kws
+
+        kws_rows = kws.run(args.board, Path(args.demo_dir))
+        print("\nkeyword spotters: whole BNN backbone vs int8 DS-CNN (the baseline)")
+        table(kws_rows, ["model", "accuracy", "instr/clip", "flash B", "weights B", "arena B"])
     return 0 if all(r[-1] == "ok" for r in rows) else 1
 
 

@@ -19,7 +19,8 @@ enum {
     MSG_STATE_INFO = 0x26,
     MSG_READ_STATE = 0x27,
     MSG_WRITE_STATE = 0x28,
-    MSG_LEARN_RESET = 0x29
+    MSG_LEARN_RESET = 0x29,
+    MSG_SET_EMBEDDING = 0x2A
 };
 
 static float x_buf[MF_HEAD_DIM]; /* the embedding, copied: the payload/arena may be unaligned */
@@ -210,6 +211,28 @@ static void on_train(const mf_frame *req)
     mf_link_end();
 }
 
+/* payload: MF_HEAD_DIM x f32 -> written into model output 0, as if the last INVOKE had computed
+ * it. Replays an embedding this firmware computed earlier (same hash), so several learning
+ * rules can be compared on the board on the same stream without running the backbone again. */
+static void on_set_embedding(const mf_frame *req)
+{
+    uint32_t k;
+    float *dst = (float *)mf_model_outputs[0].data;
+    if (!check_len(req, (uint16_t)(4u * MF_HEAD_DIM), "SET_EMBEDDING needs MF_HEAD_DIM float32 values") ||
+        !load_embedding(req, req->payload)) {
+        return;
+    }
+    if (mf_model_num_outputs < 1u || mf_model_outputs[0].dtype != MF_DTYPE_FLOAT32 ||
+        mf_model_outputs[0].bytes != 4u * MF_HEAD_DIM) {
+        mf_reply_error(req, MF_ERR_BAD_INDEX, "model output 0 is not a float32 embedding of MF_HEAD_DIM values");
+        return;
+    }
+    for (k = 0; k < MF_HEAD_DIM; k++) {
+        dst[k] = x_buf[k];
+    }
+    reply_empty(req);
+}
+
 /* reply: classes u8, argmax u8, classes x logit f32, classes x probability f32 */
 static void on_predict(const mf_frame *req)
 {
@@ -361,4 +384,5 @@ void mf_ext_learning_register(void)
     (void)mf_link_register(MSG_READ_STATE, on_read_state);
     (void)mf_link_register(MSG_WRITE_STATE, on_write_state);
     (void)mf_link_register(MSG_LEARN_RESET, on_reset);
+    (void)mf_link_register(MSG_SET_EMBEDDING, on_set_embedding);
 }

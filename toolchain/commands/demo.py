@@ -12,6 +12,7 @@ paper's numbers (Vu et al. 2025).
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,7 @@ def demo(board: str = _common.DEFAULT_BOARD, data=None, workdir="build/demo", ep
             arena_bytes=proj.plan.arena_bytes, reference_arena_bytes=tflm_arena_bytes(tfl),
             weights_bytes=proj.budget.weights_bytes, model=str(model_path), seconds=round(time.time() - t0, 1),
         )
+        (work / "demo-int8.json").write_text(json.dumps(result, indent=1))
         if store is not None:
             store.add_metrics(rid, {k: v for k, v in result.items()
                                     if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -192,17 +194,25 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = 20, rules=RULES, see
     _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
     project = prepare_firmware(model_path, board, work / "bnn-firmware")
     sessions = []
-    for scenario, new in scenarios:
-        data = load_learn_data(data_dir, list(BASE_LABELS), list(new), train_new, train_old, eval_per_class, seed)
-        embeddings = None
+    # One stream for every session: the 4-new scenario's clips; the 1-new scenario keeps its first new
+    # keyword. The first session streams raw audio (front end + backbone run on the board per clip) and
+    # captures the embeddings the board computed; the others replay them (SET_EMBEDDING), so all rules
+    # learn from the same board-computed stream and each head is trained and evaluated on the board.
+    all_new = max((tuple(n) for _, n in scenarios), key=len)
+    full = load_learn_data(data_dir, list(BASE_LABELS), list(all_new), train_new, train_old, eval_per_class, seed)
+    capture: dict = {}
+    for scenario, new in sorted(scenarios, key=lambda s: -len(s[1])):
+        data = full.first_new(len(new))
+        keep_tr = full.train_labels < data.pretrained + len(new)
+        keep_te = full.eval_labels < data.pretrained + len(new)
         for rule in rules:
-            _say(f"{scenario}: teach the board {', '.join(new)} with {rule}")
+            replay = "train" in capture
+            _say(f"{scenario}: teach the board {', '.join(new)} with {rule}"
+                 + (" (replaying the board's embeddings)" if replay else " (streaming audio)"))
             s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
-                      data=data, embeddings=embeddings, progress=progress)
-            if embeddings is None:
-                from .learn import eval_embeddings_of
-
-                embeddings = eval_embeddings_of(store, s["run_id"])
+                      data=data, progress=progress, capture=None if replay else capture,
+                      train_embeddings=capture["train"][keep_tr] if replay else None,
+                      embeddings=capture["eval"][keep_te] if replay else None)
             s["scenario"] = scenario
             sessions.append(s)
     return dict(pretrain=pre, model=str(model_path), board=board, sessions=sessions,

@@ -53,6 +53,13 @@ class LearnData:
     eval_clips: np.ndarray
     eval_labels: np.ndarray
 
+    def first_new(self, n_new: int) -> "LearnData":
+        """The same clips restricted to the pretrained classes and the first ``n_new`` new ones."""
+        keep = self.pretrained + n_new
+        tr, te = self.train_labels < keep, self.eval_labels < keep
+        return LearnData(self.labels[:keep], self.pretrained, self.train_clips[tr], self.train_labels[tr],
+                         self.eval_clips[te], self.eval_labels[te])
+
 
 def _int16(waves: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(waves, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
@@ -105,15 +112,21 @@ def prepare_firmware(model, board: str, workdir) -> object:
 def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tinyol", new=("zero",),
           lr: float = 0.05, batch: int = 8, train_new: int = 40, train_old: int = 8, eval_per_class: int = 30,
           eval_every: int = 40, seed: int = 0, workdir=None, store=None, project=None, data: LearnData | None = None,
-          resume: int | None = None, embeddings: np.ndarray | None = None, progress: bool = True) -> dict:
-    """One on-device learning session; returns its summary (accuracy_old/new/all, update_cycles, head_bytes...)."""
+          resume: int | None = None, embeddings: np.ndarray | None = None,
+          train_embeddings: np.ndarray | None = None, capture: dict | None = None, progress: bool = True) -> dict:
+    """One on-device learning session; returns its summary (accuracy_old/new/all, update_cycles, head_bytes...).
+
+    The stream is raw audio (the board runs front end + backbone per clip) unless ``train_embeddings``
+    replays embeddings this firmware computed earlier; ``capture`` (a dict) receives the training
+    embeddings the board computed (``capture["train"]``) and the held-out ones (``capture["eval"]``).
+    ``embeddings`` are held-out embeddings from an earlier session of the same firmware."""
     import io
 
     from tqdm import tqdm
 
     from ..frontend.client import send_clip
     from ..learning.session import (EMBEDDINGS_ARTIFACT, EvalSet, LearnPlan, board_opener, clip_source,
-                                    run_learning_session)
+                                    embedding_source, run_learning_session)
 
     model = Path(model)
     meta = json.loads(model.with_suffix(".json").read_text())
@@ -152,12 +165,21 @@ def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tiny
         else:
             bar.write(msg)
 
+    if train_embeddings is not None:
+        compute = embedding_source(train_embeddings)
+    else:
+        stream_clip = clip_source(data.train_clips, send_clip)
+        captured = np.zeros((n_train, int(project.manifest["outputs"][0]["bytes"]) // 4), np.float32)
+
+        def compute(link, i):
+            stream_clip(link, i)
+            captured[i] = np.frombuffer(link.read_output(0), dtype="<f4")
+
     def train_source_with_bar(link, i):
-        clip_train(link, i)
+        compute(link, i)
         bar.n = max(bar.n, min(i + 1, n_train))
         bar.refresh()
 
-    clip_train = clip_source(data.train_clips, send_clip)
     try:
         result = run_learning_session(
             open_board, store, stream=stream, train_source=train_source_with_bar,
@@ -166,6 +188,10 @@ def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tiny
             progress=on_progress)
     finally:
         bar.close()
+    if capture is not None:
+        if train_embeddings is None:
+            capture["train"] = captured
+        capture["eval"] = eval_embeddings_of(store, result.run_id)
     samples = store.samples(result.run_id)
     cycles = [s.cycles for s in samples if s.cycles is not None]
     final = result.final
@@ -175,6 +201,7 @@ def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tiny
         accuracy_new=final.get("accuracy_new"), accuracy_all=final.get("accuracy_all"),
         update_cycles=float(np.median(cycles)) if cycles else None, cycles_kind=identity["cycles_kind"],
         head_bytes=final.get("head_bytes"), recoveries=result.recoveries,
+        stream="replayed board embeddings" if train_embeddings is not None else "audio",
         curve=[{k: v for k, v in e.items()} for e in result.evaluations],
     )
     store.finish_run(result.run_id, "ok", summary={k: v for k, v in summary.items() if k != "curve"})

@@ -32,6 +32,7 @@ class LearnMsg(enum.IntEnum):
     READ_STATE = 0x27
     WRITE_STATE = 0x28
     LEARN_RESET = 0x29
+    SET_EMBEDDING = 0x2A
 
 
 class LearningError(LinkError):
@@ -164,6 +165,10 @@ class LearningClient:
         c = payload[0]
         values = np.frombuffer(payload, "<f4", count=2 * c, offset=2).astype(np.float32)
         return Prediction(payload[1], values[:c], values[c:])
+
+    def set_embedding(self, x: np.ndarray) -> None:
+        """Put an embedding this firmware computed earlier into model output 0 (replay before TRAIN)."""
+        self._request(LearnMsg.SET_EMBEDDING, np.ascontiguousarray(x, dtype="<f4").reshape(-1).tobytes())
 
     def eval_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """argmax of the board's head for each row of ``embeddings`` [n, dim] (float32)."""

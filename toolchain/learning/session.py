@@ -87,6 +87,17 @@ def clip_source(clips: Sequence[Any], stream_clip: Callable[[Any, Any], None]) -
     return source
 
 
+def embedding_source(embeddings: np.ndarray) -> SampleSource:
+    """Samples given as embeddings the same firmware computed earlier on the board (e.g. captured
+    in a first session that streamed the audio): SET_EMBEDDING replays them, no backbone run."""
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+
+    def source(link, i: int) -> None:
+        LearningClient(link).set_embedding(emb[i])
+
+    return source
+
+
 # ---- opening a board -------------------------------------------------------------------------
 
 @dataclass

@@ -1,0 +1,77 @@
+"""Binary convolution vs int8 convolution of the same shape, on the emulated board.
+
+Both layers are generated into one firmware each and run through the normal link; the per-layer
+profile gives the instructions of the layer alone. Flash is the layer's weight bytes. The int8
+conv is the baseline measured in the same run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mcuforge.graph.ir import Graph, Op, Quant, Tensor
+from mcuforge.ops import conv2d
+from mcuforge.ops.bconv2d import pack_bits, words
+from mcuforge.target import open_target
+
+SHAPES = [  # (H, W, C_in, C_out, K)
+    (25, 16, 64, 64, 3),
+    (13, 8, 128, 128, 3),
+]
+
+
+def _q(scale, zp, axis=0) -> Quant:
+    return Quant(np.asarray(scale, np.float32).reshape(-1), np.asarray(zp, np.int64).reshape(-1), axis)
+
+
+def int8_conv(h, w, cin, cout, k, rng) -> Graph:
+    wt = rng.integers(-127, 128, (cout, k, k, cin)).astype(np.int8)
+    ws = rng.uniform(0.002, 0.01, cout).astype(np.float32)
+    tensors = {
+        "x": Tensor("x", (1, h, w, cin), "int8", _q([0.02], [0])),
+        "w": Tensor("w", wt.shape, "int8", _q(ws, np.zeros(cout)), wt),
+        "b": Tensor("b", (cout,), "int32", _q(0.02 * ws, np.zeros(cout)), np.zeros(cout, np.int32)),
+        "y": Tensor("y", (1, h, w, cout), "int8", _q([0.05], [0])),
+    }
+    op = Op("conv2d", ["x", "w", "b"], ["y"], dict(stride=(1, 1), dilation=(1, 1), padding="same", activation="relu"))
+    g = Graph("int8_conv", tensors, [op], ["x"], ["y"])
+    conv2d.prepare(op, g)
+    return g
+
+
+def binary_conv(h, w, cin, cout, k, rng) -> Graph:
+    bits = rng.integers(0, 2, (cout, k, k, cin))
+    n = k * k * cin
+    tensors = {
+        "x": Tensor("x", (1, h, w, words(cin)), "uint32"),
+        "w": Tensor("w", (cout, k, k, words(cin)), "uint32", data=pack_bits(bits)),
+        "thr": Tensor("thr", (cout,), "int32", data=rng.integers(-n // 4, n // 4, cout).astype(np.int32)),
+        "flip": Tensor("flip", (cout,), "uint8", data=np.zeros(cout, np.uint8)),
+        "y": Tensor("y", (1, h, w, words(cout)), "uint32"),
+    }
+    op = Op("bconv2d", ["x", "w", "thr", "flip"], ["y"], dict(in_channels=cin, stride=(1, 1), padding="same"))
+    return Graph("binary_conv", tensors, [op], ["x"], ["y"])
+
+
+def layer_cost(graph: Graph, board: str, rng) -> dict:
+    x = graph.tensors["x"]
+    info = np.iinfo(np.dtype(x.dtype))
+    xs = rng.integers(info.min, info.max, x.shape, dtype=np.int64).astype(x.dtype)
+    with open_target(graph, board) as t:
+        t.run([xs])
+        instr = t.profile()[0]["cycles"]
+        kind = t.cycles_kind
+    weights = sum(t_.nbytes for t_ in graph.constants() if t_.name == "w")
+    act = graph.tensors["x"].nbytes + graph.tensors["y"].nbytes
+    return dict(instructions=instr, weights_bytes=weights, activation_bytes=act, cycles_kind=kind)
+
+
+def run(board: str = "netduinoplus2") -> list[list]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for h, w, cin, cout, k in SHAPES:
+        a = layer_cost(int8_conv(h, w, cin, cout, k, rng), board, rng)
+        b = layer_cost(binary_conv(h, w, cin, cout, k, rng), board, rng)
+        rows.append([f"{h}x{w}x{cin}->{cout} {k}x{k}", a["instructions"], b["instructions"],
+                     f"{a['instructions'] / b['instructions']:.1f}x", a["weights_bytes"], b["weights_bytes"],
+                     f"{a['weights_bytes'] / b['weights_bytes']:.1f}x", a["activation_bytes"], b["activation_bytes"]])
+    return rows
