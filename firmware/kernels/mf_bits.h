@@ -1,0 +1,48 @@
+/* Bit-packed binary tensors: 32 channels per uint32_t word, channel c in word c / 32, bit c % 32;
+ * bit 1 = +1, bit 0 = -1. Producers leave the unused high bits of the last word 0; consumers
+ * mask them (mf_bits_last_mask) so that stray bits never count. */
+#ifndef MF_BITS_H
+#define MF_BITS_H
+
+#include <stdint.h>
+
+#define MF_BITS_WORDS(channels) (((channels) + 31) / 32)
+
+/* Population count. The portable SWAR bit trick by default (a dozen instructions on any
+ * 32-bit core); define MF_POPCOUNT_BUILTIN to use the compiler's builtin instead (a single
+ * instruction where the CPU has one, e.g. x86 with -mpopcnt). */
+#if defined(MF_POPCOUNT_BUILTIN) && defined(__GNUC__)
+#define MF_POPCOUNT32(x) ((uint32_t)__builtin_popcount((unsigned int)(x)))
+#else
+#define MF_POPCOUNT32(x) mf_popcount32(x)
+#endif
+
+static inline uint32_t mf_popcount32(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+/* Valid-channel mask of the last word of a row of `channels` bits. */
+static inline uint32_t mf_bits_last_mask(int32_t channels)
+{
+    const int32_t r = channels % 32;
+    return r == 0 ? 0xFFFFFFFFu : ((uint32_t)1 << r) - 1u;
+}
+
+/* Bit of channel c in a packed row (0 or 1). */
+static inline uint32_t mf_bits_get(const uint32_t *row, int32_t c)
+{
+    return (row[c >> 5] >> (c & 31)) & 1u;
+}
+
+/* Folded BatchNorm + ReLU + sign on an integer accumulator: 1 (+1) or 0 (-1).
+ * flip 0: acc >= threshold (BatchNorm gamma > 0); flip 1: acc <= threshold (gamma < 0). */
+static inline uint32_t mf_bits_threshold(int32_t acc, int32_t threshold, uint8_t flip)
+{
+    return flip ? (uint32_t)(acc <= threshold) : (uint32_t)(acc >= threshold);
+}
+
+#endif
