@@ -44,6 +44,7 @@ class Validation:
     firmware_hash: str
     outputs: list[np.ndarray] = field(repr=False, default_factory=list)
     run_id: int | None = None
+    reference: str = "TFLM interpreter"
 
     @property
     def ok(self) -> bool:
@@ -60,6 +61,7 @@ class Validation:
             arena_ratio=(self.arena_bytes / self.reference_arena_bytes) if self.reference_arena_bytes else None,
             flash_bytes=self.flash_bytes, ram_bytes=self.ram_bytes,
             model_hash=self.model_hash, firmware_hash=self.firmware_hash, run_id=self.run_id,
+            reference=self.reference,
         )
 
 
@@ -97,16 +99,28 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
     """Generate, build and flash ``model``; run ``inputs`` on the board and on TFLM; compare."""
     from tqdm import tqdm
 
-    from ..codegen.generate import load_model
+    from ..codegen.generate import load_model_meta
     from ..reference.tflm import TflmModel, tflm_arena_bytes
     from ..target import open_target
 
     model_bytes = Path(model).read_bytes() if not isinstance(model, (bytes, bytearray)) else bytes(model)
-    graph = load_model(model)
+    graph, meta = load_model_meta(model)
     x = make_inputs(graph, samples, seed) if inputs is None else inputs
-    reference = TflmModel(model_bytes)  # the host reference, built once
+    if meta is None:
+        reference = TflmModel(model_bytes)  # the host reference, built once
+        reference_arena = tflm_arena_bytes(model_bytes)
+    else:
+        # A folded BNN has no TFLM counterpart: its reference is the numpy executor of the folded graph.
+        from ..reference.executor import run_graph
+
+        class _Numpy:
+            def run(self, xs):
+                return run_graph(graph, xs)
+
+        reference, reference_arena = _Numpy(), 0
     bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
-    with open_target(graph, board, workdir=workdir, method=method, port=port) as target:
+    with open_target(model if meta is not None else graph, board, workdir=workdir, method=method,
+                     port=port) as target:
         run_id = None
         if store is not None:
             run_id = store.start_run("validate", model_name=target.project.manifest["model_name"],
@@ -141,9 +155,10 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
         result = Validation(
             board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems, max_abs_diff=max_diff,
             cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
-            arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=tflm_arena_bytes(model_bytes),
+            arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
             flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
             firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run_id,
+            reference="TFLM interpreter" if meta is None else "numpy reference of the folded BNN",
         )
         if store is not None:
             summary = result.summary()
@@ -158,7 +173,7 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
     emulated = v.cycles_kind != "hardware"
     kind = "emulated instructions per inference (QEMU -icount; not a hardware timing)" if emulated else "cycles per inference"
     per = "MACs/instruction" if emulated else "MACs/cycle"
-    verdict = "bit-exact" if v.ok else f"{v.mismatches} of {v.samples} samples DIFFER"
+    verdict = f"bit-exact vs the {v.reference}" if v.ok else f"{v.mismatches} of {v.samples} samples DIFFER from the {v.reference}"
     print(f"{v.board}: {v.samples} samples, {verdict} (max |diff| {v.max_abs_diff:g})", file=out)
     if s["cycles_median"] is not None:
         print(f"  latency  {s['cycles_median']:,.0f} {kind}", file=out)
