@@ -1,0 +1,384 @@
+"""The binary keyword-spotting backbone (Vu et al. 2025): model, training, saving for the generator.
+
+Network (layer names are the contract with ``mcuforge.model.keras_bnn``; see ``bnn_layers`` for the
+exact forward semantics every device kernel must reproduce):
+
+    log_mel   (98, 64, 1) normalized log-mel (25 ms window, 10 ms hop, 64 bands)
+    conv0     Conv2D, full precision, no bias  -> conv0_bn -> conv0_relu       (device: conv2d_threshold)
+    bconv1..N BinaryConv2D, -1 padding         -> bconvI_bn -> bconvI_relu     (device: bconv2d)
+    conv_last BinaryInputConv2D, float kernel  -> conv_last_bn -> conv_last_relu (device: bconv2d_int8w)
+    embedding GlobalAveragePooling2D -> the float32 embedding the device learns on (device: mean_f32)
+    head_dropout Dropout (training only; absent when dropout is 0)
+    head      Dense(n_classes, softmax): the pretrained classifier, W = kernel.T, b = bias
+
+Every conv is followed by BatchNormalization and ReLU. A binary layer binarizes ReLU(BN(.)) of the
+layer before it with b(x) = +1 if x > 0 else -1, so on the device each conv's output becomes one
+bit per channel, (BN(acc) > 0), folded into an integer threshold; only conv_last's output is
+float. The first conv's int8 accumulators are never stored: they become bits at once.
+
+Default sizes on the STM32F405 (98 x 64 input, 16 bytes per 128 channels of bits per pixel):
+    conv0      3x3 s2 -> 49x32x64   bits 12.5 KB   0.9 M MACs (int8)
+    bconv1     3x3 s2 -> 25x16x64   bits  3.2 KB   (binary ops: XOR + popcount, 32 per word)
+    bconv2     3x3 s1 -> 25x16x128  bits  6.4 KB
+    bconv3     3x3 s2 -> 13x8x128   bits  1.7 KB
+    bconv4     3x3 s1 -> 13x8x128   bits  1.7 KB
+    conv_last  3x3 s1 -> 13x8x128   float32 53 KB (the largest tensor), 1.7 M MACs (int8 x +-1)
+Binary weights ~40 KB of bits would be ~280 KB as int8; the float last conv is 147 K int8 weights.
+
+Training data: the base words only. Clips of ``NEW_KEYWORDS`` (zero..three, learned later on the
+device) are left out entirely instead of being folded into "unknown": the embedding must not learn
+to map the future keywords onto one class.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.features import FeatureConfig
+from ..data.speech_commands import load_split
+from .bnn_layers import BinaryConv2D, BinaryInputConv2D, ClipConstraint, SteReLU, sign_ste  # noqa: F401 (registers)
+
+BASE_LABELS = ("silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+NEW_KEYWORDS = ("zero", "one", "two", "three")
+BNN_FEATURES = FeatureConfig(hop=160, n_mels=64)  # 25 ms / 10 ms / 64 bands -> 98 x 64
+FORMAT = "mcuforge-bnn-kws"
+FORMAT_VERSION = 1
+BN_MOMENTUM = 0.9  # Keras' 0.99 lags for many epochs on a few thousand clips (see dscnn.py)
+
+DEFAULT_WIDTHS = (64, 128, 128, 128)
+DEFAULT_STRIDES = (2, 1, 2, 1)
+
+
+def _bn_relu(x, name: str, ste: bool = False):
+    from keras import layers
+
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return (SteReLU if ste else layers.ReLU)(name=f"{name}_relu")(x)
+
+
+def build_bnn_kws(input_shape=(98, 64, 1), n_classes: int = 12, widths=DEFAULT_WIDTHS,
+                  strides=DEFAULT_STRIDES, first_filters: int = 64, first_kernel=(3, 3), first_strides=2,
+                  kernel_size: int = 3, embedding_dim: int = 128, last_strides: int = 1,
+                  dropout: float = 0.1, binary: bool = True, ste_relu: bool = False):
+    """The Keras 3 BNN keyword spotter (layer names in the module docstring).
+
+    widths/strides: one entry per binary conv (3..5 of them). binary=False builds the same network
+    with full-precision Conv2D layers in place of the binary ones: a float baseline for measuring
+    what binarization costs (it cannot be generated for the device).
+    """
+    import keras
+    from keras import layers
+
+    input_shape = tuple(int(d) for d in input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 1 or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be (frames, mel bands, 1), got {input_shape}")
+    widths, strides = tuple(widths), tuple(strides)
+    if len(widths) != len(strides) or not 1 <= len(widths) <= 8:
+        raise ValueError(f"widths {widths} and strides {strides} need the same length (1..8 binary convs)")
+    if n_classes < 2 or embedding_dim < 1 or first_filters < 1 or min(widths) < 1:
+        raise ValueError(f"need n_classes >= 2 and positive widths; got n_classes={n_classes}, "
+                         f"first_filters={first_filters}, widths={widths}, embedding_dim={embedding_dim}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+    x_in = keras.Input(shape=input_shape, name="log_mel")
+    x = layers.Conv2D(first_filters, first_kernel, strides=first_strides, padding="same", use_bias=False,
+                      name="conv0")(x_in)
+    x = _bn_relu(x, "conv0", ste_relu and binary)
+    for i, (w, s) in enumerate(zip(widths, strides), start=1):
+        if binary:
+            x = BinaryConv2D(w, kernel_size, strides=s, padding="same", name=f"bconv{i}")(x)
+        else:
+            x = layers.Conv2D(w, kernel_size, strides=s, padding="same", use_bias=False, name=f"bconv{i}")(x)
+        x = _bn_relu(x, f"bconv{i}", ste_relu and binary)
+    if binary:
+        x = BinaryInputConv2D(embedding_dim, kernel_size, strides=last_strides, padding="same", name="conv_last")(x)
+    else:
+        x = layers.Conv2D(embedding_dim, kernel_size, strides=last_strides, padding="same", use_bias=False,
+                          name="conv_last")(x)
+    x = _bn_relu(x, "conv_last")
+    x = layers.GlobalAveragePooling2D(name="embedding")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="head")(x)
+    return keras.Model(x_in, out, name="bnn_kws" if binary else "bnn_kws_float")
+
+
+def backbone_layers(model) -> list[dict]:
+    """The conv stack in execution order, as the generator's front end reads it: one dict per conv
+    with its kind ("conv2d" | "bconv2d" | "bconv2d_int8w"), layer names (conv, bn, relu),
+    kernel_size, strides, padding and filters. Raises if the model is not a BNN made here."""
+    from keras import layers
+
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, BinaryConv2D):
+            kind = "bconv2d"
+        elif isinstance(layer, BinaryInputConv2D):
+            kind = "bconv2d_int8w"
+        elif isinstance(layer, layers.Conv2D):
+            kind = "conv2d"
+        else:
+            continue
+        out.append({"kind": kind, "conv": layer.name, "bn": f"{layer.name}_bn", "relu": f"{layer.name}_relu",
+                    "filters": int(layer.filters), "kernel_size": [int(k) for k in layer.kernel_size],
+                    "strides": [int(s) for s in layer.strides], "padding": str(layer.padding)})
+    kinds = [c["kind"] for c in out]
+    if len(kinds) < 2 or kinds[0] != "conv2d" or kinds[-1] != "bconv2d_int8w" or \
+            any(k != "bconv2d" for k in kinds[1:-1]):
+        raise ValueError(f"model '{model.name}' is not a binary keyword spotter: expected Conv2D, "
+                         f"BinaryConv2D..., BinaryInputConv2D; found {kinds}")
+    names = {layer.name for layer in model.layers}
+    for c in out:
+        missing = [n for n in (c["bn"], c["relu"]) if n not in names]
+        if missing:
+            raise ValueError(f"conv '{c['conv']}' is not followed by BatchNormalization + ReLU: no layer {missing}")
+    for n in ("embedding", "head"):
+        if n not in names:
+            raise ValueError(f"model '{model.name}' has no '{n}' layer")
+    return out
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_bnn_data(data_dir, labels=BASE_LABELS, features: FeatureConfig = BNN_FEATURES,
+                  exclude_words=NEW_KEYWORDS):
+    """({split: (X, y, files) or None}, normalized FeatureConfig) without the clips of exclude_words.
+
+    Like train.load_normalized, but words held back for on-device learning are dropped before the
+    normalization statistics are computed (instead of being labeled "unknown").
+    """
+    from .train import feature_stats
+
+    labels = list(labels)
+    exclude = set(exclude_words or ())
+    clash = exclude & set(labels)
+    if clash:
+        raise ValueError(f"words {sorted(clash)} are both labels and excluded words")
+    raw = FeatureConfig(**{**features.to_dict(), "mean": None, "std": None})
+
+    def load(split):
+        try:
+            X, y, files = load_split(data_dir, labels, split, features=raw)
+        except ValueError as e:
+            if split == "test" and "has no clips" in str(e):
+                return None
+            raise
+        keep = np.array([f.split("/", 1)[0] not in exclude for f in files], bool)
+        return X[keep], y[keep], [f for f, k in zip(files, keep) if k]
+
+    raw_splits = {s: load(s) for s in ("train", "validation", "test")}
+    cfg = raw.with_stats(*feature_stats(raw_splits["train"][0]))
+    data = {s: None if v is None else (cfg.normalize(v[0]), v[1], v[2]) for s, v in raw_splits.items()}
+    return data, cfg
+
+
+# ---------------------------------------------------------------- training
+
+
+def _time_shift(X: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Shift each clip by up to max_shift frames, filling with the clip's own edge frames."""
+    if max_shift <= 0:
+        return X
+    out = np.empty_like(X)
+    n = X.shape[1]
+    for i, s in enumerate(rng.integers(-max_shift, max_shift + 1, size=len(X))):
+        idx = np.clip(np.arange(n) - s, 0, n - 1)
+        out[i] = X[i, idx]
+    return out
+
+
+def _fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, n_classes, epochs, batch_size, learning_rate,
+                rng, max_shift, progress, keep=None, label_smoothing=0.0):
+    """Adam + cosine decay over ``epochs``; every epoch sees freshly time-shifted clips."""
+    import keras
+
+    steps = epochs * int(np.ceil(len(X_train) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.01)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    Y_train = keras.utils.to_categorical(y_train, n_classes)
+    history: dict[str, list] = {}
+    if keep is not None:
+        keep.set_model(model)
+    for epoch in range(epochs):
+        X_ep = _time_shift(X_train, rng, max_shift)[..., None]
+        h = model.fit(X_ep, Y_train, sample_weight=sample_w, validation_data=(X_val, Y_val), initial_epoch=epoch,
+                      epochs=epoch + 1, batch_size=batch_size, shuffle=True, verbose=2 if progress else 0)
+        for k, v in h.history.items():
+            history.setdefault(k, []).extend(float(x) for x in v)
+        if keep is not None:
+            keep.on_epoch_end(epoch, {k: v[-1] for k, v in h.history.items()})
+    if keep is not None:
+        keep.on_train_end()
+    return history
+
+
+def binary_from_float(float_model, binary_model) -> None:
+    """Start a BNN from a float network of the same layout: every weight is copied by layer
+    name; the binary layers' latent kernels are the float kernels scaled into [-1, 1] (per layer,
+    by max |w|), so their signs, and the binary weights, are the float network's."""
+    for layer in binary_model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        src = float_model.get_layer(layer.name).get_weights()
+        if [w.shape for w in src] != [w.shape for w in weights]:
+            raise ValueError(f"layer '{layer.name}': float weights {[w.shape for w in src]} do not fit "
+                             f"{[w.shape for w in weights]}")
+        if isinstance(layer, BinaryConv2D):
+            k = src[0]
+            src = [np.clip(k / max(float(np.abs(k).max()), 1e-12), -1.0, 1.0).astype(np.float32)]
+        layer.set_weights(src)
+
+
+def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, batch_size: int = 64,
+            seed: int = 0, progress: bool = True, learning_rate: float = 1e-3, float_epochs: int | None = None,
+            float_learning_rate: float = 1e-3, max_shift: int = 8, label_smoothing: float = 0.0,
+            **model_kwargs):
+    """Build and fit the BNN on normalized features (clips, frames, mels); returns (model, history).
+
+    Two phases, because a BNN trained from scratch learns very slowly in the few hundred steps a
+    small dataset gives: first the same network in full precision (``float_epochs``, default
+    epochs // 2), then the BNN started from it (``binary_from_float``) for ``epochs``. Each phase:
+    Adam with cosine decay, class weights, a random time shift of up to max_shift frames per
+    clip and epoch. The BNN keeps the weights of its best validation epoch.
+    history: per-epoch lists of the binary phase, float_* lists of the float phase, best_epoch
+    (index into the binary phase).
+    """
+    import keras
+
+    from .train import KeepBest, class_weights, deterministic_ops, seed_everything
+
+    float_epochs = epochs // 2 if float_epochs is None else int(float_epochs)
+    if epochs < 1 or batch_size < 1 or float_epochs < 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, float_epochs >= 0; got {epochs}, {batch_size}, "
+                         f"{float_epochs}")
+    if "binary" in model_kwargs:
+        raise ValueError("fit_bnn always trains the binary network (use build_bnn_kws(binary=False) for a float one)")
+    seed_everything(seed)
+    X_train = np.asarray(X_train, np.float32)
+    y_train = np.asarray(y_train)
+    X_val = np.asarray(X_val, np.float32)[..., None]
+    Y_val = keras.utils.to_categorical(np.asarray(y_val), n_classes)
+    weights = class_weights(y_train, n_classes)
+    sample_w = np.array([weights[int(c)] for c in y_train], np.float32)
+    rng = np.random.default_rng(seed)
+    shape = (*X_train.shape[1:], 1)
+    common = dict(n_classes=n_classes, batch_size=batch_size, rng=rng, max_shift=max_shift, progress=progress,
+                  label_smoothing=label_smoothing)
+    history: dict = {}
+    model = build_bnn_kws(shape, n_classes, binary=True, **model_kwargs)
+    with deterministic_ops():
+        if float_epochs:
+            float_model = build_bnn_kws(shape, n_classes, binary=False, **model_kwargs)
+            h = _fit_epochs(float_model, X_train, y_train, sample_w, X_val, Y_val, epochs=float_epochs,
+                            learning_rate=float_learning_rate, **common)
+            history.update({f"float_{k}": v for k, v in h.items()})
+            binary_from_float(float_model, model)
+        keep = KeepBest()
+        history.update(_fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, epochs=epochs,
+                                   learning_rate=learning_rate, keep=keep, **common))
+    history["best_epoch"] = keep.best_epoch
+    return model, history
+
+
+def accuracy(model, X, y, batch_size: int = 256) -> float:
+    p = model.predict(np.asarray(X, np.float32)[..., None], verbose=0, batch_size=batch_size)
+    return float(np.mean(np.argmax(p, axis=1) == np.asarray(y)))
+
+
+def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = 8, batch_size: int = 64, seed: int = 0,
+                  progress: bool = True, features: FeatureConfig = BNN_FEATURES, exclude_words=NEW_KEYWORDS,
+                  **fit_kwargs):
+    """Train the BNN on data_dir's train split (validation split picks the best epoch).
+
+    Returns (model, history, feature_config): history is a dict of per-epoch lists plus
+    best_epoch, train_seconds, n_train, and validation_accuracy / test_accuracy of the kept
+    weights (test only if the folder has a test split; its voices are disjoint from training).
+    """
+    t0 = time.time()
+    labels = list(labels)
+    data, cfg = load_bnn_data(data_dir, labels, features, exclude_words)
+    (X_tr, y_tr, _), (X_va, y_va, _) = data["train"], data["validation"]
+    missing = sorted(set(range(len(labels))) - set(np.unique(y_tr).tolist()))
+    if missing:
+        raise ValueError(f"the train split of {data_dir} has no clips of {[labels[i] for i in missing]}")
+    model, history = fit_bnn(X_tr, y_tr, X_va, y_va, len(labels), epochs, batch_size, seed, progress, **fit_kwargs)
+    history["train_seconds"] = round(time.time() - t0, 1)
+    history["n_train"] = int(len(y_tr))
+    history["validation_accuracy"] = accuracy(model, X_va, y_va)
+    if data["test"] is not None:
+        history["test_accuracy"] = accuracy(model, data["test"][0], data["test"][1])
+    return model, history, cfg
+
+
+# ---------------------------------------------------------------- saving
+
+
+def bnn_metadata(model, feature_config: FeatureConfig, labels) -> dict:
+    """What the generator needs beside the .keras file (all JSON types)."""
+    labels = [str(x) for x in labels]
+    n_out = int(model.get_layer("head").units) if "head" in {la.name for la in model.layers} else None
+    convs = backbone_layers(model)
+    if n_out != len(labels):
+        raise ValueError(f"the head has {n_out} classes but {len(labels)} labels were given: {labels}")
+    if not feature_config.normalized:
+        raise ValueError("feature_config has no normalization statistics (use the one train_bnn_kws returned)")
+    frames, mels = feature_config.shape
+    if tuple(model.input_shape[1:]) != (frames, mels, 1):
+        raise ValueError(f"model input {model.input_shape[1:]} does not match the features' {(frames, mels, 1)}")
+    return {
+        "format": FORMAT, "version": FORMAT_VERSION,
+        "labels": labels,
+        "feature_config": feature_config.to_dict(),
+        "input": {"layer": model.layers[0].name, "shape": [frames, mels, 1]},
+        "backbone": convs,
+        "embedding": {"layer": "embedding", "dim": int(convs[-1]["filters"])},
+        "head": {"layer": "head", "units": n_out, "activation": "softmax"},
+        "binarization": {"rule": "x > 0 -> +1 (bit 1), else -1 (bit 0)", "applies_to": "activations and weights",
+                         "same_padding_value": -1},
+    }
+
+
+def save_bnn(model, feature_config: FeatureConfig, labels, path, extra: dict | None = None) -> Path:
+    """Write ``path`` (.keras) and ``path.with_suffix(".json")`` (bnn_metadata plus ``extra``, e.g.
+    accuracies). Returns the .keras path."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a BNN is saved as a .keras file")
+    meta = bnn_metadata(model, feature_config, labels)
+    if extra:
+        meta["extra"] = extra
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return path
+
+
+def load_bnn(path):
+    """(Keras model, metadata dict) of a BNN written by save_bnn."""
+    import keras
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"BNN file not found: {p}")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} is not {FORMAT} metadata (format={meta.get('format')!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{meta_path}: metadata version {meta.get('version')} (this mcuforge reads {FORMAT_VERSION})")
+    model = keras.saving.load_model(path)
+    return model, meta
+
+
+def head_weights(model) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained head as the device stores it: W [classes, embedding] and b [classes], float32."""
+    k, b = model.get_layer("head").get_weights()
+    return np.ascontiguousarray(k.T, np.float32), np.asarray(b, np.float32)
