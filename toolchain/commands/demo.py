@@ -40,8 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
-    p.add_argument("--part", choices=("all", "int8", "learn"), default="all",
-                   help="int8 = the DS-CNN part, learn = the BNN continual-learning part (default all)")
+    p.add_argument("--part", choices=("int8", "learn", "all"), default="int8",
+                   help="int8 = the DS-CNN part (default), learn = the BNN continual-learning part, all = both")
     p.add_argument("--bnn-epochs", type=int, default=20, help="BNN pretraining epochs (default 20)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     _common.add_json(p, "the demo's results")
