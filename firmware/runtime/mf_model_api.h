@@ -10,7 +10,8 @@ enum {
     MF_DTYPE_UINT8 = 2,
     MF_DTYPE_INT16 = 3,
     MF_DTYPE_INT32 = 4,
-    MF_DTYPE_FLOAT32 = 5
+    MF_DTYPE_FLOAT32 = 5,
+    MF_DTYPE_UINT32 = 6 /* bit-packed binary tensors */
 };
 
 typedef struct {

@@ -11,7 +11,7 @@ from ..plan.arena import ArenaPlan
 from ..resources import templates_dir
 from .context import EmitContext, c_array_body
 
-DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}
+DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "uint32": 6}
 
 
 def c_ident(text: str) -> str:

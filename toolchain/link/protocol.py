@@ -45,7 +45,7 @@ class ErrorCode(enum.IntEnum):
 
 # mf_model_api.h MF_DTYPE_* -> numpy dtype
 DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.uint8), 3: np.dtype("<i2"),
-          4: np.dtype("<i4"), 5: np.dtype("<f4")}
+          4: np.dtype("<i4"), 5: np.dtype("<f4"), 6: np.dtype("<u4")}
 HELLO_FLAG_SEMIHOSTING = 0x01
 HELLO_FLAG_PROFILE = 0x02
 
