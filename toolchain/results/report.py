@@ -386,6 +386,29 @@ def _steps_part(d: _RunData) -> str:
     return out
 
 
+def _learning_part(data: list[_RunData]) -> str:
+    """Learn runs side by side: accuracy over the stream, one line per rule, per set of new classes."""
+    learn = [d for d in data if d.run.kind == "learn" and d.stepped]
+    if not learn:
+        return ""
+    groups: dict[str, list[_RunData]] = defaultdict(list)
+    for d in learn:
+        groups[", ".join((d.run.summary or {}).get("new_classes") or []) or "unknown"].append(d)
+    out = "<section><h2>On-device learning: accuracy over the stream, one line per rule</h2>"
+    for new, runs in groups.items():
+        for metric in ("accuracy_all", "accuracy_new", "accuracy_old"):
+            series = {}
+            for d in runs:
+                pts = sorted((m.step, m.value) for m in d.stepped if m.name == metric)
+                if pts:
+                    label = f"{(d.run.summary or {}).get('rule', '?')} (run {d.run.id})"
+                    series[label] = ([p[0] for p in pts], [100.0 * p[1] for p in pts])
+            if series:
+                title = f"new keywords: {new} - {metric.replace('_', ' ')}"
+                out += _img(plots.step_lines(series, f"{metric} (%)", title), title)
+    return out + "</section>"
+
+
 def _artifacts_part(d: _RunData) -> str:
     if not d.artifacts:
         return ""
@@ -452,6 +475,7 @@ def render_report(store: ResultsStore, runs: Iterable[int | RunRecord] | None = 
                      "<code>profile</code> or <code>demo</code> to fill the database.</p></section>")
     else:
         parts.append("<section><h2>Runs</h2>" + _summary_table(data) + "</section>")
+        parts.append(_learning_part(data))
         parts.extend(_run_section(d) for d in data)
     parts.append("</main></body></html>")
     return "".join(parts)
