@@ -170,7 +170,7 @@ def test_model_layout_fits_the_stm32f405():
     model = build_bnn_kws()
     assert model.input_shape == (None, 98, 64, 1) and model.output_shape == (None, 12)
     convs = backbone_layers(model)
-    assert [c["kind"] for c in convs] == ["conv2d"] + ["bconv2d"] * 4 + ["bconv2d_int8w"]
+    assert [c["kind"] for c in convs] == ["conv2d"] + ["bconv2d"] * 3 + ["bconv2d_int8w"]
     assert model.get_layer("embedding").output.shape[1:] == (128,)
     # the float output of the last conv is the largest activation: keep it well inside 128 KB
     last = model.get_layer("conv_last").output.shape[1:]
@@ -178,14 +178,28 @@ def test_model_layout_fits_the_stm32f405():
     # bit-packed activations: 1 bit per channel
     first_bits = int(np.prod(model.get_layer("conv0").output.shape[1:])) // 8
     assert first_bits < 16 * 1024
-    mac0 = int(np.prod(model.get_layer("conv0").output.shape[1:])) * 9
-    assert mac0 < 2_000_000
+    mac0 = int(np.prod(model.get_layer("conv0").output.shape[1:])) * int(np.prod(model.get_layer("conv0").kernel_size))
+    assert mac0 < 3_000_000
     with pytest.raises(ValueError, match="frames, mel bands, 1"):
         build_bnn_kws((98, 64))
     with pytest.raises(ValueError, match="same length"):
         build_bnn_kws(widths=(64, 128), strides=(2,))
     with pytest.raises(ValueError, match="not a binary keyword spotter"):
         backbone_layers(build_bnn_kws(binary=False))
+
+
+def test_first_conv_ignores_the_recording_level():
+    model = build_bnn_kws(n_classes=3, widths=(32,), strides=(2,), first_filters=8, embedding_dim=16)
+    k = model.get_layer("conv0").kernel.numpy()
+    np.testing.assert_allclose(k.sum(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    conv0 = keras.Model(model.input, model.get_layer("conv0").output)
+    x = np.random.default_rng(2).normal(size=(2, 98, 64, 1)).astype(np.float32)
+    np.testing.assert_allclose(conv0(x + 3.0).numpy(), conv0(x).numpy(), atol=1e-4)
+    # "same" zero padding would let the level in at the borders: the invariance needs "valid"
+    same = build_bnn_kws(n_classes=3, widths=(32,), strides=(2,), first_filters=8, embedding_dim=16,
+                         first_padding="same")
+    conv0s = keras.Model(same.input, same.get_layer("conv0").output)
+    assert not np.allclose(conv0s(x + 3.0).numpy(), conv0s(x).numpy(), atol=1e-4)
 
 
 def test_binary_network_starts_from_the_float_one():
@@ -281,6 +295,8 @@ def test_one_epoch_training_and_save(tiny, tmp_path):
     for layer in model.layers:
         if isinstance(layer, BinaryConv2D):
             assert np.abs(layer.kernel.numpy()).max() <= 1.0
+    np.testing.assert_allclose(model.get_layer("conv0").kernel.numpy().sum(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    assert 0.0 <= history["float_test_accuracy"] <= 1.0
     path = save_bnn(model, cfg, labels, tmp_path / "kws_bnn.keras")
     loaded, meta = load_bnn(path)
     assert meta["feature_config"] == cfg.to_dict() and meta["labels"] == labels

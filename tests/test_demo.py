@@ -26,3 +26,29 @@ def test_demo_board_accuracy_equals_host_int8_accuracy(tmp_path):
     assert r["arena_bytes"] <= r["reference_arena_bytes"]
     assert "emulated" in proc.stdout and "board" in proc.stdout
     assert (tmp_path / "w" / "kws_dscnn.tflite").exists()
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
+    """The learning part, tiny: one BNN epoch, two rules, a few clips. The first session streams audio
+    through the board's front end and backbone; the others replay the embeddings the board computed."""
+    out = tmp_path / "demo.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcuforge", "demo", "--part", "learn", "--workdir", tmp_path / "w", "--voices", "6",
+         "--clips-per-voice", "1", "--bnn-epochs", "1", "--rules", "tinyol,cwr", "--train-new", "2",
+         "--train-old", "1", "--eval-per-class", "1", "--db", tmp_path / "r.db", "--json", out],
+        capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    r = json.loads(out.read_text())["learning"]
+    sessions = r["sessions"]
+    assert [(s["scenario"], s["rule"]) for s in sessions] == [
+        ("4 new", "tinyol"), ("4 new", "cwr"), ("1 new", "tinyol"), ("1 new", "cwr")]
+    assert sessions[0]["stream"] == "audio"
+    assert all(s["stream"] == "replayed board embeddings" for s in sessions[1:])
+    assert sessions[0]["new_classes"] == ["zero", "one", "two", "three"] and sessions[2]["new_classes"] == ["zero"]
+    for s in sessions:
+        assert s["update_cycles"] > 0 and s["head_bytes"] > 0 and s["accuracy_all"] is not None
+    # four new rows of 128 floats + biases make the 4-new head larger than the 1-new one
+    assert sessions[0]["head_bytes"] > sessions[2]["head_bytes"]
+    assert "paper (best rule)" in proc.stdout and "emulated" in proc.stdout

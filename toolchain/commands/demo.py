@@ -44,6 +44,11 @@ def add_parser(sub) -> None:
                    help="int8 = the DS-CNN part (default), learn = the BNN continual-learning part, all = both")
     p.add_argument("--bnn-epochs", type=int, default=20, help="BNN pretraining epochs (default 20)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
+    p.add_argument("--train-new", type=int, default=40, help="learn part: training clips per new keyword (default 40)")
+    p.add_argument("--train-old", type=int, default=6,
+                   help="learn part: clips per old class mixed into the stream (default 6)")
+    p.add_argument("--eval-per-class", type=int, default=25,
+                   help="learn part: held-out clips per class the board is evaluated on (default 25)")
     _common.add_json(p, "the demo's results")
     _common.add_db(p)
     p.set_defaults(func=run)
@@ -258,7 +263,8 @@ def run(args) -> int:
         if bad:
             raise ValueError(f"unknown rule(s) {bad}; rules: {', '.join(RULES)}")
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
-                        store=store)
+                        store=store, train_new=args.train_new, train_old=args.train_old,
+                        eval_per_class=args.eval_per_class)
         print_learn_table(lr)
         result["learning"] = lr
     _common.write_json(args.json, result)

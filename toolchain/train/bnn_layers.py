@@ -96,6 +96,22 @@ class SteReLU(keras.layers.Layer):
         return input_shape
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ZeroMeanKernel(keras.constraints.Constraint):
+    """Each output channel's kernel sums to 0 (mean over KH, KW, C_in removed after every update).
+
+    On the first conv with "valid" padding this makes its output blind to a constant added to
+    the log-mel input, i.e. to the recording level: a binary network can't learn level
+    invariance from 1-bit activations as a float one can.
+    """
+
+    def __call__(self, w):
+        return w - ops.mean(w, axis=(0, 1, 2), keepdims=True)
+
+    def get_config(self):
+        return {}
+
+
 def _pair(v, name: str) -> tuple[int, int]:
     t = (v, v) if isinstance(v, int) else tuple(v)
     if len(t) != 2 or not all(isinstance(i, int) and i >= 1 for i in t):
