@@ -24,7 +24,7 @@ from mcuforge.ops import bconv2d, bconv2d_int8w, bmax_pool2d, conv2d_threshold, 
 from mcuforge.ops.bconv2d import pack_bits, unpack_bits, words
 from mcuforge.ops.conv2d import conv_output_size
 
-CHANNELS = [1, 3, 31, 32, 33, 40, 64, 65, 96]
+CHANNELS = [1, 3, 31, 32, 33, 40, 64, 65, 96, 257]
 
 
 # ---------------------------------------------------------------- graph builders
@@ -409,6 +409,25 @@ def test_prepare_rejects_bad_graphs():
     del g.ops[0].attrs["channels"]
     with pytest.raises(ValueError, match="'channels' is missing"):
         bmax_pool2d.prepare(g.ops[0], g)
+
+
+def test_deferred_popcount_counts_every_differing_bit(tmp_path):
+    """mf_bits_differ (pairs of words reduced together, bytes summed every 15 pairs) == numpy,
+    for every length 0..100 including all-bits-differ, where its byte counts reach their maximum."""
+    from kernel_harness import compile_sources
+
+    src = tmp_path / "differ.c"
+    src.write_text('#include "mf_bits.h"\n'
+                   "int32_t differ(const uint32_t *a, const uint32_t *b, int32_t n) { return mf_bits_differ(a, b, n); }\n")
+    lib = ctypes.CDLL(str(compile_sources([src], "differ")))
+    lib.differ.restype = ctypes.c_int32
+    rng = np.random.default_rng(5)
+    for n in range(101):
+        for a, b in [(rng.integers(0, 2**32, n, dtype=np.uint32), rng.integers(0, 2**32, n, dtype=np.uint32)),
+                     (np.full(n, 0xFFFFFFFF, np.uint32), np.zeros(n, np.uint32))]:
+            a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+            want = int(np.unpackbits((a ^ b).view(np.uint8)).sum())
+            assert lib.differ(_p(a), _p(b), ctypes.c_int32(n)) == want, n
 
 
 def test_pack_unpack_round_trip_and_layout():

@@ -4,7 +4,8 @@
  * bits of the last word handled in the innermost loop. mf_bconv2d computes the same bits
  * faster: it copies the input window of one output pixel once into scratch (padding taps as 0
  * words, unused bits cleared), after which every output channel is one straight XOR/popcount
- * run over KH*KW*words with no tests (weights keep their unused bits 0 too). */
+ * run over KH*KW*words with no tests (weights keep their unused bits 0 too), its popcounts
+ * reduced in pairs (mf_bits_differ). */
 #include "bconv2d.h"
 
 #include <stddef.h>
@@ -89,10 +90,7 @@ void mf_bconv2d(const mf_bconv2d_params *p, const uint32_t *input, const uint32_
             clear_words(out, out_words);
             const uint32_t *f = filter;
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                int32_t differ = 0;
-                for (int32_t i = 0; i < run; ++i) {
-                    differ += (int32_t)MF_POPCOUNT32(scratch[i] ^ f[i]);
-                }
+                const int32_t differ = mf_bits_differ(scratch, f, run);
                 f += run;
                 out[oc >> 5] |= mf_bits_threshold(terms - 2 * differ, threshold[oc], flip[oc]) << (oc & 31);
             }

@@ -25,6 +25,50 @@ static inline uint32_t mf_popcount32(uint32_t x)
     return (x * 0x01010101u) >> 24;
 }
 
+/* The first two SWAR steps of the popcount: eight 4-bit counts (each <= 4) of x's nibbles. The
+ * sum of two such words still fits 4 bits per nibble (<= 8), so word pairs share the rest. */
+static inline uint32_t mf_popcount_nibbles(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    return (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+}
+
+/* Nibble counts (each <= 8) -> four byte counts (each <= 16). */
+static inline uint32_t mf_nibbles_to_bytes(uint32_t x)
+{
+    return (x & 0x0F0F0F0Fu) + ((x >> 4) & 0x0F0F0F0Fu);
+}
+
+/* Sum of the four bytes of x, any values (up to 4 x 255; the popcount's multiply trick would
+ * keep only the low 8 bits of the total). */
+static inline uint32_t mf_sum_bytes(uint32_t x)
+{
+    x = (x & 0x00FF00FFu) + ((x >> 8) & 0x00FF00FFu);
+    return (x + (x >> 16)) & 0xFFFFu;
+}
+
+/* Number of differing bits of a[0..n) and b[0..n): XOR + popcount with the reduction deferred.
+ * Word pairs are added as nibble counts, pair totals as byte counts (<= 16 each), and the bytes
+ * summed once per 15 pairs (<= 240) instead of once per word: ~11 instructions a word on a
+ * Cortex-M4 instead of ~18 for one full popcount each. */
+static inline int32_t mf_bits_differ(const uint32_t *a, const uint32_t *b, int32_t n)
+{
+    int32_t total = 0;
+    while (n >= 2) {
+        int32_t pairs = n / 2 < 15 ? n / 2 : 15;
+        uint32_t bytes = 0u;
+        n -= 2 * pairs;
+        for (; pairs > 0; --pairs, a += 2, b += 2) {
+            bytes += mf_nibbles_to_bytes(mf_popcount_nibbles(a[0] ^ b[0]) + mf_popcount_nibbles(a[1] ^ b[1]));
+        }
+        total += (int32_t)mf_sum_bytes(bytes);
+    }
+    if (n == 1) {
+        total += (int32_t)MF_POPCOUNT32(a[0] ^ b[0]);
+    }
+    return total;
+}
+
 /* Valid-channel mask of the last word of a row of `channels` bits. */
 static inline uint32_t mf_bits_last_mask(int32_t channels)
 {
