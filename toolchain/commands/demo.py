@@ -40,9 +40,11 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
-    p.add_argument("--part", choices=("int8", "learn", "all"), default="int8",
-                   help="int8 = the DS-CNN part (default), learn = the BNN continual-learning part, all = both")
+    p.add_argument("--part", choices=("int8", "learn", "all"), default="all",
+                   help="int8 = the DS-CNN part, learn = the BNN continual-learning part, all = both (default)")
     p.add_argument("--bnn-epochs", type=int, default=20, help="BNN pretraining epochs (default 20)")
+    p.add_argument("--bnn", default=None,
+                   help="learn part: a BNN from 'mcuforge train bnn-kws' (or an earlier demo) instead of pretraining one")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=int, default=40, help="learn part: training clips per new keyword (default 40)")
     p.add_argument("--train-old", type=int, default=6,
@@ -185,17 +187,27 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 
 def demo_learn(board: str, data_dir, workdir, epochs: int = 20, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
-               train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True) -> dict:
-    """Pretrain the BNN, then every rule x scenario on the board. Returns {"pretrain": ..., "sessions": [...]}."""
-    from ..train.bnn import BASE_LABELS, save_bnn, train_bnn_kws
+               train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
+               bnn=None) -> dict:
+    """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
+    scenario on the board. Returns {"pretrain": ..., "sessions": [...]}."""
+    from ..train.bnn import BASE_LABELS, load_bnn, save_bnn, train_bnn_kws
     from .learn import learn, load_learn_data, prepare_firmware
 
     work = Path(workdir)
-    model_path = work / "bnn.keras"
-    _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({epochs} epochs): {', '.join(BASE_LABELS)}")
-    model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress)
-    pre = {k: v for k, v in history.items() if not isinstance(v, list)}
-    save_bnn(model, cfg, BASE_LABELS, model_path, extra=pre)
+    if bnn is not None:
+        model_path = Path(bnn)
+        _, meta = load_bnn(model_path)
+        if list(meta["labels"]) != list(BASE_LABELS):
+            raise ValueError(f"{model_path} was trained on {meta['labels']}; the demo needs {list(BASE_LABELS)}")
+        pre = dict(meta.get("extra", {}))
+        _say(f"pretrained BNN {model_path} (not trained again)")
+    else:
+        model_path = work / "bnn.keras"
+        _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({epochs} epochs): {', '.join(BASE_LABELS)}")
+        model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress)
+        pre = {k: v for k, v in history.items() if not isinstance(v, list)}
+        save_bnn(model, cfg, BASE_LABELS, model_path, extra=pre)
     _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
     project = prepare_firmware(model_path, board, work / "bnn-firmware")
     sessions = []
@@ -264,7 +276,7 @@ def run(args) -> int:
             raise ValueError(f"unknown rule(s) {bad}; rules: {', '.join(RULES)}")
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
                         store=store, train_new=args.train_new, train_old=args.train_old,
-                        eval_per_class=args.eval_per_class)
+                        eval_per_class=args.eval_per_class, bnn=args.bnn)
         print_learn_table(lr)
         result["learning"] = lr
     _common.write_json(args.json, result)

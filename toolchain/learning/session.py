@@ -414,9 +414,12 @@ class LearningSession:
         self.progress(f"computing {len(self.eval_labels)} held-out embeddings on the board")
         link = self.learn.link
         rows = []
-        for i in self.eval_set.indices:
+        n = len(self.eval_set.indices)
+        for k, i in enumerate(self.eval_set.indices, start=1):
             self.eval_source(link, int(i))
             rows.append(np.frombuffer(link.read_output(0), dtype="<f4").copy())
+            if k % 10 == 0 or k == n:
+                self.progress(f"held-out embeddings on the board: {k}/{n}")
         emb = np.stack(rows).astype(np.float32)
         buf = io.BytesIO()
         np.save(buf, emb)
