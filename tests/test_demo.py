@@ -52,3 +52,18 @@ def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
     # four new rows of 128 floats + biases make the 4-new head larger than the 1-new one
     assert sessions[0]["head_bytes"] > sessions[2]["head_bytes"]
     assert "paper (best rule)" in proc.stdout and "emulated" in proc.stdout
+    assert len(r["paper"]) == 3 and r["paper"][0].startswith("1 new: best new")
+
+
+def test_paper_comparison_names_the_best_rule_and_the_gap():
+    from mcuforge.commands.demo import paper_comparison
+
+    sessions = [dict(scenario="1 new", rule="tinyol", accuracy_new=0.90, accuracy_old=0.6, accuracy_all=0.62),
+                dict(scenario="1 new", rule="cwr", accuracy_new=0.96, accuracy_old=0.5, accuracy_all=0.55),
+                dict(scenario="4 new", rule="lwf", accuracy_new=0.27, accuracy_old=0.623, accuracy_all=0.535),
+                dict(scenario="4 new", rule="tinyol", accuracy_new=0.5, accuracy_old=None, accuracy_all=0.40)]
+    lines = paper_comparison(sessions)
+    assert lines[0] == "1 new: best new 96.0% (cwr); paper 95%: met"
+    assert "4 new: best all 53.5% (lwf); paper 86%: missed by 32.5 points" in lines
+    assert "4 new: best old 62.3% (lwf); paper 82%: missed by 19.7 points" in lines
+    assert paper_comparison([]) == []

@@ -255,6 +255,25 @@ def print_learn_table(r: dict, out=sys.stdout) -> None:
                      f">{100 * goals['accuracy_new']:.0f}%" if "accuracy_new" in goals else "",
                      f"{100 * goals['accuracy_all']:.0f}%" if "accuracy_all" in goals else "", "", ""])
     _common.table(rows, ["scenario", "rule", "old", "new", "all", unit, "head bytes"], out)
+    for line in paper_comparison(r["sessions"]):
+        print(line, file=out)
+
+
+def paper_comparison(sessions: list[dict]) -> list[str]:
+    """One line per paper target: the best rule on the board for that metric, and met / missed by how much."""
+    lines = []
+    for scenario, goals in PAPER.items():
+        runs = [s for s in sessions if s["scenario"] == scenario]
+        for metric, goal in goals.items():
+            scored = [s for s in runs if s.get(metric) is not None]
+            if not scored:
+                continue
+            best = max(scored, key=lambda s: s[metric])
+            got = best[metric]
+            verdict = "met" if got >= goal else f"missed by {100 * (goal - got):.1f} points"
+            lines.append(f"{scenario}: best {metric.removeprefix('accuracy_')} {100 * got:.1f}% ({best['rule']}); "
+                         f"paper {100 * goal:.0f}%: {verdict}")
+    return lines
 
 
 def run(args) -> int:
@@ -278,6 +297,7 @@ def run(args) -> int:
                         store=store, train_new=args.train_new, train_old=args.train_old,
                         eval_per_class=args.eval_per_class, bnn=args.bnn)
         print_learn_table(lr)
+        lr["paper"] = paper_comparison(lr["sessions"])
         result["learning"] = lr
     _common.write_json(args.json, result)
     return EXIT_OK if ok else EXIT_CHECK_FAILED
