@@ -245,7 +245,8 @@ def print_learn_table(r: dict, out=sys.stdout) -> None:
     print(f"on-device continual learning on {r['board']} (accuracies measured by the board's head on held-out "
           f"voices{'; instructions are emulated (QEMU -icount)' if emulated else ''})", file=out)
     rows = []
-    for s in r["sessions"]:
+    order = {name: i for i, name in enumerate(PAPER)}  # 1 new before 4 new, whatever order they ran in
+    for s in sorted(r["sessions"], key=lambda s: order.get(s["scenario"], len(order))):
         def pct(v):
             return "-" if v is None else f"{100 * v:.1f}%"
         rows.append([s["scenario"], s["rule"], pct(s["accuracy_old"]), pct(s["accuracy_new"]), pct(s["accuracy_all"]),
