@@ -42,7 +42,10 @@ def add_parser(sub) -> None:
     p.add_argument("--port", default=None, help="serial port of a real board")
     p.add_argument("--part", choices=("int8", "learn", "all"), default="all",
                    help="int8 = the DS-CNN part, learn = the BNN continual-learning part, all = both (default)")
-    p.add_argument("--bnn-epochs", type=int, default=20, help="BNN pretraining epochs (default 20)")
+    p.add_argument("--bnn-epochs", type=int, default=40,
+                   help="BNN pretraining: binary epochs (default 40; 20 gave 68.6%% test accuracy, 40 gave 79.1%%)")
+    p.add_argument("--bnn-float-epochs", type=int, default=15,
+                   help="BNN pretraining: full-precision epochs first (default 15)")
     p.add_argument("--bnn", default=None,
                    help="learn part: a BNN from 'mcuforge train bnn-kws' (or an earlier demo) instead of pretraining one")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
@@ -188,7 +191,7 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = 20, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None) -> dict:
+               bnn=None, float_epochs: int | None = None) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. Returns {"pretrain": ..., "sessions": [...]}."""
     from ..train.bnn import BASE_LABELS, load_bnn, save_bnn, train_bnn_kws
@@ -205,7 +208,8 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = 20, rules=RULES, see
     else:
         model_path = work / "bnn.keras"
         _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({epochs} epochs): {', '.join(BASE_LABELS)}")
-        model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress)
+        model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
+                                            float_epochs=float_epochs)
         pre = {k: v for k, v in history.items() if not isinstance(v, list)}
         save_bnn(model, cfg, BASE_LABELS, model_path, extra=pre)
     _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
@@ -296,7 +300,8 @@ def run(args) -> int:
             raise ValueError(f"unknown rule(s) {bad}; rules: {', '.join(RULES)}")
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
                         store=store, train_new=args.train_new, train_old=args.train_old,
-                        eval_per_class=args.eval_per_class, bnn=args.bnn)
+                        eval_per_class=args.eval_per_class, bnn=args.bnn,
+                        float_epochs=args.bnn_float_epochs)
         print_learn_table(lr)
         lr["paper"] = paper_comparison(lr["sessions"])
         result["learning"] = lr
