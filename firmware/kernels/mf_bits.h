@@ -17,20 +17,19 @@
 #define MF_POPCOUNT32(x) mf_popcount32(x)
 #endif
 
-static inline uint32_t mf_popcount32(uint32_t x)
-{
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x * 0x01010101u) >> 24;
-}
-
 /* The first two SWAR steps of the popcount: eight 4-bit counts (each <= 4) of x's nibbles. The
  * sum of two such words still fits 4 bits per nibble (<= 8), so word pairs share the rest. */
 static inline uint32_t mf_popcount_nibbles(uint32_t x)
 {
     x = x - ((x >> 1) & 0x55555555u);
     return (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+}
+
+static inline uint32_t mf_popcount32(uint32_t x)
+{
+    x = mf_popcount_nibbles(x);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu; /* byte counts <= 8: adding neighbours cannot carry */
+    return (x * 0x01010101u) >> 24;
 }
 
 /* Nibble counts (each <= 8) -> four byte counts (each <= 16). */
@@ -49,8 +48,9 @@ static inline uint32_t mf_sum_bytes(uint32_t x)
 
 /* Number of differing bits of a[0..n) and b[0..n): XOR + popcount with the reduction deferred.
  * Word pairs are added as nibble counts, pair totals as byte counts (<= 16 each), and the bytes
- * summed once per 15 pairs (<= 240) instead of once per word: ~11 instructions a word on a
- * Cortex-M4 instead of ~18 for one full popcount each. */
+ * summed once per 15 pairs (<= 240) instead of once per word. Measured with GCC 12 -O2 on a
+ * Cortex-M4: ~16 instructions a word against ~18 for one full popcount each (GCC keeps the masks
+ * as immediates, so the shifted-operand AND forms are not used). */
 static inline int32_t mf_bits_differ(const uint32_t *a, const uint32_t *b, int32_t n)
 {
     int32_t total = 0;

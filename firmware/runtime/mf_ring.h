@@ -4,19 +4,24 @@
 
 #include <stdint.h>
 
-/* The ring holds a whole request frame (payload + 8 bytes of framing). The host sends one frame
- * and waits for its reply, so such a ring never overflows, however long the receive interrupt
- * keeps the main loop from draining it. QEMU can feed a whole frame to one interrupt (each DR
- * read lets it deliver the next byte at once): with a 256-byte ring under a 1 KB payload, about
- * every other audio chunk lost bytes and came back "truncated frame" in the learning demo. */
-#ifndef MF_RING_BYTES
-#if !defined(MF_LINK_MAX_PAYLOAD) || MF_LINK_MAX_PAYLOAD + 8 <= 256
+/* The ring holds a whole request frame: sync (2) + type, seq, length (4) + payload + CRC (2).
+ * The host sends one frame and waits for its reply, so such a ring never overflows, however long
+ * the receive interrupt keeps the main loop from draining it. QEMU can feed a whole frame to one
+ * interrupt (each DR read lets it deliver the next byte at once): with a 256-byte ring under a
+ * 1 KB payload, about every other audio chunk lost bytes and came back "truncated frame". */
+#ifdef MF_LINK_MAX_PAYLOAD
+#define MF_RING_FRAME_BYTES (MF_LINK_MAX_PAYLOAD + 8)
+#else
+#define MF_RING_FRAME_BYTES 0
+#endif
+#ifndef MF_RING_BYTES /* the smallest power of two that holds a frame, at least 256 */
+#if MF_RING_FRAME_BYTES <= 256
 #define MF_RING_BYTES 256u
-#elif MF_LINK_MAX_PAYLOAD + 8 <= 512
+#elif MF_RING_FRAME_BYTES <= 512
 #define MF_RING_BYTES 512u
-#elif MF_LINK_MAX_PAYLOAD + 8 <= 1024
+#elif MF_RING_FRAME_BYTES <= 1024
 #define MF_RING_BYTES 1024u
-#elif MF_LINK_MAX_PAYLOAD + 8 <= 2048
+#elif MF_RING_FRAME_BYTES <= 2048
 #define MF_RING_BYTES 2048u
 #else
 #define MF_RING_BYTES 4096u
@@ -25,7 +30,7 @@
 #if (MF_RING_BYTES & (MF_RING_BYTES - 1u)) != 0
 #error "MF_RING_BYTES must be a power of two"
 #endif
-#if defined(MF_LINK_MAX_PAYLOAD) && MF_LINK_MAX_PAYLOAD + 8 > MF_RING_BYTES
+#if MF_RING_FRAME_BYTES > MF_RING_BYTES
 #error "MF_RING_BYTES must hold a whole frame (MF_LINK_MAX_PAYLOAD + 8)"
 #endif
 

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
         k.add_argument("--batch-size", type=int, default=64)
         k.add_argument("--seed", type=int, default=0)
         _common.add_json(k, "the training report")
+        if kind == "bnn-kws":
+            k.add_argument("--float-epochs", type=int, default=None,
+                           help="full-precision epochs before the binary ones (default: epochs // 2)")
         k.set_defaults(func=run_dscnn if kind == "dscnn-kws" else run_bnn)
 
 
@@ -63,7 +66,7 @@ def run_bnn(args) -> int:
         raise ValueError(f"{out}: the BNN is written as a .keras file (with a .json beside it)")
     labels = _labels(args)
     model, history, cfg = train_bnn_kws(args.data, labels, epochs=args.epochs, batch_size=args.batch_size,
-                                        seed=args.seed)
+                                        seed=args.seed, float_epochs=args.float_epochs)
     report = {k: v for k, v in history.items() if not isinstance(v, list)}
     save_bnn(model, cfg, labels, out, extra=report)
     print(f"wrote {out} (+ {out.with_suffix('.json').name}): "

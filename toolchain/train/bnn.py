@@ -393,10 +393,8 @@ def save_bnn(model, feature_config: FeatureConfig, labels, path, extra: dict | N
     return path
 
 
-def load_bnn(path):
-    """(Keras model, metadata dict) of a BNN written by save_bnn."""
-    import keras
-
+def read_bnn_metadata(path) -> dict:
+    """The metadata of a BNN written by save_bnn (labels, feature config, ...) without loading the model."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     for p in (path, meta_path):
@@ -407,37 +405,18 @@ def load_bnn(path):
         raise ValueError(f"{meta_path} is not {FORMAT} metadata (format={meta.get('format')!r})")
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(f"{meta_path}: metadata version {meta.get('version')} (this mcuforge reads {FORMAT_VERSION})")
-    model = keras.saving.load_model(path)
-    return model, meta
+    return meta
+
+
+def load_bnn(path):
+    """(Keras model, metadata dict) of a BNN written by save_bnn."""
+    import keras
+
+    meta = read_bnn_metadata(path)
+    return keras.saving.load_model(Path(path)), meta
 
 
 def head_weights(model) -> tuple[np.ndarray, np.ndarray]:
     """The pretrained head as the device stores it: W [classes, embedding] and b [classes], float32."""
     k, b = model.get_layer("head").get_weights()
     return np.ascontiguousarray(k.T, np.float32), np.asarray(b, np.float32)
-
-
-def main(argv=None) -> int:
-    """python -m mcuforge.train.bnn DATA_DIR OUT.keras [--epochs N] [--float-epochs N] [--seed N]"""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m mcuforge.train.bnn", description="Train and save the BNN keyword spotter")
-    ap.add_argument("data_dir")
-    ap.add_argument("out", help="model path (.keras); metadata goes next to it as .json")
-    ap.add_argument("--epochs", type=int, default=16, help="binary epochs")
-    ap.add_argument("--float-epochs", type=int, default=None, help="full-precision epochs first (default epochs//2)")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    model, history, cfg = train_bnn_kws(args.data_dir, epochs=args.epochs, float_epochs=args.float_epochs,
-                                        batch_size=args.batch_size, seed=args.seed)
-    keys = ("validation_accuracy", "test_accuracy", "float_validation_accuracy", "float_test_accuracy",
-            "best_epoch", "train_seconds", "n_train")
-    report = {k: history[k] for k in keys if k in history}
-    path = save_bnn(model, cfg, BASE_LABELS, args.out, extra=report)
-    print(json.dumps({"model": str(path), **report}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
