@@ -412,8 +412,8 @@ def test_prepare_rejects_bad_graphs():
 
 
 def test_deferred_popcount_counts_every_differing_bit(tmp_path):
-    """mf_bits_differ (pairs of words reduced together, bytes summed every 15 pairs) == numpy,
-    for every length 0..100 including all-bits-differ, where its byte counts reach their maximum."""
+    """mf_bits_differ (carry-save adders over 8-word blocks, byte counts for the rest) == numpy,
+    for every length 0..100 including all-bits-differ, where its counters and byte counts peak."""
     from kernel_harness import compile_sources
 
     src = tmp_path / "differ.c"

@@ -4,8 +4,8 @@
  * bits of the last word handled in the innermost loop. mf_bconv2d computes the same bits
  * faster: it copies the input window of one output pixel once into scratch (padding taps as 0
  * words, unused bits cleared), after which every output channel is one straight XOR/popcount
- * run over KH*KW*words with no tests (weights keep their unused bits 0 too), its popcounts
- * reduced in pairs (mf_bits_differ). */
+ * run over KH*KW*words with no tests (weights keep their unused bits 0 too), counted with
+ * carry-save adders and few popcounts (mf_bits_differ). */
 #include "bconv2d.h"
 
 #include <stddef.h>

@@ -46,27 +46,45 @@ static inline uint32_t mf_sum_bytes(uint32_t x)
     return (x + (x >> 16)) & 0xFFFFu;
 }
 
-/* Number of differing bits of a[0..n) and b[0..n): XOR + popcount with the reduction deferred.
- * Word pairs are added as nibble counts, pair totals as byte counts (<= 16 each), and the bytes
- * summed once per 15 pairs (<= 240) instead of once per word. Measured with GCC 12 -O2 on a
- * Cortex-M4: ~16 instructions a word against ~18 for one full popcount each (GCC keeps the masks
- * as immediates, so the shifted-operand AND forms are not used). */
+/* Carry-save adder over 32 bit lanes: a + b + c = 2 * h + l in every lane. */
+#define MF_CSA(h, l, a, b, c)                      \
+    do {                                           \
+        const uint32_t mf_csa_a_ = (a);            \
+        const uint32_t mf_csa_u_ = mf_csa_a_ ^ (b); \
+        (h) = (mf_csa_a_ & (b)) | (mf_csa_u_ & (c)); \
+        (l) = mf_csa_u_ ^ (c);                     \
+    } while (0)
+
+/* Number of differing bits of a[0..n) and b[0..n): XOR + popcount, Harley-Seal style. Blocks of
+ * 8 words go through a tree of carry-save adders into bit-sliced counters (ones, twos, fours) and
+ * one popcount of the eights per block instead of eight popcounts. The counters and the last < 8
+ * words are then counted together as byte counts (each <= 8 + 16 + 32 + 4 * 16 = 120) summed
+ * once. Measured with GCC 12 -O2 for a Cortex-M4 under QEMU icount: a 3x3 binary conv over 256
+ * channels (72-word runs) takes 11.2 instructions a word, gather and thresholds included,
+ * against 16.7 with pairwise-reduced popcounts (the M4 has no popcount instruction). */
 static inline int32_t mf_bits_differ(const uint32_t *a, const uint32_t *b, int32_t n)
 {
-    int32_t total = 0;
-    while (n >= 2) {
-        int32_t pairs = n / 2 < 15 ? n / 2 : 15;
-        uint32_t bytes = 0u;
-        n -= 2 * pairs;
-        for (; pairs > 0; --pairs, a += 2, b += 2) {
-            bytes += mf_nibbles_to_bytes(mf_popcount_nibbles(a[0] ^ b[0]) + mf_popcount_nibbles(a[1] ^ b[1]));
-        }
-        total += (int32_t)mf_sum_bytes(bytes);
+    uint32_t ones = 0u, twos = 0u, fours = 0u, bytes;
+    int32_t eights = 0;
+    for (; n >= 8; n -= 8, a += 8, b += 8) {
+        uint32_t twos_a, twos_b, fours_a, fours_b, eight;
+        MF_CSA(twos_a, ones, ones, a[0] ^ b[0], a[1] ^ b[1]);
+        MF_CSA(twos_b, ones, ones, a[2] ^ b[2], a[3] ^ b[3]);
+        MF_CSA(fours_a, twos, twos, twos_a, twos_b);
+        MF_CSA(twos_a, ones, ones, a[4] ^ b[4], a[5] ^ b[5]);
+        MF_CSA(twos_b, ones, ones, a[6] ^ b[6], a[7] ^ b[7]);
+        MF_CSA(fours_b, twos, twos, twos_a, twos_b);
+        MF_CSA(eight, fours, fours, fours_a, fours_b);
+        eights += (int32_t)MF_POPCOUNT32(eight);
     }
-    if (n == 1) {
-        total += (int32_t)MF_POPCOUNT32(a[0] ^ b[0]);
+    /* nibbles: ones + 2 * twos <= 4 + 8; bytes: that pair <= 24, 4 * fours <= 32 */
+    bytes = mf_nibbles_to_bytes(mf_popcount_nibbles(ones) + 2u * mf_popcount_nibbles(twos)) +
+            4u * mf_nibbles_to_bytes(mf_popcount_nibbles(fours));
+    for (; n > 0; n -= 2, a += 2, b += 2) { /* < 8 words left: at most 4 steps of <= 16 */
+        const uint32_t second = n > 1 ? mf_popcount_nibbles(a[1] ^ b[1]) : 0u;
+        bytes += mf_nibbles_to_bytes(mf_popcount_nibbles(a[0] ^ b[0]) + second);
     }
-    return total;
+    return 8 * eights + (int32_t)mf_sum_bytes(bytes);
 }
 
 /* Valid-channel mask of the last word of a row of `channels` bits. */
