@@ -306,3 +306,18 @@ def test_one_epoch_training_and_save(tiny, tmp_path):
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert list(BASE_LABELS)[:2] == ["silence", "unknown"]
+
+
+def test_distillation_changes_the_binary_phase_targets(tiny):
+    labels = ["silence", "unknown", "yes", "no"]
+    small = dict(widths=(32, 64), strides=(2, 2), first_filters=16, embedding_dim=32, batch_size=16, seed=0,
+                 progress=False, epochs=1, float_epochs=1)
+    plain, h0, _ = train_bnn_kws(tiny, labels, **small)
+    taught, h1, _ = train_bnn_kws(tiny, labels, distill=0.5, **small)
+    # same float phase, different binary-phase targets: the float twins agree, the BNNs do not
+    assert h0["float_loss"] == h1["float_loss"]
+    assert any(not np.array_equal(a, b) for a, b in zip(plain.get_weights(), taught.get_weights()))
+    with pytest.raises(ValueError, match="distill must be in"):
+        train_bnn_kws(tiny, labels, **dict(small, float_epochs=0), distill=0.5)
+    with pytest.raises(ValueError, match="distill must be in"):
+        train_bnn_kws(tiny, labels, **small, distill=1.5)

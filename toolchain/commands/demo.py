@@ -20,14 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
+from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from . import _common
 from .learn import RULES
 
 # Vu et al. 2025, best rule, as stated in the paper's abstract.
 PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
-# BNN pretraining schedule of the learning part: binary epochs after full-precision ones. On the
-# espeak-ng set 10 + 20 gave 68.6 % test accuracy, 15 + 40 gave 79.1 %.
-BNN_EPOCHS, BNN_FLOAT_EPOCHS = 40, 15
 
 
 def add_parser(sub) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from . import _common
 
 BASE = "silence,unknown,yes,no,up,down,left,right,on,off,stop,go"
@@ -17,7 +18,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a keyword model: dscnn-kws (int8 TFLite) or bnn-kws (BNN .keras)",
                        description=_common.doc(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    for kind, out_help, epochs in (("dscnn-kws", "output .tflite", 12), ("bnn-kws", "output .keras", 20)):
+    for kind, out_help, epochs in (("dscnn-kws", "output .tflite", 12), ("bnn-kws", "output .keras", BNN_EPOCHS)):
         k = kinds.add_parser(kind, help=f"train {kind}", description=_common.doc(__doc__),
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         k.add_argument("--data", required=True, help="dataset folder (Speech Commands layout; 'mcuforge data kws')")
@@ -28,8 +29,11 @@ def add_parser(sub) -> None:
         k.add_argument("--seed", type=int, default=0)
         _common.add_json(k, "the training report")
         if kind == "bnn-kws":
-            k.add_argument("--float-epochs", type=int, default=None,
-                           help="full-precision epochs before the binary ones (default: epochs // 2)")
+            k.add_argument("--float-epochs", type=int, default=BNN_FLOAT_EPOCHS,
+                           help=f"full-precision epochs before the binary ones (default {BNN_FLOAT_EPOCHS})")
+            k.add_argument("--distill", type=float, default=0.0,
+                           help="binary phase: weight of the full-precision network's predictions in the "
+                                "targets, 0..1 (default 0: labels only)")
         k.set_defaults(func=run_dscnn if kind == "dscnn-kws" else run_bnn)
 
 
@@ -66,7 +70,8 @@ def run_bnn(args) -> int:
         raise ValueError(f"{out}: the BNN is written as a .keras file (with a .json beside it)")
     labels = _labels(args)
     model, history, cfg = train_bnn_kws(args.data, labels, epochs=args.epochs, batch_size=args.batch_size,
-                                        seed=args.seed, float_epochs=args.float_epochs)
+                                        seed=args.seed, float_epochs=args.float_epochs,
+                                        distill=args.distill)
     report = {k: v for k, v in history.items() if not isinstance(v, list)}
     save_bnn(model, cfg, labels, out, extra=report)
     print(f"wrote {out} (+ {out.with_suffix('.json').name}): "

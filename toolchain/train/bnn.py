@@ -54,6 +54,7 @@ import numpy as np
 
 from ..data.features import FeatureConfig
 from ..data.speech_commands import load_split
+from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from .bnn_layers import BinaryConv2D, BinaryInputConv2D, ClipConstraint, SteReLU, ZeroMeanKernel, sign_ste  # noqa: F401 (registers)
 
 BASE_LABELS = ("silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -214,8 +215,10 @@ def _time_shift(X: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.n
 
 
 def _fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, n_classes, epochs, batch_size, learning_rate,
-                rng, max_shift, progress, keep=None, label_smoothing=0.0):
-    """Adam + cosine decay over ``epochs``; every epoch sees freshly time-shifted clips."""
+                rng, max_shift, progress, keep=None, label_smoothing=0.0, teacher=None, distill=0.0):
+    """Adam + cosine decay over ``epochs``; every epoch sees freshly time-shifted clips. With a
+    teacher, the targets are (1 - distill) * one-hot + distill * the teacher's softmax on the same
+    shifted clips (knowledge distillation at temperature 1)."""
     import keras
 
     steps = epochs * int(np.ceil(len(X_train) / batch_size))
@@ -228,7 +231,11 @@ def _fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, n_classes, epoc
         keep.set_model(model)
     for epoch in range(epochs):
         X_ep = _time_shift(X_train, rng, max_shift)[..., None]
-        h = model.fit(X_ep, Y_train, sample_weight=sample_w, validation_data=(X_val, Y_val), initial_epoch=epoch,
+        Y_ep = Y_train
+        if teacher is not None and distill > 0:
+            soft = teacher.predict(X_ep, batch_size=256, verbose=0)
+            Y_ep = ((1.0 - distill) * Y_train + distill * soft).astype(np.float32)
+        h = model.fit(X_ep, Y_ep, sample_weight=sample_w, validation_data=(X_val, Y_val), initial_epoch=epoch,
                       epochs=epoch + 1, batch_size=batch_size, shuffle=True, verbose=2 if progress else 0)
         for k, v in h.history.items():
             history.setdefault(k, []).extend(float(x) for x in v)
@@ -260,7 +267,7 @@ def binary_from_float(float_model, binary_model) -> None:
 def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, batch_size: int = 64,
             seed: int = 0, progress: bool = True, learning_rate: float = 1e-3, float_epochs: int | None = None,
             float_learning_rate: float = 1e-3, max_shift: int = 8, label_smoothing: float = 0.0,
-            float_eval=None, **model_kwargs):
+            float_eval=None, distill: float = 0.0, **model_kwargs):
     """Build and fit the BNN on normalized features (clips, frames, mels); returns (model, history).
 
     Two phases, because a BNN trained from scratch learns very slowly in the few hundred steps a
@@ -270,7 +277,8 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     clip and epoch. The BNN keeps the weights of its best validation epoch.
     history: per-epoch lists of the binary phase, float_* lists of the float phase, best_epoch
     (index into the binary phase). float_eval(float_model) -> dict is merged into history after
-    the float phase (e.g. the float network's test accuracy).
+    the float phase (e.g. the float network's test accuracy). distill (0..1): in the binary phase,
+    the weight of the float network's predictions in the targets (0: labels only).
     """
     import keras
 
@@ -280,6 +288,9 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     if epochs < 1 or batch_size < 1 or float_epochs < 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, float_epochs >= 0; got {epochs}, {batch_size}, "
                          f"{float_epochs}")
+    if not 0.0 <= distill <= 1.0 or (distill > 0 and float_epochs == 0):
+        raise ValueError(f"distill must be in [0, 1] and needs a float phase (float_epochs > 0); got distill={distill}, "
+                         f"float_epochs={float_epochs}")
     if "binary" in model_kwargs:
         raise ValueError("fit_bnn always trains the binary network (use build_bnn_kws(binary=False) for a float one)")
     seed_everything(seed)
@@ -294,6 +305,7 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     common = dict(n_classes=n_classes, batch_size=batch_size, rng=rng, max_shift=max_shift, progress=progress,
                   label_smoothing=label_smoothing)
     history: dict = {}
+    float_model = None
     model = build_bnn_kws(shape, n_classes, binary=True, **model_kwargs)
     with deterministic_ops():
         if float_epochs:
@@ -306,7 +318,8 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
             binary_from_float(float_model, model)
         keep = KeepBest()
         history.update(_fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, epochs=epochs,
-                                   learning_rate=learning_rate, keep=keep, **common))
+                                   learning_rate=learning_rate, keep=keep, teacher=float_model, distill=distill,
+                                   **common))
     history["best_epoch"] = keep.best_epoch
     return model, history
 
@@ -316,16 +329,16 @@ def accuracy(model, X, y, batch_size: int = 256) -> float:
     return float(np.mean(np.argmax(p, axis=1) == np.asarray(y)))
 
 
-def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = 16, batch_size: int = 64, seed: int = 0,
+def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_size: int = 64, seed: int = 0,
                   progress: bool = True, features: FeatureConfig = BNN_FEATURES, exclude_words=NEW_KEYWORDS,
-                  **fit_kwargs):
+                  float_epochs: int = BNN_FLOAT_EPOCHS, **fit_kwargs):
     """Train the BNN on data_dir's train split (validation split picks the best epoch).
 
     Returns (model, history, feature_config): history is a dict of per-epoch lists plus
     best_epoch, train_seconds, n_train, and validation_accuracy / test_accuracy of the kept
     weights, float_validation_accuracy / float_test_accuracy of the full-precision network of
     the first phase (test only if the folder has a test split; its voices are disjoint from
-    training). fit_kwargs go to fit_bnn (float_epochs, learning_rate, ...) and build_bnn_kws.
+    training). fit_kwargs go to fit_bnn (learning_rate, distill, ...) and build_bnn_kws.
     """
     t0 = time.time()
     labels = list(labels)
@@ -341,7 +354,7 @@ def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = 16, batch_size: in
         return out
 
     model, history = fit_bnn(X_tr, y_tr, X_va, y_va, len(labels), epochs, batch_size, seed, progress,
-                             float_eval=float_eval, **fit_kwargs)
+                             float_epochs=float_epochs, float_eval=float_eval, **fit_kwargs)
     history["train_seconds"] = round(time.time() - t0, 1)
     history["n_train"] = int(len(y_tr))
     history["validation_accuracy"] = accuracy(model, X_va, y_va)
