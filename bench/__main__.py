@@ -3,7 +3,9 @@
 For each model: MACs, emulated instructions per inference (QEMU -icount, not hardware cycles),
 MACs per instruction, flash, and the arena next to two baselines measured in the same run:
 TFLM's arena for the same model (its interpreter's own report) and the arena without reuse.
-Results also go to the results database (kind "bench").
+Results also go to the results database (kind "bench"). Then the binary conv against the int8 conv of
+the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
+of head-only learning on the frozen BNN embedding (bench/head_ceiling.py).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws, ceiling")
     p.add_argument("--demo-dir", default="build/demo",
                    help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
@@ -66,6 +68,13 @@ def main(argv=None) -> int:
         kws_rows = kws.run(args.board, Path(args.demo_dir))
         print("\nkeyword spotters: whole BNN backbone vs int8 DS-CNN (the baseline)")
         table(kws_rows, ["model", "accuracy", "instr/clip", "flash B", "weights B", "arena B"])
+    demo = Path(args.demo_dir)
+    if "ceiling" not in skip and (demo / "bnn.keras").is_file() and (demo / "data").is_dir():
+        from bench import head_ceiling
+
+        print("
+head-only learning on the frozen BNN embedding (host; baseline: an offline softmax regression)")
+        table(head_ceiling.run(demo), ["scenario", "metric", "offline probe", "best rule run", "its setting", "runs"])
     return 0 if all(r[-1] == "ok" for r in rows) else 1
 
 

@@ -263,3 +263,14 @@ def test_corrupted_bytes_give_model_error_or_a_graph():
         except ModelError:
             errors += 1
     assert errors > 0
+
+
+def test_missing_operands_are_a_model_error_naming_the_operator():
+    """A corrupt file can leave an operator without the operands its kernel needs."""
+    from mcuforge.graph.lower import lower
+
+    g = load_tflite(ZOO["dense_flatten"]())
+    fc = next(op for op in g.ops if op.kind == "fully_connected")
+    fc.inputs = fc.inputs[:1]  # the weights are gone
+    with pytest.raises(ModelError, match=rf"operator {fc.index} \(FULLY_CONNECTED\) has 1 input\(s\)"):
+        lower(g)

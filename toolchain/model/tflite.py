@@ -123,6 +123,9 @@ def read_raw(buf: bytes, name: str = "model") -> Graph:
         while ins and ins[-1] == "":
             ins.pop()  # trailing optional inputs that are absent (e.g. a bias)
         outs = tensor_names(o.outputs, f"operator {index}")
+        if not ins or not outs:
+            raise ModelError(f"corrupt TFLite model: operator {index} ({opname}) has {len(ins)} input(s) and "
+                             f"{len(outs)} output(s)")
         ops.append(Op(kind=opname, inputs=ins, outputs=outs, attrs=_options_dict(o.builtinOptions), index=index,
                       name=outs[0] if outs else f"op{index}"))
     graph = Graph(
