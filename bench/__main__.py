@@ -72,9 +72,7 @@ def main(argv=None) -> int:
     if "ceiling" not in skip and (demo / "bnn.keras").is_file() and (demo / "data").is_dir():
         from bench import head_ceiling
 
-        print("
-head-only learning on the frozen BNN embedding (host; baseline: an offline softmax regression)")
-        table(head_ceiling.run(demo), ["scenario", "metric", "offline probe", "best rule run", "its setting", "runs"])
+        head_ceiling.print_report(demo)
     return 0 if all(r[-1] == "ok" for r in rows) else 1
 
 

@@ -46,8 +46,11 @@ def embeddings(model_path: Path, data_dir: Path) -> dict:
     return out
 
 
-def _split(y, pretrained: int):
-    return y < pretrained, y >= pretrained
+def _scores(pred, y, pretrained: int) -> dict:
+    """Accuracy on the pretrained classes (old), the added ones (new) and all."""
+    old, new = y < pretrained, y >= pretrained
+    return dict(old=float(np.mean(pred[old] == y[old])), new=float(np.mean(pred[new] == y[new])),
+                all=float(np.mean(pred == y)))
 
 
 def probe(E, classes: int, pretrained: int, steps: int = 3000, lr: float = 0.5, wd: float = 1e-4) -> dict:
@@ -65,10 +68,7 @@ def probe(E, classes: int, pretrained: int, steps: int = 3000, lr: float = 0.5, 
         g = p - Y
         W -= lr * (g.T @ X / len(X) + wd * W)
         b -= lr * g.mean(0)
-    pred = np.argmax(Xt @ W.T + b, 1)
-    old, new = _split(yt, pretrained)
-    return dict(old=float(np.mean(pred[old] == yt[old])), new=float(np.mean(pred[new] == yt[new])),
-                all=float(np.mean(pred == yt)))
+    return _scores(np.argmax(Xt @ W.T + b, 1), yt, pretrained)
 
 
 def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float, passes: int, seed: int = 0) -> dict:
@@ -92,11 +92,7 @@ def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float
         for i in stream:
             head.train(Xtr[i], int(ytr[i]))
     te = np.flatnonzero(yte < classes)
-    pred = np.array([head.predict(Xte[i])[0] for i in te])
-    yt = yte[te]
-    old, new = _split(yt, pretrained)
-    return dict(old=float(np.mean(pred[old] == yt[old])), new=float(np.mean(pred[new] == yt[new])),
-                all=float(np.mean(pred == yt)))
+    return _scores(np.array([head.predict(Xte[i])[0] for i in te]), yte[te], pretrained)
 
 
 def run(demo_dir: Path, progress: bool = True) -> list[list]:
@@ -122,15 +118,20 @@ def run(demo_dir: Path, progress: bool = True) -> list[list]:
     return rows
 
 
-def main(argv=None) -> int:
+def print_report(demo_dir: Path) -> None:
     from mcuforge.commands._common import table
 
+    print("\nhead-only learning on the frozen BNN embedding (host, voice-disjoint test split; "
+          "baseline: an offline softmax regression)")
+    table(run(demo_dir), ["scenario", "metric", "offline probe", "best rule run", "its setting", "runs"])
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.head_ceiling", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-dir", default="build/demo", help="where 'make demo' left bnn.keras and data/")
     args = ap.parse_args(argv)
-    print("\nhead-only learning on the frozen BNN embedding (host, voice-disjoint test split)")
-    table(run(Path(args.demo_dir)), ["scenario", "metric", "offline probe", "best rule run", "its setting", "runs"])
+    print_report(Path(args.demo_dir))
     return 0
 
 

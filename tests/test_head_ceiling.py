@@ -34,3 +34,16 @@ def test_rule_runs_learn_new_classes_on_a_separable_embedding():
     E = _embeddings(True)
     r = head_ceiling.rule_run(E, "tinyol", n_new=2, train_new=40, train_old=10, lr=0.05, passes=2)
     assert r["new"] > 0.8 and 0.0 <= r["old"] <= 1.0
+
+
+def test_bench_entry_points_parse(capsys):
+    """`make bench` runs `python -m bench`; nothing else imports it, so a broken module would go unseen."""
+    import pytest
+
+    from bench import __main__ as bench_main
+
+    for main in (bench_main.main, head_ceiling.main):
+        with pytest.raises(SystemExit) as exc:
+            main(["--help"])
+        assert exc.value.code == 0
+    assert "ceiling" in capsys.readouterr().out

@@ -13,11 +13,7 @@
 #include <string.h>
 /* Position of run index i in the window (run4: the run rounded down to a multiple of 4). */
 #define MF_WIN_POS(i, run4) ((i) < (run4) ? (((i) & ~3) | (((i) & 1) << 1) | (((i) >> 1) & 1)) : (i))
-#else
-#define MF_WIN_POS(i, run4) ((void)(run4), (i))
-#endif
 
-#if defined(__ARM_FEATURE_SIMD32)
 /* acc + f[0..4) . x[0..4), the window group stored as (x0, x2, x1, x3). */
 static inline int32_t mf_dot4_s8_s16(const int8_t *f, const int16_t *win, int32_t acc)
 {
@@ -28,6 +24,8 @@ static inline int32_t mf_dot4_s8_s16(const int8_t *f, const int16_t *win, int32_
     acc = __smlad((int16x2_t)__sxtb16((int8x4_t)w4), (int16x2_t)x02, acc);
     return __smlad((int16x2_t)__sxtb16((int8x4_t)((w4 >> 8) | (w4 << 24))), (int16x2_t)x13, acc);
 }
+#else
+#define MF_WIN_POS(i, run4) ((void)(run4), (i))
 #endif
 
 /* acc + sum f[i] * x[i] over the run, the window laid out with MF_WIN_POS. */
