@@ -1,9 +1,14 @@
 """Test model zoo: small Keras 3 models converted to int8 TFLite, covering every supported op
 and option, plus models mcuforge must refuse (an unsupported op, weights too big for a board).
 
-``ZOO[name]()`` returns the .tflite bytes. Conversion is seeded (weights, representative data)
-and cached on disk keyed by the builder, its parameters and this file's source, so a test
-session converts each model once (parallel workers write atomically).
+``ZOO[name]()`` returns the .tflite bytes **checked in** under ``tests/models/tflite/``: the
+converter's output depends on the TensorFlow/Keras version and on process-global Keras names,
+so bytes regenerated per virtualenv made the fuzz cases differ from machine to machine. The
+builders below stay the source of those files; ``tflite/MANIFEST.json`` records each file's
+sha256 and its builder's source hash, and a test fails when a builder changed without its
+file being regenerated:
+
+    .venv/bin/python tests/models/zoo.py [NAME ...]     # rewrite the files (all, or NAME ...)
 """
 from __future__ import annotations
 
@@ -12,16 +17,17 @@ import functools
 import hashlib
 import inspect
 import io
+import json
 import os
-import tempfile
+import sys
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-CACHE = Path(os.environ.get("MCUFORGE_ZOO_CACHE", Path(tempfile.gettempdir()) / f"mcuforge-zoo-{os.getuid()}"))
-_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+FIXTURES = Path(__file__).resolve().parent / "tflite"
+MANIFEST = FIXTURES / "MANIFEST.json"
 
 
 def _keras():
@@ -32,25 +38,23 @@ def _keras():
     return tf, keras
 
 
-def cached(fn: Callable[..., bytes]) -> Callable[..., bytes]:
-    """Cache a builder's .tflite bytes on disk by (name, parameters, zoo source)."""
+def builder_hash(build: Callable[[], bytes]) -> str:
+    """Hash of what makes a model: the builder's source, its bound arguments and the shared
+    helpers of this file (everything above the builders)."""
+    fn = build.func if isinstance(build, functools.partial) else build
+    args = sorted(build.keywords.items()) if isinstance(build, functools.partial) else []
+    source = Path(__file__).read_text()
+    helpers = source[source.index("def _randomize"):source.index("# " + "-" * 64 + " supported models")]
+    text = inspect.getsource(fn) + repr(args) + helpers
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs) -> bytes:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-        bound.apply_defaults()
-        key = hashlib.sha256(f"{fn.__name__}{sorted(bound.arguments.items())}{_SOURCE_HASH}".encode()).hexdigest()[:16]
-        path = CACHE / f"{fn.__name__}-{key}.tflite"
-        if path.exists():
-            return path.read_bytes()
-        data = fn(*args, **kwargs)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: parallel test workers never see half a file
-        return data
 
-    return wrapper
+def fixture(name: str) -> bytes:
+    path = FIXTURES / f"{name}.tflite"
+    if not path.is_file():
+        raise FileNotFoundError(f"zoo model '{name}' has no checked-in file {path}: "
+                                f"run '.venv/bin/python tests/models/zoo.py {name}'")
+    return path.read_bytes()
 
 
 def _randomize(model, seed: int) -> None:
@@ -139,7 +143,6 @@ def _build(seed: int, input_shape, body: Callable, batch1: bool = False) -> obje
 # ---------------------------------------------------------------- supported models
 
 
-@cached
 def conv_variants(per_channel: bool = True, seed: int = 1) -> bytes:
     """Conv2D: strides 1/2, same/valid, dilation 2, relu/relu6/none, with and without bias,
     even and non-square kernels (odd padding), a 1x1 pointwise conv."""
@@ -156,7 +159,6 @@ def conv_variants(per_channel: bool = True, seed: int = 1) -> bytes:
     return convert(_build(seed, shape, body, batch1=True), shape, seed, per_channel=per_channel)
 
 
-@cached
 def depthwise(seed: int = 2) -> bytes:
     """DepthwiseConv2D: depth multiplier 1 and 2, stride 2, dilation 2, same/valid, relu6."""
     shape = (12, 11, 4)
@@ -171,7 +173,6 @@ def depthwise(seed: int = 2) -> bytes:
     return convert(_build(seed, shape, body, batch1=True), shape, seed)
 
 
-@cached
 def dense_flatten(seed: int = 3) -> bytes:
     """Conv -> Flatten (Keras 3: SHAPE/STRIDED_SLICE/PACK/RESHAPE) -> Dense relu -> Dense without
     bias (a 2-input FULLY_CONNECTED) -> Softmax."""
@@ -187,7 +188,6 @@ def dense_flatten(seed: int = 3) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-@cached
 def dense_per_tensor(seed: int = 4) -> bytes:
     """Dense layers with per-tensor weight scales (and a per-tensor conv)."""
     shape = (4, 4, 3)
@@ -201,7 +201,6 @@ def dense_per_tensor(seed: int = 4) -> bytes:
     return convert(_build(seed, shape, body), shape, seed, per_channel=False)
 
 
-@cached
 def pooling(seed: int = 5) -> bytes:
     """AveragePooling2D / MaxPooling2D with same and valid padding, odd sizes."""
     shape = (13, 11, 4)
@@ -217,7 +216,6 @@ def pooling(seed: int = 5) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-@cached
 def global_pool(seed: int = 6) -> bytes:
     """GlobalAveragePooling2D (MEAN over H, W) -> Dense -> Softmax."""
     shape = (9, 9, 3)
@@ -231,7 +229,6 @@ def global_pool(seed: int = 6) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-@cached
 def residual(seed: int = 7) -> bytes:
     """Residual Add of two branches with different scales, then ReLU6 (fused)."""
     shape = (8, 8, 4)
@@ -247,7 +244,6 @@ def residual(seed: int = 7) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-@cached
 def float_io(seed: int = 8) -> bytes:
     """float32 input and output: the converter adds QUANTIZE and DEQUANTIZE."""
     shape = (6, 6, 2)
@@ -261,7 +257,6 @@ def float_io(seed: int = 8) -> bytes:
     return convert(_build(seed, shape, body), shape, seed, int8_io=False)
 
 
-@cached
 def ds_cnn_kws(channels: int = 64, blocks: int = 4, classes: int = 12, seed: int = 9) -> bytes:
     """DS-CNN keyword spotting (Zhang et al. 'Hello Edge'): 49x40x1 MFCC input, a 10x4 strided conv,
     depthwise-separable blocks with batch norm, global average pooling, Dense, Softmax."""
@@ -288,7 +283,6 @@ def ds_cnn_kws(channels: int = 64, blocks: int = 4, classes: int = 12, seed: int
 # ---------------------------------------------------------------- models to refuse
 
 
-@cached
 def unsupported_tanh(seed: int = 10) -> bytes:
     """A TANH activation layer (int8 TANH op), which mcuforge has no kernel for."""
     shape = (8,)
@@ -301,7 +295,6 @@ def unsupported_tanh(seed: int = 10) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-@cached
 def too_big(units: int = 1100, depth: int = 1024, seed: int = 11) -> bytes:
     """A Dense layer with ~1.1 MB of int8 weights: more than any supported board's flash."""
     shape = (depth,)
@@ -312,7 +305,6 @@ def too_big(units: int = 1100, depth: int = 1024, seed: int = 11) -> bytes:
     return convert(_build(seed, shape, body), shape, seed, samples=8)
 
 
-@cached
 def float32_conv(seed: int = 12) -> bytes:
     """A float32 (not quantized) model: valid TFLite, but mcuforge compiles int8 models only."""
     tf, _ = _keras()
@@ -327,7 +319,6 @@ def float32_conv(seed: int = 12) -> bytes:
         return bytes(conv.convert())
 
 
-@cached
 def dilated_dynamic_batch(seed: int = 13) -> bytes:
     """A dilated conv in a dynamic-batch model: converts to SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND."""
     shape = (8, 8, 2)
@@ -338,7 +329,7 @@ def dilated_dynamic_batch(seed: int = 13) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
-ZOO: dict[str, Callable[[], bytes]] = {
+BUILDERS: dict[str, Callable[[], bytes]] = {
     "conv_variants": conv_variants,
     "conv_per_tensor": functools.partial(conv_variants, per_channel=False),
     "depthwise": depthwise,
@@ -356,4 +347,28 @@ ZOO: dict[str, Callable[[], bytes]] = {
 }
 # Models every back end must compile and match TFLM on; the rest must be refused.
 REFUSED = ["unsupported_tanh", "too_big", "float32_conv", "dilated_dynamic_batch"]
-SUPPORTED = [n for n in ZOO if n not in REFUSED]
+SUPPORTED = [n for n in BUILDERS if n not in REFUSED]
+
+# What the tests call: the checked-in bytes, never a fresh conversion.
+ZOO: dict[str, Callable[[], bytes]] = {name: functools.partial(fixture, name) for name in BUILDERS}
+
+
+def regenerate(names: list[str]) -> None:
+    """Convert each model in a fresh Keras session (stable tensor names) and record it."""
+    _, keras = _keras()
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    FIXTURES.mkdir(exist_ok=True)
+    for name in names:
+        keras.backend.clear_session()
+        data = BUILDERS[name]()
+        (FIXTURES / f"{name}.tflite").write_bytes(data)
+        manifest[name] = {"sha256": hashlib.sha256(data).hexdigest(), "builder": builder_hash(BUILDERS[name])}
+        print(f"{name}: {len(data):,} bytes")
+    MANIFEST.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    unknown = [n for n in sys.argv[1:] if n not in BUILDERS]
+    if unknown:
+        sys.exit(f"unknown zoo model(s): {', '.join(unknown)}; known: {', '.join(BUILDERS)}")
+    regenerate(sys.argv[1:] or list(BUILDERS))
