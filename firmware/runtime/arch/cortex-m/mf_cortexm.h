@@ -23,6 +23,7 @@
 #define MF_NVIC_ISER(n) MF_REG32(0xE000E100u + 4u * (n))
 
 #define MF_ICSR_PENDSTSET (1u << 26)
+#define MF_ICSR_PENDSTCLR (1u << 25)
 
 static inline uint32_t mf_irq_save(void)
 {
@@ -46,6 +47,13 @@ static inline void mf_irq_enable_all(void)
 static inline void mf_wfi(void)
 {
     __asm volatile("dsb\n\twfi" : : : "memory");
+}
+
+/* Completes memory accesses and refetches: an interrupt pended by the store before it is
+ * taken before the next instruction. */
+static inline void mf_barrier(void)
+{
+    __asm volatile("dsb\n\tisb" : : : "memory");
 }
 
 static inline void mf_nvic_enable(uint32_t irq)
