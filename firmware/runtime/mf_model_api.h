@@ -32,5 +32,7 @@ extern const char mf_model_name[];
 extern const char mf_firmware_hash[]; /* 16 hex chars, from generated mf_build_id.h */
 
 int mf_model_invoke(void); /* 0 = ok */
+/* State tensors to zero, trainable tensors to their flash values (the first invoke does it). */
+void mf_model_reset(void);
 
 #endif

@@ -85,13 +85,22 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
         weights.append(dict(symbol=sym, ctype=t.ctype, size=max(t.size, 1), comment=f"{t.name}: {describe(t)}",
                             body=c_array_body(t.data.astype(np.dtype(t.dtype)))))
     activations = []
+    persistent = []  # what mf_model_reset() sets: state zeroed, trainable copies from flash
     for t in graph.activations():
         macro = f"T_{_short(t.name)}"
         if macro in {a['macro'] for a in activations}:
             macro += f"_{len(activations)}"
         off = plan.offsets[t.name]
         exprs[t.name] = macro
-        activations.append(dict(macro=macro, ctype=t.ctype, offset=off, comment=f"{t.name}: {describe(t)}"))
+        kept = {"state": ", state: kept across invokes", "trainable": ", trainable: RAM copy the device updates"}
+        activations.append(dict(macro=macro, ctype=t.ctype, offset=off,
+                                comment=f"{t.name}: {describe(t)}{kept.get(t.storage, '')}"))
+        if t.persistent:
+            init = None
+            if t.data is not None:
+                init = dict(symbol=f"I_{macro[2:]}", ctype=t.ctype, size=max(t.size, 1),
+                            body=c_array_body(np.asarray(t.data).astype(np.dtype(t.dtype)).reshape(-1)))
+            persistent.append(dict(macro=macro, bytes=t.nbytes, storage=t.storage, init=init))
     for key, off in plan.offsets.items():
         if key.startswith("__scratch__"):
             exprs[key] = f"(mf_arena + {off})"
@@ -128,7 +137,7 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
         model_name=model_name, source_hash=graph.source_hash, arena_bytes=plan.arena_bytes,
         naive_arena_bytes=plan.naive_bytes(), weights=weights, activations=activations, blocks=blocks,
         layers=layers, headers=sorted(headers), inputs=io(graph.inputs), outputs=io(graph.outputs),
-        total_macs=total_macs, weights_bytes=sum(t.nbytes for t in graph.constants()),
+        total_macs=total_macs, weights_bytes=sum(t.nbytes for t in graph.constants()), persistent=persistent,
     )
     return ModelSource(env.get_template("model.c.j2").render(**ctx), env.get_template("model.h.j2").render(**ctx),
                        layers, total_macs)

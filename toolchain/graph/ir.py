@@ -1,8 +1,12 @@
 """The graph IR every front end produces and every back end consumes.
 
-A Graph is a list of Ops in execution order over named Tensors. Constant tensors carry
-their data (weights, biases); activations carry only shape, dtype and quantization and
-get an arena offset from the planner. Op kinds are lowered, backend-neutral names
+A Graph is a list of Ops in execution order over named Tensors. Each tensor has a storage
+(``Tensor.storage``): a *constant* carries its data (weights, biases) and lives in flash; an
+*activation* carries only shape, dtype and quantization and gets an arena offset from the
+planner; a *state* tensor lives in the arena for the whole run and keeps its value from
+one invoke to the next (an RNN's hidden state; zero after reset); a *trainable* tensor is a
+RAM copy in the arena of the constant it carries as ``data`` (its initial value), which the
+device updates (weights being trained). Op kinds are lowered, backend-neutral names
 (``conv2d``, ``depthwise_conv2d`` ...); each op's ``attrs`` holds everything a kernel
 needs, with quantization already folded into integer multipliers by
 ``mcuforge.graph.lower`` so that the numpy reference and the C kernels read the same
@@ -57,17 +61,37 @@ class Quant:
         return int(self.zero_point.reshape(-1)[0])
 
 
+STORAGE = ("constant", "activation", "state", "trainable")
+PERSISTENT = ("state", "trainable")  # in the arena, kept across invokes
+
+
 @dataclass
 class Tensor:
     name: str
     shape: tuple[int, ...]
     dtype: str
     quant: Quant | None = None
-    data: np.ndarray | None = None  # set for constants (weights, biases)
+    data: np.ndarray | None = None  # constants: the values; trainable: the initial value
+    persist: str = ""  # "", or one of PERSISTENT
+
+    def __post_init__(self) -> None:
+        if self.persist and self.persist not in PERSISTENT:
+            raise ValueError(f"tensor {self.name!r}: persist must be one of {PERSISTENT}, got {self.persist!r}")
+
+    @property
+    def storage(self) -> str:
+        """One of STORAGE: where the tensor lives and how long."""
+        if self.persist:
+            return self.persist
+        return "constant" if self.data is not None else "activation"
 
     @property
     def is_const(self) -> bool:
-        return self.data is not None
+        return self.storage == "constant"
+
+    @property
+    def persistent(self) -> bool:
+        return self.persist in PERSISTENT
 
     @property
     def size(self) -> int:
@@ -117,7 +141,8 @@ class Graph:
         return out
 
     def activations(self) -> list[Tensor]:
-        """Non-constant tensors: graph inputs, outputs and intermediates (all live in the arena)."""
+        """Non-constant tensors: graph inputs, outputs, intermediates, state and trainable
+        copies (all live in the arena)."""
         seen: dict[str, Tensor] = {}
         for name in self.inputs:
             seen[name] = self.tensors[name]
@@ -127,6 +152,10 @@ class Graph:
                 if not t.is_const:
                     seen.setdefault(name, t)
         return list(seen.values())
+
+    def persistent(self) -> list[Tensor]:
+        """State and trainable tensors the ops use, in first-use order."""
+        return [t for t in self.activations() if t.persistent]
 
     def constants(self) -> list[Tensor]:
         names = []

@@ -1,7 +1,9 @@
 """Static arena planning: every activation gets an offset in one RAM buffer from its lifetime.
 
 Lifetimes are op indices [first write, last read]; graph inputs live from the start and
-graph outputs to the end (the host reads them after invoke). Ops marked ``ALIAS`` (reshape)
+graph outputs to the end (the host reads them after invoke); state and trainable tensors
+live for the whole run (they keep their values between invokes), so nothing shares their
+bytes. Ops marked ``ALIAS`` (reshape)
 share their input's bytes, so aliased tensors form one buffer whose lifetime is the union.
 Placement is greedy by size, largest first, at the lowest offset that does not overlap a
 buffer alive at the same time (the strategy of TFLM's GreedyMemoryPlanner, without its
@@ -38,6 +40,10 @@ class ArenaPlan:
     arena_bytes: int
     offsets: dict[str, int]  # tensor name (or "__scratch__L<i>") -> byte offset
     buffers: list[Buffer] = field(default_factory=list)
+
+    def persistent_bytes(self, graph: Graph) -> int:
+        """Arena bytes held across invokes (state and trainable copies)."""
+        return sum(_align(b.size) for b in self.buffers if any(graph.tensors[t].persistent for t in b.tensors))
 
     def naive_bytes(self) -> int:
         """What the arena would be with no reuse at all (for the report)."""
@@ -87,6 +93,11 @@ def plan_arena(graph: Graph) -> ArenaPlan:
             touch(name, i)
     for name in graph.outputs:
         touch(name, n_ops)
+    for t in graph.persistent():
+        if t.storage == "trainable" and t.data is None:
+            raise ValueError(f"trainable tensor {t.name!r} has no initial value")
+        touch(t.name, -1)
+        touch(t.name, n_ops)
 
     buffers = list(groups.values())
     for i, op in enumerate(graph.ops):

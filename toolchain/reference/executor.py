@@ -28,11 +28,30 @@ def _as_input(graph: Graph, name: str, value) -> np.ndarray:
     return arr.reshape(t.shape)
 
 
-def run_graph_all(graph: Graph, inputs: list) -> dict[str, np.ndarray]:
-    """Every tensor's value (graph inputs, each op's outputs) by tensor name."""
+def initial_state(graph: Graph) -> dict[str, np.ndarray]:
+    """State and trainable tensors as after the firmware's mf_model_reset(): state zero
+    (or its given initial value), trainable copies equal to their constants."""
+    out = {}
+    for t in graph.persistent():
+        dtype = np.dtype(DTYPES[t.dtype])
+        out[t.name] = (np.zeros(t.shape, dtype) if t.data is None
+                       else np.asarray(t.data).astype(dtype).reshape(t.shape).copy())
+    return out
+
+
+def run_graph_all(graph: Graph, inputs: list, state: dict | None = None) -> dict[str, np.ndarray]:
+    """Every tensor's value (graph inputs, each op's outputs) by tensor name. ``state`` holds
+    the persistent tensors across calls, as the board's arena does between invokes (updated
+    in place); without it each call starts from ``initial_state``."""
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"graph {graph.name!r} has {len(graph.inputs)} inputs, got {len(inputs)}")
-    values: dict[str, np.ndarray] = {n: _as_input(graph, n, x) for n, x in zip(graph.inputs, inputs)}
+    if state is None:
+        state = initial_state(graph)
+    else:
+        for name, value in initial_state(graph).items():
+            state.setdefault(name, value)
+    values: dict[str, np.ndarray] = dict(state)
+    values.update({n: _as_input(graph, n, x) for n, x in zip(graph.inputs, inputs)})
     for op in graph.ops:
         args = []
         for n in op.inputs:
@@ -52,10 +71,12 @@ def run_graph_all(graph: Graph, inputs: list) -> dict[str, np.ndarray]:
                 raise RuntimeError(f"{op.kind} (layer {op.index}) produced {v.dtype}{v.shape} for {n!r}, "
                                    f"expected {t.dtype}{tuple(t.shape)}")
             values[n] = v
+    for name in state:
+        state[name] = values[name]
     return values
 
 
-def run_graph(graph: Graph, inputs: list) -> list[np.ndarray]:
+def run_graph(graph: Graph, inputs: list, state: dict | None = None) -> list[np.ndarray]:
     """The graph outputs for one sample (inputs in ``graph.inputs`` order)."""
-    values = run_graph_all(graph, inputs)
+    values = run_graph_all(graph, inputs, state)
     return [values[n] for n in graph.outputs]
