@@ -130,7 +130,8 @@ def run_emitted(op, graph, inputs: list[np.ndarray], extra_sources: list[str] | 
     emitted statement; outputs are written to stdout as raw bytes. Checks that the params
     struct, argument order and header of an op's emit() agree with its kernel.
     """
-    from mcuforge.codegen.context import EmitContext, c_array_body
+    from mcuforge.codegen.c_literals import c_array_body
+    from mcuforge.codegen.context import EmitContext
     from mcuforge.graph.ir import C_TYPES, DTYPES
     from mcuforge import ops
 

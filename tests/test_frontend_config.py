@@ -14,7 +14,8 @@ import pytest
 
 from mcuforge.data.features import FeatureConfig
 from mcuforge.frontend import config_id, expected_input, clip_features, render_frontend_config
-from mcuforge.frontend.config import c_float, mel_runs, twiddles
+from mcuforge.codegen.c_literals import c_float
+from mcuforge.frontend.config import mel_runs, twiddles
 
 REPO = Path(__file__).resolve().parents[1]
 FRONTEND = REPO / "firmware" / "frontend"

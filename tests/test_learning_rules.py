@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mcuforge.learning.checkpoint import CheckpointError, HeadState, state_bytes
-from mcuforge.learning.config import HeadDefaults, c_float, render_head_config
+from mcuforge.codegen.c_literals import c_float
+from mcuforge.learning.config import HeadDefaults, render_head_config
 from mcuforge.learning.rules import RULES, Head, expf, rule_code, softmax
 from test_learning_support import PRETRAINED, Task
 
@@ -256,7 +257,7 @@ def test_render_head_config_contents():
     defs = dict(re.findall(r"#define (MF_HEAD_\w+) (\S+)", text))
     assert defs["MF_HEAD_MAX_CLASSES"] == "16u" and defs["MF_HEAD_DIM"] == "128u"
     assert defs["MF_HEAD_PRETRAINED_CLASSES"] == "12u" and defs["MF_HEAD_DEFAULT_RULE"] == "5u"
-    assert defs["MF_HEAD_DEFAULT_LR"] == "0.00499999989f" and defs["MF_HEAD_DEFAULT_BATCH"] == "10u"
+    assert defs["MF_HEAD_DEFAULT_LR"] == "0.005f" and defs["MF_HEAD_DEFAULT_BATCH"] == "10u"
     values = re.search(r"mf_head_init_w\[1536\] = \{(.*?)\};", text, re.S).group(1)
     w = np.array([float(v.strip().rstrip("f")) for v in values.split(",")], F32)
     assert np.array_equal(w, task.w_init.reshape(-1))

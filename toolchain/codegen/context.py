@@ -4,16 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.ir import C_TYPES, Graph, Op
-
-
-def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
-    flat = np.asarray(values).reshape(-1)
-    if flat.dtype.kind == "f":
-        items = [repr(float(v)) + "f" for v in flat.astype(np.float32)]
-    else:
-        items = [str(int(v)) for v in flat]
-    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
-    return "    " + ",\n    ".join(lines) if lines else ""
+from .c_literals import c_const_array
 
 
 class EmitContext:
@@ -37,7 +28,7 @@ class EmitContext:
         ctype = ctype or C_TYPES[str(values.dtype)]
         sym = f"{self.prefix}_{suffix}"
         note = f"/* {comment} */\n" if comment else ""
-        self.decls.append(f"{note}static const {ctype} {sym}[{max(values.size, 1)}] = {{\n{c_array_body(values)}\n}};")
+        self.decls.append(note + c_const_array(ctype, sym, values))
         return sym
 
     def decl(self, text: str) -> None:

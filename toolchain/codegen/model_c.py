@@ -9,7 +9,8 @@ from .. import ops as op_registry
 from ..graph.ir import Graph, Tensor
 from ..plan.arena import ArenaPlan
 from ..resources import templates_dir
-from .context import EmitContext, c_array_body
+from .c_literals import c_array_body
+from .context import EmitContext
 
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "uint32": 6}
 

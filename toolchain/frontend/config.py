@@ -15,27 +15,13 @@ import zlib
 
 import numpy as np
 
+from ..codegen.c_literals import c_array_body, c_float
 from ..data.features import FeatureConfig
 
 HEADER_NAME = "mf_frontend_config.h"
 U16_MAX = 0xFFFF
 
 
-def c_float(v: float) -> str:
-    """A float32 value as a C float literal that parses back to exactly that value."""
-    f = np.float32(v)
-    if not np.isfinite(f):
-        raise ValueError(f"{v!r} is not a finite float32 value")
-    s = str(f)  # numpy's shortest round-trip form for float32
-    if not any(c in s for c in ".en"):
-        s += ".0"
-    return s + "f"
-
-
-def _c_list(values, fmt, per_line: int = 8) -> str:
-    items = [fmt(v) for v in np.asarray(values).reshape(-1)]
-    rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
-    return "    " + ",\n    ".join(rows)
 
 
 def twiddles(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,21 +140,21 @@ def render_frontend_config(cfg: FeatureConfig, input_scale: float, input_zero_po
         "#ifdef MF_FRONTEND_CONFIG_TABLES",
         "/* periodic Hann window */",
         "static const float mf_frontend_window[MF_FRONTEND_WIN] = {",
-        _c_list(cfg.window(), c_float), "};",
+        c_array_body(cfg.window(), 8), "};",
         "/* cos/sin(2 pi k / n_fft), k < n_fft / 2 */",
         "static const float mf_frontend_twiddle_cos[MF_FRONTEND_N_FFT / 2] = {",
-        _c_list(cos_t, c_float), "};",
+        c_array_body(cos_t, 8), "};",
         "static const float mf_frontend_twiddle_sin[MF_FRONTEND_N_FFT / 2] = {",
-        _c_list(sin_t, c_float), "};",
+        c_array_body(sin_t, 8), "};",
         "/* mel band m sums power[start[m] + j] * weights[offset[m] + j], j < len[m] */",
         "static const uint16_t mf_frontend_mel_start[MF_FRONTEND_MELS] = {",
-        _c_list(starts, str, 16), "};",
+        c_array_body(starts), "};",
         "static const uint16_t mf_frontend_mel_len[MF_FRONTEND_MELS] = {",
-        _c_list(lengths, str, 16), "};",
+        c_array_body(lengths), "};",
         "static const uint16_t mf_frontend_mel_offset[MF_FRONTEND_MELS] = {",
-        _c_list(offsets, str, 16), "};",
+        c_array_body(offsets), "};",
         "static const float mf_frontend_mel_weights[MF_FRONTEND_MEL_WEIGHTS] = {",
-        _c_list(w, c_float), "};",
+        c_array_body(w, 8), "};",
         "#endif /* MF_FRONTEND_CONFIG_TABLES */",
         "",
         "#endif",

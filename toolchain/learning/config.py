@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..codegen.c_literals import c_const_array, c_float
 from .checkpoint import layout_hash, state_bytes
 from .rules import BATCHED, RULES, rule_code
 
@@ -50,21 +51,6 @@ class HeadDefaults:
                 or not 1 <= d.batch <= 65535:
             raise ValueError(f"head defaults: batch must be an integer in 1..65535, got {d.batch!r}")
         return d
-
-
-def c_float(v: float) -> str:
-    """A float32 value as a C literal that the compiler rounds back to the same float."""
-    s = f"{float(np.float32(v)):.9g}"
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def _c_array(name: str, values: np.ndarray) -> str:
-    items = [c_float(v) for v in values.reshape(-1)]
-    lines = [", ".join(items[i:i + VALUES_PER_LINE]) for i in range(0, len(items), VALUES_PER_LINE)]
-    body = ",\n    ".join(lines)
-    return f"static const float {name}[{len(items)}] = {{\n    {body}\n}};\n"
 
 
 def check_head(w, b, max_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,5 +108,6 @@ def render_head_config(w, b, max_classes: int,
         f"#define MF_HEAD_LAYOUT_HASH 0x{layout:08x}u\n\n"
         "/* Pretrained W [classes x dim] row-major and b; defined only in mf_head.c. */\n"
         "#ifdef MF_HEAD_CONFIG_DEFINE_WEIGHTS\n"
-        + _c_array("mf_head_init_w", w) + _c_array("mf_head_init_b", b) +
+        + c_const_array("float", "mf_head_init_w", w, VALUES_PER_LINE) + "\n"
+        + c_const_array("float", "mf_head_init_b", b, VALUES_PER_LINE) + "\n" +
         "#endif\n\n#endif\n")
