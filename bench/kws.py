@@ -16,10 +16,10 @@ from mcuforge.target import open_target
 
 
 def _cost(model, board: str) -> dict:
-    from mcuforge.codegen.generate import load_model
+    from mcuforge.model import load
 
-    graph = load_model(model)
-    x = make_inputs(graph, 1, seed=0)[0][None]
+    model = load(model)
+    x = make_inputs(model.graph, 1, seed=0)[0][None]
     with open_target(model, board) as t:
         _, instr = t.run([x])
         return dict(instr=instr, flash=t.build.flash_bytes, weights=t.project.budget.weights_bytes,

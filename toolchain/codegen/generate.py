@@ -20,6 +20,7 @@ from .. import __version__
 from ..boards import load_board
 from ..build.project import copy_platform, project_include_dirs, write_makefile
 from ..graph.ir import Graph
+from ..model.loader import load
 from ..plan.arena import ArenaPlan, plan_arena
 from ..plan.budget import Budget, check_fits
 from .model_c import Layer, c_ident, render
@@ -42,48 +43,6 @@ class Project:
     @property
     def manifest(self) -> dict:
         return json.loads((self.path / MANIFEST).read_text())
-
-
-def load_model(model) -> Graph:
-    """A Graph from a path (by suffix), raw .tflite bytes, or a Graph."""
-    return load_model_meta(model)[0]
-
-
-def load_model_meta(model) -> tuple[Graph, dict | None]:
-    """(Graph, meta) from a model. meta is None for plain int8 models; for a BNN keyword spotter
-    (.keras saved with mcuforge's binary layers) it carries labels, feature config and head."""
-    if isinstance(model, Graph):
-        return model, None
-    path = Path(model) if not isinstance(model, (bytes, bytearray)) else None
-    if path is not None and path.suffix == ".keras":
-        if not path.exists():
-            raise FileNotFoundError(f"model file not found: {path}")
-        from ..model.keras_bnn import load_bnn_keras
-
-        graph, meta = load_bnn_keras(path)
-        if not graph.name or graph.name in ("main", "model"):
-            graph.name = path.stem
-        return graph, meta
-    return _load_tflite(model), None
-
-
-def _load_tflite(model) -> Graph:
-    if isinstance(model, (bytes, bytearray)):
-        from ..model.tflite import load_tflite
-
-        return load_tflite(bytes(model))
-    path = Path(model)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    if path.suffix == ".tflite":
-        from ..model.tflite import load_tflite
-
-        g = load_tflite(path)
-        if not g.name or g.name in ("main", "model"):
-            g.name = path.stem
-        return g
-    raise ValueError(f"{path}: unknown model format '{path.suffix}' "
-                     "(supported: .tflite int8 models, .keras BNNs made with mcuforge's binary layers)")
 
 
 def _tensor_info(graph: Graph, name: str) -> dict:
@@ -130,7 +89,9 @@ def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[
 
 
 def generate(model, board: str, out_dir, name: str | None = None) -> Project:
-    graph, meta = load_model_meta(model)
+    """Write the project for ``model`` (a Model, or anything ``mcuforge.model.load`` takes)."""
+    loaded = load(model)
+    graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
     model_name = c_ident(name or graph.name or "model")
     plan = plan_arena(graph)

@@ -23,13 +23,13 @@ def add_parser(sub) -> None:
 
 def profile(model, board: str = _common.DEFAULT_BOARD, runs: int = 3, seed: int = 0, workdir=None, store=None,
             method=None, port=None) -> dict:
-    from ..codegen.generate import load_model
+    from ..model.loader import load
     from ..target import open_target
     from .validate import make_inputs
 
-    graph = load_model(model)
-    x = make_inputs(graph, runs, seed)
-    with open_target(graph, board, workdir=workdir, method=method, port=port) as target:
+    model = load(model)
+    x = make_inputs(model.graph, runs, seed)
+    with open_target(model, board, workdir=workdir, method=method, port=port) as target:
         per_run, totals = [], []
         for xi in x:
             _, total = target.run([xi[None]])

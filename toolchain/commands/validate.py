@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -99,16 +98,19 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
     """Generate, build and flash ``model``; run ``inputs`` on the board and on TFLM; compare."""
     from tqdm import tqdm
 
-    from ..codegen.generate import load_model_meta
+    from ..model.loader import load
     from ..reference.tflm import TflmModel, tflm_arena_bytes
     from ..target import open_target
 
-    model_bytes = Path(model).read_bytes() if not isinstance(model, (bytes, bytearray)) else bytes(model)
-    graph, meta = load_model_meta(model)
+    loaded = load(model)  # read (and folded) once: the generator gets the same object
+    graph, meta = loaded.graph, loaded.meta
     x = make_inputs(graph, samples, seed) if inputs is None else inputs
-    if meta is None:
-        reference = TflmModel(model_bytes)  # the host reference, built once
-        reference_arena = tflm_arena_bytes(model_bytes)
+    if loaded.source is not None:
+        reference = TflmModel(loaded.source)  # the host reference, built once
+        reference_arena = tflm_arena_bytes(loaded.source)
+    elif meta is None:
+        raise UsageError("validate needs a .tflite model (checked against TFLM) or a BNN .keras "
+                         "(checked against the numpy reference of its folded graph)")
     else:
         # A folded BNN has no TFLM counterpart: its reference is the numpy executor of the folded graph.
         from ..reference.executor import run_graph
@@ -119,8 +121,7 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
 
         reference, reference_arena = _Numpy(), 0
     bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
-    with open_target(model if meta is not None else graph, board, workdir=workdir, method=method,
-                     port=port) as target:
+    with open_target(loaded, board, workdir=workdir, method=method, port=port) as target:
         run_id = None
         if store is not None:
             run_id = store.start_run("validate", model_name=target.project.manifest["model_name"],
@@ -158,7 +159,7 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
             arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
             flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
             firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run_id,
-            reference="TFLM interpreter" if meta is None else "numpy reference of the folded BNN",
+            reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
         )
         if store is not None:
             summary = result.summary()
@@ -183,12 +184,12 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
-    from ..codegen.generate import load_model
+    from ..model.loader import load
 
-    graph = load_model(args.model)
-    inputs = load_inputs(args.inputs, graph) if args.inputs else None
+    model = load(args.model)
+    inputs = load_inputs(args.inputs, model.graph) if args.inputs else None
     store = _common.open_store(args)
-    v = validate(args.model, args.board, inputs=inputs, samples=args.samples, seed=args.seed,
+    v = validate(model, args.board, inputs=inputs, samples=args.samples, seed=args.seed,
                  workdir=args.workdir, store=store, method=args.method, port=args.port)
     if args.save_outputs:
         np.save(args.save_outputs, np.stack(v.outputs))

@@ -1,7 +1,7 @@
 """Model front ends: read a trained model file into the graph IR (``mcuforge.graph.ir``)."""
 from .errors import ModelError, UnsupportedOpError
 
-__all__ = ["ModelError", "UnsupportedOpError", "load_tflite"]
+__all__ = ["Model", "ModelError", "UnsupportedOpError", "load", "load_tflite"]
 
 
 def __getattr__(name: str):
@@ -10,4 +10,8 @@ def __getattr__(name: str):
         from .tflite import load_tflite
 
         return load_tflite
+    if name in ("load", "Model"):
+        from . import loader
+
+        return getattr(loader, name)
     raise AttributeError(name)
