@@ -2,10 +2,13 @@
 
   dscnn-kws  int8 DS-CNN (TFLite) — the foundation's keyword spotter
   bnn-kws    binary neural network backbone + float head (.keras) for on-device continual learning
+  rnn        FastGRNN / LSTM / GRU time-series classifier, optionally EMI-RNN (multiple-instance
+             windows that stop early), on aeon:NAME, a .npz of sequences or a keyword folder
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
@@ -35,6 +38,38 @@ def add_parser(sub) -> None:
                            help="binary phase: weight of the full-precision network's predictions in the "
                                 "targets, 0..1 (default 0: labels only)")
         k.set_defaults(func=run_dscnn if kind == "dscnn-kws" else run_bnn)
+    _add_rnn(kinds)
+
+
+def _add_rnn(kinds) -> None:
+    from ..train.rnn import CELLS, RnnConfig
+
+    d = RnnConfig()
+    k = kinds.add_parser("rnn", help="train an RNN time-series classifier (EMI-RNN with --emi)",
+                         description=_common.doc(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    k.add_argument("--data", required=True,
+                   help="aeon:NAME (a set inside the aeon package, e.g. aeon:BasicMotions), FILE.npz "
+                        "(X [N,T,d], y [N], optional split, labels, negative) or a keyword dataset folder")
+    k.add_argument("--cell", choices=CELLS, default=d.cell, help=f"recurrent cell (default {d.cell})")
+    k.add_argument("--hidden", type=int, default=d.hidden, help=f"hidden units (default {d.hidden})")
+    k.add_argument("--window", type=int, default=d.window, help=f"steps per instance window (default {d.window})")
+    k.add_argument("--stride", type=int, default=d.stride, help=f"steps between windows (default {d.stride})")
+    k.add_argument("--emi", action="store_true",
+                   help="EMI-RNN: multiple-instance relabelling rounds and early exit (needs a negative class)")
+    k.add_argument("--rank", type=int, default=None, help="FastGRNN: low-rank W and U of this rank")
+    k.add_argument("--sparsity", type=float, default=0.0,
+                   help="FastGRNN: fraction of W/U entries hard-thresholded to zero (default 0)")
+    k.add_argument("--rounds", type=int, default=d.rounds, help=f"MI-RNN rounds with --emi (default {d.rounds})")
+    k.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs per round (default {d.epochs})")
+    k.add_argument("--k", type=int, default=d.k, help=f"consecutive windows that decide a bag (default {d.k})")
+    k.add_argument("--p-hat", type=float, default=d.p_hat, help=f"early-exit probability (default {d.p_hat})")
+    k.add_argument("--kappa", type=int, default=d.kappa, help=f"check the exit every kappa steps (default {d.kappa})")
+    k.add_argument("--negative-only-exit", action="store_true", help="exit early only on the negative class")
+    k.add_argument("--batch-size", type=int, default=d.batch_size)
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("-o", "--out", required=True, help="output model (.rnn.keras, with a .json beside it)")
+    _common.add_json(k, "the training report")
+    k.set_defaults(func=run_rnn)
 
 
 def _labels(args) -> list[str]:
@@ -77,4 +112,25 @@ def run_bnn(args) -> int:
     print(f"wrote {out} (+ {out.with_suffix('.json').name}): "
           + ", ".join(f"{k} {v:.4f}" for k, v in report.items() if "accuracy" in k))
     _common.write_json(args.json, dict(report, model=str(out), labels=labels))
+    return 0
+
+
+def run_rnn(args) -> int:
+    from ..data.sequences import load_sequences
+    from ..train.rnn import RnnConfig, save_rnn, train_rnn
+
+    out = Path(args.out)
+    if not out.name.endswith(".keras"):
+        raise ValueError(f"{out}: the RNN is written as a .keras file (e.g. model.rnn.keras)")
+    cfg = RnnConfig(cell=args.cell, hidden=args.hidden, window=args.window, stride=args.stride, emi=args.emi,
+                    rank=args.rank, sparsity=args.sparsity, rounds=args.rounds, epochs=args.epochs,
+                    batch_size=args.batch_size, k=args.k, p_hat=args.p_hat, kappa=args.kappa,
+                    negative_only_exit=args.negative_only_exit, seed=args.seed)
+    data = load_sequences(args.data, seed=args.seed)
+    model, report = train_rnn(data, cfg, progress=sys.stderr.isatty())
+    save_rnn(model, cfg, data, out, report)
+    shown = {k: v for k, v in report.items() if k.endswith(("accuracy", "mean_steps"))}
+    print(f"wrote {out} (+ {out.with_suffix('.json').name}): {report['nonzero_params']:,} nonzero parameters, "
+          + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    _common.write_json(args.json, dict(report, model=str(out), labels=data.labels))
     return 0
