@@ -48,7 +48,6 @@ to map the future keywords onto one class.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -58,6 +57,7 @@ from ..data.features import FeatureConfig
 from ..data.speech_commands import load_split
 from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from .bnn_layers import BinaryConv2D, BinaryInputConv2D, ClipConstraint, SteReLU, ZeroMeanKernel, sign_ste  # noqa: F401 (registers)
+from .sidecar import read_sidecar, write_sidecar
 
 BASE_LABELS = ("silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 NEW_KEYWORDS = ("zero", "one", "two", "three")
@@ -404,23 +404,13 @@ def save_bnn(model, feature_config: FeatureConfig, labels, path, extra: dict | N
         meta["extra"] = extra
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_sidecar(path, meta)
     return path
 
 
 def read_bnn_metadata(path) -> dict:
     """The metadata of a BNN written by save_bnn (labels, feature config, ...) without loading the model."""
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    for p in (path, meta_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"BNN file not found: {p}")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not {FORMAT} metadata (format={meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{meta_path}: metadata version {meta.get('version')} (this mcuforge reads {FORMAT_VERSION})")
-    return meta
+    return read_sidecar(path, FORMAT, FORMAT_VERSION, "BNN")
 
 
 def load_bnn(path):

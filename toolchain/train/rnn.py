@@ -21,11 +21,12 @@ run wins); otherwise negative. Compute is counted in cell steps (what the board 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .sidecar import read_sidecar, write_sidecar
 
 FORMAT, FORMAT_VERSION = "mcuforge-rnn", 1
 CELLS = ("fastgrnn", "lstm", "gru")
@@ -282,7 +283,7 @@ def save_rnn(model, cfg: RnnConfig, data, path, report: dict | None = None) -> P
                 data=data.name, feature_config=data.feature_config, report=report or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=float) + "\n")
+    write_sidecar(path, meta)
     return path
 
 
@@ -293,11 +294,5 @@ def load_rnn(path):
     from . import rnn_cells  # noqa: F401  (registers FastGRNNCell for deserialization)
 
     path = Path(path)
-    meta_path = path.with_suffix(".json")
-    for p in (path, meta_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"RNN file not found: {p}")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{meta_path} is not {FORMAT} v{FORMAT_VERSION} metadata")
+    meta = read_sidecar(path, FORMAT, FORMAT_VERSION, "RNN")
     return keras.saving.load_model(path, compile=False), RnnConfig(**meta["config"]), meta
