@@ -148,6 +148,8 @@ class Graph:
             seen[name] = self.tensors[name]
         for op in self.ops:
             for name in op.inputs + op.outputs:
+                if not name:  # an absent optional input
+                    continue
                 t = self.tensors[name]
                 if not t.is_const:
                     seen.setdefault(name, t)
@@ -161,6 +163,6 @@ class Graph:
         names = []
         for op in self.ops:
             for n in op.inputs:
-                if self.tensors[n].is_const and n not in names:
+                if n and self.tensors[n].is_const and n not in names:
                     names.append(n)
         return [self.tensors[n] for n in names]

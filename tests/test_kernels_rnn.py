@@ -1,0 +1,88 @@
+"""The FastGRNN step kernel (firmware/kernels/fastgrnn_f32.c) against its numpy twin
+(toolchain/ops/fastgrnn_f32.py) on the host and on the emulated board, and the twin against
+the Keras cell the model is trained with."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernel_harness import run_emitted
+from mcuforge.graph.ir import Graph, Op, Tensor
+from mcuforge.ops import fastgrnn_f32
+from mcuforge.reference.executor import initial_state, run_graph
+
+
+def step_graph(rng, d=6, hidden=10, rank_w=0, rank_u=0, state=True) -> Graph:
+    f = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    t = {"x": Tensor("x", (1, d), "float32"),
+         "h": Tensor("h", (1, hidden), "float32", persist="state" if state else ""),
+         "b_z": Tensor("b_z", (hidden,), "float32", data=f(hidden)),
+         "b_h": Tensor("b_h", (hidden,), "float32", data=f(hidden))}
+    names = []
+    for m, rows, rank in (("w", d, rank_w), ("u", hidden, rank_u)):
+        if rank:
+            t[m + "1"] = Tensor(m + "1", (rows, rank), "float32", data=f(rows, rank))
+            t[m + "2"] = Tensor(m + "2", (rank, hidden), "float32", data=f(rank, hidden))
+            names += [m + "1", m + "2"]
+        else:
+            t[m] = Tensor(m, (rows, hidden), "float32", data=f(rows, hidden))
+            names += [m, ""]
+    out = "h" if state else "h_out"
+    if not state:
+        t["h_out"] = Tensor("h_out", (1, hidden), "float32")
+    op = Op("fastgrnn_f32", ["x", "h", *names, "b_z", "b_h"], [out],
+            {"zeta": 1 / (1 + np.exp(-1.0)), "nu": 1 / (1 + np.exp(4.0))}, index=0)
+    return Graph("fastgrnn_step", t, [op], inputs=["x"] if state else ["x", "h"], outputs=[out])
+
+
+@pytest.mark.parametrize("ranks", [(0, 0), (3, 0), (2, 4)])
+def test_emitted_step_equals_the_twin(ranks):
+    rng = np.random.default_rng(sum(ranks))
+    g = step_graph(rng, rank_w=ranks[0], rank_u=ranks[1], state=False)
+    x, h = rng.normal(0, 1, (1, 6)).astype(np.float32), rng.uniform(-1, 1, (1, 10)).astype(np.float32)
+    want = fastgrnn_f32.reference(g.ops[0], g, [x, h] + [g.tensor(n).data if n else None for n in g.ops[0].inputs[2:]])[0]
+    got = run_emitted(g.ops[0], g, [x, h])[0]
+    assert np.abs(got - want).max() <= fastgrnn_f32.TOLERANCE
+    assert np.abs(want - h).max() > 0.01  # the step did something
+
+
+def test_twin_matches_the_keras_cell():
+    import keras
+
+    from mcuforge.train.rnn_cells import FastGRNNCell
+
+    rng = np.random.default_rng(3)
+    cell = FastGRNNCell(10, rank_w=3)
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    xs = rng.normal(0, 1, (1, 9, 6)).astype(np.float32)
+    keras_h = np.asarray(layer(xs))[0]
+    w1, w2, u, bz, bh, zeta, nu = [np.asarray(v, np.float32) for v in cell.get_weights()]
+    g = step_graph(rng, rank_w=3)
+    for name, v in (("w1", w1), ("w2", w2), ("u", u), ("b_z", bz), ("b_h", bh)):
+        g.tensor(name).data = v
+    g.ops[0].attrs.update(zeta=1 / (1 + np.exp(-zeta)), nu=1 / (1 + np.exp(-nu)))
+    g.ops[0].attrs.pop("rank_w", None)
+    state = initial_state(g)
+    for t in range(9):
+        run_graph(g, [xs[:, t]], state)
+        np.testing.assert_allclose(state["h"][0], keras_h[t], atol=2e-5)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", ["netduinoplus2"])
+def test_steps_on_the_board_follow_the_twin(board, tmp_path):
+    from mcuforge.target import open_target
+
+    rng = np.random.default_rng(7)
+    g = step_graph(rng, rank_w=3)
+    state = initial_state(g)
+    xs = rng.normal(0, 1, (12, 1, 6)).astype(np.float32)
+    worst = 0.0
+    with open_target(g, board, workdir=tmp_path / "fw") as target:
+        for x in xs:  # the hidden state lives on the board between invokes
+            want = run_graph(g, [x], state)[0]
+            got = target.run([x])[0][0].reshape(want.shape)
+            worst = max(worst, float(np.abs(got - want).max()))
+            state["h"] = got.copy()  # each step from the board's own state: per-step tolerance
+    assert worst <= fastgrnn_f32.TOLERANCE, worst
+    assert np.abs(state["h"]).max() > 0.05
