@@ -37,10 +37,12 @@ def db_path(args) -> Path:
     return Path(args.db or os.environ.get("MCUFORGE_DB") or "mcuforge.db")
 
 
-def open_store(args):
+def open_store(args, readonly: bool = False):
+    """The results database of ``--db``; ``readonly`` for commands that only read it (a missing
+    file is then an error, and nothing is created)."""
     from ..results.store import ResultsStore
 
-    return ResultsStore(db_path(args))
+    return ResultsStore(db_path(args), readonly=readonly)
 
 
 def to_jsonable(obj):
