@@ -1,6 +1,7 @@
 """Options and output helpers shared by the CLI verbs."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -31,6 +32,30 @@ def add_workdir(p) -> None:
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator if it has one)")
     p.add_argument("--port", default=None,
                    help="serial port or pyserial URL of a real board (e.g. /dev/ttyACM0, COM3, socket://host:port)")
+
+
+def check_target(args) -> None:
+    """Board, flash method and port checked before anything is built or any progress bar shows."""
+    from ..boards import load_board
+    from ..flash import check_method
+
+    check_method(load_board(args.board), getattr(args, "method", None), getattr(args, "port", None))
+
+
+def progress() -> bool:
+    """Progress bars only on a terminal: in a log or CI they would be thousands of lines."""
+    return sys.stderr.isatty()
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
+    return n
 
 
 def db_path(args) -> Path:

@@ -27,7 +27,8 @@ def run_kws(args) -> int:
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     summary = build_kws_dataset(args.out, words=words, clips_per_voice=args.clips_per_voice, seed=args.seed,
-                                voices=args.voices, overwrite=args.overwrite)
+                                voices=args.voices, overwrite=args.overwrite,
+                                progress=_common.progress())
     counts = summary.get("counts") or {}
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else f"wrote {args.out}")
     _common.write_json(args.json, summary)

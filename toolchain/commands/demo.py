@@ -283,14 +283,16 @@ def paper_comparison(sessions: list[dict]) -> list[str]:
 
 
 def run(args) -> int:
+    _common.check_target(args)
     store = _common.open_store(args)
     ok = True
     result: dict = {}
-    data_dir = ensure_dataset(args.data, args.workdir, args.clips_per_voice, args.voices, args.seed, True)
+    data_dir = ensure_dataset(args.data, args.workdir, args.clips_per_voice, args.voices, args.seed,
+                              _common.progress())
     if args.part in ("all", "int8"):
         r = demo(args.board, data=data_dir, workdir=args.workdir, epochs=args.epochs,
                  clips_per_voice=args.clips_per_voice, voices=args.voices, test_samples=args.test_samples,
-                 seed=args.seed, store=store, method=args.method, port=args.port)
+                 seed=args.seed, store=store, method=args.method, port=args.port, progress=_common.progress())
         print_demo(r)
         result.update(r)
         ok = r["accuracy_board"] == r["accuracy_host"] and r["output_mismatches"] == 0
@@ -302,7 +304,7 @@ def run(args) -> int:
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
                         store=store, train_new=args.train_new, train_old=args.train_old,
                         eval_per_class=args.eval_per_class, bnn=args.bnn,
-                        float_epochs=args.bnn_float_epochs)
+                        float_epochs=args.bnn_float_epochs, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     _common.write_json(args.json, result)

@@ -31,11 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--rule", default="tinyol", choices=RULES, help="learning rule run on the board (default tinyol)")
     p.add_argument("--new", required=True, help="comma-separated new keywords, e.g. zero or zero,one,two,three")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
-    p.add_argument("--batch", type=int, default=8, help="batch size of the batch rules and CWR (default 8)")
-    p.add_argument("--train-new", type=int, default=40, help="training clips per new keyword (default 40)")
-    p.add_argument("--train-old", type=int, default=8, help="training clips per old class (default 8)")
-    p.add_argument("--eval-per-class", type=int, default=30, help="held-out clips per class (default 30)")
-    p.add_argument("--eval-every", type=int, default=40, help="evaluate every N training clips (default 40)")
+    p.add_argument("--batch", type=_common.positive_int, default=8, help="batch size of the batch rules and CWR (default 8)")
+    p.add_argument("--train-new", type=_common.positive_int, default=40, help="training clips per new keyword (default 40)")
+    p.add_argument("--train-old", type=_common.positive_int, default=8, help="training clips per old class (default 8)")
+    p.add_argument("--eval-per-class", type=_common.positive_int, default=30, help="held-out clips per class (default 30)")
+    p.add_argument("--eval-every", type=_common.positive_int, default=40, help="evaluate every N training clips (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", default=None, help="firmware project folder (default: build/learn-<model>)")
     p.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted session")
@@ -233,10 +233,12 @@ def print_learn(s: dict, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
+    _common.check_target(args)
     store = _common.open_store(args)
     s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
               train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
-              eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume)
+              eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume,
+              progress=_common.progress())
     print_learn(s)
     _common.write_json(args.json, s)
     return 0

@@ -87,7 +87,8 @@ def run_dscnn(args) -> int:
     if out.suffix != ".tflite":
         raise ValueError(f"{out}: the DS-CNN is written as an int8 .tflite file")
     r = train_and_convert(args.data, _labels(args), out_dir=None, epochs=args.epochs, batch_size=args.batch_size,
-                          seed=args.seed, features=FeatureConfig(hop=160))
+                          seed=args.seed, features=FeatureConfig(hop=160),
+                          progress=_common.progress())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(r["tflite"])
     r["feature_config"].save(out.with_suffix(".features.json"))
