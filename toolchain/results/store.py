@@ -290,9 +290,13 @@ class ResultsStore:
             raise
 
     def _open_writable(self) -> sqlite3.Connection:
-        if not os.access(self.path if self.path.exists() else self.path.parent, os.W_OK) or _read_only_fs(self.path):
-            raise ResultsError(f"cannot write the results database {self.path}: read-only "
-                               f"{'file' if self.path.exists() else 'folder'}; choose another --db")
+        # WAL mode writes -wal and -shm files beside the database: its folder must be writable too.
+        if _read_only_fs(self.path) or not os.access(self.path.parent, os.W_OK):
+            raise ResultsError(f"cannot write the results database {self.path}: read-only folder "
+                               f"{self.path.parent}; choose another --db ('report' reads it where it is)")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise ResultsError(f"cannot write the results database {self.path}: read-only file; "
+                               "choose another --db ('report' reads it where it is)")
         # isolation_level=None: autocommit, every write is durable at once. The busy timeout makes
         # a writer wait for another session's write instead of failing (WAL: readers never wait).
         self._db = sqlite3.connect(str(self.path), timeout=self._timeout, isolation_level=None,
