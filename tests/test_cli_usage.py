@@ -74,3 +74,18 @@ def test_validate_api_refuses_zero_samples(model):
 
     with pytest.raises(UsageError, match="no inputs"):
         validate(model, samples=0, progress=False)
+
+
+def test_outputs_seeds_and_learn_models_checked_first(model, tmp_path):
+    work = tmp_path / "fw"
+    usage_error(mcuforge("validate", model, "--json", tmp_path / "no" / "v.json", "--workdir", work),
+                "--json", "does not exist")
+    usage_error(mcuforge("validate", model, "--save-outputs", tmp_path, "--workdir", work), "is a folder")
+    usage_error(mcuforge("validate", model, "--seed", "-1", "--workdir", work), "--seed", ">= 0")
+    assert not work.exists()
+    db = tmp_path / "r.db"
+    usage_error(mcuforge("learn", model, "--data", tmp_path, "--new", "zero", "--db", db), "learn takes a BNN .keras")
+    bnn = tmp_path / "b.keras"
+    bnn.write_bytes(b"PK")
+    usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "b.json not found")
+    assert not db.exists()

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        from .commands._common import check_outputs
+
+        check_outputs(args)
         if getattr(args, "json", None) == "-":
             # JSON owns stdout; the human-readable output moves to stderr.
             with contextlib.redirect_stdout(sys.stderr):

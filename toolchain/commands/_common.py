@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+
 DEFAULT_BOARD = "netduinoplus2"
 
 
@@ -47,15 +49,34 @@ def progress() -> bool:
     return sys.stderr.isatty()
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
-    return n
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {n}")
+        return n
+
+    return parse
+
+
+positive_int = _int_at_least(1)  # argparse types: counts, and seeds or counts that may be 0
+natural_int = _int_at_least(0)
+
+
+def check_outputs(args) -> None:
+    """Output files (--json, --save-outputs) checked before the work, not after it."""
+    for opt in ("json", "save_outputs"):
+        dest = getattr(args, opt, None)
+        if not dest or dest == "-":
+            continue
+        p = Path(dest)
+        if p.is_dir():
+            raise UsageError(f"--{opt.replace('_', '-')} {dest} is a folder; give a file name")
+        if not p.parent.is_dir():
+            raise UsageError(f"--{opt.replace('_', '-')} {dest}: folder {p.parent} does not exist")
 
 
 def db_path(args) -> Path:

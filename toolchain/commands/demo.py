@@ -37,8 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
     p.add_argument("--voices", type=int, default=None, help="dataset: N voices drawn (seeded) from all (default: all)")
-    p.add_argument("--test-samples", type=int, default=None, help="run only the first N test clips on the board")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-samples", type=_common.positive_int, default=None, help="run only the first N test clips on the board")
+    p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
     p.add_argument("--part", choices=("int8", "learn", "all"), default="all",

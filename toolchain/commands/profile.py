@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("--runs", type=_common.positive_int, default=3, help="invocations to take the per-layer median over (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_common.natural_int, default=0)
     _common.add_json(p)
     _common.add_db(p)
     _common.add_workdir(p)

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
         k.add_argument("-o", "--out", required=True, help=out_help)
         k.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
         k.add_argument("--batch-size", type=int, default=64)
-        k.add_argument("--seed", type=int, default=0)
+        k.add_argument("--seed", type=_common.natural_int, default=0)
         _common.add_json(k, "the training report")
         if kind == "bnn-kws":
             k.add_argument("--float-epochs", type=int, default=BNN_FLOAT_EPOCHS,

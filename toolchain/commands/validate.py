@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--inputs", metavar="X.npy", help="inputs stacked on axis 0, model input dtype/shape without batch")
     p.add_argument("--samples", type=_common.positive_int, default=10,
                    help="random inputs when --inputs is not given (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    p.add_argument("--seed", type=_common.natural_int, default=0, help="seed for random inputs")
     p.add_argument("--save-outputs", metavar="Y.npy", help="write the board's raw outputs (stacked on axis 0)")
     p.add_argument("--project", metavar="DIR", default=None,
                    help="validate the firmware already generated in DIR as it is (built if needed), not a new one")
