@@ -31,7 +31,9 @@ def usage_error(p, *words):
 
 
 @pytest.mark.parametrize("args,words", [
+    # --port alone: a usage error until flash.attach (the linkfaults branch) makes it reach a running board.
     (["--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "--method", "qemu"]),
+    (["--method", "qemu", "--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "emulated board"]),
     (["--method", "bogus"], ["unknown flash method 'bogus'", "openocd"]),
     (["--method", "openocd", "-b", "mps2-an386"], ["does not support flash method 'openocd'"]),
     (["-b", "nosuchboard"], ["nosuchboard"]),
