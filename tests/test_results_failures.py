@@ -133,3 +133,12 @@ def test_two_sessions_writing_at_once_keep_every_row(tmp_path):
             assert len(s.samples(r.id)) == 300
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_failed_bookkeeping_write_never_hides_the_sessions_error(tmp_path):
+    s = ResultsStore(tmp_path / "r.db")
+    with pytest.raises(TimeoutError, match="no frame") as err:
+        with s.run("validate"):
+            s.readonly = True  # from here every write fails with ResultsError, as on media gone read-only
+            raise TimeoutError("no frame from board")
+    assert "could not mark run" in "".join(getattr(err.value, "__notes__", []))

@@ -466,8 +466,8 @@ class ResultsStore:
         with self._lock:
             row = self._db.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
             merged = {**json.loads(row[0] or "{}"), **dict(summary or {})}
-            self._db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
-                             (status, utc_now(), _json(merged, "summary"), run_id))
+            self._write("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                        (status, utc_now(), _json(merged, "summary"), run_id))
 
     @contextlib.contextmanager
     def run(self, kind: str, **ident: Any) -> Iterator[RunHandle]:
@@ -496,7 +496,7 @@ class ResultsStore:
             # A body that already called finish_run() chose its own status; keep it.
             current = self.get_run(handle.id).status
             self.finish_run(handle.id, status if current == "running" else current, summary)
-        except (sqlite3.Error, ValueError) as e:
+        except (sqlite3.Error, ResultsError, ValueError) as e:
             if exc is None:
                 raise
             # Never hide the session's own exception behind a bookkeeping one.
