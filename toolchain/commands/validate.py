@@ -1,6 +1,7 @@
 """``mcuforge validate``: run inputs on the board and compare every output with the TFLM interpreter."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 
@@ -148,15 +149,14 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
 
         reference, reference_arena = _Numpy(), 0
     with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project) as target:
+        # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
+        recording = store.run("validate", model_name=target.project.manifest["model_name"],
+                              model_hash=target.project.model_hash, board=board,
+                              firmware_hash=target.project.firmware_hash,
+                              cycles_kind=target.cycles_kind) if store is not None else contextlib.nullcontext()
         bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
-        run_id = None
-        if store is not None:
-            run_id = store.start_run("validate", model_name=target.project.manifest["model_name"],
-                                     model_hash=target.project.model_hash, board=board,
-                                     firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind)
-        outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
-        rows = []
-        try:
+        with recording as run, contextlib.closing(bar):
+            outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
             for i, xi in enumerate(x):
                 got, cyc = target.run([xi[None]])
                 want = reference.run([xi[None]])
@@ -168,31 +168,24 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 max_diff = max(max_diff, d_max)
                 outs.append(got[0][0] if got[0].shape[0] == 1 else got[0])
                 cycles.append(int(cyc))
-                rows.append(dict(index=i, mismatches=n_bad, max_abs_diff=d_max, cycles=int(cyc)))
-                if store is not None:
-                    store.add_samples(run_id, rows[-1:])
+                if run is not None:
+                    run.samples([dict(index=i, mismatches=n_bad, max_abs_diff=d_max, cycles=int(cyc))])
                 bar.update(1)
                 bar.set_postfix(mismatches=mismatches)
-        except BaseException:
-            if store is not None:
-                store.finish_run(run_id, status="interrupted" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "failed")
-            raise
-        finally:
-            bar.close()
-        size = target.build
-        result = Validation(
-            board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems, max_abs_diff=max_diff,
-            cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
-            arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
-            flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
-            firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run_id,
-            reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
-        )
-        if store is not None:
-            summary = result.summary()
-            store.add_metrics(run_id, {k: v for k, v in summary.items()
-                                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
-            store.finish_run(run_id, status="ok" if result.ok else "failed", summary=summary)
+            size = target.build
+            result = Validation(
+                board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems,
+                max_abs_diff=max_diff, cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
+                arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
+                flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
+                firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run.id if run else None,
+                reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
+            )
+            if run is not None:
+                summary = result.summary()
+                run.metrics({k: v for k, v in summary.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
+                store.finish_run(run.id, status="ok" if result.ok else "failed", summary=summary)
     return result
 
 
