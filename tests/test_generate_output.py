@@ -74,6 +74,14 @@ def test_regenerating_replaces_only_its_own_files(model, tmp_path):
     assert set(tree(fw)) == set(p.manifest["files"]) | {MANIFEST, "my_notes.txt", "build/keep.o"}
 
 
+def test_a_killed_generation_leaves_nothing_in_the_way(model, tmp_path):
+    fw = tmp_path / "fw"
+    (fw / ".mcuforge-staging-x1" / "model").mkdir(parents=True)  # what SIGKILL mid-generate leaves
+    (fw / ".mcuforge-staging-x1" / "model" / "model.c").write_text("half")
+    generate(model, "netduinoplus2", fw)
+    assert not [p for p in os.listdir(fw) if p.startswith(".mcuforge-staging")]
+
+
 def test_a_forged_manifest_cannot_delete_outside_the_project(model, tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("precious")

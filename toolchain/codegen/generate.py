@@ -30,6 +30,7 @@ from ..plan.budget import Budget, check_fits
 from .model_c import Layer, c_ident, render
 
 MANIFEST = "mcuforge.json"
+STAGING_PREFIX = ".mcuforge-staging-"  # a generation in progress (or one killed half-way)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".mcuforge-staging-", dir=out))  # same file system: renames
+        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))  # same file system: renames
     except OSError as e:
         raise OutputDirError(f"-o {out}: cannot write there ({e.strerror})") from None
     try:
@@ -188,6 +189,9 @@ def check_out_dir(out: Path, force: bool = False) -> dict | None:
     if not out.is_dir():
         return None
     manifest = _project_manifest(out)
+    for p in out.glob(STAGING_PREFIX + "*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)  # left by a generation that was killed
     if manifest is None and any(out.iterdir()) and not force:
         raise OutputDirError(f"-o {out}: the folder is not empty and not an mcuforge project (no {MANIFEST}); "
                              "name a new or empty folder, or add --force to write mcuforge's files beside yours")
