@@ -113,6 +113,22 @@ def test_reuse_and_refusal(tiny, tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
 
 
+def test_overwrite_removes_only_the_datasets_own_files(tiny, tmp_path):
+    root, _ = tiny
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    (data / "my_recordings").mkdir()
+    (data / "my_recordings" / "me_nohash_0.wav").write_bytes(b"mine")
+    (data / "yes" / "notes.txt").write_text("mine too")
+    small = {**TINY, "clips_per_voice": 1, "unknown_per_voice": 1}
+    rebuilt = kws.build_kws_dataset(data, overwrite=True, workers=1, **small)
+    assert (data / "my_recordings" / "me_nohash_0.wav").read_bytes() == b"mine"
+    assert (data / "yes" / "notes.txt").read_text() == "mine too"
+    listed = set(kws._own_files(rebuilt["params"]))
+    assert {p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} == listed | {
+        "my_recordings/me_nohash_0.wav", "yes/notes.txt"}
+
+
 def test_unknown_pool_excludes_all_keywords():
     split_of = {v: "train" for v in VOICES}
     jobs = kws._plan(("tree", "marvin"), VOICES, split_of, 1, 40, seed=0)

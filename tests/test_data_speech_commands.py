@@ -153,7 +153,7 @@ def test_bad_folders_give_clear_errors(tmp_path):
         load_split(root, ["yes"], "testing")
     with pytest.raises(ValueError, match="duplicate labels"):
         load_split(root, ["yes", "yes"])
-    with pytest.raises(ValueError, match="needs word folders that are not labels"):
+    with pytest.raises(ValueError, match=r"needs \S*/unknown/\*\.wav or word folders that are not labels"):
         load_split(root, ["unknown", "yes", "no", "cat", "dog"])
 
     _write_raw(root / "yes" / "zed_nohash_0.wav", rate=8000)
@@ -179,3 +179,41 @@ def test_bad_folders_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="silence.*found neither"):
         load_split(quiet, ["silence", "yes"])
     assert set(word_folders(quiet)) == {"yes", "no", "cat", "dog"}
+
+
+def _unknown_folder(root, words=("bed", "tree")):
+    """An explicit unknown/ folder (a common layout for one's own recordings), clips named by speaker."""
+    (root / "unknown").mkdir()
+    for i, spk in enumerate(("alice", "bob", "carol", "dave")):
+        for n, w in enumerate(words):
+            write_wav(root / "unknown" / f"{spk}_nohash_{w}{n}.wav", _tone(3000 + 100 * n + 10 * i, seed=40 + i), RATE)
+    return sorted(f"unknown/{p.name}" for p in (root / "unknown").iterdir())
+
+
+def test_an_unknown_folder_is_the_unknown_class(tmp_path):
+    _user_folder(tmp_path, with_lists=False)
+    clips = _unknown_folder(tmp_path)
+    every_word = ["silence", "unknown", "yes", "no", "cat", "dog"]  # no word folder left over
+    files, y = [], []
+    for split in splits.SPLITS:
+        f, lab = list_split(tmp_path, every_word, split)
+        files += f
+        y += lab
+    unknown = sorted(f for f, lab in zip(files, y) if every_word[lab] == "unknown")
+    assert unknown == clips  # the unknown/ folder's clips, each in exactly one split
+    # With a word left over, "unknown" is the folder's clips plus that word's.
+    f, lab = list_split(tmp_path, ["unknown", "yes", "no", "cat"], "train")
+    got = {x.split("/")[0] for x, l in zip(f, lab) if l == 0}
+    assert got == {"unknown", "dog"}
+
+
+def test_learn_takes_a_folder_with_unknown(tmp_path):
+    from mcuforge.commands.learn import load_learn_data
+
+    _user_folder(tmp_path)
+    _unknown_folder(tmp_path)
+    # Clips without a list entry are train clips; the unknown/ clips are the only "unknown" ones.
+    d = load_learn_data(tmp_path, ["unknown", "yes", "no"], ["cat", "dog"], train_new=2, train_old=2,
+                        eval_per_class=1, seed=0)
+    assert d.labels == ["unknown", "yes", "no", "cat", "dog"]
+    assert sorted(set(d.train_labels.tolist())) == [0, 1, 2, 3, 4]

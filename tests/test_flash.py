@@ -9,7 +9,8 @@ import pytest
 
 from conftest import EMULATED_BOARDS
 from mcuforge.boards import Emulator, load_board
-from mcuforge.flash import FlashError, get_backend, open_session, qemu_argv
+from mcuforge.errors import UsageError
+from mcuforge.flash import FlashError, check_method, get_backend, open_session, qemu_argv
 
 N2 = "netduinoplus2"
 
@@ -71,10 +72,15 @@ def test_bad_targets(tmp_path):
 
 def test_method_checks(fake_firmware):
     elf = fake_firmware("mps2-an386").elf
-    with pytest.raises(FlashError, match="does not support flash method 'openocd'.*qemu"):
+    # Bad usage (exit 2), found by check_method before anything is built.
+    with pytest.raises(UsageError, match="does not support flash method 'openocd'.*qemu"):
         open_session(elf, "mps2-an386", method="openocd")
-    with pytest.raises(FlashError, match="unknown flash method 'jlink'"):
+    with pytest.raises(UsageError, match="unknown flash method 'jlink'"):
         get_backend("jlink")
+    with pytest.raises(UsageError, match="--port /dev/ttyACM0 is the serial port of a real board.*--method"):
+        check_method("netduinoplus2", None, "/dev/ttyACM0")
+    assert check_method("netduinoplus2", "openocd", "/dev/ttyACM0") == "openocd"
+    assert check_method("netduinoplus2") == "qemu"
 
 
 def test_missing_qemu_is_a_clear_error(fake_firmware, monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .commands import COMMANDS
-from .errors import exit_code_for
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for
 
 EPILOG = """exit codes: 0 ok, 1 outputs differ / check failed, 2 bad usage, 3 model not supported or too big
 for the board, 4 build failed, 5 flash or serial link failed, 130 interrupted"""
@@ -33,16 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
+        from .commands._common import check_outputs
+
+        check_outputs(args)
         if getattr(args, "json", None) == "-":
             # JSON owns stdout; the human-readable output moves to stderr.
             with contextlib.redirect_stdout(sys.stderr):
                 return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        print("\ninterrupted (what was measured is in the results database)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message and a meaningful exit code
         code = exit_code_for(exc)
         if code is None or getattr(args, "debug", False):

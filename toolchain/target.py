@@ -66,18 +66,21 @@ class Target:
 
 
 def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | None = None,
-                method: str | None = None, port: str | None = None, progress=None) -> Target:
-    """Generate, build and flash ``model`` for ``board`` and return a connected Target."""
+                method: str | None = None, port: str | None = None, progress=None,
+                project: Project | None = None) -> Target:
+    """Generate, build and flash ``model`` for ``board`` and return a connected Target; with
+    ``project`` (``codegen.generate.load_project``), build and flash that one as it is."""
     from .build.make import build
     from .flash import open_session
 
     tmp = None
-    if workdir is None:
+    if workdir is None and project is None:
         tmp = tempfile.TemporaryDirectory(prefix="mcuforge-")
         workdir = tmp.name
     step = progress or (lambda msg: None)
     step("generate")
-    project = generate(model, board, Path(workdir), name=name)
+    if project is None:
+        project = generate(model, board, Path(workdir), name=name)
     step("build")
     result = build(project.path)
     step("flash")

@@ -2,15 +2,19 @@
 
 DIR/
   Makefile           plain make, the board's compiler flags
-  mcuforge.json      manifest: board, hashes, arena, layers, input/output quantization
+  mcuforge.json      manifest: board, hashes, arena, layers, input/output quantization, the files it owns
   mf_build_id.h      firmware hash the board announces in its hello
   model/model.{c,h}  the generated model
   firmware/, board/  runtime, link, kernels and board support copied from mcuforge
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from ..plan.budget import Budget, check_fits
 from .model_c import Layer, c_ident, render
 
 MANIFEST = "mcuforge.json"
+STAGING_PREFIX = ".mcuforge-staging-"  # a generation in progress (or one killed half-way)
 
 
 @dataclass
@@ -88,8 +93,14 @@ def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[
     return exts, files
 
 
-def generate(model, board: str, out_dir, name: str | None = None) -> Project:
-    """Write the project for ``model`` (a Model, or anything ``mcuforge.model.load`` takes)."""
+def generate(model, board: str, out_dir, name: str | None = None, force: bool = False) -> Project:
+    """Write the project for ``model`` (a Model, or anything ``mcuforge.model.load`` takes) on
+    ``board`` into ``out_dir``.
+
+    ``out_dir`` must be new, empty or a project mcuforge wrote (regenerating removes the files of
+    the old project it no longer writes); any other folder is refused unless ``force``, and then
+    only mcuforge's own files are added. The files are written into a staging folder first, so
+    the firmware hash covers exactly them and nothing is touched if generation fails."""
     loaded = load(model)
     graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
@@ -98,6 +109,50 @@ def generate(model, board: str, out_dir, name: str | None = None) -> Project:
     budget = check_fits(graph, plan, board_obj)  # before any C is written
 
     out = Path(out_dir)
+    previous = check_out_dir(out, force)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))  # same file system: renames
+    except OSError as e:
+        raise OutputDirError(f"-o {out}: cannot write there ({e.strerror})") from None
+    try:
+        src, extensions, model_hash, firmware_hash = _write_project(stage, graph, meta, plan, board_obj, model_name)
+        files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        manifest = dict(
+            generator=f"mcuforge {__version__}",
+            model_name=model_name,
+            model_hash=model_hash,
+            firmware_hash=firmware_hash,
+            board=board_obj.name,
+            arena_bytes=plan.arena_bytes,
+            naive_arena_bytes=plan.naive_bytes(),
+            budget=budget.as_dict(),
+            macs=src.macs,
+            extensions=extensions,
+            labels=list(meta["labels"]) if meta and meta.get("labels") else None,
+            inputs=[_tensor_info(graph, n) for n in graph.inputs],
+            outputs=[_tensor_info(graph, n) for n in graph.outputs],
+            layers=[dict(index=l.index, op_index=l.op_index, op=l.kind, name=l.name, macs=l.macs,
+                         inputs=[list(graph.tensors[n].shape) for n in l.inputs if not graph.tensors[n].is_const],
+                         output=list(graph.tensors[l.output].shape)) for l in src.layers],
+            files=files,  # what this project owns: regenerating replaces exactly these
+        )
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        _install(stage, out, files + [MANIFEST], stale=_owned_files(out, previous))
+    except BaseException:
+        if created:
+            shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return Project(out, board_obj, graph, plan, budget, src.layers, src.macs, model_hash, firmware_hash)
+
+
+def _write_project(out: Path, graph: Graph, meta, plan: ArenaPlan, board_obj, model_name: str):
+    """Every file of the project, into ``out`` (a fresh staging folder)."""
     (out / "model").mkdir(parents=True, exist_ok=True)
     src = render(graph, plan, model_name)
     (out / "model" / "model.c").write_text(src.model_c)
@@ -108,39 +163,122 @@ def generate(model, board: str, out_dir, name: str | None = None) -> Project:
     sources = copy_platform(board_obj, out, extensions=extensions)
     write_makefile(out, board_obj, sources + ["model/model.c"], project_include_dirs(board_obj, extensions))
 
-    model_hash = (graph.source_hash or hashlib.sha256(src.model_c.encode()).hexdigest())[:16]
+    model_hash = _model_hash(graph, src.model_c)
     firmware_hash = _hash_tree(out, skip={"mf_build_id.h", MANIFEST})
     (out / "mf_build_id.h").write_text(
         "/* Generated by mcuforge: identifies this firmware in the board's hello. */\n"
         "#ifndef MF_BUILD_ID_H\n#define MF_BUILD_ID_H\n"
         f'#define MF_FIRMWARE_HASH "{firmware_hash}"\n#define MF_MODEL_HASH "{model_hash}"\n#endif\n'
     )
-    manifest = dict(
-        generator=f"mcuforge {__version__}",
-        model_name=model_name,
-        model_hash=model_hash,
-        firmware_hash=firmware_hash,
-        board=board_obj.name,
-        arena_bytes=plan.arena_bytes,
-        naive_arena_bytes=plan.naive_bytes(),
-        budget=budget.as_dict(),
-        macs=src.macs,
-        extensions=extensions,
-        labels=list(meta["labels"]) if meta and meta.get("labels") else None,
-        inputs=[_tensor_info(graph, n) for n in graph.inputs],
-        outputs=[_tensor_info(graph, n) for n in graph.outputs],
-        layers=[dict(index=l.index, op_index=l.op_index, op=l.kind, name=l.name, macs=l.macs,
-                     inputs=[list(graph.tensors[n].shape) for n in l.inputs if not graph.tensors[n].is_const],
-                     output=list(graph.tensors[l.output].shape)) for l in src.layers],
-    )
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
-    return Project(out, board_obj, graph, plan, budget, src.layers, src.macs, model_hash, firmware_hash)
+    return src, extensions, model_hash, firmware_hash
+
+
+class OutputDirError(ValueError):
+    """``-o`` names a place ``generate`` will not write into."""
+
+
+def check_out_dir(out: Path, force: bool = False) -> dict | None:
+    """Refuse an output folder that is not ours to fill; returns the manifest of the mcuforge
+    project already there (None for a new or empty folder)."""
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"-o {out}: is a file, not a folder; name a new or empty folder for the project")
+    resolved = out.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise OutputDirError(f"-o {out}: refusing to write a project into {resolved} itself; "
+                             "name a new folder for it, e.g. -o fw/")
+    if not out.is_dir():
+        return None
+    manifest = _project_manifest(out)
+    for p in out.glob(STAGING_PREFIX + "*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)  # left by a generation that was killed
+    if manifest is None and any(out.iterdir()) and not force:
+        raise OutputDirError(f"-o {out}: the folder is not empty and not an mcuforge project (no {MANIFEST}); "
+                             "name a new or empty folder, or add --force to write mcuforge's files beside yours")
+    return manifest
+
+
+def _project_manifest(out: Path) -> dict | None:
+    p = out / MANIFEST
+    if not p.is_file() or p.is_symlink():
+        return None
+    try:
+        manifest = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or not str(manifest.get("generator", "")).startswith("mcuforge"):
+        return None
+    return manifest
+
+
+def _owned_files(out: Path, manifest: dict | None) -> list[str]:
+    """The files an earlier generation listed as its own (paths inside ``out`` only)."""
+    files = (manifest or {}).get("files") or []
+    return [f for f in files if isinstance(f, str) and _inside(out, f)]
+
+
+def _inside(out: Path, rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+
+
+def _check_no_links(out: Path, rel: str) -> None:
+    """Writing ``out/rel`` must not leave ``out``: no folder on the way may be a symbolic link."""
+    p = out
+    for part in Path(rel).parts[:-1]:
+        p = p / part
+        if p.is_symlink() or (p.exists() and not p.is_dir()):
+            raise OutputDirError(f"{p} is {'a symbolic link' if p.is_symlink() else 'a file'} where the project "
+                                 "needs a folder; mcuforge writes only inside the folder you named")
+    if (out / rel).is_dir() and not (out / rel).is_symlink():
+        raise OutputDirError(f"{out / rel} is a folder where the project writes a file")
+
+
+def _install(stage: Path, out: Path, files: list[str], stale: list[str]) -> None:
+    """Move the staged files into ``out`` and remove the old project's files no longer written."""
+    for rel in files + stale:
+        _check_no_links(out, rel)  # all checked before the first file moves
+    for rel in files:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / rel, out / rel)
+    keep = set(files)
+    for rel in stale:
+        if rel not in keep and ((out / rel).is_file() or (out / rel).is_symlink()):
+            (out / rel).unlink()
+            parent = (out / rel).parent
+            while parent != out and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
 
 
 def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
     raise TypeError(type(o))
+
+
+def _model_hash(graph: Graph, model_c: str) -> str:
+    return (graph.source_hash or hashlib.sha256(model_c.encode()).hexdigest())[:16]
+
+
+def load_project(project_dir, model) -> Project:
+    """The project ``generate`` wrote into ``project_dir`` for ``model``, as it is on disk (not
+    regenerated: what is validated is the firmware there). Refused when it was generated from
+    another model."""
+    from ..errors import UsageError
+
+    manifest = read_manifest(project_dir)
+    graph = load(model).graph
+    board_obj = load_board(manifest["board"])
+    plan = plan_arena(graph)
+    budget = check_fits(graph, plan, board_obj)
+    src = render(graph, plan, manifest["model_name"])
+    model_hash = _model_hash(graph, src.model_c)
+    if model_hash != manifest["model_hash"]:
+        raise UsageError(f"{project_dir} was generated from another model (model hash {manifest['model_hash']}, "
+                         f"this model's is {model_hash})")
+    return Project(Path(project_dir), board_obj, graph, plan, budget, src.layers, src.macs, model_hash,
+                   manifest["firmware_hash"])
 
 
 def read_manifest(project_dir) -> dict:

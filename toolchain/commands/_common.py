@@ -1,12 +1,15 @@
 """Options and output helpers shared by the CLI verbs."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import UsageError
 
 DEFAULT_BOARD = "netduinoplus2"
 
@@ -33,14 +36,59 @@ def add_workdir(p) -> None:
                    help="serial port or pyserial URL of a real board (e.g. /dev/ttyACM0, COM3, socket://host:port)")
 
 
+def check_target(args) -> None:
+    """Board, flash method and port checked before anything is built or any progress bar shows."""
+    from ..boards import load_board
+    from ..flash import check_method
+
+    check_method(load_board(args.board), getattr(args, "method", None), getattr(args, "port", None))
+
+
+def progress() -> bool:
+    """Progress bars only on a terminal: in a log or CI they would be thousands of lines."""
+    return sys.stderr.isatty()
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {n}")
+        return n
+
+    return parse
+
+
+positive_int = _int_at_least(1)  # argparse types: counts, and seeds or counts that may be 0
+natural_int = _int_at_least(0)
+
+
+def check_outputs(args) -> None:
+    """Output files (--json, --save-outputs) checked before the work, not after it."""
+    for opt in ("json", "save_outputs"):
+        dest = getattr(args, opt, None)
+        if not dest or dest == "-":
+            continue
+        p = Path(dest)
+        if p.is_dir():
+            raise UsageError(f"--{opt.replace('_', '-')} {dest} is a folder; give a file name")
+        if not p.parent.is_dir():
+            raise UsageError(f"--{opt.replace('_', '-')} {dest}: folder {p.parent} does not exist")
+
+
 def db_path(args) -> Path:
     return Path(args.db or os.environ.get("MCUFORGE_DB") or "mcuforge.db")
 
 
-def open_store(args):
+def open_store(args, readonly: bool = False):
+    """The results database of ``--db``; ``readonly`` for commands that only read it (a missing
+    file is then an error, and nothing is created)."""
     from ..results.store import ResultsStore
 
-    return ResultsStore(db_path(args))
+    return ResultsStore(db_path(args), readonly=readonly)
 
 
 def to_jsonable(obj):

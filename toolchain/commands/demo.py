@@ -37,8 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
     p.add_argument("--voices", type=int, default=None, help="dataset: N voices drawn (seeded) from all (default: all)")
-    p.add_argument("--test-samples", type=int, default=None, help="run only the first N test clips on the board")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-samples", type=_common.positive_int, default=None, help="run only the first N test clips on the board")
+    p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
     p.add_argument("--part", choices=("int8", "learn", "all"), default="all",
@@ -283,14 +283,16 @@ def paper_comparison(sessions: list[dict]) -> list[str]:
 
 
 def run(args) -> int:
+    _common.check_target(args)
     store = _common.open_store(args)
     ok = True
     result: dict = {}
-    data_dir = ensure_dataset(args.data, args.workdir, args.clips_per_voice, args.voices, args.seed, True)
+    data_dir = ensure_dataset(args.data, args.workdir, args.clips_per_voice, args.voices, args.seed,
+                              _common.progress())
     if args.part in ("all", "int8"):
         r = demo(args.board, data=data_dir, workdir=args.workdir, epochs=args.epochs,
                  clips_per_voice=args.clips_per_voice, voices=args.voices, test_samples=args.test_samples,
-                 seed=args.seed, store=store, method=args.method, port=args.port)
+                 seed=args.seed, store=store, method=args.method, port=args.port, progress=_common.progress())
         print_demo(r)
         result.update(r)
         ok = r["accuracy_board"] == r["accuracy_host"] and r["output_mismatches"] == 0
@@ -302,7 +304,7 @@ def run(args) -> int:
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
                         store=store, train_new=args.train_new, train_old=args.train_old,
                         eval_per_class=args.eval_per_class, bnn=args.bnn,
-                        float_epochs=args.bnn_float_epochs)
+                        float_epochs=args.bnn_float_epochs, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     _common.write_json(args.json, result)

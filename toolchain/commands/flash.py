@@ -4,6 +4,8 @@ from __future__ import annotations
 import shlex
 import time
 
+import numpy as np
+
 from . import _common
 
 
@@ -25,9 +27,11 @@ def run(args) -> int:
     from ..codegen.generate import read_manifest
     from ..flash import get_backend, open_session
 
+    from ..flash import check_method
+
     manifest = read_manifest(args.project)
     board = load_board(manifest["board"])
-    method = args.method or board.default_flash_method
+    method = check_method(board, args.method, args.port)
     if args.dry_run:
         if method == "qemu":
             from ..flash import qemu_argv, resolve_elf
@@ -44,7 +48,7 @@ def run(args) -> int:
         info = _hello_dict(hello)
         print(f"flashed {manifest['model_name']} to {board.name}; the board says:")
         for k, v in info.items():
-            print(f"  {k}: {v}")
+            print(f"  {k.replace('_', ' ')}: {_readable(v)}")
         _common.write_json(args.json, info)
         if args.keep:
             link.close()
@@ -60,8 +64,26 @@ def run(args) -> int:
 
 
 def _hello_dict(hello) -> dict:
-    import dataclasses
+    """The hello as plain JSON values."""
+    def tensors(ts):
+        return [dict(dtype=np.dtype(t.dtype).name, elements=t.count, bytes=t.bytes) for t in ts]
 
-    if dataclasses.is_dataclass(hello):
-        return {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in dataclasses.asdict(hello).items()}
-    return dict(hello=str(hello))
+    return dict(board=hello.board, model_name=hello.model_name, firmware_hash=hello.firmware_hash,
+                protocol_version=hello.version, clock_hz=hello.clock_hz, arena_bytes=hello.arena_bytes,
+                layers=hello.num_layers, cycle_counter=hello.cycle_counter, max_payload=hello.max_payload,
+                semihosting=hello.semihosting, profiling=hello.profiling,
+                inputs=tensors(hello.inputs), outputs=tensors(hello.outputs),
+                message_types=[f"0x{m:02x}" for m in hello.message_types])
+
+
+def _readable(value) -> str:
+    """One hello value as a person reads it: 'int8 x 490 (490 B)', '0x01 0x02', '168,000,000'."""
+    if isinstance(value, list):
+        return ", ".join(_readable(v) for v in value) or "none"
+    if isinstance(value, dict) and "dtype" in value:
+        return f"{value['dtype']} x {value['elements']:,} ({value['bytes']:,} B)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -10,6 +10,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("-o", "--out", required=True, help="project folder to write")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that is not an mcuforge project (only mcuforge's own files)")
     p.add_argument("--name", default=None, help="model name in the generated code (default: the file name)")
     _common.add_json(p, "the project summary")
     p.set_defaults(func=run)
@@ -18,7 +20,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..codegen.generate import generate
 
-    project = generate(args.model, args.board, args.out, name=args.name)
+    project = generate(args.model, args.board, args.out, name=args.name, force=args.force)
     b = project.budget
     print(f"wrote {project.path}/ for {project.board.name}: {len(project.layers)} layers, {project.macs:,} MACs")
     print(f"  weights {b.weights_bytes:,} B (flash), arena {project.plan.arena_bytes:,} B "

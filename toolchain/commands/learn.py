@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from . import _common
 
 RULES = ("tinyol", "tinyol-batch", "tinyolv2", "tinyolv2-batch", "lwf", "lwf-batch", "cwr")
@@ -31,12 +32,12 @@ def add_parser(sub) -> None:
     p.add_argument("--rule", default="tinyol", choices=RULES, help="learning rule run on the board (default tinyol)")
     p.add_argument("--new", required=True, help="comma-separated new keywords, e.g. zero or zero,one,two,three")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
-    p.add_argument("--batch", type=int, default=8, help="batch size of the batch rules and CWR (default 8)")
-    p.add_argument("--train-new", type=int, default=40, help="training clips per new keyword (default 40)")
-    p.add_argument("--train-old", type=int, default=8, help="training clips per old class (default 8)")
-    p.add_argument("--eval-per-class", type=int, default=30, help="held-out clips per class (default 30)")
-    p.add_argument("--eval-every", type=int, default=40, help="evaluate every N training clips (default 40)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=_common.positive_int, default=8, help="batch size of the batch rules and CWR (default 8)")
+    p.add_argument("--train-new", type=_common.positive_int, default=40, help="training clips per new keyword (default 40)")
+    p.add_argument("--train-old", type=_common.natural_int, default=8, help="training clips per old class (default 8)")
+    p.add_argument("--eval-per-class", type=_common.positive_int, default=30, help="held-out clips per class (default 30)")
+    p.add_argument("--eval-every", type=_common.positive_int, default=40, help="evaluate every N training clips (default 40)")
+    p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--workdir", default=None, help="firmware project folder (default: build/learn-<model>)")
     p.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted session")
     _common.add_json(p, "the session's results")
@@ -99,6 +100,18 @@ def load_learn_data(data_dir, base_labels: list[str], new: list[str], train_new:
                      yte[te].astype(np.int64))
 
 
+def bnn_metadata_path(model: Path) -> Path:
+    """The .json 'mcuforge train bnn-kws' writes beside a BNN (labels, features), checked to exist."""
+    if model.suffix != ".keras":
+        raise UsageError(f"{model}: learn takes a BNN .keras made by 'mcuforge train bnn-kws' (with its .json beside it)")
+    if not model.is_file():
+        raise FileNotFoundError(f"model file not found: {model}")
+    meta = model.with_suffix(".json")
+    if not meta.is_file():
+        raise UsageError(f"{meta} not found: 'mcuforge train bnn-kws' writes it beside {model.name} (labels, features)")
+    return meta
+
+
 def prepare_firmware(model, board: str, workdir) -> object:
     """Generate and build the learning firmware once (sessions flash the same ELF)."""
     from ..build.make import build
@@ -129,7 +142,7 @@ def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tiny
                                     embedding_source, run_learning_session)
 
     model = Path(model)
-    meta = json.loads(model.with_suffix(".json").read_text())
+    meta = json.loads(bnn_metadata_path(model).read_text())
     base_labels = list(meta["labels"])
     new = [w.strip() for w in (new.split(",") if isinstance(new, str) else new) if w.strip()]
     if not new:
@@ -233,10 +246,13 @@ def print_learn(s: dict, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
+    _common.check_target(args)
+    bnn_metadata_path(Path(args.model))  # before the database is opened
     store = _common.open_store(args)
     s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
               train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
-              eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume)
+              eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume,
+              progress=_common.progress())
     print_learn(s)
     _common.write_json(args.json, s)
     return 0

@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
                        description=_common.doc(__doc__))
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
-    p.add_argument("--runs", type=int, default=3, help="invocations to take the per-layer median over (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=_common.positive_int, default=3, help="invocations to take the per-layer median over (default 3)")
+    p.add_argument("--seed", type=_common.natural_int, default=0)
     _common.add_json(p)
     _common.add_db(p)
     _common.add_workdir(p)
@@ -76,6 +76,7 @@ def print_profile(result: dict, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
+    _common.check_target(args)
     result = profile(args.model, args.board, runs=args.runs, seed=args.seed, workdir=args.workdir,
                      store=_common.open_store(args), method=args.method, port=args.port)
     print_profile(result)

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..results.report import write_report
 
-    store = _common.open_store(args)
+    store = _common.open_store(args, readonly=True)
     runs = store.runs(limit=args.limit) if args.limit else None
     path = write_report(store, args.out, runs=runs)
     print(f"wrote {path}")

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
         k.add_argument("-o", "--out", required=True, help=out_help)
         k.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
         k.add_argument("--batch-size", type=int, default=64)
-        k.add_argument("--seed", type=int, default=0)
+        k.add_argument("--seed", type=_common.natural_int, default=0)
         _common.add_json(k, "the training report")
         if kind == "bnn-kws":
             k.add_argument("--float-epochs", type=int, default=BNN_FLOAT_EPOCHS,
@@ -87,7 +87,8 @@ def run_dscnn(args) -> int:
     if out.suffix != ".tflite":
         raise ValueError(f"{out}: the DS-CNN is written as an int8 .tflite file")
     r = train_and_convert(args.data, _labels(args), out_dir=None, epochs=args.epochs, batch_size=args.batch_size,
-                          seed=args.seed, features=FeatureConfig(hop=160))
+                          seed=args.seed, features=FeatureConfig(hop=160),
+                          progress=_common.progress())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(r["tflite"])
     r["feature_config"].save(out.with_suffix(".features.json"))

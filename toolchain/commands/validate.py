@@ -1,6 +1,7 @@
 """``mcuforge validate``: run inputs on the board and compare every output with the TFLM interpreter."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 
@@ -16,9 +17,12 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="int8 .tflite model")
     _common.add_board(p)
     p.add_argument("--inputs", metavar="X.npy", help="inputs stacked on axis 0, model input dtype/shape without batch")
-    p.add_argument("--samples", type=int, default=10, help="random inputs when --inputs is not given (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    p.add_argument("--samples", type=_common.positive_int, default=10,
+                   help="random inputs when --inputs is not given (default 10)")
+    p.add_argument("--seed", type=_common.natural_int, default=0, help="seed for random inputs")
     p.add_argument("--save-outputs", metavar="Y.npy", help="write the board's raw outputs (stacked on axis 0)")
+    p.add_argument("--project", metavar="DIR", default=None,
+                   help="validate the firmware already generated in DIR as it is (built if needed), not a new one")
     _common.add_json(p)
     _common.add_db(p)
     _common.add_workdir(p)
@@ -80,9 +84,22 @@ def make_inputs(graph, samples: int, seed: int) -> np.ndarray:
     return rng.integers(info.min, info.max + 1, size=(samples, *shape)).astype(dtype)
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_inputs(path, graph) -> np.ndarray:
     shape, dtype = input_spec(graph)
-    x = np.load(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise UsageError(f"cannot read inputs {path}: {e.strerror}") from None
+    if magic != NPY_MAGIC:
+        raise UsageError(f"{path}: not a .npy file (write inputs with numpy.save, stacked on axis 0)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise UsageError(f"{path}: not a plain numpy array ({e})") from None
     if x.dtype != dtype:
         raise UsageError(f"{path}: inputs are {x.dtype}, the model's input is {dtype}")
     if tuple(x.shape[1:]) != shape:
@@ -90,12 +107,16 @@ def load_inputs(path, graph) -> np.ndarray:
             x = x[None]
         else:
             raise UsageError(f"{path}: inputs have shape {x.shape}; expected (N, {', '.join(map(str, shape))})")
+    if len(x) == 0:
+        raise UsageError(f"{path}: holds 0 inputs; nothing to validate")
     return x
 
 
 def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int = 10,
-             seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True) -> Validation:
-    """Generate, build and flash ``model``; run ``inputs`` on the board and on TFLM; compare."""
+             seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
+             project=None) -> Validation:
+    """Generate, build and flash ``model`` (or the generated ``project`` folder as it is); run
+    ``inputs`` on the board and on TFLM; compare."""
     from tqdm import tqdm
 
     from ..model.loader import load
@@ -105,6 +126,13 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
     loaded = load(model)  # read (and folded) once: the generator gets the same object
     graph, meta = loaded.graph, loaded.meta
     x = make_inputs(graph, samples, seed) if inputs is None else inputs
+    if len(x) == 0:
+        raise UsageError("no inputs to validate (samples must be >= 1)")
+    if project is not None:
+        from ..codegen.generate import load_project
+
+        project = load_project(project, loaded)
+        board = project.board.name
     if loaded.source is not None:
         reference = TflmModel(loaded.source)  # the host reference, built once
         reference_arena = tflm_arena_bytes(loaded.source)
@@ -120,16 +148,15 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 return run_graph(graph, xs)
 
         reference, reference_arena = _Numpy(), 0
-    bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
-    with open_target(loaded, board, workdir=workdir, method=method, port=port) as target:
-        run_id = None
-        if store is not None:
-            run_id = store.start_run("validate", model_name=target.project.manifest["model_name"],
-                                     model_hash=target.project.model_hash, board=board,
-                                     firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind)
-        outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
-        rows = []
-        try:
+    with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project) as target:
+        # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
+        recording = store.run("validate", model_name=target.project.manifest["model_name"],
+                              model_hash=target.project.model_hash, board=board,
+                              firmware_hash=target.project.firmware_hash,
+                              cycles_kind=target.cycles_kind) if store is not None else contextlib.nullcontext()
+        bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
+        with recording as run, contextlib.closing(bar):
+            outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
             for i, xi in enumerate(x):
                 got, cyc = target.run([xi[None]])
                 want = reference.run([xi[None]])
@@ -141,31 +168,24 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 max_diff = max(max_diff, d_max)
                 outs.append(got[0][0] if got[0].shape[0] == 1 else got[0])
                 cycles.append(int(cyc))
-                rows.append(dict(index=i, mismatches=n_bad, max_abs_diff=d_max, cycles=int(cyc)))
-                if store is not None:
-                    store.add_samples(run_id, rows[-1:])
+                if run is not None:
+                    run.samples([dict(index=i, mismatches=n_bad, max_abs_diff=d_max, cycles=int(cyc))])
                 bar.update(1)
                 bar.set_postfix(mismatches=mismatches)
-        except BaseException:
-            if store is not None:
-                store.finish_run(run_id, status="interrupted" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "failed")
-            raise
-        finally:
-            bar.close()
-        size = target.build
-        result = Validation(
-            board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems, max_abs_diff=max_diff,
-            cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
-            arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
-            flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
-            firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run_id,
-            reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
-        )
-        if store is not None:
-            summary = result.summary()
-            store.add_metrics(run_id, {k: v for k, v in summary.items()
-                                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
-            store.finish_run(run_id, status="ok" if result.ok else "failed", summary=summary)
+            size = target.build
+            result = Validation(
+                board=board, samples=len(x), mismatches=mismatches, mismatched_elements=bad_elems,
+                max_abs_diff=max_diff, cycles=cycles, cycles_kind=target.cycles_kind, macs=target.project.macs,
+                arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
+                flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
+                firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run.id if run else None,
+                reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
+            )
+            if run is not None:
+                summary = result.summary()
+                run.metrics({k: v for k, v in summary.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
+                store.finish_run(run.id, status="ok" if result.ok else "failed", summary=summary)
     return result
 
 
@@ -184,13 +204,18 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
+    from ..codegen.generate import read_manifest
     from ..model.loader import load
 
+    if args.project:
+        args.board = read_manifest(args.project)["board"]
+    _common.check_target(args)
     model = load(args.model)
     inputs = load_inputs(args.inputs, model.graph) if args.inputs else None
     store = _common.open_store(args)
     v = validate(model, args.board, inputs=inputs, samples=args.samples, seed=args.seed,
-                 workdir=args.workdir, store=store, method=args.method, port=args.port)
+                 workdir=args.workdir, store=store, method=args.method, port=args.port,
+                 progress=_common.progress(), project=args.project)
     if args.save_outputs:
         np.save(args.save_outputs, np.stack(v.outputs))
     print_summary(v)

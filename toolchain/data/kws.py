@@ -345,6 +345,31 @@ def _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed) -> 
     return jobs
 
 
+def _own_files(params: dict) -> list[str]:
+    """Every file a build with ``params`` writes, relative to its folder (the build is planned
+    again from its parameters, so a rebuild removes exactly those and nothing the user added)."""
+    voices = list(params["voices"])
+    jobs = _plan(tuple(params["words"]), voices, splits.assign_voices(voices, params["seed"]),
+                 params["clips_per_voice"], params["unknown_per_voice"], params["seed"])
+    return ([j.rel for j in jobs] + [f"{NOISE_DIR}/{name}.wav" for name in NOISE_TYPES]
+            + list(splits.LIST_FILES.values()) + ["dataset.json"])
+
+
+def _remove_own_files(out: Path, params) -> None:
+    try:
+        files = _own_files(params)
+    except (KeyError, TypeError, ValueError):
+        raise FileExistsError(f"{out}/dataset.json does not describe a build this mcuforge can redo; "
+                              "choose another output folder") from None
+    for rel in files:
+        p = out / rel
+        if ".." in Path(rel).parts or p.is_symlink() or not p.is_file():
+            continue
+        p.unlink()
+        if p.parent != out and not any(p.parent.iterdir()):
+            p.parent.rmdir()
+
+
 def _prepare_out_dir(out: Path, params: dict, overwrite: bool) -> dict | None:
     """Returns the stored summary if out already holds this exact dataset; else empties/creates it.
 
@@ -363,7 +388,7 @@ def _prepare_out_dir(out: Path, params: dict, overwrite: bool) -> dict | None:
         if not (same or overwrite):
             raise FileExistsError(f"{out} holds a keyword dataset built with other parameters; "
                                   f"pass overwrite=True (--overwrite) to rebuild it")
-        shutil.rmtree(out)
+        _remove_own_files(out, old.get("params"))
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder or a dataset built by mcuforge; "
                               f"choose another output folder")

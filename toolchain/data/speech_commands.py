@@ -5,7 +5,8 @@ optional ``DIR/validation_list.txt`` / ``DIR/testing_list.txt`` (without them th
 comes from Speech Commands' hash of its speaker id), optional ``DIR/_background_noise_/*.wav``.
 
 Labels are folder names plus two special classes:
-- "unknown": every word folder that is not a label (only when "unknown" is a label);
+- "unknown": the clips of ``DIR/unknown/`` if it exists, plus every word folder that is not a label
+  (only when "unknown" is a label);
 - "silence": the clips of ``DIR/silence/`` if it exists, else 1 s slices of the background noise
   files (as many as the average keyword class of the split; each split slices its own time region
   of every noise file, so no audio is shared between splits).
@@ -62,9 +63,9 @@ def _check_labels(labels, words: dict, root: Path) -> list[str]:
     if missing:
         raise ValueError(f"no folder of .wav clips for label(s) {missing} in {root}; "
                          f"word folders there: {sorted(words)}")
-    if UNKNOWN in labels and not [w for w in words if w not in labels]:
-        raise ValueError(f"label 'unknown' needs word folders that are not labels in {root}; "
-                         f"all of {sorted(words)} are labels")
+    if UNKNOWN in labels and UNKNOWN not in words and not [w for w in words if w not in labels]:
+        raise ValueError(f"label 'unknown' needs {root}/{UNKNOWN}/*.wav or word folders that are not labels "
+                         f"in {root}; all of {sorted(words)} are labels")
     return labels
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..boards import Board, load_board
+from ..errors import UsageError
 from .base import FlashBackend, FlashError, Session, resolve_elf
 from .qemu import QemuBackend, QemuSession, qemu_argv
 from .tools import SerialSession, ToolBackend
@@ -21,7 +22,25 @@ def get_backend(method: str) -> FlashBackend:
     try:
         return BACKENDS[method]
     except KeyError:
-        raise FlashError(f"unknown flash method '{method}'; known: {', '.join(BACKENDS)}") from None
+        raise UsageError(f"unknown flash method '{method}'; known: {', '.join(BACKENDS)}") from None
+
+
+def check_method(board: Board | str, method: str | None = None, port: str | None = None) -> str:
+    """The flash method to use for ``board`` (default: its first), refused as bad usage before
+    anything is built: unknown, not the board's, or ``port`` given to an emulator (which opens
+    its own link)."""
+    board = load_board(board)
+    method = method or board.default_flash_method
+    get_backend(method)
+    if method not in board.flash_methods:
+        raise UsageError(f"board '{board.name}' does not support flash method '{method}'; "
+                         f"its methods: {', '.join(board.flash_methods)}")
+    if port is not None and method == "qemu":
+        real = [m for m in board.flash_methods if m != "qemu"]
+        raise UsageError(f"--port {port} is the serial port of a real board, but the flash method is qemu "
+                         f"(an emulated board opens its own link); give --method "
+                         f"{' / '.join(real) or '<tool>'} to flash a real board, or leave out --port")
+    return method
 
 
 def open_session(target: str | Path, board: Board | str, method: str | None = None,
@@ -29,12 +48,9 @@ def open_session(target: str | Path, board: Board | str, method: str | None = No
     """Flash ``target`` (project dir or ELF) onto ``board`` with ``method`` (default: the
     board's first flash method) and return the running session."""
     board = load_board(board)
-    method = method or board.default_flash_method
-    if method not in board.flash_methods:
-        raise FlashError(f"board '{board.name}' does not support flash method '{method}'; "
-                         f"its methods: {', '.join(board.flash_methods)}")
+    method = check_method(board, method, options.get("port"))
     return get_backend(method).flash(resolve_elf(target), board, **options)
 
 
-__all__ = ["BACKENDS", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
+__all__ = ["BACKENDS", "check_method", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
            "Session", "ToolBackend", "get_backend", "open_session", "qemu_argv", "resolve_elf"]

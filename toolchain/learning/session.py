@@ -52,6 +52,10 @@ class LearningSessionError(RuntimeError):
     """The session cannot go on (bad plan or stream, or the board keeps failing)."""
 
 
+class BoardLost(LearningSessionError):
+    """The board kept failing: more recoveries in a row than the plan allows (a link failure)."""
+
+
 class StateLost(LinkError):
     """The board's learning state is not the one the host drove (it was reset)."""
 
@@ -268,7 +272,7 @@ class LearningSession:
                 streak = 1 if ckpt != last_ckpt else streak + 1
                 last_ckpt = ckpt
                 if streak > self.plan.max_recoveries:
-                    raise LearningSessionError(
+                    raise BoardLost(
                         f"board lost {streak} times without reaching a new checkpoint (last at "
                         f"step {ckpt}); last error: {e}") from e
                 self.recoveries += 1

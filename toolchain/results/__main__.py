@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with ResultsStore(args.db) as store:
+        with ResultsStore(args.db, readonly=True) as store:
             if args.command == "runs":
                 for r in store.runs(args.kind, args.limit):
                     print(f"{r.id:>5}  {r.kind:<9} {r.status:<11} {r.started_at}  "

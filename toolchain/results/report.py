@@ -490,7 +490,10 @@ def write_report(store: ResultsStore, out_path: str | os.PathLike, runs: Iterabl
     if not out.parent.exists():
         raise ValueError(f"report directory {out.parent} does not exist")
     text = render_report(store, runs, title, max_runs)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
+    except OSError as e:
+        raise ValueError(f"cannot write the report into {out.parent}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

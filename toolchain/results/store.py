@@ -25,6 +25,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -259,27 +260,88 @@ class RunHandle:
 class ResultsStore:
     """An mcuforge results database (created and migrated on open)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 30.0):
+    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 30.0, *,
+                 readonly: bool = False):
+        """Open (and create or migrate) the database at ``path``. ``readonly`` opens an existing
+        file without writing to it or beside it (``report``; read-only media): a missing file is
+        an error and nothing is created."""
         self.path = Path(path) if path is not None else default_db_path()
+        self.readonly = readonly
+        self._timeout = timeout
         if self.path.is_dir():
             raise ResultsError(f"results database path {self.path} is a directory")
         if not self.path.parent.exists():
             raise ResultsError(f"results database directory {self.path.parent} does not exist")
+        if readonly and not self.path.exists():
+            raise ResultsError(f"no results database at {self.path} (nothing recorded there yet; check the "
+                               f"--db path or ${DB_ENV})")
         self._lock = threading.RLock()
+        self._db = None
         try:
-            # isolation_level=None: autocommit, every write is durable at once.
-            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._migrate()
+            self._db = self._open_readonly() if readonly else self._open_writable()
         except sqlite3.DatabaseError as e:
-            with contextlib.suppress(Exception):
-                self._db.close()
+            if self._db is not None:
+                with contextlib.suppress(Exception):
+                    self._db.close()
             raise ResultsError(f"{self.path} is not a usable mcuforge results database: {e}") from None
         except ResultsError:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
             raise
+
+    def _open_writable(self) -> sqlite3.Connection:
+        # WAL mode writes -wal and -shm files beside the database: its folder must be writable too.
+        if _read_only_fs(self.path) or not os.access(self.path.parent, os.W_OK):
+            raise ResultsError(f"cannot write the results database {self.path}: read-only folder "
+                               f"{self.path.parent}; choose another --db ('report' reads it where it is)")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise ResultsError(f"cannot write the results database {self.path}: read-only file; "
+                               "choose another --db ('report' reads it where it is)")
+        # isolation_level=None: autocommit, every write is durable at once. The busy timeout makes
+        # a writer wait for another session's write instead of failing (WAL: readers never wait).
+        self._db = sqlite3.connect(str(self.path), timeout=self._timeout, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._retry_busy(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
+        self._retry_busy(self._migrate)
+        return self._db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            self._db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self._timeout,
+                                       isolation_level=None, check_same_thread=False)
+            version = _schema_version_of(self._db)
+        except sqlite3.OperationalError:
+            # A WAL file on read-only media: SQLite cannot create the -shm beside it; nothing can
+            # change it either, so read it as immutable.
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+            version = _schema_version_of(self._db)
+        if version is None:
+            tables = sorted(r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+            raise ResultsError(f"{self.path} is an SQLite database but not an mcuforge results database "
+                               f"(no meta table; has {tables})")
+        if version != SCHEMA_VERSION:
+            raise ResultsError(f"{self.path} has results schema version {version}; this mcuforge reads "
+                               f"{SCHEMA_VERSION} (open it once writable to migrate an older one)")
+        return self._db
+
+    def _retry_busy(self, fn):
+        """Run ``fn``, retrying while another session holds the lock in a way SQLite's own busy
+        timeout does not wait for (changing the journal mode, a lock upgrade)."""
+        deadline = time.monotonic() + self._timeout
+        delay = 0.005
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     # ---- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -328,18 +390,29 @@ class ResultsStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction for a batch of rows (all or nothing), committed on exit."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._write_errors():
+            self._retry_busy(lambda: self._db.execute("BEGIN IMMEDIATE"))
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self._retry_busy(lambda: self._db.execute("COMMIT"))
 
     def _write(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, params)
+        with self._lock, self._write_errors():
+            return self._retry_busy(lambda: self._db.execute(sql, params))
+
+    @contextlib.contextmanager
+    def _write_errors(self) -> Iterator[None]:
+        if self.readonly:
+            raise ResultsError(f"{self.path} was opened read-only")
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as e:  # disk full, file gone read-only, locked past the timeout
+            raise ResultsError(f"could not write to the results database {self.path}: {e}") from None
 
     def _require_run(self, run_id: Any) -> int:
         """The run id as a plain int (numpy ints welcome), after checking the run exists."""
@@ -393,8 +466,8 @@ class ResultsStore:
         with self._lock:
             row = self._db.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
             merged = {**json.loads(row[0] or "{}"), **dict(summary or {})}
-            self._db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
-                             (status, utc_now(), _json(merged, "summary"), run_id))
+            self._write("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                        (status, utc_now(), _json(merged, "summary"), run_id))
 
     @contextlib.contextmanager
     def run(self, kind: str, **ident: Any) -> Iterator[RunHandle]:
@@ -423,7 +496,7 @@ class ResultsStore:
             # A body that already called finish_run() chose its own status; keep it.
             current = self.get_run(handle.id).status
             self.finish_run(handle.id, status if current == "running" else current, summary)
-        except (sqlite3.Error, ValueError) as e:
+        except (sqlite3.Error, ResultsError, ValueError) as e:
             if exc is None:
                 raise
             # Never hide the session's own exception behind a bookkeeping one.
@@ -625,6 +698,23 @@ class ResultsStore:
 def _num(v: float | None) -> int | float | None:
     """REAL columns give back 1200.0; counts read better as ints when they are whole."""
     return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _schema_version_of(db: sqlite3.Connection) -> int | None:
+    """The schema version of an opened file; None when it has no meta table (not ours)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return None
+    return _read_version(db)
+
+
+def _read_only_fs(path: Path) -> bool:
+    """True when ``path`` (or the folder that would hold it) is on a read-only mount; root's
+    write access passes ``os.access`` there."""
+    where = path if path.exists() else path.parent
+    try:
+        return bool(os.statvfs(where).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _read_version(db: sqlite3.Connection) -> int:

@@ -1,0 +1,93 @@
+"""Usage errors are found before anything is built: exit 2, a message naming the problem, no traceback,
+no project folder, no progress bar."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.zoo import ZOO
+
+
+def mcuforge(*args):
+    return subprocess.run([sys.executable, "-m", "mcuforge", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "m.tflite"
+    path.write_bytes(ZOO["dense_flatten"]())
+    return path
+
+
+def usage_error(p, *words):
+    assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert "Traceback" not in p.stderr and "it/s" not in p.stderr and "sample/s" not in p.stderr, p.stderr
+    for w in words:
+        assert w in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    # --port alone: a usage error until flash.attach (the linkfaults branch) makes it reach a running board.
+    (["--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "--method", "qemu"]),
+    (["--method", "qemu", "--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "emulated board"]),
+    (["--method", "bogus"], ["unknown flash method 'bogus'", "openocd"]),
+    (["--method", "openocd", "-b", "mps2-an386"], ["does not support flash method 'openocd'"]),
+    (["-b", "nosuchboard"], ["nosuchboard"]),
+    (["--samples", "0"], ["--samples", ">= 1"]),
+    (["--samples", "-3"], ["--samples", ">= 1"]),
+])
+def test_validate_options_checked_before_building(model, tmp_path, args, words):
+    work = tmp_path / "fw"
+    usage_error(mcuforge("validate", model, "--workdir", work, "--db", tmp_path / "r.db", *args), *words)
+    assert not work.exists()
+
+
+def test_bad_inputs_files(model, tmp_path):
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 8, 8, 2), np.int8))
+    text = tmp_path / "x.npy"
+    text.write_text("1 2 3\n4 5 6\n")
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    usage_error(mcuforge("validate", model, "--inputs", empty, "--workdir", tmp_path / "fw"), "0 inputs")
+    usage_error(mcuforge("validate", model, "--inputs", text, "--workdir", tmp_path / "fw"),
+                "not a .npy file", "numpy.save")
+    usage_error(mcuforge("validate", model, "--inputs", pickled, "--workdir", tmp_path / "fw"), "not a plain numpy array")
+    usage_error(mcuforge("validate", model, "--inputs", tmp_path / "missing.npy"), "missing.npy")
+    assert not (tmp_path / "fw").exists()
+
+
+def test_profile_and_flash_options(model, tmp_path):
+    usage_error(mcuforge("profile", model, "--runs", "0", "--workdir", tmp_path / "fw"), "--runs")
+    usage_error(mcuforge("profile", model, "--method", "bogus", "--workdir", tmp_path / "fw"), "unknown flash method")
+    assert not (tmp_path / "fw").exists()
+    assert mcuforge("generate", model, "-o", tmp_path / "p").returncode == 0
+    usage_error(mcuforge("flash", tmp_path / "p", "--method", "bogus"), "unknown flash method")
+    usage_error(mcuforge("flash", tmp_path / "p", "--port", "/dev/ttyACM0"), "--method")
+
+
+def test_validate_api_refuses_zero_samples(model):
+    from mcuforge.commands.validate import validate
+    from mcuforge.errors import UsageError
+
+    with pytest.raises(UsageError, match="no inputs"):
+        validate(model, samples=0, progress=False)
+
+
+def test_outputs_seeds_and_learn_models_checked_first(model, tmp_path):
+    work = tmp_path / "fw"
+    usage_error(mcuforge("validate", model, "--json", tmp_path / "no" / "v.json", "--workdir", work),
+                "--json", "does not exist")
+    usage_error(mcuforge("validate", model, "--save-outputs", tmp_path, "--workdir", work), "is a folder")
+    usage_error(mcuforge("validate", model, "--seed", "-1", "--workdir", work), "--seed", ">= 0")
+    assert not work.exists()
+    db = tmp_path / "r.db"
+    usage_error(mcuforge("learn", model, "--data", tmp_path, "--new", "zero", "--db", db), "learn takes a BNN .keras")
+    bnn = tmp_path / "b.keras"
+    bnn.write_bytes(b"PK")
+    usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "b.json not found")
+    assert not db.exists()
