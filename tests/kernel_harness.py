@@ -150,10 +150,13 @@ def run_emitted(op, graph, inputs: list[np.ndarray], extra_sources: list[str] | 
         arr = np.asarray(inputs[op.inputs.index(n)]).astype(DTYPES[t.dtype])
         exprs[n] = f"A{i}"
         lines.append(f"static {C_TYPES[t.dtype]} A{i}[{max(t.size, 1)}] = {{\n{c_array_body(arr)}\n}};")
+    out_syms = []
     for i, n in enumerate(op.outputs):
         t = graph.tensor(n)
-        exprs[n] = f"Y{i}"
-        lines.append(f"static {C_TYPES[t.dtype]} Y{i}[{max(t.size, 1)}];")
+        if n not in exprs:  # else the op updates that input in place (a state tensor)
+            exprs[n] = f"Y{i}"
+            lines.append(f"static {C_TYPES[t.dtype]} Y{i}[{max(t.size, 1)}];")
+        out_syms.append(exprs[n])
     scratch = getattr(mod, "scratch_bytes", None)
     nscratch = int(scratch(op, graph)) if scratch else 0
     if nscratch:
@@ -163,8 +166,8 @@ def run_emitted(op, graph, inputs: list[np.ndarray], extra_sources: list[str] | 
     call = mod.emit(op, graph, ctx)
     lines += ctx.decls
     lines += ["", "int main(void)", "{", f"    {call.strip()}"]
-    for i, n in enumerate(op.outputs):
-        lines.append(f"    fwrite(Y{i}, 1, sizeof(Y{i}), stdout);")
+    for sym in out_syms:
+        lines.append(f"    fwrite({sym}, 1, sizeof({sym}), stdout);")
     lines += ["    return 0;", "}", ""]
 
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]

@@ -1,29 +1,17 @@
 /* Float32 FastGRNN step (see fastgrnn_f32.h). */
 #include "fastgrnn_f32.h"
 
-#include <math.h>
-
-/* out[j] (+)= sum_i v[i] m[i][j], rows added in order */
-static void vec_mat(const float *v, const float *m, int32_t rows, int32_t cols, float *out, int accumulate)
-{
-    for (int32_t j = 0; j < cols; ++j) {
-        float acc = accumulate ? out[j] : 0.0f;
-        for (int32_t i = 0; i < rows; ++i) {
-            acc += v[i] * m[i * cols + j];
-        }
-        out[j] = acc;
-    }
-}
+#include "mf_matvec_f32.h"
 
 /* out (+)= v M, with M = M1 M2 through tmp when rank > 0 */
 static void project(const float *v, const float *m1, const float *m2, int32_t rows, int32_t rank, int32_t cols,
                     float *out, float *tmp, int accumulate)
 {
     if (rank > 0) {
-        vec_mat(v, m1, rows, rank, tmp, 0);
-        vec_mat(tmp, m2, rank, cols, out, accumulate);
+        mf_vec_mat_f32(v, m1, rows, rank, rank, tmp, 0);
+        mf_vec_mat_f32(tmp, m2, rank, cols, cols, out, accumulate);
     } else {
-        vec_mat(v, m1, rows, cols, out, accumulate);
+        mf_vec_mat_f32(v, m1, rows, cols, cols, out, accumulate);
     }
 }
 
@@ -36,7 +24,7 @@ void mf_fastgrnn_f32(const mf_fastgrnn_f32_params *p, const float *x, const floa
     project(x, w1, w2, p->input_dim, p->rank_w, p->hidden, pre, tmp, 0);
     project(h, u1, u2, p->hidden, p->rank_u, p->hidden, pre, tmp, 1);
     for (int32_t j = 0; j < p->hidden; ++j) {
-        const float z = 1.0f / (1.0f + expf(-(pre[j] + b_z[j])));
+        const float z = mf_sigmoid_f32(pre[j] + b_z[j]);
         const float c = tanhf(pre[j] + b_h[j]);
         h_out[j] = (p->zeta * (1.0f - z) + p->nu) * c + z * h[j]; /* h[j] read before h_out[j] is written */
     }

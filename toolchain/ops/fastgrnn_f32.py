@@ -16,6 +16,7 @@ import numpy as np
 from ..graph.ir import Graph, Op
 from ._checks import ensure_prepared, require_dtype, tensor_in, tensor_out
 from ._cparams import params_struct
+from ._recurrent import ONE, sigmoid, tanh, vec_mat
 
 KIND = "fastgrnn_f32"
 TFLITE = ()
@@ -65,18 +66,10 @@ def prepare(op: Op, graph: Graph) -> None:
     op.attrs["rank_w"], op.attrs["rank_u"] = ranks
 
 
-def _vec_mat(v: np.ndarray, m: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
-    """acc + v m, rows added one at a time in float32 (the C loop's order)."""
-    out = np.zeros(m.shape[1], np.float32) if acc is None else acc.astype(np.float32).copy()
-    for i in range(m.shape[0]):
-        out = (out + np.float32(v[i]) * m[i]).astype(np.float32)
-    return out
-
-
 def _project(v, m1, m2, acc=None):
     if m2 is None:
-        return _vec_mat(v, m1, acc)
-    return _vec_mat(_vec_mat(v, m1), m2, acc)
+        return vec_mat(v, m1, acc)
+    return vec_mat(vec_mat(v, m1), m2, acc)
 
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,12 +78,10 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
     x, h = x.reshape(-1), h.reshape(-1)
     pre = _project(x, w1, w2)
     pre = _project(h, u1, u2, pre)
-    one = np.float32(1)
-    with np.errstate(over="ignore"):
-        z = (one / (one + np.exp(-(pre + bz.reshape(-1))))).astype(np.float32)
-    c = np.tanh(pre + bh.reshape(-1)).astype(np.float32)
+    z = sigmoid(pre + bz.reshape(-1))
+    c = tanh(pre + bh.reshape(-1))
     zeta, nu = np.float32(op.attrs["zeta"]), np.float32(op.attrs["nu"])
-    out = ((zeta * (one - z) + nu) * c + z * h).astype(np.float32)
+    out = ((zeta * (ONE - z) + nu) * c + z * h).astype(np.float32)
     return [out.reshape(tensor_out(op, graph).shape)]
 
 
