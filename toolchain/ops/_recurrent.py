@@ -38,3 +38,18 @@ def require_float_state(op, graph, names: list[str], states: list[tuple[int, int
         if graph.tensor(op.inputs[i]).size != hidden or graph.tensor(op.outputs[o]).size != hidden:
             raise ValueError(f"{op.kind}: state {names[i]!r} and its output need {hidden} values")
         require_dtype(graph.tensor(op.outputs[o]), "float32", "output")
+
+
+def gated_macs(op, graph) -> int:
+    """x, h[, c], kernel, recurrent, bias: the two matrices' sizes."""
+    return sum(graph.tensor(n).size for n in op.inputs[-3:-1])
+
+
+def gated_emit(op, ctx, function: str) -> str:
+    """``function(&params, <inputs>, <outputs>, scratch)`` with the {input_dim, hidden} params."""
+    from ._cparams import params_struct
+
+    d, hidden = op.attrs["dims"]
+    params = params_struct(ctx, f"{function}_params", {"input_dim": d, "hidden": hidden})
+    args = ", ".join(ctx.tensor(n) for n in op.inputs + op.outputs)
+    return f"{function}(&{params}, {args}, (float *){ctx.tensor('__scratch__')});"

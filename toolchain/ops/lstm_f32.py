@@ -11,8 +11,7 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from ._checks import ensure_prepared, tensor_in
-from ._cparams import params_struct
-from ._recurrent import require_float_state, sigmoid, tanh, vec_mat
+from ._recurrent import gated_emit, gated_macs, require_float_state, sigmoid, tanh, vec_mat
 
 KIND = "lstm_f32"
 TFLITE = ()
@@ -42,7 +41,7 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
 
 
 def macs(op: Op, graph: Graph) -> int:
-    return tensor_in(op, graph, 3).size + tensor_in(op, graph, 4).size
+    return gated_macs(op, graph)
 
 
 def scratch_bytes(op: Op, graph: Graph) -> int:
@@ -51,7 +50,4 @@ def scratch_bytes(op: Op, graph: Graph) -> int:
 
 def emit(op: Op, graph: Graph, ctx) -> str:
     ensure_prepared(op, graph, "dims", prepare)
-    d, hidden = op.attrs["dims"]
-    params = params_struct(ctx, "mf_lstm_f32_params", {"input_dim": d, "hidden": hidden})
-    args = ", ".join(ctx.tensor(n) for n in op.inputs + op.outputs)
-    return f"mf_lstm_f32(&{params}, {args}, (float *){ctx.tensor('__scratch__')});"
+    return gated_emit(op, ctx, "mf_lstm_f32")
