@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from ..graph.ir import Graph
 from .arena import ArenaPlan
 
-# What the runtime, link and kernels take besides the model (measured on netduinoplus2 with -O2,
-# rounded up; the exact figure comes from the ELF after the build).
-RUNTIME_FLASH_ESTIMATE = 24 * 1024
-RUNTIME_RAM_ESTIMATE = 2 * 1024
+# What the runtime, link and kernels take besides the model comes from the board
+# (board.json "runtime", measured there; the exact figure comes from the ELF after the build).
 PARAM_BYTES_PER_CHANNEL = 8  # int32 multiplier + shift per output channel
 
 
@@ -40,10 +38,10 @@ def estimate(graph: Graph, plan: ArenaPlan, board) -> Budget:
     stack = int(getattr(board, "stack_bytes", 8 * 1024))
     return Budget(
         weights_bytes=weights,
-        flash_needed=weights + params + RUNTIME_FLASH_ESTIMATE,
+        flash_needed=weights + params + board.runtime_flash_bytes,
         flash_available=int(board.flash_bytes),
         arena_bytes=plan.arena_bytes,
-        ram_needed=plan.arena_bytes + stack + RUNTIME_RAM_ESTIMATE,
+        ram_needed=plan.arena_bytes + stack + board.runtime_ram_bytes,
         ram_available=int(board.ram_bytes),
     )
 
@@ -53,13 +51,13 @@ def check_fits(graph: Graph, plan: ArenaPlan, board) -> Budget:
     problems = []
     if b.flash_needed > b.flash_available:
         problems.append(
-            f"flash: needs {b.flash_needed:,} bytes (weights {b.weights_bytes:,} + runtime ~{RUNTIME_FLASH_ESTIMATE:,}), "
+            f"flash: needs {b.flash_needed:,} bytes (weights {b.weights_bytes:,} + runtime ~{board.runtime_flash_bytes:,}), "
             f"{board.name} has {b.flash_available:,}: {b.flash_needed - b.flash_available:,} bytes over"
         )
     if b.ram_needed > b.ram_available:
         problems.append(
             f"RAM: needs {b.ram_needed:,} bytes (arena {b.arena_bytes:,} + stack {int(getattr(board, 'stack_bytes', 8192)):,} "
-            f"+ runtime ~{RUNTIME_RAM_ESTIMATE:,}), {board.name} has {b.ram_available:,}: "
+            f"+ runtime ~{board.runtime_ram_bytes:,}), {board.name} has {b.ram_available:,}: "
             f"{b.ram_needed - b.ram_available:,} bytes over"
         )
     if problems:
