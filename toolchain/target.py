@@ -27,7 +27,8 @@ class Target:
 
     @property
     def cycles_kind(self) -> str:
-        """"hardware" (DWT cycles) or "emulated-instructions" (QEMU with a fixed -icount)."""
+        """"hardware" (DWT cycles), "emulated-instructions" (QEMU with a fixed -icount) or
+        "simulated-cycles" (simavr: clock cycles of the simulated part)."""
         scale = self.link.cycle_scale
         return "hardware" if not scale.emulated else scale.unit
 

@@ -34,6 +34,7 @@ class Session(abc.ABC):
 
     url: str
     icount_shift: int | None = None
+    simulated: bool = False  # a cycle-accurate simulator (simavr): its cycles are simulated
 
     def __init__(self) -> None:
         self._links: list = []  # Links opened through link(), closed with the session
@@ -47,6 +48,7 @@ class Session(abc.ABC):
         from ..link import Link
 
         kwargs.setdefault("icount_shift", self.icount_shift)
+        kwargs.setdefault("simulated", self.simulated)
         boot_timeout = kwargs.pop("boot_timeout", 10.0)
         link = Link(self.url, **kwargs)
         try:
