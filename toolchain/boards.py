@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ class Board:
     # (board.json "runtime": measured on the board, rounded up; the ELF has the exact figure).
     runtime_flash_bytes: int = 24 * 1024
     runtime_ram_bytes: int = 2 * 1024
+    # Firmware settings for this board (board.json "defines", e.g. MF_LINK_MAX_HANDLERS).
+    defines: dict[str, int | str] = field(default_factory=dict)
 
     @property
     def emulated(self) -> bool:
@@ -131,6 +134,10 @@ def _parse(folder: Path) -> Board:
     for method in raw["flash_methods"]:
         if method not in EMULATOR_KINDS and method not in raw["flash_commands"]:
             raise BoardError(f"{path}: flash method '{method}' has no entry in 'flash_commands'")
+    defines = raw.get("defines", {})
+    if not isinstance(defines, dict) or not all(
+            re.fullmatch(r"MF_[A-Z0-9_]+", k) and isinstance(v, (int, str)) for k, v in defines.items()):
+        raise BoardError(f"{path}: 'defines' must map MF_* names to numbers or strings")
     runtime = raw.get("runtime", {})
     if not isinstance(runtime, dict) or not all(
             isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")):
@@ -146,6 +153,7 @@ def _parse(folder: Path) -> Board:
         flash_commands={k: tuple(v) for k, v in raw["flash_commands"].items()},
         path=folder,
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
+        defines=defines,
     )
 
 

@@ -16,7 +16,7 @@ enum {
 /* Picks the counter (detects a working DWT) and starts it; needs interrupts enabled. */
 void mf_cycles_init(void);
 int mf_cycles_kind(void);
-/* "dwt", "systick-icount" or "avr-timer1", as reported in HELLO. */
+/* "dwt", "systick-icount" or "avr-timer1", as reported in HELLO (a text, mf_link.h). */
 const char *mf_cycles_kind_name(void);
 uint32_t mf_cycles_now(void);
 /* Never wraps in practice (2^64 cycles). */

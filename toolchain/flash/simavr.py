@@ -31,6 +31,8 @@ SIMAVR_INCLUDE = "/usr/include/simavr"  # uart_pty.h includes its siblings by ba
 APT_HINT = "apt-get install gcc libsimavr-dev libsimavrparts1 libelf-dev"
 PTY_RE = re.compile(r"^pty (\S+)$", re.M)
 HALT_RE = re.compile(r"^(halted -?\d+|crashed pc \S+)$", re.M)
+STACK_RE = re.compile(r"^stack (\d+)$", re.M)
+CYCLES_RE = re.compile(r"^cycles (\d+)$", re.M)
 CRASH_STATUS = 125
 
 
@@ -138,6 +140,18 @@ class SimavrSession(Session):
         """"halted CODE" or "crashed pc ADDR" once the firmware has stopped the part."""
         m = HALT_RE.search(self.log_text())
         return m.group(1) if m else None
+
+    @property
+    def stack_used(self) -> int | None:
+        """Most stack bytes the firmware used in the run (painted RAM), once it halted."""
+        m = STACK_RE.search(self.log_text())
+        return int(m.group(1)) if m else None
+
+    @property
+    def total_cycles(self) -> int | None:
+        """Simulated cycles of the whole run, once it halted."""
+        m = CYCLES_RE.search(self.log_text())
+        return int(m.group(1)) if m else None
 
     @property
     def exit_code(self) -> int | None:

@@ -6,7 +6,8 @@
  * A FIRMWARE ending in .hex is loaded at the addresses it names (e.g. a bootloader); the
  * run starts at the last one's lowest address. Prints "pty PATH" and waits for a line on
  * stdin (the host opens the pty first: bytes sent before would be lost), then runs until
- * the firmware halts with `cli; sleep`, prints "cycles N" and "halted CODE" (or "crashed
+ * the firmware halts with `cli; sleep`, prints "cycles N", "stack N" (the most stack the
+ * firmware used: RAM above .bss is painted before the run) and "halted CODE" (or "crashed
  * pc ADDR") and exits when stdin closes. Exit status: r24 at the halt (the firmware's exit
  * code), 125 if the simulated part crashed. */
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
 #include <simavr/sim_hex.h>
+
+#define STACK_PAINT 0xA5u
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -56,7 +59,7 @@ int main(int argc, char **argv)
     avr_t *avr;
     char line[16];
     int state, i, have_start = 0;
-    uint32_t start = 0;
+    uint32_t start = 0, a, ram_used = 0;
 
     if (argc < 4) {
         fprintf(stderr, "usage: %s MCU CLOCK_HZ FIRMWARE.elf|IMAGE.hex...\n", argv[0]);
@@ -85,10 +88,16 @@ int main(int argc, char **argv)
         fw.frequency = avr->frequency;
         strncpy(fw.mmcu, argv[1], sizeof fw.mmcu - 1);
         avr_load_firmware(avr, &fw);
+        ram_used = fw.datasize + fw.bsssize;
     }
     if (have_start) {
         avr->pc = start;
         avr->codeend = avr->flashend;
+    }
+
+    /* Paint the RAM the firmware's data and bss leave free: what the stack overwrites shows. */
+    for (a = avr->ioend + 1u + ram_used; a <= avr->ramend; a++) {
+        avr->data[a] = STACK_PAINT;
     }
 
     uart_pty_init(avr, &pty);
@@ -119,6 +128,9 @@ int main(int argc, char **argv)
         usleep(1000);
     }
     printf("cycles %llu\n", (unsigned long long)avr->cycle);
+    for (a = avr->ioend + 1u + ram_used; a <= avr->ramend && avr->data[a] == STACK_PAINT; a++) {
+    }
+    printf("stack %u\n", (unsigned)(avr->ramend + 1u - a));
     if (state == cpu_Crashed) {
         printf("crashed pc 0x%05x\n", avr->pc);
     } else {

@@ -28,7 +28,7 @@ void mf_avr_reset(void)
 ISR(BADISR_vect)
 {
     mf_link_send_error(mf_runtime_current_seq(), MF_ERR_FAULT, mf_runtime_current_type(),
-                       "unexpected interrupt");
+                       MF_TEXT("unexpected interrupt"));
     mf_uart_flush();
     mf_board_exit(MF_EXIT_FAULT);
 }

@@ -12,6 +12,7 @@
 
 #include "mf_avr.h"
 #include "mf_cycles.h"
+#include "mf_link.h"
 
 /* Referenced by name from the assembly below. */
 volatile uint8_t mf_t1_base[6];
@@ -142,7 +143,7 @@ int mf_cycles_kind(void)
 
 const char *mf_cycles_kind_name(void)
 {
-    return "avr-timer1";
+    return MF_TEXT("avr-timer1");
 }
 
 uint32_t mf_cycles_now(void)
