@@ -48,12 +48,19 @@ static inline float mf_ld_f32(const float *p)
     return pgm_read_float(p);
 }
 
+/* n bytes of constants into RAM (e.g. the initial value of a trainable tensor). */
+static inline void mf_copy_const(void *dst, const void *src, size_t n)
+{
+    memcpy_P(dst, src, n);
+}
+
 /* A kernel's parameter struct as `p->field`: on the AVR a copy on the stack. */
 #define MF_PARAMS(type, p, src)                                                            \
     type p##_ram;                                                                          \
     const type *const p = (memcpy_P(&p##_ram, (src), sizeof(type)), &p##_ram)
 
 #else
+#include <string.h>
 
 #define MF_CONST
 
@@ -85,6 +92,11 @@ static inline uint32_t mf_ld_u32(const uint32_t *p)
 static inline float mf_ld_f32(const float *p)
 {
     return *p;
+}
+
+static inline void mf_copy_const(void *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
 }
 
 #define MF_PARAMS(type, p, src) const type *const p = (src)
