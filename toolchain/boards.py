@@ -59,8 +59,12 @@ class Board:
     # (board.json "runtime": measured on the board, rounded up; the ELF has the exact figure).
     runtime_flash_bytes: int = 24 * 1024
     runtime_ram_bytes: int = 2 * 1024
+    # Code per kernel (op kind) where flash is tight: added for each kind a model uses
+    # (board.json "runtime" "kernel_flash_bytes", the kernel's object size on this board).
+    kernel_flash_bytes: dict[str, int] = field(default_factory=dict)
     # Firmware settings for this board (board.json "defines", e.g. MF_LINK_MAX_HANDLERS).
     defines: dict[str, int | str] = field(default_factory=dict)
+    opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
 
     @property
     def emulated(self) -> bool:
@@ -138,10 +142,15 @@ def _parse(folder: Path) -> Board:
     if not isinstance(defines, dict) or not all(
             re.fullmatch(r"MF_[A-Z0-9_]+", k) and isinstance(v, (int, str)) for k, v in defines.items()):
         raise BoardError(f"{path}: 'defines' must map MF_* names to numbers or strings")
+    if "opt" in raw and raw["opt"] not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        raise BoardError(f"{path}: 'opt' must be one of -O0, -O1, -O2, -O3, -Os")
     runtime = raw.get("runtime", {})
+    kernels = runtime.get("kernel_flash_bytes", {}) if isinstance(runtime, dict) else None
     if not isinstance(runtime, dict) or not all(
-            isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")):
-        raise BoardError(f"{path}: 'runtime' must be {{\"flash_bytes\": N, \"ram_bytes\": N}}")
+            isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")) \
+            or not isinstance(kernels, dict) or not all(isinstance(v, int) and v >= 0 for v in kernels.values()):
+        raise BoardError(f"{path}: 'runtime' must be {{\"flash_bytes\": N, \"ram_bytes\": N, "
+                         f"\"kernel_flash_bytes\": {{op: N}}}}")
     return Board(
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
@@ -153,7 +162,8 @@ def _parse(folder: Path) -> Board:
         flash_commands={k: tuple(v) for k, v in raw["flash_commands"].items()},
         path=folder,
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
-        defines=defines,
+        defines=defines, kernel_flash_bytes=dict(kernels),
+        **({"opt": raw["opt"]} if "opt" in raw else {}),
     )
 
 
