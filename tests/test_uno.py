@@ -128,3 +128,32 @@ def test_bad_payload_lengths_answered_with_errors(session):
         link.request(P.Msg.READ_OUTPUT, struct.pack("<BI", 0, 0))
     with pytest.raises(LinkError, match="length over max payload"):
         link.request(P.Msg.READ_OUTPUT, P.read_output_payload(0, 0, 65))
+
+
+def test_avrdude_command_is_the_arduino_upload(fake_firmware):
+    from mcuforge.flash import get_backend
+
+    elf = fake_firmware(UNO).elf
+    argv = get_backend("avrdude").flash(elf, load_board(UNO), port="/dev/ttyACM0", dry_run=True)
+    assert argv == ["avrdude", "-c", "arduino", "-p", "m328p", "-P", "/dev/ttyACM0", "-b", "115200",
+                    "-U", f"flash:w:{elf.with_suffix('.hex')}:i"]
+
+
+def test_debian_prebuilt_optiboot_does_not_fit_the_boot_section():
+    """Why the upload test builds Optiboot from Debian's source: the prebuilt hex (avr-gcc 5.4)
+    is 532 bytes, running past the 32 KB flash, where the boot section is 512."""
+    lo, hi = simavr_backend.hex_span(simavr_backend.DEBIAN_OPTIBOOT_HEX)
+    assert lo == 0x7E00 and hi > 0x8000
+    lo, hi = simavr_backend.hex_span(simavr_backend.optiboot_hex())
+    assert lo == 0x7E00 and hi <= 0x8000
+
+
+def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
+    """The real Uno path on the simulated part: Optiboot, the board's avrdude command over the
+    pty, the watchdog reset into the uploaded firmware, then validate over the same port."""
+    from mcuforge.commands.validate import validate
+    from models.zoo import ZOO
+
+    v = validate(ZOO["uno_mlp"](), UNO, samples=2, workdir=tmp_path / "fw", progress=False,
+                 flash_options={"via_bootloader": True})
+    assert v.mismatches == 0 and v.samples == 2 and v.cycles_kind == "simulated-cycles"

@@ -126,9 +126,10 @@ def load_inputs(path, graph) -> np.ndarray:
 
 def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int = 10,
              seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
-             project=None) -> Validation:
+             project=None, flash_options: dict | None = None) -> Validation:
     """Generate, build and flash ``model`` (or the generated ``project`` folder as it is); run
-    ``inputs`` on the board and on TFLM; compare."""
+    ``inputs`` on the board and on TFLM; compare. ``flash_options`` go to the flash backend
+    (e.g. ``via_bootloader=True`` for simavr)."""
     from tqdm import tqdm
 
     from ..model.loader import load
@@ -160,7 +161,8 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 return run_graph(graph, xs)
 
         reference, reference_arena = _Numpy(), 0
-    with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project) as target:
+    with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project,
+                     flash_options=flash_options) as target:
         # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
         recording = store.run("validate", model_name=target.project.manifest["model_name"],
                               model_hash=target.project.model_hash, board=board,

@@ -35,6 +35,7 @@ class Session(abc.ABC):
     url: str
     icount_shift: int | None = None
     simulated: bool = False  # a cycle-accurate simulator (simavr): its cycles are simulated
+    boot_timeout: float = 10.0  # how long link() waits for the boot HELLO before asking for one
 
     def __init__(self) -> None:
         self._links: list = []  # Links opened through link(), closed with the session
@@ -49,7 +50,7 @@ class Session(abc.ABC):
 
         kwargs.setdefault("icount_shift", self.icount_shift)
         kwargs.setdefault("simulated", self.simulated)
-        boot_timeout = kwargs.pop("boot_timeout", 10.0)
+        boot_timeout = kwargs.pop("boot_timeout", self.boot_timeout)
         link = Link(self.url, **kwargs)
         try:
             self.resume()

@@ -9,6 +9,15 @@ the part runs (bytes sent before the host opens the pty would be lost); the sess
 `cli; sleep` (EXIT): the runner's exit status is then the firmware's exit code.
 
 simavr is cycle-accurate and deterministic: Timer1 counts *simulated cycles* of the part.
+
+``via_bootloader=True`` puts the firmware on the part the way a real Uno gets it: the part
+starts in Optiboot, the board's ``avrdude`` command uploads the firmware's HEX through the pty
+(STK500 protocol, the bootloader writes flash with SPM), Optiboot's watchdog reset starts it.
+Debian's prebuilt ``optiboot_atmega328.hex`` cannot be used for this: built with avr-gcc 5.4
+it is 532 bytes, so it runs past the end of flash (appStart at 0x8004) and its version word at
+0x7FFE overwrites an instruction of watchdogConfig. ``optiboot_hex()`` builds Optiboot from
+Debian's own optiboot.c instead, without the start-up LED flashes: 496 bytes, in the 512-byte
+boot section.
 """
 from __future__ import annotations
 
@@ -34,6 +43,16 @@ HALT_RE = re.compile(r"^(halted -?\d+|crashed pc \S+)$", re.M)
 STACK_RE = re.compile(r"^stack (\d+)$", re.M)
 CYCLES_RE = re.compile(r"^cycles (\d+)$", re.M)
 CRASH_STATUS = 125
+
+ARDUINO_AVR = Path("/usr/share/arduino/hardware/arduino/avr")  # Debian's arduino-core-avr
+OPTIBOOT_DIR = ARDUINO_AVR / "bootloaders" / "optiboot"
+DEBIAN_OPTIBOOT_HEX = OPTIBOOT_DIR / "optiboot_atmega328.hex"  # 532 bytes: see the module doc
+# Optiboot for the Uno (Makefile target atmega328) without LED_START_FLASHES.
+OPTIBOOT_FLAGS = ["-g", "-Wall", "-Os", "-fno-inline-small-functions", "-fno-split-wide-types", "-mshort-calls",
+                  "-mmcu=atmega328p", "-DF_CPU=16000000L", "-DBAUD_RATE=115200", "-DLED_START_FLASHES=0",
+                  "-Wl,--section-start=.text=0x7e00", "-Wl,--section-start=.version=0x7ffe",
+                  "-Wl,--relax", "-Wl,--gc-sections", "-nostartfiles", "-nostdlib"]
+BOOT_SECTION = (0x7E00, 0x8000)
 
 
 def cache_dir() -> Path:
@@ -63,6 +82,48 @@ def runner_path() -> Path:
     return exe
 
 
+def optiboot_hex() -> Path:
+    """Optiboot for the Uno built from Debian's arduino-core-avr source (cached by its hash),
+    checked to lie within the 512-byte boot section."""
+    source = OPTIBOOT_DIR / "optiboot.c"
+    if not source.is_file():
+        raise FlashError(f"Optiboot source not found ({source}): apt-get install arduino-core-avr")
+    digest = hashlib.sha256(b"".join((OPTIBOOT_DIR / f).read_bytes() for f in ("optiboot.c", "boot.h", "pin_defs.h", "stk500.h"))
+                            + " ".join(OPTIBOOT_FLAGS).encode()).hexdigest()[:16]
+    hex_path = cache_dir() / f"optiboot-atmega328-{digest}.hex"
+    if hex_path.is_file():
+        return hex_path
+    hex_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mcuforge-optiboot-") as tmp:
+        elf = Path(tmp) / "optiboot.elf"
+        proc = subprocess.run(["avr-gcc", *OPTIBOOT_FLAGS, "-o", str(elf), str(source)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise FlashError(f"building Optiboot failed:\n{proc.stderr.strip()[-2000:]}")
+        tmp_hex = hex_path.with_name(f"{hex_path.name}.{os.getpid()}.tmp")
+        subprocess.run(["avr-objcopy", "-O", "ihex", str(elf), str(tmp_hex)], check=True, capture_output=True)
+    lo, hi = hex_span(tmp_hex)
+    if lo < BOOT_SECTION[0] or hi > BOOT_SECTION[1]:
+        tmp_hex.unlink()
+        raise FlashError(f"Optiboot built to 0x{lo:04x}..0x{hi:04x}, outside the boot section")
+    os.replace(tmp_hex, hex_path)
+    return hex_path
+
+
+def hex_span(path: Path) -> tuple[int, int]:
+    """Lowest address and one past the highest of an Intel HEX file's data."""
+    base, lo, hi = 0, None, None
+    for line in Path(path).read_text().split():
+        count, addr, kind = int(line[1:3], 16), int(line[3:7], 16), int(line[7:9], 16)
+        if kind == 0:
+            lo = base + addr if lo is None else min(lo, base + addr)
+            hi = base + addr + count if hi is None else max(hi, base + addr + count)
+        elif kind in (2, 4):
+            base = int(line[9:13], 16) << (4 if kind == 2 else 16)
+    if lo is None:
+        raise FlashError(f"{path}: no data records")
+    return lo, hi
+
+
 def simavr_argv(images: list[Path], board: Board) -> list[str]:
     """The runner's command line: MCU, clock, then the firmware ELF or HEX images."""
     if board.emulator is None or board.emulator.kind != "simavr":
@@ -80,6 +141,7 @@ class SimavrSession(Session):
     """One simulated part. ``url`` is its USART0's pty; ``resume()`` starts the part."""
 
     simulated = True
+    uploaded = False  # True when the firmware came through the bootloader (via_bootloader)
 
     def __init__(self, images: list[Path], board: Board, log_path: str | Path | None = None,
                  start_timeout: float = 10.0):
@@ -122,7 +184,9 @@ class SimavrSession(Session):
             return ""
 
     def resume(self) -> None:
-        """Start the part; call after opening ``url``."""
+        """Start the part; call after opening ``url`` (a part started for a bootloader upload
+        already runs: the application's HELLO may be sent before the host listens, and the
+        link then asks for one)."""
         if self._resumed:
             return
         if self.proc.poll() is not None:
@@ -198,13 +262,33 @@ class SimavrBackend(FlashBackend):
     name = "simavr"
 
     def flash(self, elf, board: Board, *, images: list[str | Path] | None = None,
-              log_path: str | Path | None = None, start_timeout: float = 10.0, **options) -> SimavrSession:
+              via_bootloader: bool = False, log_path: str | Path | None = None,
+              start_timeout: float = 10.0, **options) -> SimavrSession:
         """Run ``elf`` on the simulated part. ``images`` (Intel HEX files, e.g. a bootloader)
-        replace the ELF: the part then starts at the last image's lowest address."""
+        replace the ELF: the part then starts at the last image's lowest address.
+        ``via_bootloader``: start in Optiboot and upload ``elf`` with the board's avrdude
+        command through the part's serial port, as on a real Uno."""
         if options:
             raise FlashError(f"simavr backend: unknown options {sorted(options)}")
+        if via_bootloader:
+            return self._upload_through_optiboot(resolve_elf(elf), board, log_path, start_timeout)
         files = [Path(p) for p in images] if images else [resolve_elf(elf)]
         for f in files:
             if not f.is_file():
                 raise FlashError(f"firmware image not found: {f}")
         return SimavrSession(files, board, log_path=log_path, start_timeout=start_timeout)
+
+    @staticmethod
+    def _upload_through_optiboot(elf: Path, board: Board, log_path, start_timeout: float) -> SimavrSession:
+        from .tools import ToolBackend
+
+        session = SimavrSession([optiboot_hex()], board, log_path=log_path, start_timeout=start_timeout)
+        try:
+            session.resume()  # Optiboot waits for the upload (it saw an external reset)
+            ToolBackend("avrdude").flash(elf, board, port=session.url)
+        except BaseException:
+            session.close()
+            raise
+        session.uploaded = True
+        session.boot_timeout = 0.5  # its boot HELLO went out while avrdude held the port
+        return session

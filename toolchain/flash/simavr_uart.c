@@ -6,8 +6,8 @@
  * A FIRMWARE ending in .hex is loaded at the addresses it names (e.g. a bootloader); the
  * run starts at the last one's lowest address. Prints "pty PATH" and waits for a line on
  * stdin (the host opens the pty first: bytes sent before would be lost), then runs until
- * the firmware halts with `cli; sleep`, prints "cycles N", "stack N" (the most stack the
- * firmware used: RAM above .bss is painted before the run) and "halted CODE" (or "crashed
+ * the firmware halts with `cli; sleep`, prints "cycles N", "stack N" (for an ELF: the most
+ * stack the firmware used, RAM above .bss being painted before the run) and "halted CODE" (or "crashed
  * pc ADDR") and exits when stdin closes. Exit status: r24 at the halt (the firmware's exit
  * code), 125 if the simulated part crashed. */
 #include <stdio.h>
@@ -19,9 +19,10 @@
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
-#include <simavr/sim_hex.h>
 
 #define STACK_PAINT 0xA5u
+#define MCUSR_ADDR 0x54u /* ATmega48..328 family */
+#define EXTRF_BIT 0x02u
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -29,26 +30,64 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Intel HEX into flash: data (00), end (01), extended segment/linear address (02, 04);
+ * start addresses (03, 05) are ignored. simavr's own reader refuses type 03, which the
+ * Arduino bootloaders carry. *start: the lowest address loaded. */
 static int load_hex(avr_t *avr, const char *path, uint32_t *start)
 {
-    ihex_chunk_p chunks = NULL;
-    int i, n = read_ihex_chunks(path, &chunks);
-    if (n <= 0) {
-        fprintf(stderr, "mcuforge-simavr: cannot read %s\n", path);
+    char line[600];
+    uint32_t base = 0, lowest = UINT32_MAX;
+    int n = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "mcuforge-simavr: cannot open %s\n", path);
         return -1;
     }
-    *start = chunks[0].baseaddr;
-    for (i = 0; i < n; i++) {
-        if (chunks[i].baseaddr + chunks[i].size > avr->flashend + 1u) {
-            fprintf(stderr, "mcuforge-simavr: %s does not fit the flash\n", path);
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned count, addr, type, i, b, sum;
+        if (line[0] != ':' || sscanf(line + 1, "%2x%4x%2x", &count, &addr, &type) != 3 ||
+            strlen(line) < 11u + 2u * count) {
+            continue;
+        }
+        sum = count + (addr >> 8) + (addr & 0xFFu) + type;
+        for (i = 0; i <= count; i++) {
+            sscanf(line + 9 + 2 * i, "%2x", &b);
+            sum += b;
+        }
+        if ((sum & 0xFFu) != 0) {
+            fprintf(stderr, "mcuforge-simavr: %s: bad checksum in line %d\n", path, n + 1);
+            fclose(f);
             return -1;
         }
-        memcpy(avr->flash + chunks[i].baseaddr, chunks[i].data, chunks[i].size);
-        if (chunks[i].baseaddr < *start) {
-            *start = chunks[i].baseaddr;
+        if (type == 0) {
+            for (i = 0; i < count; i++) {
+                uint32_t a = base + addr + i;
+                sscanf(line + 9 + 2 * i, "%2x", &b);
+                if (a > avr->flashend) {
+                    fprintf(stderr, "mcuforge-simavr: %s does not fit the flash (byte at 0x%x, flash ends at 0x%x)\n", path, a, avr->flashend);
+                    fclose(f);
+                    return -1;
+                }
+                avr->flash[a] = (uint8_t)b;
+            }
+            if (base + addr < lowest) {
+                lowest = base + addr;
+            }
+        } else if (type == 1) {
+            break;
+        } else if (type == 2 || type == 4) {
+            unsigned hi;
+            sscanf(line + 9, "%4x", &hi);
+            base = type == 2 ? hi << 4 : hi << 16;
         }
+        n++;
     }
-    free_ihex_chunks(chunks);
+    fclose(f);
+    if (lowest == UINT32_MAX) {
+        fprintf(stderr, "mcuforge-simavr: no data in %s\n", path);
+        return -1;
+    }
+    *start = lowest;
     return 0;
 }
 
@@ -60,6 +99,7 @@ int main(int argc, char **argv)
     char line[16];
     int state, i, have_start = 0;
     uint32_t start = 0, a, ram_used = 0;
+    int have_elf = 0;
 
     if (argc < 4) {
         fprintf(stderr, "usage: %s MCU CLOCK_HZ FIRMWARE.elf|IMAGE.hex...\n", argv[0]);
@@ -89,10 +129,14 @@ int main(int argc, char **argv)
         strncpy(fw.mmcu, argv[1], sizeof fw.mmcu - 1);
         avr_load_firmware(avr, &fw);
         ram_used = fw.datasize + fw.bsssize;
+        have_elf = 1;
     }
     if (have_start) {
+        /* A bootloader: start there, as after an external reset (the Uno's DTR pulse), which
+         * is what keeps Optiboot waiting for an upload instead of starting the application. */
         avr->pc = start;
         avr->codeend = avr->flashend;
+        avr->data[MCUSR_ADDR] = EXTRF_BIT;
     }
 
     /* Paint the RAM the firmware's data and bss leave free: what the stack overwrites shows. */
@@ -128,9 +172,11 @@ int main(int argc, char **argv)
         usleep(1000);
     }
     printf("cycles %llu\n", (unsigned long long)avr->cycle);
-    for (a = avr->ioend + 1u + ram_used; a <= avr->ramend && avr->data[a] == STACK_PAINT; a++) {
+    if (have_elf) { /* (with HEX images the RAM layout is unknown) */
+        for (a = avr->ioend + 1u + ram_used; a <= avr->ramend && avr->data[a] == STACK_PAINT; a++) {
+        }
+        printf("stack %u\n", (unsigned)(avr->ramend + 1u - a));
     }
-    printf("stack %u\n", (unsigned)(avr->ramend + 1u - a));
     if (state == cpu_Crashed) {
         printf("crashed pc 0x%05x\n", avr->pc);
     } else {
