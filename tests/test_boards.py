@@ -84,7 +84,7 @@ def test_home_override_missing_dirs(tmp_path, monkeypatch):
     ({"ram_bytes": True}, "'ram_bytes' must be int"),
     ({"name": "other"}, "differs from its folder"),
     ({"link_max_payload": 8}, "link_max_payload"),
-    ({"exit": "halt"}, "'exit'"),
+    ({"exit": "explode"}, "'exit'"),
     ({"flash_methods": ["qemu", "jlink"]}, "'jlink' has no entry"),
     ({"emulator": None}, "needs an 'emulator'"),
 ])

@@ -324,7 +324,7 @@ def test_emit_declares_readable_params_and_one_call():
     ctx = EmitContext(g, g.ops[0], 7, {"x": "T_x", "y": "T_y"})
     call = ops.get("avg_pool2d").emit(g.ops[0], g, ctx)
     assert call == "mf_avg_pool2d(&L7_params, T_x, T_y);"
-    assert len(ctx.decls) == 1 and ctx.decls[0].startswith("static const mf_avg_pool2d_params L7_params = {")
+    assert len(ctx.decls) == 1 and ctx.decls[0].startswith("static const mf_avg_pool2d_params L7_params MF_CONST = {")
     assert ".filter_h = " in ctx.decls[0] and ".act_min = " in ctx.decls[0]
 
 

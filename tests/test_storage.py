@@ -96,7 +96,7 @@ def test_generated_c_resets_state_and_copies_trainable(tmp_path):
     c = (project.path / "model" / "model.c").read_text()
     assert "state: kept across invokes" in c and "trainable: RAM copy the device updates" in c
     assert "memset(T_acc, 0, 24u); /* state */" in c
-    assert "memcpy(T_w, I_w, 24u); /* trainable */" in c
+    assert "mf_copy_const(T_w, I_w, 24u); /* trainable */" in c
     assert "static const int8_t I_w[24]" in c
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from . import resources
 
 BOARD_FILES = ("board.json", "startup.c", "linker.ld", "uart.c", "board.c")
+EXIT_KINDS = ("semihosting", "halt", "reset")
+EMULATOR_KINDS = ("qemu", "simavr")
 
 
 class BoardError(ValueError):
@@ -20,8 +23,8 @@ class BoardError(ValueError):
 
 @dataclass(frozen=True)
 class Emulator:
-    kind: str  # "qemu"
-    machine: str
+    kind: str  # "qemu" or "simavr"
+    machine: str  # QEMU machine, or simavr's MCU name
     binary: str = "qemu-system-arm"
     icount_shift: int = 7
     args: tuple[str, ...] = ()
@@ -46,11 +49,22 @@ class Board:
     uart: dict[str, Any]
     cycle_counter: str  # what the hardware has; the firmware reports what it found
     link_max_payload: int
-    exit: str  # "semihosting" or "reset": what EXIT does by default
+    exit: str  # what EXIT does by default: "semihosting" (ends the emulator/debug session),
+    # "halt" (AVR: `cli; sleep` ends a simavr run with the code, stops a real part), "reset"
     emulator: Emulator | None
     flash_methods: tuple[str, ...]
     flash_commands: dict[str, tuple[str, ...]]
     path: Path = field(compare=False)
+    # What runtime, link and kernels take besides the model, for the check before building
+    # (board.json "runtime": measured on the board, rounded up; the ELF has the exact figure).
+    runtime_flash_bytes: int = 24 * 1024
+    runtime_ram_bytes: int = 4 * 1024  # 3.5 KB measured on the Cortex-M boards: a 2 KB ring for 1 KB frames
+    # Code per kernel (op kind) where flash is tight: added for each kind a model uses
+    # (board.json "runtime" "kernel_flash_bytes", the kernel's object size on this board).
+    kernel_flash_bytes: dict[str, int] = field(default_factory=dict)
+    # Firmware settings for this board (board.json "defines", e.g. MF_LINK_MAX_HANDLERS).
+    defines: dict[str, int | str] = field(default_factory=dict)
+    opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
 
     @property
     def emulated(self) -> bool:
@@ -105,24 +119,38 @@ def _parse(folder: Path) -> Board:
         raise BoardError(f"{path}: 'link_max_payload' must be in 64..65535")
     if raw["stack_bytes"] >= raw["ram_bytes"]:
         raise BoardError(f"{path}: 'stack_bytes' leaves no RAM")
-    if raw["exit"] not in ("semihosting", "reset"):
-        raise BoardError(f"{path}: 'exit' must be 'semihosting' or 'reset'")
+    if raw["exit"] not in EXIT_KINDS:
+        raise BoardError(f"{path}: 'exit' must be one of {', '.join(EXIT_KINDS)}")
     if not raw["flash_methods"]:
         raise BoardError(f"{path}: 'flash_methods' is empty")
     emu = raw.get("emulator")
     emulator = None
     if emu is not None:
-        if not isinstance(emu, dict) or emu.get("kind") != "qemu" or not emu.get("machine"):
-            raise BoardError(f"{path}: 'emulator' needs kind 'qemu' and a machine")
-        emulator = Emulator(kind="qemu", machine=emu["machine"],
+        if not isinstance(emu, dict) or emu.get("kind") not in EMULATOR_KINDS or not emu.get("machine"):
+            raise BoardError(f"{path}: 'emulator' needs a kind ({', '.join(EMULATOR_KINDS)}) and a machine")
+        emulator = Emulator(kind=emu["kind"], machine=emu["machine"],
                             binary=emu.get("binary", "qemu-system-arm"),
                             icount_shift=int(emu.get("icount_shift", 7)),
                             args=tuple(emu.get("args", ())))
-    if "qemu" in raw["flash_methods"] and emulator is None:
-        raise BoardError(f"{path}: flash method 'qemu' needs an 'emulator' entry")
+    for kind in EMULATOR_KINDS:
+        if kind in raw["flash_methods"] and (emulator is None or emulator.kind != kind):
+            raise BoardError(f"{path}: flash method '{kind}' needs an 'emulator' entry of kind '{kind}'")
     for method in raw["flash_methods"]:
-        if method != "qemu" and method not in raw["flash_commands"]:
+        if method not in EMULATOR_KINDS and method not in raw["flash_commands"]:
             raise BoardError(f"{path}: flash method '{method}' has no entry in 'flash_commands'")
+    defines = raw.get("defines", {})
+    if not isinstance(defines, dict) or not all(
+            re.fullmatch(r"MF_[A-Z0-9_]+", k) and isinstance(v, (int, str)) for k, v in defines.items()):
+        raise BoardError(f"{path}: 'defines' must map MF_* names to numbers or strings")
+    if "opt" in raw and raw["opt"] not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        raise BoardError(f"{path}: 'opt' must be one of -O0, -O1, -O2, -O3, -Os")
+    runtime = raw.get("runtime", {})
+    kernels = runtime.get("kernel_flash_bytes", {}) if isinstance(runtime, dict) else None
+    if not isinstance(runtime, dict) or not all(
+            isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")) \
+            or not isinstance(kernels, dict) or not all(isinstance(v, int) and v >= 0 for v in kernels.values()):
+        raise BoardError(f"{path}: 'runtime' must be {{\"flash_bytes\": N, \"ram_bytes\": N, "
+                         f"\"kernel_flash_bytes\": {{op: N}}}}")
     return Board(
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
@@ -133,6 +161,9 @@ def _parse(folder: Path) -> Board:
         flash_methods=tuple(raw["flash_methods"]),
         flash_commands={k: tuple(v) for k, v in raw["flash_commands"].items()},
         path=folder,
+        **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
+        defines=defines, kernel_flash_bytes=dict(kernels),
+        **({"opt": raw["opt"]} if "opt" in raw else {}),
     )
 
 

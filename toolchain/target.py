@@ -27,7 +27,8 @@ class Target:
 
     @property
     def cycles_kind(self) -> str:
-        """"hardware" (DWT cycles) or "emulated-instructions" (QEMU with a fixed -icount)."""
+        """"hardware" (DWT cycles), "emulated-instructions" (QEMU with a fixed -icount) or
+        "simulated-cycles" (simavr: clock cycles of the simulated part)."""
         scale = self.link.cycle_scale
         return "hardware" if not scale.emulated else scale.unit
 
@@ -67,9 +68,10 @@ class Target:
 
 def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | None = None,
                 method: str | None = None, port: str | None = None, progress=None,
-                project: Project | None = None) -> Target:
+                project: Project | None = None, flash_options: dict | None = None) -> Target:
     """Generate, build and flash ``model`` for ``board`` and return a connected Target; with
-    ``project`` (``codegen.generate.load_project``), build and flash that one as it is."""
+    ``project`` (``codegen.generate.load_project``), build and flash that one as it is.
+    ``flash_options`` go to the flash backend (e.g. ``via_bootloader=True`` for simavr)."""
     from .build.make import build
     from .flash import open_session
 
@@ -84,7 +86,7 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     step("build")
     result = build(project.path)
     step("flash")
-    options = {"port": port} if port else {}
+    options = {**({"port": port} if port else {}), **(flash_options or {})}
     session = open_session(project.path, board=project.board, method=method, **options)
     try:
         link = session.link(expected_hash=project.firmware_hash)  # refuses other firmware

@@ -2,8 +2,9 @@
 
 #include "mf_quant.h"
 
-void mf_add(const mf_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+void mf_add(const mf_add_params *params, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
+    MF_PARAMS(mf_add_params, p, params);
     int32_t i;
 
     for (i = 0; i < p->size; ++i) {

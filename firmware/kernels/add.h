@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t size;                       /* elements */
     int32_t in1_offset, in2_offset;     /* minus the input zero points */

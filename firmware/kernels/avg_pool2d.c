@@ -2,8 +2,9 @@
 
 #include "mf_quant.h"
 
-void mf_avg_pool2d(const mf_avg_pool2d_params *p, const int8_t *input, int8_t *output)
+void mf_avg_pool2d(const mf_avg_pool2d_params *params, const int8_t *input, int8_t *output)
 {
+    MF_PARAMS(mf_avg_pool2d_params, p, params);
     int32_t b, oy, ox, c, y, x;
 
     for (b = 0; b < p->batches; ++b) {

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t batches, in_h, in_w, channels;
     int32_t out_h, out_w;

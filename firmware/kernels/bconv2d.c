@@ -19,9 +19,10 @@ static void clear_words(uint32_t *out, int32_t n)
     }
 }
 
-void mf_bconv2d_ref(const mf_bconv2d_params *p, const uint32_t *input, const uint32_t *filter,
+void mf_bconv2d_ref(const mf_bconv2d_params *params, const uint32_t *input, const uint32_t *filter,
                     const int32_t *threshold, const uint8_t *flip, uint32_t *output)
 {
+    MF_PARAMS(mf_bconv2d_params, p, params);
     const int32_t words = MF_BITS_WORDS(p->in_c);
     const int32_t out_words = MF_BITS_WORDS(p->out_c);
     const uint32_t last_mask = mf_bits_last_mask(p->in_c);
@@ -42,12 +43,12 @@ void mf_bconv2d_ref(const mf_bconv2d_params *p, const uint32_t *input, const uin
                         for (int32_t w = 0; w < words; ++w) {
                             const uint32_t xv = x != NULL ? x[w] : 0u; /* padding is -1: bit 0 */
                             const uint32_t mask = w == words - 1 ? last_mask : 0xFFFFFFFFu;
-                            differ += (int32_t)MF_POPCOUNT32((xv ^ f[w]) & mask);
+                            differ += (int32_t)MF_POPCOUNT32((xv ^ mf_ld_u32(&f[w])) & mask);
                         }
                     }
                 }
                 const int32_t dot = terms - 2 * differ;
-                out[oc >> 5] |= mf_bits_threshold(dot, threshold[oc], flip[oc]) << (oc & 31);
+                out[oc >> 5] |= mf_bits_threshold(dot, mf_ld_s32(&threshold[oc]), mf_ld_u8(&flip[oc])) << (oc & 31);
             }
         }
     }
@@ -75,9 +76,10 @@ static void gather_window(const mf_bconv2d_params *p, const uint32_t *input, int
     }
 }
 
-void mf_bconv2d(const mf_bconv2d_params *p, const uint32_t *input, const uint32_t *filter,
+void mf_bconv2d(const mf_bconv2d_params *params, const uint32_t *input, const uint32_t *filter,
                 const int32_t *threshold, const uint8_t *flip, uint32_t *scratch, uint32_t *output)
 {
+    MF_PARAMS(mf_bconv2d_params, p, params);
     const int32_t words = MF_BITS_WORDS(p->in_c);
     const int32_t out_words = MF_BITS_WORDS(p->out_c);
     const int32_t run = (int32_t)p->filter_h * p->filter_w * words;
@@ -92,7 +94,7 @@ void mf_bconv2d(const mf_bconv2d_params *p, const uint32_t *input, const uint32_
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
                 const int32_t differ = mf_bits_differ(scratch, f, run);
                 f += run;
-                out[oc >> 5] |= mf_bits_threshold(terms - 2 * differ, threshold[oc], flip[oc]) << (oc & 31);
+                out[oc >> 5] |= mf_bits_threshold(terms - 2 * differ, mf_ld_s32(&threshold[oc]), mf_ld_u8(&flip[oc])) << (oc & 31);
             }
         }
     }

@@ -21,9 +21,10 @@ static float epilogue(const mf_bconv2d_int8w_params *p, int32_t acc, float scale
     return (p->relu && !(y > 0.0f)) ? 0.0f : y;
 }
 
-void mf_bconv2d_int8w_ref(const mf_bconv2d_int8w_params *p, const uint32_t *input, const int8_t *filter,
+void mf_bconv2d_int8w_ref(const mf_bconv2d_int8w_params *params, const uint32_t *input, const int8_t *filter,
                           const float *scale, const float *offset, float *output)
 {
+    MF_PARAMS(mf_bconv2d_int8w_params, p, params);
     const int32_t in_c = p->in_c;
     const int32_t words = MF_BITS_WORDS(in_c);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -37,17 +38,17 @@ void mf_bconv2d_int8w_ref(const mf_bconv2d_int8w_params *p, const uint32_t *inpu
                         const int8_t *f = filter + ((oc * p->filter_h + ky) * p->filter_w + kx) * in_c;
                         if (in_y < 0 || in_y >= p->in_h || in_x < 0 || in_x >= p->in_w) {
                             for (int32_t c = 0; c < in_c; ++c) {
-                                acc += (int32_t)f[c] * p->pad_value;
+                                acc += (int32_t)mf_ld_s8(&f[c]) * p->pad_value;
                             }
                             continue;
                         }
                         const uint32_t *x = input + (in_y * p->in_w + in_x) * words;
                         for (int32_t c = 0; c < in_c; ++c) {
-                            acc += mf_bits_get(x, c) ? (int32_t)f[c] : -(int32_t)f[c];
+                            acc += mf_bits_get(x, c) ? (int32_t)mf_ld_s8(&f[c]) : -(int32_t)mf_ld_s8(&f[c]);
                         }
                     }
                 }
-                output[(oy * p->out_w + ox) * p->out_c + oc] = epilogue(p, acc, scale[oc], offset[oc]);
+                output[(oy * p->out_w + ox) * p->out_c + oc] = epilogue(p, acc, mf_ld_f32(&scale[oc]), mf_ld_f32(&offset[oc]));
             }
         }
     }
@@ -75,16 +76,17 @@ static void gather_window(const mf_bconv2d_int8w_params *p, const uint32_t *inpu
     }
 }
 
-void mf_bconv2d_int8w(const mf_bconv2d_int8w_params *p, const uint32_t *input, const int8_t *filter,
+void mf_bconv2d_int8w(const mf_bconv2d_int8w_params *params, const uint32_t *input, const int8_t *filter,
                       const float *scale, const float *offset, int16_t *scratch, float *output)
 {
+    MF_PARAMS(mf_bconv2d_int8w_params, p, params);
     const int32_t run = (int32_t)p->filter_h * p->filter_w * p->in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             float *out = output + (oy * p->out_w + ox) * p->out_c;
             gather_window(p, input, oy, ox, scratch);
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                out[oc] = epilogue(p, mf_dot_s8_s16(filter + oc * run, scratch, run, 0), scale[oc], offset[oc]);
+                out[oc] = epilogue(p, mf_dot_s8_s16(filter + oc * run, scratch, run, 0), mf_ld_f32(&scale[oc]), mf_ld_f32(&offset[oc]));
             }
         }
     }

@@ -3,8 +3,9 @@
 
 #include "mf_bits.h"
 
-void mf_bmax_pool2d(const mf_bmax_pool2d_params *p, const uint32_t *input, uint32_t *output)
+void mf_bmax_pool2d(const mf_bmax_pool2d_params *params, const uint32_t *input, uint32_t *output)
 {
+    MF_PARAMS(mf_bmax_pool2d_params, p, params);
     const int32_t words = MF_BITS_WORDS(p->channels);
     const uint32_t last_mask = mf_bits_last_mask(p->channels);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int16_t in_h, in_w;
     int16_t out_h, out_w;

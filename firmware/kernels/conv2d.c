@@ -16,14 +16,15 @@ static int8_t requantize(int32_t acc, const mf_conv2d_params *p, int32_t oc, con
                          const int32_t *shift)
 {
     const int32_t q = p->per_channel ? oc : 0;
-    acc = mf_multiply_by_quantized_multiplier(acc, mult[q], (int)shift[q]);
+    acc = mf_multiply_by_quantized_multiplier(acc, mf_ld_s32(&mult[q]), (int)mf_ld_s32(&shift[q]));
     acc += p->output_offset;
     return (int8_t)mf_clamp(acc, p->act_min, p->act_max);
 }
 
-void mf_conv2d_s8_ref(const mf_conv2d_params *p, const int8_t *input, const int8_t *filter,
+void mf_conv2d_s8_ref(const mf_conv2d_params *params, const int8_t *input, const int8_t *filter,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_conv2d_params, p, params);
     const int32_t in_c = p->in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -38,13 +39,13 @@ void mf_conv2d_s8_ref(const mf_conv2d_params *p, const int8_t *input, const int8
                         }
                         for (int32_t c = 0; c < in_c; ++c) {
                             const int32_t x = input[(in_y * p->in_w + in_x) * in_c + c];
-                            const int32_t w = filter[((oc * p->filter_h + ky) * p->filter_w + kx) * in_c + c];
+                            const int32_t w = mf_ld_s8(&filter[((oc * p->filter_h + ky) * p->filter_w + kx) * in_c + c]);
                             acc += w * (x + p->input_offset);
                         }
                     }
                 }
                 if (bias != NULL) {
-                    acc += bias[oc];
+                    acc += mf_ld_s32(&bias[oc]);
                 }
                 output[(oy * p->out_w + ox) * p->out_c + oc] = requantize(acc, p, oc, mult, shift);
             }
@@ -75,9 +76,9 @@ static uint32_t offset_term(const int8_t *w, int32_t n, int32_t input_offset, co
 {
     int32_t wsum = 0;
     for (int32_t c = 0; c < n; ++c) {
-        wsum += w[c];
+        wsum += mf_ld_s8(&w[c]);
     }
-    return (uint32_t)wsum * (uint32_t)input_offset + (uint32_t)(bias != NULL ? bias[oc] : 0);
+    return (uint32_t)wsum * (uint32_t)input_offset + (uint32_t)(bias != NULL ? mf_ld_s32(&bias[oc]) : 0);
 }
 
 /* 1x1 filter, stride 1, no padding: out[pixel][oc] = w[oc] . in[pixel] + offset term. Two
@@ -99,7 +100,7 @@ static void conv2d_1x1_s8(const mf_conv2d_params *p, const int8_t *input, const 
             const int8_t *x1 = x0 + in_c;
             int32_t d00 = 0, d01 = 0, d10 = 0, d11 = 0; /* d<pixel><channel> */
             for (int32_t c = 0; c < in_c; ++c) {
-                const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
+                const int32_t xa = x0[c], xb = x1[c], wa = mf_ld_s8(&w0[c]), wb = mf_ld_s8(&w1[c]);
                 d00 += wa * xa;
                 d01 += wb * xa;
                 d10 += wa * xb;
@@ -115,8 +116,8 @@ static void conv2d_1x1_s8(const mf_conv2d_params *p, const int8_t *input, const 
             const int8_t *x0 = input + i * in_c;
             int32_t d0 = 0, d1 = 0;
             for (int32_t c = 0; c < in_c; ++c) {
-                d0 += (int32_t)w0[c] * x0[c];
-                d1 += (int32_t)w1[c] * x0[c];
+                d0 += (int32_t)mf_ld_s8(&w0[c]) * x0[c];
+                d1 += (int32_t)mf_ld_s8(&w1[c]) * x0[c];
             }
             output[i * out_c + oc] = requantize((int32_t)((uint32_t)d0 + base0), p, oc, mult, shift);
             output[i * out_c + oc1] = requantize((int32_t)((uint32_t)d1 + base1), p, oc1, mult, shift);
@@ -124,9 +125,10 @@ static void conv2d_1x1_s8(const mf_conv2d_params *p, const int8_t *input, const 
     }
 }
 
-void mf_conv2d_s8(const mf_conv2d_params *p, const int8_t *input, const int8_t *filter,
+void mf_conv2d_s8(const mf_conv2d_params *params, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_conv2d_params, p, params);
     if (p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
         p->pad_h == 0 && p->pad_w == 0 && p->out_h == p->in_h && p->out_w == p->in_w) {
         conv2d_1x1_s8(p, input, filter, bias, mult, shift, output);
@@ -151,18 +153,18 @@ void mf_conv2d_s8(const mf_conv2d_params *p, const int8_t *input, const int8_t *
                     const int8_t *w = filter + ((oc * p->filter_h + ky) * p->filter_w + kx0) * in_c;
                     if (dw == 1) {
                         for (int32_t i = 0; i < run; ++i) {
-                            acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
+                            acc += (int32_t)mf_ld_s8(&w[i]) * ((int32_t)x[i] + p->input_offset);
                         }
                     } else {
                         for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * in_c, w += in_c) {
                             for (int32_t c = 0; c < in_c; ++c) {
-                                acc += (int32_t)w[c] * ((int32_t)x[c] + p->input_offset);
+                                acc += (int32_t)mf_ld_s8(&w[c]) * ((int32_t)x[c] + p->input_offset);
                             }
                         }
                     }
                 }
                 if (bias != NULL) {
-                    acc += bias[oc];
+                    acc += mf_ld_s32(&bias[oc]);
                 }
                 out[oc] = requantize(acc, p, oc, mult, shift);
             }

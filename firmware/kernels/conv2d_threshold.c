@@ -20,9 +20,10 @@ static void clear_words(uint32_t *out, int32_t n)
     }
 }
 
-void mf_conv2d_threshold_ref(const mf_conv2d_threshold_params *p, const int8_t *input, const int8_t *filter,
+void mf_conv2d_threshold_ref(const mf_conv2d_threshold_params *params, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, const int32_t *threshold, const uint8_t *flip, uint32_t *output)
 {
+    MF_PARAMS(mf_conv2d_threshold_params, p, params);
     const int32_t in_c = p->in_c;
     const int32_t out_words = MF_BITS_WORDS(p->out_c);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -44,14 +45,14 @@ void mf_conv2d_threshold_ref(const mf_conv2d_threshold_params *p, const int8_t *
                         const int8_t *x = input + (in_y * p->in_w + in_x) * in_c;
                         const int8_t *f = filter + ((oc * p->filter_h + ky) * p->filter_w + kx) * in_c;
                         for (int32_t c = 0; c < in_c; ++c) {
-                            acc += (int32_t)f[c] * ((int32_t)x[c] + p->input_offset);
+                            acc += (int32_t)mf_ld_s8(&f[c]) * ((int32_t)x[c] + p->input_offset);
                         }
                     }
                 }
                 if (bias != NULL) {
-                    acc += bias[oc];
+                    acc += mf_ld_s32(&bias[oc]);
                 }
-                out[oc >> 5] |= mf_bits_threshold(acc, threshold[oc], flip[oc]) << (oc & 31);
+                out[oc >> 5] |= mf_bits_threshold(acc, mf_ld_s32(&threshold[oc]), mf_ld_u8(&flip[oc])) << (oc & 31);
             }
         }
     }
@@ -78,10 +79,11 @@ static void gather_window(const mf_conv2d_threshold_params *p, const int8_t *inp
     }
 }
 
-void mf_conv2d_threshold(const mf_conv2d_threshold_params *p, const int8_t *input, const int8_t *filter,
+void mf_conv2d_threshold(const mf_conv2d_threshold_params *params, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, const int32_t *threshold, const uint8_t *flip, int16_t *scratch,
                          uint32_t *output)
 {
+    MF_PARAMS(mf_conv2d_threshold_params, p, params);
     const int32_t run = (int32_t)p->filter_h * p->filter_w * p->in_c;
     const int32_t out_words = MF_BITS_WORDS(p->out_c);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -91,9 +93,9 @@ void mf_conv2d_threshold(const mf_conv2d_threshold_params *p, const int8_t *inpu
             clear_words(out, out_words);
             const int8_t *f = filter;
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                const int32_t acc = mf_dot_s8_s16(f, scratch, run, bias != NULL ? bias[oc] : 0);
+                const int32_t acc = mf_dot_s8_s16(f, scratch, run, bias != NULL ? mf_ld_s32(&bias[oc]) : 0);
                 f += run;
-                out[oc >> 5] |= mf_bits_threshold(acc, threshold[oc], flip[oc]) << (oc & 31);
+                out[oc >> 5] |= mf_bits_threshold(acc, mf_ld_s32(&threshold[oc]), mf_ld_u8(&flip[oc])) << (oc & 31);
             }
         }
     }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int16_t in_h, in_w, in_c;
     int16_t out_h, out_w, out_c; /* out_c channels = out_c bits per output pixel */

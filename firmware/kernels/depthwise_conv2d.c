@@ -14,15 +14,16 @@ static int8_t requantize(int32_t acc, const mf_depthwise_conv2d_params *p, int32
                          const int32_t *mult, const int32_t *shift)
 {
     const int32_t q = p->per_channel ? oc : 0;
-    acc = mf_multiply_by_quantized_multiplier(acc, mult[q], (int)shift[q]);
+    acc = mf_multiply_by_quantized_multiplier(acc, mf_ld_s32(&mult[q]), (int)mf_ld_s32(&shift[q]));
     acc += p->output_offset;
     return (int8_t)mf_clamp(acc, p->act_min, p->act_max);
 }
 
-void mf_depthwise_conv2d_s8_ref(const mf_depthwise_conv2d_params *p, const int8_t *input,
+void mf_depthwise_conv2d_s8_ref(const mf_depthwise_conv2d_params *params, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias, const int32_t *mult,
                                 const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_depthwise_conv2d_params, p, params);
     const int32_t in_c = p->in_c;
     const int32_t out_c = (int32_t)p->in_c * p->depth_multiplier;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -39,12 +40,12 @@ void mf_depthwise_conv2d_s8_ref(const mf_depthwise_conv2d_params *p, const int8_
                                 continue; /* zero padding contributes nothing */
                             }
                             const int32_t x = input[(in_y * p->in_w + in_x) * in_c + ic];
-                            const int32_t w = filter[(ky * p->filter_w + kx) * out_c + oc];
+                            const int32_t w = mf_ld_s8(&filter[(ky * p->filter_w + kx) * out_c + oc]);
                             acc += w * (x + p->input_offset);
                         }
                     }
                     if (bias != NULL) {
-                        acc += bias[oc];
+                        acc += mf_ld_s32(&bias[oc]);
                     }
                     output[(oy * p->out_w + ox) * out_c + oc] = requantize(acc, p, oc, mult, shift);
                 }
@@ -97,17 +98,17 @@ static void depthwise_m1_s8(const mf_depthwise_conv2d_params *p, const int8_t *i
                     const int8_t *x = input + ((in_y0 + ky * dh) * in_w + in_x0 + kx0 * dw) * ch + c;
                     const int8_t *w = filter + (ky * fw + kx0) * ch + c;
                     for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * ch, w += ch) {
-                        a0 += (int32_t)w[0] * ((int32_t)x[0] + off);
-                        a1 += (int32_t)w[1] * ((int32_t)x[1] + off);
-                        a2 += (int32_t)w[2] * ((int32_t)x[2] + off);
-                        a3 += (int32_t)w[3] * ((int32_t)x[3] + off);
+                        a0 += (int32_t)mf_ld_s8(&w[0]) * ((int32_t)x[0] + off);
+                        a1 += (int32_t)mf_ld_s8(&w[1]) * ((int32_t)x[1] + off);
+                        a2 += (int32_t)mf_ld_s8(&w[2]) * ((int32_t)x[2] + off);
+                        a3 += (int32_t)mf_ld_s8(&w[3]) * ((int32_t)x[3] + off);
                     }
                 }
                 if (bias != NULL) {
-                    a0 += bias[c];
-                    a1 += bias[c + 1];
-                    a2 += bias[c + 2];
-                    a3 += bias[c + 3];
+                    a0 += mf_ld_s32(&bias[c]);
+                    a1 += mf_ld_s32(&bias[c + 1]);
+                    a2 += mf_ld_s32(&bias[c + 2]);
+                    a3 += mf_ld_s32(&bias[c + 3]);
                 }
                 out[c] = requantize(a0, p, c, mult, shift);
                 out[c + 1] = requantize(a1, p, c + 1, mult, shift);
@@ -120,19 +121,20 @@ static void depthwise_m1_s8(const mf_depthwise_conv2d_params *p, const int8_t *i
                     const int8_t *x = input + ((in_y0 + ky * dh) * in_w + in_x0 + kx0 * dw) * ch + c;
                     const int8_t *w = filter + (ky * fw + kx0) * ch + c;
                     for (int32_t kx = kx0; kx < kx1; ++kx, x += dw * ch, w += ch) {
-                        acc += (int32_t)*w * ((int32_t)*x + off);
+                        acc += (int32_t)mf_ld_s8(w) * ((int32_t)*x + off);
                     }
                 }
-                out[c] = requantize(bias != NULL ? acc + bias[c] : acc, p, c, mult, shift);
+                out[c] = requantize(bias != NULL ? acc + mf_ld_s32(&bias[c]) : acc, p, c, mult, shift);
             }
         }
     }
 }
 
-void mf_depthwise_conv2d_s8(const mf_depthwise_conv2d_params *p, const int8_t *input,
+void mf_depthwise_conv2d_s8(const mf_depthwise_conv2d_params *params, const int8_t *input,
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
                             const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_depthwise_conv2d_params, p, params);
     if (p->depth_multiplier == 1) {
         depthwise_m1_s8(p, input, filter, bias, mult, shift, output);
         return;
@@ -158,11 +160,11 @@ void mf_depthwise_conv2d_s8(const mf_depthwise_conv2d_params *p, const int8_t *i
                     const int8_t *x = input + ((in_y0 + ky * dh) * p->in_w + in_x0 + kx0 * dw) * in_c + ic;
                     const int8_t *w = filter + (ky * p->filter_w + kx0) * out_c + oc;
                     for (int32_t kx = kx0; kx < kx1; ++kx, x += x_step, w += out_c) {
-                        acc += (int32_t)*w * ((int32_t)*x + p->input_offset);
+                        acc += (int32_t)mf_ld_s8(w) * ((int32_t)*x + p->input_offset);
                     }
                 }
                 if (bias != NULL) {
-                    acc += bias[oc];
+                    acc += mf_ld_s32(&bias[oc]);
                 }
                 out[oc] = requantize(acc, p, oc, mult, shift);
             }

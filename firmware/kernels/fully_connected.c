@@ -14,38 +14,40 @@ static int8_t requantize(int32_t acc, const mf_fully_connected_params *p, int32_
                          const int32_t *mult, const int32_t *shift)
 {
     const int32_t q = p->per_channel ? n : 0;
-    acc = mf_multiply_by_quantized_multiplier(acc, mult[q], (int)shift[q]);
+    acc = mf_multiply_by_quantized_multiplier(acc, mf_ld_s32(&mult[q]), (int)mf_ld_s32(&shift[q]));
     acc += p->output_offset;
     return (int8_t)mf_clamp(acc, p->act_min, p->act_max);
 }
 
-void mf_fully_connected_s8_ref(const mf_fully_connected_params *p, const int8_t *input,
+void mf_fully_connected_s8_ref(const mf_fully_connected_params *params, const int8_t *input,
                                const int8_t *weights, const int32_t *bias, const int32_t *mult,
                                const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_fully_connected_params, p, params);
     const int32_t depth = p->accum_depth;
     for (int32_t b = 0; b < p->batches; ++b) {
         for (int32_t n = 0; n < p->out_depth; ++n) {
             int32_t acc = 0;
             for (int32_t d = 0; d < depth; ++d) {
                 const int32_t x = input[b * depth + d];
-                const int32_t w = weights[n * depth + d];
+                const int32_t w = mf_ld_s8(&weights[n * depth + d]);
                 acc += (w + p->filter_offset) * (x + p->input_offset);
             }
             if (bias != NULL) {
-                acc += bias[n];
+                acc += mf_ld_s32(&bias[n]);
             }
             output[b * p->out_depth + n] = requantize(acc, p, n, mult, shift);
         }
     }
 }
 
-void mf_fully_connected_s8(const mf_fully_connected_params *p, const int8_t *input,
+void mf_fully_connected_s8(const mf_fully_connected_params *params, const int8_t *input,
                            const int8_t *weights, const int32_t *bias, const int32_t *mult,
                            const int32_t *shift, int8_t *output)
 {
+    MF_PARAMS(mf_fully_connected_params, p, params);
     if (p->filter_offset != 0) {
-        mf_fully_connected_s8_ref(p, input, weights, bias, mult, shift, output);
+        mf_fully_connected_s8_ref(params, input, weights, bias, mult, shift, output);
         return;
     }
     const int32_t depth = p->accum_depth;
@@ -53,14 +55,14 @@ void mf_fully_connected_s8(const mf_fully_connected_params *p, const int8_t *inp
         const int8_t *w = weights + n * depth;
         int32_t wsum = 0;
         for (int32_t d = 0; d < depth; ++d) {
-            wsum += w[d];
+            wsum += mf_ld_s8(&w[d]);
         }
-        const uint32_t base = (uint32_t)wsum * (uint32_t)p->input_offset + (uint32_t)(bias != NULL ? bias[n] : 0);
+        const uint32_t base = (uint32_t)wsum * (uint32_t)p->input_offset + (uint32_t)(bias != NULL ? mf_ld_s32(&bias[n]) : 0);
         for (int32_t b = 0; b < p->batches; ++b) {
             const int8_t *x = input + b * depth;
             int32_t dot = 0;
             for (int32_t d = 0; d < depth; ++d) {
-                dot += (int32_t)w[d] * x[d];
+                dot += (int32_t)mf_ld_s8(&w[d]) * x[d];
             }
             output[b * p->out_depth + n] = requantize((int32_t)((uint32_t)dot + base), p, n, mult, shift);
         }

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t batches;             /* input rows */
     int32_t accum_depth;         /* input values per row */

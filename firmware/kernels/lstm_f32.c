@@ -3,12 +3,13 @@
 
 #include "mf_matvec_f32.h"
 
-void mf_lstm_f32(const mf_lstm_f32_params *p, const float *x, const float *h, const float *c, const float *kernel,
+void mf_lstm_f32(const mf_lstm_f32_params *params, const float *x, const float *h, const float *c, const float *kernel,
                  const float *recurrent, const float *bias, float *h_out, float *c_out, float *scratch)
 {
+    MF_PARAMS(mf_lstm_f32_params, p, params);
     const int32_t n = p->hidden, width = 4 * p->hidden;
     for (int32_t j = 0; j < width; ++j) {
-        scratch[j] = bias[j];
+        scratch[j] = mf_ld_f32(&bias[j]);
     }
     mf_vec_mat_f32(x, kernel, p->input_dim, width, width, scratch, 1);
     mf_vec_mat_f32(h, recurrent, n, width, width, scratch, 1); /* h is read in full before h_out is written */

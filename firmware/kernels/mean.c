@@ -2,8 +2,9 @@
 
 #include "mf_quant.h"
 
-void mf_mean(const mf_mean_params *p, const int8_t *input, int8_t *output)
+void mf_mean(const mf_mean_params *params, const int8_t *input, int8_t *output)
 {
+    MF_PARAMS(mf_mean_params, p, params);
     const int32_t *d = p->in_dims;
     int32_t out_dims[4], span[4], o[4], r[4], i[4];
     int k;

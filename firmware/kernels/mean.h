@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t in_dims[4];  /* input shape, padded to 4-D at the front */
     uint8_t reduce[4];   /* 1: averaged over this axis */

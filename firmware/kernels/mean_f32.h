@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t positions;           /* H * W */
     int32_t channels;

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h"
+
 #define MF_BITS_WORDS(channels) (((channels) + 31) / 32)
 
 /* Population count. The portable SWAR bit trick by default (a dozen instructions on any
@@ -55,7 +57,7 @@ static inline uint32_t mf_sum_bytes(uint32_t x)
         (l) = mf_csa_u_ ^ (c);                     \
     } while (0)
 
-/* Number of differing bits of a[0..n) and b[0..n): XOR + popcount, Harley-Seal style. Blocks of
+/* Number of differing bits of a[0..n) and b[0..n) (b: weights, MF_CONST): XOR + popcount, Harley-Seal style. Blocks of
  * 8 words go through a tree of carry-save adders into bit-sliced counters (ones, twos, fours) and
  * one popcount of the eights per block instead of eight popcounts. The counters and the last < 8
  * words are then counted together as byte counts (each <= 8 + 16 + 32 + 4 * 16 = 120) summed
@@ -68,11 +70,11 @@ static inline int32_t mf_bits_differ(const uint32_t *a, const uint32_t *b, int32
     int32_t eights = 0;
     for (; n >= 8; n -= 8, a += 8, b += 8) {
         uint32_t twos_a, twos_b, fours_a, fours_b, eight;
-        MF_CSA(twos_a, ones, ones, a[0] ^ b[0], a[1] ^ b[1]);
-        MF_CSA(twos_b, ones, ones, a[2] ^ b[2], a[3] ^ b[3]);
+        MF_CSA(twos_a, ones, ones, a[0] ^ mf_ld_u32(&b[0]), a[1] ^ mf_ld_u32(&b[1]));
+        MF_CSA(twos_b, ones, ones, a[2] ^ mf_ld_u32(&b[2]), a[3] ^ mf_ld_u32(&b[3]));
         MF_CSA(fours_a, twos, twos, twos_a, twos_b);
-        MF_CSA(twos_a, ones, ones, a[4] ^ b[4], a[5] ^ b[5]);
-        MF_CSA(twos_b, ones, ones, a[6] ^ b[6], a[7] ^ b[7]);
+        MF_CSA(twos_a, ones, ones, a[4] ^ mf_ld_u32(&b[4]), a[5] ^ mf_ld_u32(&b[5]));
+        MF_CSA(twos_b, ones, ones, a[6] ^ mf_ld_u32(&b[6]), a[7] ^ mf_ld_u32(&b[7]));
         MF_CSA(fours_b, twos, twos, twos_a, twos_b);
         MF_CSA(eight, fours, fours, fours_a, fours_b);
         eights += (int32_t)MF_POPCOUNT32(eight);
@@ -81,8 +83,8 @@ static inline int32_t mf_bits_differ(const uint32_t *a, const uint32_t *b, int32
     bytes = mf_nibbles_to_bytes(mf_popcount_nibbles(ones) + 2u * mf_popcount_nibbles(twos)) +
             4u * mf_nibbles_to_bytes(mf_popcount_nibbles(fours));
     for (; n > 0; n -= 2, a += 2, b += 2) { /* < 8 words left: at most 4 steps of <= 16 */
-        const uint32_t second = n > 1 ? mf_popcount_nibbles(a[1] ^ b[1]) : 0u;
-        bytes += mf_nibbles_to_bytes(mf_popcount_nibbles(a[0] ^ b[0]) + second);
+        const uint32_t second = n > 1 ? mf_popcount_nibbles(a[1] ^ mf_ld_u32(&b[1])) : 0u;
+        bytes += mf_nibbles_to_bytes(mf_popcount_nibbles(a[0] ^ mf_ld_u32(&b[0])) + second);
     }
     return 8 * eights + (int32_t)mf_sum_bytes(bytes);
 }

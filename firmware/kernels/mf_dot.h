@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h"
+
 #if defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 #include <string.h>
@@ -28,7 +30,7 @@ static inline int32_t mf_dot4_s8_s16(const int8_t *f, const int16_t *win, int32_
 #define MF_WIN_POS(i, run4) ((void)(run4), (i))
 #endif
 
-/* acc + sum f[i] * x[i] over the run, the window laid out with MF_WIN_POS. */
+/* acc + sum f[i] * x[i] over the run (f: weights, MF_CONST), the window laid out with MF_WIN_POS. */
 static inline int32_t mf_dot_s8_s16(const int8_t *f, const int16_t *win, int32_t run, int32_t acc)
 {
     int32_t i = 0;
@@ -43,12 +45,12 @@ static inline int32_t mf_dot_s8_s16(const int8_t *f, const int16_t *win, int32_t
     }
 #else
     for (; i + 4 <= run; i += 4) { /* unrolled: -O2 keeps loops rolled */
-        acc += (int32_t)f[i] * win[i] + (int32_t)f[i + 1] * win[i + 1] + (int32_t)f[i + 2] * win[i + 2] +
-               (int32_t)f[i + 3] * win[i + 3];
+        acc += (int32_t)mf_ld_s8(&f[i]) * win[i] + (int32_t)mf_ld_s8(&f[i + 1]) * win[i + 1] +
+               (int32_t)mf_ld_s8(&f[i + 2]) * win[i + 2] + (int32_t)mf_ld_s8(&f[i + 3]) * win[i + 3];
     }
 #endif
     for (; i < run; ++i) {
-        acc += (int32_t)f[i] * win[i];
+        acc += (int32_t)mf_ld_s8(&f[i]) * win[i];
     }
     return acc;
 }

@@ -8,15 +8,17 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "mf_const.h"
+
 /* out[j] (+)= sum_i v[i] m[i * stride + j] for j < cols: a column block of a wider matrix
- * (stride = its full width). */
+ * (stride = its full width). m is a weight matrix (MF_CONST), v and out are in RAM. */
 static inline void mf_vec_mat_f32(const float *v, const float *m, int32_t rows, int32_t cols, int32_t stride,
                                   float *out, int accumulate)
 {
     for (int32_t j = 0; j < cols; ++j) {
         float acc = accumulate ? out[j] : 0.0f;
         for (int32_t i = 0; i < rows; ++i) {
-            acc += v[i] * m[i * stride + j];
+            acc += v[i] * mf_ld_f32(&m[i * stride + j]);
         }
         out[j] = acc;
     }

@@ -11,7 +11,7 @@ static inline int32_t mf_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
         return INT32_MAX;
     }
     int64_t ab = (int64_t)a * (int64_t)b;
-    int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    int32_t nudge = ab >= 0 ? ((int32_t)1 << 30) : (1 - ((int32_t)1 << 30));
     return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
 }
 

@@ -26,8 +26,9 @@ static int32_t round_half_away(float x)
     return i;
 }
 
-void mf_quantize(const mf_quantize_params *p, const float *input, int8_t *output)
+void mf_quantize(const mf_quantize_params *params, const float *input, int8_t *output)
 {
+    MF_PARAMS(mf_quantize_params, p, params);
     int32_t i;
 
     for (i = 0; i < p->size; ++i) {
@@ -36,8 +37,9 @@ void mf_quantize(const mf_quantize_params *p, const float *input, int8_t *output
     }
 }
 
-void mf_requantize(const mf_requantize_params *p, const int8_t *input, int8_t *output)
+void mf_requantize(const mf_requantize_params *params, const int8_t *input, int8_t *output)
 {
+    MF_PARAMS(mf_requantize_params, p, params);
     int32_t i;
 
     for (i = 0; i < p->size; ++i) {

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t size;       /* elements */
     float scale;        /* output scale */

@@ -13,8 +13,9 @@ static int32_t exp_of_diff(const mf_softmax_params *p, int32_t diff)
     return mf_fp_exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS);
 }
 
-void mf_softmax(const mf_softmax_params *p, const int8_t *input, int8_t *output)
+void mf_softmax(const mf_softmax_params *params, const int8_t *input, int8_t *output)
 {
+    MF_PARAMS(mf_softmax_params, p, params);
     int32_t row, c;
 
     for (row = 0; row < p->outer; ++row) {

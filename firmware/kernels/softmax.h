@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "mf_const.h" /* parameter structs and weights are MF_CONST */
+
 typedef struct {
     int32_t outer;             /* rows */
     int32_t depth;             /* row length (last axis) */

@@ -156,7 +156,7 @@ void mf_link_put_u64(uint64_t v)
 static uint8_t str_len(const char *s, uint8_t max_len)
 {
     uint8_t n = 0;
-    while (s[n] != '\0' && n < max_len) {
+    while (n < max_len && mf_text_at(s, n) != '\0') {
         n++;
     }
     return n;
@@ -167,11 +167,19 @@ uint16_t mf_link_str_size(const char *s, uint8_t max_len)
     return (uint16_t)(1u + str_len(s, max_len));
 }
 
+static void put_text(const char *s, uint8_t n)
+{
+    uint8_t i;
+    for (i = 0; i < n; i++) {
+        mf_link_put_u8((uint8_t)mf_text_at(s, i));
+    }
+}
+
 void mf_link_put_str(const char *s, uint8_t max_len)
 {
     uint8_t n = str_len(s, max_len);
     mf_link_put_u8(n);
-    mf_link_put(s, n);
+    put_text(s, n);
 }
 
 void mf_link_end(void)
@@ -192,7 +200,7 @@ void mf_link_send_error(uint8_t seq, uint8_t code, uint8_t request_type, const c
     mf_link_begin(MF_MSG_ERROR, seq, (uint16_t)(2u + n));
     mf_link_put_u8(code);
     mf_link_put_u8(request_type);
-    mf_link_put(msg, n);
+    put_text(msg, n);
     mf_link_end();
 }
 

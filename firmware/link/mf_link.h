@@ -11,6 +11,26 @@
 
 #include <stdint.h>
 
+/* Fixed texts the link sends (error messages, the names in HELLO and READ_PROFILE) stay in
+ * flash. On the AVR a string literal is copied to RAM at start-up unless it is placed in
+ * program memory, which is then read with LPM: make such texts with MF_TEXT("...") (or
+ * declare them MF_CONST) and the link reads every text it sends through mf_text_at(). On
+ * Cortex-M both are plain, and any string will do. */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define MF_TEXT(s) PSTR(s)
+static inline char mf_text_at(const char *s, uint8_t i)
+{
+    return (char)pgm_read_byte(s + i);
+}
+#else
+#define MF_TEXT(s) (s)
+static inline char mf_text_at(const char *s, uint8_t i)
+{
+    return s[i];
+}
+#endif
+
 #define MF_LINK_VERSION 1
 #define MF_LINK_SYNC0 0xA5u
 #define MF_LINK_SYNC1 0x5Au
@@ -95,11 +115,12 @@ void mf_link_put_u8(uint8_t v);
 void mf_link_put_u16(uint16_t v);
 void mf_link_put_u32(uint32_t v);
 void mf_link_put_u64(uint64_t v);
-void mf_link_put_str(const char *s, uint8_t max_len); /* u8 length + bytes */
+void mf_link_put_str(const char *s, uint8_t max_len); /* u8 length + bytes; s: a text (MF_TEXT) */
 void mf_link_end(void);
 /* Bytes a mf_link_put_str(s, max_len) takes. */
 uint16_t mf_link_str_size(const char *s, uint8_t max_len);
 
+/* msg: a text (MF_TEXT). */
 void mf_link_send_error(uint8_t seq, uint8_t code, uint8_t request_type, const char *msg);
 
 /* Little-endian readers for request payloads. */

@@ -77,7 +77,7 @@ void mf_dispatch(const mf_frame *req)
             return;
         }
     }
-    mf_reply_error(req, MF_ERR_UNKNOWN_TYPE, "unknown message type");
+    mf_reply_error(req, MF_ERR_UNKNOWN_TYPE, MF_TEXT("unknown message type"));
 }
 
 void mf_runtime_serve_once(void)
@@ -90,7 +90,7 @@ void mf_runtime_serve_once(void)
         } else if (mf_link_parser_busy(&parser)) {
             if (mf_link_parser_has_header(&parser)) {
                 mf_link_send_error(parser.frame.seq, MF_ERR_TRUNCATED, parser.frame.type,
-                                   "truncated frame");
+                                   MF_TEXT("truncated frame"));
             }
             mf_link_parser_reset(&parser);
         }
@@ -103,10 +103,10 @@ void mf_runtime_serve_once(void)
     if (r == MF_LINK_FRAME) {
         mf_dispatch(&parser.frame);
     } else if (r == MF_LINK_BAD_CRC) {
-        mf_link_send_error(parser.frame.seq, MF_ERR_BAD_CRC, parser.frame.type, "bad crc");
+        mf_link_send_error(parser.frame.seq, MF_ERR_BAD_CRC, parser.frame.type, MF_TEXT("bad crc"));
     } else if (r == MF_LINK_TOO_LONG) {
         mf_link_send_error(parser.frame.seq, MF_ERR_TOO_LONG, parser.frame.type,
-                           "length over max payload");
+                           MF_TEXT("length over max payload"));
         mf_link_parser_reset(&parser);
         discarding = 1;
     }

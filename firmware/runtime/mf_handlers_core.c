@@ -17,7 +17,7 @@ uint32_t mf_profile_t0;
 static uint16_t hello_size(void)
 {
     uint32_t n = 1u + 1u + 2u + 4u + 4u + 2u;
-    n += mf_link_str_size(MF_BOARD_NAME, NAME_MAX_BYTES);
+    n += mf_link_str_size(MF_TEXT(MF_BOARD_NAME), NAME_MAX_BYTES);
     n += mf_link_str_size(mf_firmware_hash, NAME_MAX_BYTES);
     n += mf_link_str_size(mf_model_name, NAME_MAX_BYTES);
     n += mf_link_str_size(mf_cycles_kind_name(), NAME_MAX_BYTES);
@@ -54,7 +54,7 @@ void mf_send_hello(uint8_t seq)
     mf_link_put_u32(mf_board_clock_hz());
     mf_link_put_u32(mf_arena_bytes);
     mf_link_put_u16((uint16_t)mf_model_num_layers);
-    mf_link_put_str(MF_BOARD_NAME, NAME_MAX_BYTES);
+    mf_link_put_str(MF_TEXT(MF_BOARD_NAME), NAME_MAX_BYTES);
     mf_link_put_str(mf_firmware_hash, NAME_MAX_BYTES);
     mf_link_put_str(mf_model_name, NAME_MAX_BYTES);
     mf_link_put_str(mf_cycles_kind_name(), NAME_MAX_BYTES);
@@ -84,11 +84,11 @@ static const mf_io *checked_io(const mf_frame *req, const mf_io *ios, uint32_t c
                                uint8_t index, uint32_t offset, uint32_t n)
 {
     if (index >= count) {
-        mf_reply_error(req, MF_ERR_BAD_INDEX, "tensor index out of range");
+        mf_reply_error(req, MF_ERR_BAD_INDEX, MF_TEXT("tensor index out of range"));
         return 0;
     }
     if (offset > ios[index].bytes || n > ios[index].bytes - offset) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, "offset+length past tensor end");
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("offset+length past tensor end"));
         return 0;
     }
     return &ios[index];
@@ -100,7 +100,7 @@ static void on_write_input(const mf_frame *req)
     const mf_io *io;
     uint32_t offset, n;
     if (req->len < 5u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "WRITE_INPUT needs index, offset");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("WRITE_INPUT needs index, offset"));
         return;
     }
     offset = mf_link_get_u32(req->payload + 1);
@@ -120,7 +120,7 @@ static void on_invoke(const mf_frame *req)
     uint64_t t0, t1;
     int status;
     if (req->len != 0u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "INVOKE takes no payload");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("INVOKE takes no payload"));
         return;
     }
     t0 = mf_cycles_now64();
@@ -138,13 +138,13 @@ static void on_read_output(const mf_frame *req)
     const mf_io *io;
     uint32_t offset, n;
     if (req->len != 7u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "READ_OUTPUT needs index, offset, length");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("READ_OUTPUT needs index, offset, length"));
         return;
     }
     offset = mf_link_get_u32(req->payload + 1);
     n = mf_link_get_u16(req->payload + 5);
     if (n > MF_LINK_MAX_PAYLOAD) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, "length over max payload");
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("length over max payload"));
         return;
     }
     io = checked_io(req, mf_model_outputs, mf_model_num_outputs, req->payload[0], offset, n);
@@ -162,12 +162,12 @@ static void on_read_profile(const mf_frame *req)
 {
     uint32_t first, count = 0, size = 6, i;
     if (req->len != 2u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "READ_PROFILE needs first layer");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("READ_PROFILE needs first layer"));
         return;
     }
     first = mf_link_get_u16(req->payload);
     if (first > mf_model_num_layers) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, "first layer past last layer");
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("first layer past last layer"));
         return;
     }
     for (i = first; i < mf_model_num_layers; i++) {
@@ -194,7 +194,7 @@ static void on_exit(const mf_frame *req)
 {
     int code;
     if (req->len != 4u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "EXIT needs a code");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("EXIT needs a code"));
         return;
     }
     code = (int)mf_link_get_u32(req->payload);

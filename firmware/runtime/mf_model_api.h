@@ -26,10 +26,10 @@ extern const mf_io mf_model_outputs[];
 extern const uint32_t mf_model_num_outputs;
 extern const uint32_t mf_model_num_layers;
 extern uint32_t mf_layer_cycles[];       /* filled by invoke, one per layer */
-extern const char *const mf_layer_ops[]; /* e.g. "CONV_2D" */
+extern const char *const mf_layer_ops[]; /* e.g. "CONV_2D"; texts (MF_TEXT, mf_link.h) */
 extern const uint32_t mf_arena_bytes;
-extern const char mf_model_name[];
-extern const char mf_firmware_hash[]; /* 16 hex chars, from generated mf_build_id.h */
+extern const char mf_model_name[];    /* a text (MF_CONST) */
+extern const char mf_firmware_hash[]; /* 16 hex chars, from generated mf_build_id.h; a text */
 
 int mf_model_invoke(void); /* 0 = ok */
 /* State tensors to zero, trainable tensors to their flash values (the first invoke does it). */

@@ -14,8 +14,12 @@
 #else
 #define MF_RING_FRAME_BYTES 0
 #endif
-#ifndef MF_RING_BYTES /* the smallest power of two that holds a frame, at least 256 */
-#if MF_RING_FRAME_BYTES <= 256
+#ifndef MF_RING_BYTES /* the smallest power of two that holds a frame (256 without a payload size) */
+#if MF_RING_FRAME_BYTES == 0
+#define MF_RING_BYTES 256u
+#elif MF_RING_FRAME_BYTES <= 128
+#define MF_RING_BYTES 128u
+#elif MF_RING_FRAME_BYTES <= 256
 #define MF_RING_BYTES 256u
 #elif MF_RING_FRAME_BYTES <= 512
 #define MF_RING_BYTES 512u

@@ -280,6 +280,51 @@ def ds_cnn_kws(channels: int = 64, blocks: int = 4, classes: int = 12, seed: int
     return convert(_build(seed, shape, body), shape, seed, input_range=(-3.0, 3.0))
 
 
+def uno_mlp(seed: int = 14) -> bytes:
+    """A small MLP for the Arduino Uno: 12 sensor features -> 16 -> 8 -> 4 classes, softmax."""
+    shape = (12,)
+
+    def body(L, x):
+        x = L.Dense(16, activation="relu")(x)
+        x = L.Dense(8, activation="relu")(x)
+        x = L.Dense(4)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+def uno_conv1d(seed: int = 15) -> bytes:
+    """A 1-D conv net for the Uno on an accelerometer window (32 steps x 3 axes, as a 32x1x3
+    image): two (k x 1) convs, max pooling, global average pooling, Dense, softmax."""
+    shape = (32, 1, 3)
+
+    def body(L, x):
+        x = L.Conv2D(8, (5, 1), activation="relu")(x)
+        x = L.MaxPooling2D((2, 1))(x)
+        x = L.Conv2D(8, (3, 1), padding="same", activation="relu")(x)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(4)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
+def uno_conv2d(seed: int = 16) -> bytes:
+    """A 2-D conv net for the Uno on an 8x8 thermal-sensor frame: conv, max pooling, a strided
+    depthwise conv, Flatten, Dense, softmax."""
+    shape = (8, 8, 1)
+
+    def body(L, x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        x = L.MaxPooling2D(2)(x)
+        x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6")(x)
+        x = L.Flatten()(x)
+        x = L.Dense(3)(x)
+        return L.Softmax()(x)
+
+    return convert(_build(seed, shape, body), shape, seed)
+
+
 # ---------------------------------------------------------------- models to refuse
 
 
@@ -340,6 +385,9 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "residual": residual,
     "float_io": float_io,
     "ds_cnn_kws": ds_cnn_kws,
+    "uno_mlp": uno_mlp,
+    "uno_conv1d": uno_conv1d,
+    "uno_conv2d": uno_conv2d,
     "unsupported_tanh": unsupported_tanh,
     "too_big": too_big,
     "float32_conv": float32_conv,

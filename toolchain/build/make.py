@@ -36,6 +36,12 @@ class ElfSizes:
     def ram_bytes(self) -> int:
         return self.data + self.bss + self.stack
 
+    @property
+    def runtime_ram_bytes(self) -> int:
+        """Static RAM besides the arena and the stack: the runtime's own (receive ring, link
+        parser, handler table, counters) and the model's tables."""
+        return self.data + self.bss - self.arena
+
 
 @dataclass(frozen=True)
 class BuildResult:

@@ -46,10 +46,13 @@ def c_array_body(values, per_line: int = 16) -> str:
     return "    " + ",\n    ".join(lines) if lines else ""
 
 
-def c_const_array(ctype: str, name: str, values, per_line: int = 16, size: str | None = None) -> str:
+def c_const_array(ctype: str, name: str, values, per_line: int = 16, size: str | None = None,
+                  flash: bool = False) -> str:
     """``static const <ctype> <name>[<size>] = {...};`` (size defaults to the element count;
-    an empty array gets one zero, since C forbids empty arrays)."""
+    an empty array gets one zero, since C forbids empty arrays). ``flash``: marked ``MF_CONST``
+    (mf_const.h: program memory on the AVR), for constants kernels read through its accessors."""
     flat = np.asarray(values).reshape(-1)
     if flat.size == 0:
         flat = np.zeros(1, flat.dtype)
-    return f"static const {ctype} {name}[{size or flat.size}] = {{\n{c_array_body(flat, per_line)}\n}};"
+    where = " MF_CONST" if flash else ""
+    return f"static const {ctype} {name}[{size or flat.size}]{where} = {{\n{c_array_body(flat, per_line)}\n}};"

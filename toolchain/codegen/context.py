@@ -23,14 +23,14 @@ class EmitContext:
         return self._tensor_expr[name]
 
     def array(self, suffix: str, values: np.ndarray, ctype: str | None = None, comment: str = "") -> str:
-        """Declare ``static const <ctype> L<i>_<suffix>[] = {...};`` in flash; returns the symbol."""
+        """Declare ``static const <ctype> L<i>_<suffix>[] MF_CONST = {...};`` in flash; returns the symbol."""
         values = np.asarray(values)
         ctype = ctype or C_TYPES[str(values.dtype)]
         sym = f"{self.prefix}_{suffix}"
         note = f"/* {comment} */\n" if comment else ""
-        self.decls.append(note + c_const_array(ctype, sym, values))
+        self.decls.append(note + c_const_array(ctype, sym, values, flash=True))
         return sym
 
     def decl(self, text: str) -> None:
-        """A raw declaration (e.g. a ``static const mf_conv2d_params L3_params = {...};``)."""
+        """A raw declaration (e.g. a ``static const mf_conv2d_params L3_params MF_CONST = {...};``)."""
         self.decls.append(text)

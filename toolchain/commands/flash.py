@@ -37,6 +37,10 @@ def run(args) -> int:
             from ..flash import qemu_argv, resolve_elf
 
             print(shlex.join(qemu_argv(resolve_elf(args.project), board)))
+        elif method == "simavr":
+            from ..flash import resolve_elf, simavr_argv
+
+            print(shlex.join(simavr_argv([resolve_elf(args.project)], board)))
         else:
             print(shlex.join(get_backend(method).flash(args.project, board, port=args.port, dry_run=True)))
         return 0

@@ -64,13 +64,15 @@ def profile(model, board: str = _common.DEFAULT_BOARD, runs: int = 3, seed: int 
 
 
 def print_profile(result: dict, out=sys.stdout) -> None:
-    kind = "emulated instructions (QEMU -icount)" if result["cycles_kind"] != "hardware" else "hardware cycles"
+    from ..results.report import cycles_label
+
+    kind = cycles_label(result["cycles_kind"])
     print(f"{result['model_name']} on {result['board']}: cycles are {kind}", file=out)
     rows = [[l["index"], l["op"], l["input_shape"], l["output_shape"], l["macs"], round(l["cycles"]),
              l["macs_per_cycle"] or 0.0, f"{100 * l['share']:.1f}%"] for l in result["layers"]]
     rows.append(["", "total", "", "", result["macs"], round(result["total_cycles"]),
                  result["macs"] / result["total_cycles"] if result["total_cycles"] else 0.0, ""])
-    emulated = result["cycles_kind"] != "hardware"
+    emulated = result["cycles_kind"] == "emulated-instructions"
     unit, per = ("instructions", "MACs/instr") if emulated else ("cycles", "MACs/cycle")
     _common.table(rows, ["#", "op", "input", "output", "MACs", unit, per, "share"], out)
 

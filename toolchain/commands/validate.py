@@ -48,6 +48,17 @@ class Validation:
     outputs: list[np.ndarray] = field(repr=False, default_factory=list)
     run_id: int | None = None
     reference: str = "TFLM interpreter"
+    clock_hz: int | None = None  # the board's CPU clock, for counts that are cycles
+    runtime_ram_bytes: int | None = None  # static RAM besides arena and stack (from the ELF)
+    stack_bytes: int | None = None  # the stack reserved for it
+
+    @property
+    def milliseconds_median(self) -> float | None:
+        """Median inference time at the board's clock, where the counts are clock cycles
+        (hardware, or simulated by simavr); None for emulated instructions."""
+        if not self.cycles or not self.clock_hz or self.cycles_kind not in ("hardware", "simulated-cycles"):
+            return None
+        return float(np.median(self.cycles)) * 1e3 / self.clock_hz
 
     @property
     def ok(self) -> bool:
@@ -62,7 +73,8 @@ class Validation:
             macs_per_cycle=(self.macs / med) if med else None,
             arena_bytes=self.arena_bytes, reference_arena_bytes=self.reference_arena_bytes,
             arena_ratio=(self.arena_bytes / self.reference_arena_bytes) if self.reference_arena_bytes else None,
-            flash_bytes=self.flash_bytes, ram_bytes=self.ram_bytes,
+            flash_bytes=self.flash_bytes, ram_bytes=self.ram_bytes, runtime_ram_bytes=self.runtime_ram_bytes,
+            stack_bytes=self.stack_bytes, milliseconds_median=self.milliseconds_median,
             model_hash=self.model_hash, firmware_hash=self.firmware_hash, run_id=self.run_id,
             reference=self.reference,
         )
@@ -114,9 +126,10 @@ def load_inputs(path, graph) -> np.ndarray:
 
 def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int = 10,
              seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
-             project=None) -> Validation:
+             project=None, flash_options: dict | None = None) -> Validation:
     """Generate, build and flash ``model`` (or the generated ``project`` folder as it is); run
-    ``inputs`` on the board and on TFLM; compare."""
+    ``inputs`` on the board and on TFLM; compare. ``flash_options`` go to the flash backend
+    (e.g. ``via_bootloader=True`` for simavr)."""
     from tqdm import tqdm
 
     from ..model.loader import load
@@ -148,7 +161,8 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 return run_graph(graph, xs)
 
         reference, reference_arena = _Numpy(), 0
-    with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project) as target:
+    with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project,
+                     flash_options=flash_options) as target:
         # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
         recording = store.run("validate", model_name=target.project.manifest["model_name"],
                               model_hash=target.project.model_hash, board=board,
@@ -180,6 +194,8 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
                 flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
                 firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run.id if run else None,
                 reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
+                clock_hz=target.hello.clock_hz, runtime_ram_bytes=size.sizes.runtime_ram_bytes,
+                stack_bytes=size.stack,
             )
             if run is not None:
                 summary = result.summary()
@@ -191,8 +207,12 @@ def validate(model, board: str = _common.DEFAULT_BOARD, inputs: np.ndarray | Non
 
 def print_summary(v: Validation, out=sys.stdout) -> None:
     s = v.summary()
-    emulated = v.cycles_kind != "hardware"
-    kind = "emulated instructions per inference (QEMU -icount; not a hardware timing)" if emulated else "cycles per inference"
+    emulated = v.cycles_kind == "emulated-instructions"
+    kind = {"emulated-instructions": "emulated instructions per inference (QEMU -icount; not a hardware timing)",
+            "simulated-cycles": "simulated cycles per inference (simavr; not measured on hardware)"}.get(
+                v.cycles_kind, "cycles per inference")
+    if v.milliseconds_median is not None:
+        kind += f", {v.milliseconds_median:,.2f} ms at {v.clock_hz / 1e6:g} MHz"
     per = "MACs/instruction" if emulated else "MACs/cycle"
     verdict = f"bit-exact vs the {v.reference}" if v.ok else f"{v.mismatches} of {v.samples} samples DIFFER from the {v.reference}"
     print(f"{v.board}: {v.samples} samples, {verdict} (max |diff| {v.max_abs_diff:g})", file=out)
@@ -201,6 +221,8 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
         print(f"  compute  {v.macs:,} MACs, {s['macs_per_cycle']:.3f} {per}", file=out)
     ratio = f" ({s['arena_ratio']:.2f}x TFLM's {v.reference_arena_bytes:,})" if s["arena_ratio"] else ""
     print(f"  memory   flash {v.flash_bytes:,} B, RAM {v.ram_bytes:,} B, arena {v.arena_bytes:,} B{ratio}", file=out)
+    if v.runtime_ram_bytes is not None:
+        print(f"  runtime  {v.runtime_ram_bytes:,} B static RAM besides the arena, {v.stack_bytes:,} B stack", file=out)
 
 
 def run(args) -> int:

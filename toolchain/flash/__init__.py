@@ -1,20 +1,22 @@
 """Put firmware on a board: ``open_session(project_or_elf, board)`` -> a running Session.
 
-Backends: ``qemu`` (emulated boards; the default where the board lists it first) and the
-real-board tools ``openocd``, ``pyocd``, ``st-flash``, ``stm32flash``."""
+Backends: ``qemu`` and ``simavr`` (emulated boards; the default where the board lists one
+first) and the real-board tools ``openocd``, ``pyocd``, ``st-flash``, ``stm32flash``, ``avrdude``."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..boards import Board, load_board
+from ..boards import EMULATOR_KINDS, Board, load_board
 from ..errors import UsageError
 from .base import FlashBackend, FlashError, Session, resolve_elf
 from .qemu import QemuBackend, QemuSession, qemu_argv
+from .simavr import SimavrBackend, SimavrSession, simavr_argv
 from .tools import SerialSession, ToolBackend
 
 BACKENDS: dict[str, FlashBackend] = {
     "qemu": QemuBackend(),
-    **{name: ToolBackend(name) for name in ("openocd", "pyocd", "st-flash", "stm32flash")},
+    "simavr": SimavrBackend(),
+    **{name: ToolBackend(name) for name in ("openocd", "pyocd", "st-flash", "stm32flash", "avrdude")},
 }
 
 
@@ -35,9 +37,9 @@ def check_method(board: Board | str, method: str | None = None, port: str | None
     if method not in board.flash_methods:
         raise UsageError(f"board '{board.name}' does not support flash method '{method}'; "
                          f"its methods: {', '.join(board.flash_methods)}")
-    if port is not None and method == "qemu":
-        real = [m for m in board.flash_methods if m != "qemu"]
-        raise UsageError(f"--port {port} is the serial port of a real board, but the flash method is qemu "
+    if port is not None and method in EMULATOR_KINDS:
+        real = [m for m in board.flash_methods if m not in EMULATOR_KINDS]
+        raise UsageError(f"--port {port} is the serial port of a real board, but the flash method is {method} "
                          f"(an emulated board opens its own link); give --method "
                          f"{' / '.join(real) or '<tool>'} to flash a real board, or leave out --port")
     return method
@@ -53,4 +55,5 @@ def open_session(target: str | Path, board: Board | str, method: str | None = No
 
 
 __all__ = ["BACKENDS", "check_method", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
-           "Session", "ToolBackend", "get_backend", "open_session", "qemu_argv", "resolve_elf"]
+           "Session", "SimavrBackend", "SimavrSession", "ToolBackend", "get_backend", "open_session",
+           "qemu_argv", "resolve_elf", "simavr_argv"]

@@ -34,6 +34,8 @@ class Session(abc.ABC):
 
     url: str
     icount_shift: int | None = None
+    simulated: bool = False  # a cycle-accurate simulator (simavr): its cycles are simulated
+    boot_timeout: float = 10.0  # how long link() waits for the boot HELLO before asking for one
 
     def __init__(self) -> None:
         self._links: list = []  # Links opened through link(), closed with the session
@@ -47,7 +49,8 @@ class Session(abc.ABC):
         from ..link import Link
 
         kwargs.setdefault("icount_shift", self.icount_shift)
-        boot_timeout = kwargs.pop("boot_timeout", 10.0)
+        kwargs.setdefault("simulated", self.simulated)
+        boot_timeout = kwargs.pop("boot_timeout", self.boot_timeout)
         link = Link(self.url, **kwargs)
         try:
             self.resume()

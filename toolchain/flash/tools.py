@@ -1,9 +1,9 @@
 """Real-board flashing through the vendor/community tools: openocd, pyocd, st-flash,
-stm32flash. Each backend fills the board's command template (board.json
+stm32flash, avrdude. Each backend fills the board's command template (board.json
 ``flash_commands``) and runs it; ``dry_run=True`` returns the argv without running it.
 
 Placeholders: ``{elf}``, ``{bin}`` (raw image, made with objcopy), ``{hex}``, ``{port}``
-(the serial port; stm32flash programs through it). The link then talks over ``port``
+(the serial port; stm32flash and avrdude program through it). The link then talks over ``port``
 (or the ``MCUFORGE_PORT`` environment variable)."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ INSTALL_HINTS = {
     "pyocd": "pip install pyocd",
     "st-flash": "apt-get install stlink-tools",
     "stm32flash": "apt-get install stm32flash",
+    "avrdude": "apt-get install avrdude",
 }
 
 

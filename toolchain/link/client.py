@@ -52,13 +52,15 @@ class LinkStats:
 class Link:
     def __init__(self, url: str, *, timeout: float = 5.0, invoke_timeout: float = 120.0,
                  retries: int = 3, baudrate: int = 115200, icount_shift: int | None = None,
-                 expected_hash: str | None = None, port=None):
-        """Open ``url`` (``port``: an already open pyserial object, for tests)."""
+                 simulated: bool = False, expected_hash: str | None = None, port=None):
+        """Open ``url`` (``port``: an already open pyserial object, for tests). ``icount_shift``
+        (QEMU) and ``simulated`` (simavr) say what the device's cycle counts mean."""
         self.url = url
         self.timeout = timeout
         self.invoke_timeout = invoke_timeout
         self.retries = retries
         self.icount_shift = icount_shift
+        self.simulated = simulated
         self.expected_hash = expected_hash
         self.stats = LinkStats()
         self._hello: P.Hello | None = None
@@ -112,7 +114,7 @@ class Link:
 
     @property
     def cycle_scale(self) -> CycleScale:
-        return cycle_scale(self.hello(), self.icount_shift)
+        return cycle_scale(self.hello(), self.icount_shift, self.simulated)
 
     # ---- messages -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from ..graph.quant import activation_range, multiply_by_quantized_multiplier, quantize_multipliers
+from ._cparams import params_struct
 
 KIND = "conv2d"
 TFLITE = ("CONV_2D",)
@@ -121,11 +122,8 @@ def set_quant_attrs(op: Op, graph: Graph, filter_scales, per_tensor_float_produc
 
 
 def c_params(ctx, struct: str, fields: dict) -> str:
-    """Declare a ``static const <struct> L<i>_params = {.field = value, ...};``; returns its name."""
-    sym = f"{ctx.prefix}_params"
-    body = ",\n".join(f"    .{k} = {int(v)}" for k, v in fields.items())
-    ctx.decl(f"static const {struct} {sym} = {{\n{body}\n}};")
-    return sym
+    """Declare the layer's ``static const <struct> L<i>_params MF_CONST`` (integer fields); returns its name."""
+    return params_struct(ctx, struct, {k: int(v) for k, v in fields.items()})
 
 
 def bias_expr(op: Op, ctx) -> str:

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from ..graph.ir import Graph
 from .arena import ArenaPlan
 
-# What the runtime, link and kernels take besides the model (measured on netduinoplus2 with -O2,
-# rounded up; the exact figure comes from the ELF after the build).
-RUNTIME_FLASH_ESTIMATE = 24 * 1024
-RUNTIME_RAM_ESTIMATE = 2 * 1024
+# What the runtime, link and kernels take besides the model comes from the board
+# (board.json "runtime", measured there; the exact figure comes from the ELF after the build).
 PARAM_BYTES_PER_CHANNEL = 8  # int32 multiplier + shift per output channel
+# The model's own tables in RAM, on top of the board's runtime figure (upper bounds on every
+# board: a u32 cycle count and an op-name pointer per layer, an mf_io entry per input/output).
+RAM_BYTES_PER_LAYER = 8
+RAM_BYTES_PER_IO = 12
 
 
 class BudgetError(Exception):
@@ -20,6 +22,7 @@ class BudgetError(Exception):
 @dataclass
 class Budget:
     weights_bytes: int
+    code_bytes: int  # runtime, link and the model's kernels (estimate)
     flash_needed: int
     flash_available: int
     arena_bytes: int
@@ -30,6 +33,13 @@ class Budget:
         return dict(self.__dict__)
 
 
+def runtime_ram(graph: Graph, board) -> int:
+    """Static RAM besides arena and stack: the board's runtime figure plus the model's tables."""
+    layers = sum(1 for op in graph.ops if op.kind != "reshape")
+    return board.runtime_ram_bytes + RAM_BYTES_PER_LAYER * layers + RAM_BYTES_PER_IO * (
+        len(graph.inputs) + len(graph.outputs))
+
+
 def estimate(graph: Graph, plan: ArenaPlan, board) -> Budget:
     weights = sum(t.nbytes for t in graph.constants())
     params = 0
@@ -38,12 +48,14 @@ def estimate(graph: Graph, plan: ArenaPlan, board) -> Budget:
         if mult is not None and hasattr(mult, "size"):
             params += int(mult.size) * PARAM_BYTES_PER_CHANNEL
     stack = int(getattr(board, "stack_bytes", 8 * 1024))
+    code = board.runtime_flash_bytes + sum(board.kernel_flash_bytes.get(k, 0) for k in {op.kind for op in graph.ops})
     return Budget(
         weights_bytes=weights,
-        flash_needed=weights + params + RUNTIME_FLASH_ESTIMATE,
+        code_bytes=code,
+        flash_needed=weights + params + code,
         flash_available=int(board.flash_bytes),
         arena_bytes=plan.arena_bytes,
-        ram_needed=plan.arena_bytes + stack + RUNTIME_RAM_ESTIMATE,
+        ram_needed=plan.arena_bytes + stack + runtime_ram(graph, board),
         ram_available=int(board.ram_bytes),
     )
 
@@ -53,13 +65,13 @@ def check_fits(graph: Graph, plan: ArenaPlan, board) -> Budget:
     problems = []
     if b.flash_needed > b.flash_available:
         problems.append(
-            f"flash: needs {b.flash_needed:,} bytes (weights {b.weights_bytes:,} + runtime ~{RUNTIME_FLASH_ESTIMATE:,}), "
+            f"flash: needs {b.flash_needed:,} bytes (weights {b.weights_bytes:,} + code ~{b.code_bytes:,}), "
             f"{board.name} has {b.flash_available:,}: {b.flash_needed - b.flash_available:,} bytes over"
         )
     if b.ram_needed > b.ram_available:
         problems.append(
             f"RAM: needs {b.ram_needed:,} bytes (arena {b.arena_bytes:,} + stack {int(getattr(board, 'stack_bytes', 8192)):,} "
-            f"+ runtime ~{RUNTIME_RAM_ESTIMATE:,}), {board.name} has {b.ram_available:,}: "
+            f"+ runtime ~{runtime_ram(graph, board):,}), {board.name} has {b.ram_available:,}: "
             f"{b.ram_needed - b.ram_available:,} bytes over"
         )
     if problems:

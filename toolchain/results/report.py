@@ -25,9 +25,10 @@ from .store import LayerRow, Metric, ResultsStore, RunRecord, SampleRow, toolcha
 
 CYCLES_LABELS = {
     "emulated-instructions": "emulated instructions (QEMU -icount)",
+    "simulated-cycles": "simulated cycles (simavr)",
     "hardware": "hardware cycles",
 }
-CYCLES_SHORT = {"emulated-instructions": "emulated instr.", "hardware": "hw cycles"}
+CYCLES_SHORT = {"emulated-instructions": "emulated instr.", "simulated-cycles": "sim. cycles", "hardware": "hw cycles"}
 MEMORY_LABELS = {
     "flash_bytes": "flash (code + weights)",
     "ram_bytes": "RAM (static, total)",
@@ -77,7 +78,8 @@ def cycles_label(cycles_kind: str | None) -> str:
 
 
 def per_cycle_label(cycles_kind: str | None) -> str:
-    return {"emulated-instructions": "MACs / emulated instr.", "hardware": "MACs / cycle"}.get(
+    return {"emulated-instructions": "MACs / emulated instr.", "simulated-cycles": "MACs / simulated cycle",
+            "hardware": "MACs / cycle"}.get(
         cycles_kind or "", "MACs / count (kind unknown)")
 
 
@@ -470,6 +472,9 @@ def render_report(store: ResultsStore, runs: Iterable[int | RunRecord] | None = 
         parts.append('<div class="note">Counts marked <b>emulated instructions (QEMU -icount)</b> are '
                      "instructions executed by the emulator, not hardware cycles: they compare runs and "
                      "layers with each other, not with a real board's timing.</div>")
+    if "simulated-cycles" in kinds:
+        parts.append('<div class="note">Counts marked <b>simulated cycles (simavr)</b> are clock cycles of '
+                     "the simulated part (cycle-accurate simavr), not measured on hardware.</div>")
     if not data:
         parts.append('<section><p class="empty">No runs recorded yet. Run <code>mcuforge validate</code>, '
                      "<code>profile</code> or <code>demo</code> to fill the database.</p></section>")

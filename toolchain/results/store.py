@@ -35,7 +35,7 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 
 KINDS = ("validate", "profile", "demo", "bench", "learn")
 STATUSES = ("running", "ok", "failed", "interrupted")
-CYCLES_KINDS = ("emulated-instructions", "hardware")
+CYCLES_KINDS = ("emulated-instructions", "simulated-cycles", "hardware")
 DEFAULT_DB_NAME = "mcuforge.db"
 DB_ENV = "MCUFORGE_DB"
 
