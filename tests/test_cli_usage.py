@@ -89,5 +89,5 @@ def test_outputs_seeds_and_learn_models_checked_first(model, tmp_path):
     usage_error(mcuforge("learn", model, "--data", tmp_path, "--new", "zero", "--db", db), "learn takes a BNN .keras")
     bnn = tmp_path / "b.keras"
     bnn.write_bytes(b"PK")
-    usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "b.json not found")
+    usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "not found", "b.json")
     assert not db.exists()

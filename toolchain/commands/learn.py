@@ -10,7 +10,6 @@ interrupted session resumes with --resume RUN_ID without losing a measurement.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,16 +99,14 @@ def load_learn_data(data_dir, base_labels: list[str], new: list[str], train_new:
                      yte[te].astype(np.int64))
 
 
-def bnn_metadata_path(model: Path) -> Path:
-    """The .json 'mcuforge train bnn-kws' writes beside a BNN (labels, features), checked to exist."""
+def bnn_metadata(model: Path) -> dict:
+    """The metadata beside a BNN from 'mcuforge train bnn-kws' (labels, features); other models are
+    refused by name."""
     if model.suffix != ".keras":
         raise UsageError(f"{model}: learn takes a BNN .keras made by 'mcuforge train bnn-kws' (with its .json beside it)")
-    if not model.is_file():
-        raise FileNotFoundError(f"model file not found: {model}")
-    meta = model.with_suffix(".json")
-    if not meta.is_file():
-        raise UsageError(f"{meta} not found: 'mcuforge train bnn-kws' writes it beside {model.name} (labels, features)")
-    return meta
+    from ..train.bnn import read_bnn_metadata
+
+    return read_bnn_metadata(model)
 
 
 def prepare_firmware(model, board: str, workdir) -> object:
@@ -142,7 +139,7 @@ def learn(model, data_dir, board: str = _common.DEFAULT_BOARD, rule: str = "tiny
                                     embedding_source, run_learning_session)
 
     model = Path(model)
-    meta = json.loads(bnn_metadata_path(model).read_text())
+    meta = bnn_metadata(model)
     base_labels = list(meta["labels"])
     new = [w.strip() for w in (new.split(",") if isinstance(new, str) else new) if w.strip()]
     if not new:
@@ -247,7 +244,7 @@ def print_learn(s: dict, out=sys.stdout) -> None:
 
 def run(args) -> int:
     _common.check_target(args)
-    bnn_metadata_path(Path(args.model))  # before the database is opened
+    bnn_metadata(Path(args.model))  # before the database is opened
     store = _common.open_store(args)
     s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
               train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
