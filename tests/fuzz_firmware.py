@@ -224,13 +224,13 @@ def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
 
 
 def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path = CORPUS,
-               timeout_s: int = 10) -> FuzzResult:
+               timeout_s: int = 10, max_len: int = 512) -> FuzzResult:
     """Replay the seed corpus, then ``runs`` mutated executions (deterministic for a seed).
     New inputs go to workdir/corpus, never into the checked-in seeds."""
     out = workdir / "corpus"
     out.mkdir(parents=True, exist_ok=True)
     argv = [str(exe), str(out), str(corpus), f"-runs={runs}", f"-seed={seed}",
-            f"-timeout={timeout_s}", "-max_len=512", "-rss_limit_mb=2048", "-print_final_stats=1",
+            f"-timeout={timeout_s}", f"-max_len={max_len}", "-rss_limit_mb=2048", "-print_final_stats=1",
             f"-artifact_prefix={workdir}/"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir)

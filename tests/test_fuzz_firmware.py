@@ -72,3 +72,11 @@ def test_the_fuzz_run_catches_a_bounds_check_taken_out(tmp_path):
     r = F.run_fuzzer(exe, RUNS, tmp_path)
     assert not r.clean and (r.sanitizer_reports or r.crashes), r.log[-3000:]
     assert "mf_handlers_core.c" in r.log and list(tmp_path.glob("crash-*"))
+
+
+def test_bench_entry_parses(capsys):
+    from bench import fuzz_firmware as bench_fuzz
+
+    with pytest.raises(SystemExit) as exc:
+        bench_fuzz.main(["--help"])
+    assert exc.value.code == 0 and "10^7" in capsys.readouterr().out
