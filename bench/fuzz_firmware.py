@@ -39,12 +39,15 @@ def run(runs: int = 10_000_000, seed: int = 1, max_len: int = 512, workers: int 
         cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0
         artifacts = sorted(p.name for d in dirs for p in d.glob("*-*") if p.is_file())
     executions = sum(r.executions for r in results)
-    clean = all(r.clean for r in results)
+    interrupted = any(r.interrupted for r in results)
+    clean = all(r.clean or (r.interrupted and not (r.crashes or r.hangs or r.sanitizer_reports))
+                for r in results)
     return dict(executions=executions, crashes=sum(r.crashes for r in results),
                 hangs=sum(r.hangs for r in results),
                 sanitizer_reports=sum(r.sanitizer_reports for r in results), seconds=seconds,
                 cpu_seconds=cpu, rate=executions / seconds if seconds else 0.0,
                 cpu_rate=executions / cpu if cpu else 0.0, clean=clean, workers=workers,
+                interrupted=interrupted,
                 artifacts=artifacts,
                 log_tail="" if clean else "\n".join(r.log[-3000:] for r in results if not r.clean))
 
@@ -59,6 +62,9 @@ def print_report(res: dict, out=sys.stdout) -> None:
           ["executions", "crashes", "hangs", "sanitizer reports", "exec/s wall", "exec/CPU-s",
            "seconds"], out)
     print(f"{res['workers']} libFuzzer process(es), seeds from the checked-in corpus", file=out)
+    if res["interrupted"]:
+        print(f"INTERRUPTED (SIGINT) after {res['executions']:,} executions: the counts above are "
+              "of those, not of the runs asked for", file=out)
     if not res["clean"]:
         print(f"NOT CLEAN: artifacts {res['artifacts']}\n{res['log_tail']}", file=out)
 
@@ -73,7 +79,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     res = run(args.runs, args.seed, args.max_len, args.workers)
     print_report(res)
-    return 0 if res["clean"] else 1
+    return 130 if res["interrupted"] else 0 if res["clean"] else 1
 
 
 if __name__ == "__main__":

@@ -199,6 +199,8 @@ class FuzzResult:
     sanitizer_reports: int  # ASan/UBSan reports
     returncode: int
     log: str
+    interrupted: bool = False  # stopped by SIGINT before its runs: the counts so far are real
+
 
     @property
     def rate(self) -> float:
@@ -218,9 +220,10 @@ def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
     reports += len(re.findall(r"runtime error:", log)) if not reports else 0
     hangs = len(re.findall(r"ERROR: libFuzzer: timeout", log))
     crashes = len(re.findall(r"ERROR: libFuzzer: (deadly signal|crash)|==ERROR: ", log))
-    if proc.returncode != 0 and not (crashes or hangs or reports):
+    interrupted = "libFuzzer: run interrupted" in log
+    if proc.returncode != 0 and not (crashes or hangs or reports or interrupted):
         crashes = 1
-    return FuzzResult(executions, seconds, crashes, hangs, reports, proc.returncode, log)
+    return FuzzResult(executions, seconds, crashes, hangs, reports, proc.returncode, log, interrupted)
 
 
 def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path = CORPUS,
