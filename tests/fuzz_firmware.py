@@ -172,6 +172,11 @@ def seed_inputs() -> dict[str, bytes]:
             record(0x12, struct.pack("<I", 100) + audio[200:]),  # a resend overlapping the first
             record(0x12, struct.pack("<I", 200) + audio), record(0x13), record(0x04),
             record(0x23, b"\x00")),
+        # the fuzzer's first find: a huge lr overflows the head to inf, the next softmax sees
+        # NaN logits, and mf_head_expf converted NaN to int (undefined behaviour)
+        "found_nan_logits": framed(
+            record(0x20, struct.pack("<BfH", 0, 3e38, 1)), record(0x2A, _f32(np.full(DIM, 1e30))),
+            record(0x23, b"\x00"), record(0x23, b"\x01"), record(0x24)),
         "raw_frames": b"\x00" + b"".join([P.encode_frame(0x02, 5, b"abc"), b"\x13\xa5",
                                           P.encode_frame(0x21, 6), P.encode_frame(0x04, 7)]),
         "raw_noise": b"\x00" + bytes((i * 151 + 7) & 0xFF for i in range(300)) + P.SYNC,
