@@ -5,7 +5,8 @@ MACs per instruction, flash, and the arena next to two baselines measured in the
 TFLM's arena for the same model (its interpreter's own report) and the arena without reuse.
 Results also go to the results database (kind "bench"). Then the binary conv against the int8 conv of
 the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
-of head-only learning on the frozen BNN embedding (bench/head_ceiling.py).
+of head-only learning on the frozen BNN embedding (bench/head_ceiling.py), and the firmware fuzz
+figure: 10^7 libFuzzer executions of the link parser and handlers (bench/fuzz_firmware.py).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws, ceiling")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws, ceiling, fuzz")
     p.add_argument("--demo-dir", default="build/demo",
                    help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
@@ -73,7 +74,14 @@ def main(argv=None) -> int:
         from bench import head_ceiling
 
         head_ceiling.print_report(demo)
-    return 0 if all(r[-1] == "ok" for r in rows) else 1
+    fuzz_clean = True
+    if "fuzz" not in skip:
+        from bench import fuzz_firmware
+
+        fuzz = fuzz_firmware.run()
+        fuzz_firmware.print_report(fuzz)
+        fuzz_clean = fuzz["clean"]
+    return 0 if all(r[-1] == "ok" for r in rows) and fuzz_clean else 1
 
 
 if __name__ == "__main__":

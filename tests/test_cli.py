@@ -76,6 +76,7 @@ def test_generate_build_flash_validate_profile_report(tmp_path):
     p = json.loads((tmp_path / "p.json").read_text())
     assert len(p["layers"]) == len(json.loads((tmp_path / "fw" / "mcuforge.json").read_text())["layers"])
     assert abs(sum(l["share"] for l in p["layers"]) - 1.0) < 1e-6
+    assert 0 < p["stack_high_water_bytes"] < p["stack_bytes"] == 8192 and "stack:" in out
 
     mcuforge("report", "-o", tmp_path / "r.html", "--db", db, check=0)
     html = (tmp_path / "r.html").read_text()

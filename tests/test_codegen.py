@@ -24,7 +24,7 @@ def test_generated_project_reads_like_hand_written_c(name, tmp_path):
     assert begins == list(range(len(layers)))
     # Shapes and quantization in comments; weights const (flash); one arena; no malloc.
     assert "*   in:  " in model_c and "scale" in model_c
-    assert re.search(r"static uint8_t mf_arena\[%d\]" % max(manifest["arena_bytes"], 8), model_c)
+    assert re.search(r"MF_ARENA_DEFINE\(%d\);" % max(manifest["arena_bytes"], 8), model_c)
     assert "malloc(" not in model_c
     assert all(line.startswith("static const") for line in model_c.splitlines() if re.match(r"static \w+ W\d+_", line))
     for key in ("model_hash", "firmware_hash", "board", "arena_bytes", "inputs", "outputs", "macs"):

@@ -32,6 +32,7 @@ DOCUMENTED = {
     "mcuforge.link.LinkError": 5,
     "mcuforge.link.LinkTimeout": 5,
     "mcuforge.link.DeviceFault": 5,
+    "mcuforge.link.DeviceOverflow": 5,
     "mcuforge.link.FirmwareMismatch": 5,
     "mcuforge.link.ProtocolError": 5,
     "mcuforge.frontend.FrontendError": 5,

@@ -34,7 +34,8 @@ ECHO_MODEL_C = r"""
 
 #define N ((uint32_t)MF_FRONTEND_FRAMES * MF_FRONTEND_MELS)
 
-static int8_t arena[2u * N] __attribute__((aligned(16)));
+MF_ARENA_DEFINE(2u * N);
+#define arena ((int8_t *)mf_arena.bytes)
 
 const mf_io mf_model_inputs[] = {{arena, N, MF_DTYPE_INT8}};
 const uint32_t mf_model_num_inputs = 1;

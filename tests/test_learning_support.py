@@ -25,23 +25,25 @@ IDENTITY_MODEL_C = r"""
 
 #define EMB_DIM %(dim)du
 
-static float mf_arena[2u * EMB_DIM];
+MF_ARENA_DEFINE(8u * EMB_DIM);
+#define EMB_IN ((float *)mf_arena.bytes)
+#define EMB_OUT (EMB_IN + EMB_DIM)
 
-const mf_io mf_model_inputs[] = {{mf_arena, 4u * EMB_DIM, MF_DTYPE_FLOAT32}};
+const mf_io mf_model_inputs[] = {{EMB_IN, 4u * EMB_DIM, MF_DTYPE_FLOAT32}};
 const uint32_t mf_model_num_inputs = 1;
-const mf_io mf_model_outputs[] = {{mf_arena + EMB_DIM, 4u * EMB_DIM, MF_DTYPE_FLOAT32}};
+const mf_io mf_model_outputs[] = {{EMB_OUT, 4u * EMB_DIM, MF_DTYPE_FLOAT32}};
 const uint32_t mf_model_num_outputs = 1;
 const uint32_t mf_model_num_layers = 1;
 uint32_t mf_layer_cycles[1];
 const char *const mf_layer_ops[] = {"COPY"};
-const uint32_t mf_arena_bytes = sizeof(mf_arena);
+const uint32_t mf_arena_bytes = sizeof(mf_arena.bytes);
 const char mf_model_name[] = "identity_embedding";
 const char mf_firmware_hash[] = MF_BUILD_ID;
 
 int mf_model_invoke(void)
 {
     MF_LAYER_BEGIN(0);
-    memcpy(mf_arena + EMB_DIM, mf_arena, 4u * EMB_DIM);
+    memcpy(EMB_OUT, EMB_IN, 4u * EMB_DIM);
     MF_LAYER_END(0);
     return 0;
 }

@@ -1,13 +1,14 @@
 """The device-side framing (firmware/link/mf_link.c), compiled for the host with
-sanitizers and driven with the Python encoder's frames, noise and corruption."""
+sanitizers (ASan/UBSan, clang-14) and driven with the Python encoder's frames, noise and corruption."""
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 
 import pytest
 
+import fuzz_firmware
+from fuzz_firmware import compile_host
 from mcuforge import resources
 from mcuforge.link import protocol as P
 
@@ -63,20 +64,15 @@ int main(int argc, char **argv)
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    cc = shutil.which("gcc") or shutil.which("cc")
-    assert cc, "a host C compiler (gcc) is needed to test firmware/link on the host"
+    """Built with clang-14 and ASan/UBSan; a failing sanitizer build fails the tests (no
+    unsanitized fallback: the Makefile's APT_PACKAGES install what it needs)."""
     d = tmp_path_factory.mktemp("cparser")
     (d / "harness.c").write_text(HARNESS)
     link_dir = resources.firmware_dir() / "link"
-    exe = d / "harness"
-    base = [cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-            f"-DMF_LINK_MAX_PAYLOAD={MAX_PAYLOAD}", f"-I{link_dir}",
-            str(d / "harness.c"), str(link_dir / "mf_link.c"), "-o", str(exe)]
-    san = subprocess.run(base + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
-                         capture_output=True, text=True)
-    if san.returncode != 0:  # no sanitizer runtime installed: plain build, still strict
-        plain = subprocess.run(base, capture_output=True, text=True)
-        assert plain.returncode == 0, plain.stderr
+    exe = compile_host([d / "harness.c", link_dir / "mf_link.c"], d / "harness",
+                       [f"-DMF_LINK_MAX_PAYLOAD={MAX_PAYLOAD}", f"-I{link_dir}"])
+    binary = exe.read_bytes()
+    assert b"__asan_init" in binary and b"__ubsan_handle" in binary  # really sanitized
 
     def run(data: bytes):
         out = d / "tx.bin"
@@ -128,3 +124,14 @@ def test_c_parser_fuzz_matches_crc(harness):
                 payload = bytes.fromhex(hexp[0] if hexp else "")
                 assert len(payload) == int(n) <= MAX_PAYLOAD
                 assert P.encode_frame(int(t), int(s), payload) in noise
+
+
+def test_sanitizer_build_failure_fails_instead_of_falling_back(monkeypatch, tmp_path):
+    src = tmp_path / "x.c"
+    src.write_text("int main(void) { return 0; }\n")
+    monkeypatch.setattr(fuzz_firmware, "CLANG", "clang-14-not-installed")
+    with pytest.raises(RuntimeError, match="libclang-rt-14-dev"):
+        compile_host([src], tmp_path / "x")
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="sanitizer build failed"):
+        compile_host([src], tmp_path / "x", ["-fsanitize=no-such-sanitizer"])

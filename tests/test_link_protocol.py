@@ -111,6 +111,7 @@ def _hello_payload(**over):
     out += bytes([2]) + struct.pack("<BI", 1, 1500) + struct.pack("<BI", 3, 20)
     out += bytes([1]) + struct.pack("<BI", 5, 40)
     out += bytes([3, 1, 2, 0x20])
+    out += struct.pack("<IIB", 8192, 612, 2)  # stack bytes, high water, guard bits
     return out
 
 
@@ -121,6 +122,7 @@ def test_parse_hello():
     assert [(i.dtype, i.bytes) for i in h.inputs] == [(np.dtype(np.int8), 1500), (np.dtype("<i2"), 20)]
     assert h.inputs[1].count == 10 and h.outputs[0].dtype == np.dtype("<f4")
     assert h.message_types == (1, 2, 0x20) and h.semihosting and h.profiling
+    assert (h.stack_bytes, h.stack_high_water, h.guard) == (8192, 612, P.GUARD_STACK_BROKEN)
 
 
 def test_parse_hello_errors_name_the_problem():

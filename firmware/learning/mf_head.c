@@ -32,6 +32,9 @@ float mf_head_expf(float x)
     if (x < -80.0f) {
         return 0.0f;
     }
+    if (x != x) {
+        return x; /* NaN (a head whose weights overflowed): converting it to int is undefined */
+    }
     n = floorf(x * 0x1.715476p+0f + 0.5f);              /* round(x log2 e) */
     r = (x - n * 0x1.630000p-1f) - n * -0x1.bd0106p-13f; /* x - n ln2, ln2 in two parts */
     p = 0x1.6c16c2p-10f;                                 /* 1/720 */

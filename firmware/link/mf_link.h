@@ -68,7 +68,8 @@ enum {
     MF_ERR_BAD_INDEX = 6,
     MF_ERR_OUT_OF_RANGE = 7,
     MF_ERR_INVOKE_FAILED = 8,
-    MF_ERR_FAULT = 9
+    MF_ERR_FAULT = 9,
+    MF_ERR_OVERFLOW = 10 /* a memory guard broke during INVOKE (arena guard, stack end) */
 };
 
 typedef struct {

@@ -4,6 +4,7 @@
 
 #include "mf_board.h"
 #include "mf_cycles.h"
+#include "mf_guard.h"
 #include "mf_model_api.h"
 #include "mf_profile.h"
 #include "mf_runtime.h"
@@ -24,6 +25,7 @@ static uint16_t hello_size(void)
     n += 1u + 5u * mf_model_num_inputs;
     n += 1u + 5u * mf_model_num_outputs;
     n += 1u + mf_link_handler_count();
+    n += 4u + 4u + 1u; /* stack bytes, stack high water, guard status */
     return (uint16_t)n;
 }
 
@@ -64,6 +66,9 @@ void mf_send_hello(uint8_t seq)
     for (i = 0; i < mf_link_handler_count(); i++) {
         mf_link_put_u8(mf_link_handler_type(i));
     }
+    mf_link_put_u32(mf_guard_stack_bytes());
+    mf_link_put_u32(mf_guard_stack_high_water());
+    mf_link_put_u8(mf_guard_check(0));
     mf_link_end();
 }
 
@@ -114,11 +119,13 @@ static void on_write_input(const mf_frame *req)
     mf_link_end();
 }
 
-/* reply: status i32, cycles u64 (mf_cycles ticks for the whole invoke) */
+/* reply: status i32, cycles u64 (mf_cycles ticks for the whole invoke); ERROR OVERFLOW
+ * instead when the invoke broke a memory guard (its outputs cannot be trusted). */
 static void on_invoke(const mf_frame *req)
 {
     uint64_t t0, t1;
     int status;
+    const char *why;
     if (req->len != 0u) {
         mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("INVOKE takes no payload"));
         return;
@@ -126,6 +133,10 @@ static void on_invoke(const mf_frame *req)
     t0 = mf_cycles_now64();
     status = mf_model_invoke();
     t1 = mf_cycles_now64();
+    if (mf_guard_check(&why) != 0u) {
+        mf_reply_error(req, MF_ERR_OVERFLOW, why);
+        return;
+    }
     mf_reply_begin(req, 12);
     mf_link_put_u32((uint32_t)status);
     mf_link_put_u64(t1 - t0);
@@ -206,6 +217,7 @@ static void on_exit(const mf_frame *req)
 
 void mf_handlers_core_register(void)
 {
+    mf_guard_init(); /* at boot, from main: the stack below is still unused */
     (void)mf_link_register(MF_MSG_HELLO, on_hello);
     (void)mf_link_register(MF_MSG_PING, on_ping);
     (void)mf_link_register(MF_MSG_WRITE_INPUT, on_write_input);

@@ -12,6 +12,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 ARENA_SYMBOL = "mf_arena"
+ARENA_GUARD_BYTES = 16  # on each side of the arena, inside the mf_arena symbol (MF_ARENA_DEFINE)
 STACK_SECTION = ".stack"
 
 
@@ -26,7 +27,7 @@ class ElfSizes:
     data: int     # initialised RAM (its image also sits in flash)
     bss: int      # zeroed RAM, the arena included
     stack: int    # reserved stack block
-    arena: int    # size of the mf_arena symbol (0 if absent)
+    arena: int    # bytes of the mf_arena symbol without its guard bytes (0 if absent)
 
     @property
     def flash_bytes(self) -> int:
@@ -108,7 +109,7 @@ def elf_sizes(elf_path: str | Path, arena_symbol: str = ARENA_SYMBOL) -> ElfSize
         symtab = elf.get_section_by_name(".symtab")
         if isinstance(symtab, SymbolTableSection):
             for sym in symtab.get_symbol_by_name(arena_symbol) or []:
-                arena = max(arena, sym["st_size"])
+                arena = max(arena, sym["st_size"] - 2 * ARENA_GUARD_BYTES)
     return ElfSizes(text=text, rodata=rodata, data=data, bss=bss, stack=stack, arena=arena)
 
 

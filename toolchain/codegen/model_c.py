@@ -104,7 +104,7 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
             persistent.append(dict(macro=macro, bytes=t.nbytes, storage=t.storage, init=init))
     for key, off in plan.offsets.items():
         if key.startswith("__scratch__"):
-            exprs[key] = f"(mf_arena + {off})"
+            exprs[key] = f"(mf_arena.bytes + {off})"
 
     layers: list[Layer] = []
     blocks = []

@@ -36,6 +36,7 @@ def profile(model, board: str = _common.DEFAULT_BOARD, runs: int = 3, seed: int 
             totals.append(total)
             per_run.append([row["cycles"] for row in target.profile()])
         cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
+        guards = target.link.hello(refresh=True)  # stack high water after the runs (mf_guard.c)
         manifest = target.project.manifest
         grand = float(cycles.sum()) or 1.0
         layers = []
@@ -50,14 +51,16 @@ def profile(model, board: str = _common.DEFAULT_BOARD, runs: int = 3, seed: int 
                       firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind,
                       total_cycles=float(np.median(totals)), macs=target.project.macs, layers=layers,
                       flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
-                      arena_bytes=target.project.plan.arena_bytes)
+                      arena_bytes=target.project.plan.arena_bytes, stack_bytes=guards.stack_bytes,
+                      stack_high_water_bytes=guards.stack_high_water)
         if store is not None:
             rid = store.start_run("profile", model_name=result["model_name"], model_hash=result["model_hash"],
                                   board=board, firmware_hash=result["firmware_hash"], cycles_kind=result["cycles_kind"])
             store.add_layers(rid, layers)
             store.add_metrics(rid, dict(total_cycles=result["total_cycles"], macs=result["macs"],
                                         flash_bytes=result["flash_bytes"], ram_bytes=result["ram_bytes"],
-                                        arena_bytes=result["arena_bytes"]))
+                                        arena_bytes=result["arena_bytes"],
+                                        stack_high_water_bytes=result["stack_high_water_bytes"]))
             store.finish_run(rid, status="ok", summary={k: v for k, v in result.items() if k != "layers"})
             result["run_id"] = rid
     return result
@@ -75,6 +78,9 @@ def print_profile(result: dict, out=sys.stdout) -> None:
     emulated = result["cycles_kind"] == "emulated-instructions"
     unit, per = ("instructions", "MACs/instr") if emulated else ("cycles", "MACs/cycle")
     _common.table(rows, ["#", "op", "input", "output", "MACs", unit, per, "share"], out)
+    if result.get("stack_bytes"):
+        print(f"stack: {result['stack_high_water_bytes']:,} of {result['stack_bytes']:,} bytes used at most "
+              f"(painted-stack high-water mark since boot)", file=out)
 
 
 def run(args) -> int:

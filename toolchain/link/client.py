@@ -37,6 +37,11 @@ class DeviceFault(LinkError):
     """The firmware hit a CPU fault (it reports the fault and exits)."""
 
 
+class DeviceOverflow(LinkError):
+    """An INVOKE broke a memory guard (the arena's guard bytes or the stack's end): the
+    firmware needs a bigger arena or stack, its outputs were not read."""
+
+
 class FirmwareMismatch(LinkError):
     pass
 
@@ -248,6 +253,8 @@ class Link:
             self.stats.device_errors.append(err)
             if err.code == P.ErrorCode.FAULT:
                 raise DeviceFault(f"{self.url}: firmware fault: {err.message}")
+            if err.code == P.ErrorCode.OVERFLOW:
+                raise DeviceOverflow(f"{self.url}: firmware memory overflow in {name}: {err.message}")
             if err.code in TRANSMISSION_ERRORS:
                 last = f"device reported {err.describe()}"
                 continue

@@ -41,6 +41,7 @@ class ErrorCode(enum.IntEnum):
     OUT_OF_RANGE = 7
     INVOKE_FAILED = 8
     FAULT = 9
+    OVERFLOW = 10  # a memory guard broke during INVOKE (arena guard bytes, stack end)
 
 
 # mf_model_api.h MF_DTYPE_* -> numpy dtype
@@ -48,6 +49,8 @@ DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.uint8), 3: np.dtype("<i2"),
           4: np.dtype("<i4"), 5: np.dtype("<f4"), 6: np.dtype("<u4")}
 HELLO_FLAG_SEMIHOSTING = 0x01
 HELLO_FLAG_PROFILE = 0x02
+GUARD_ARENA_BROKEN = 0x01  # HELLO guard bits (firmware/runtime/mf_guard.h)
+GUARD_STACK_BROKEN = 0x02
 
 WRITE_INPUT_OVERHEAD = 5  # index u8 + offset u32 before the data
 PROFILE_OVERHEAD = 6
@@ -221,6 +224,10 @@ class Hello:
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     message_types: tuple[int, ...]
+    # Memory guards (mf_guard.c), live values: not part of the firmware's identity.
+    stack_bytes: int = field(default=0, compare=False)       # 0: stack not painted
+    stack_high_water: int = field(default=0, compare=False)  # deepest stack use since boot
+    guard: int = field(default=0, compare=False)             # GUARD_* bits, 0 = intact
 
     @property
     def semihosting(self) -> bool:
@@ -249,9 +256,10 @@ def parse_hello(payload: bytes) -> Hello:
 
     inputs, outputs = ios(), ios()
     types = tuple(r.take(r.u8()))
+    stack_bytes, high_water, guard = r.unpack("IIB")
     r.done()
     return Hello(version, flags, max_payload, clock, arena, layers, board, fw_hash, model,
-                 counter, inputs, outputs, types)
+                 counter, inputs, outputs, types, stack_bytes, high_water, guard)
 
 
 def write_input_payload(index: int, offset: int, data: bytes) -> bytes:
