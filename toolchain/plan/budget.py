@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph.ir import Graph
+from ..model.errors import ModelError
 from .arena import ArenaPlan
 
 # What the runtime, link and kernels take besides the model (measured on netduinoplus2 with -O2,
@@ -13,8 +14,9 @@ RUNTIME_RAM_ESTIMATE = 2 * 1024
 PARAM_BYTES_PER_CHANNEL = 8  # int32 multiplier + shift per output channel
 
 
-class BudgetError(Exception):
-    """The model does not fit the board; the message gives needed vs available bytes."""
+class BudgetError(ModelError):
+    """The model does not fit the board; the message gives needed vs available bytes.
+    A ModelError: a model too big for the board is refused like an unsupported one (exit 3)."""
 
 
 @dataclass
