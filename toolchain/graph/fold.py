@@ -140,7 +140,7 @@ def fold_constants(graph: Graph) -> Graph:
             value = FOLDERS[op.kind](op, graph, ins)
         except ModelError:
             raise
-        except Exception as exc:  # a malformed shape op: report which layer
+        except (ValueError, IndexError, TypeError, OverflowError) as exc:  # numpy on malformed shape data
             raise ModelError(f"cannot fold {op.kind} at layer {op.index}: {exc}") from exc
         out = graph.tensor(op.outputs[0])
         value = np.asarray(value).astype(RAW_DTYPES[out.dtype])

@@ -24,6 +24,7 @@ from ..graph.quant import activation_range, multiply_by_quantized_multiplier, qu
 
 KIND = "conv2d"
 TFLITE = ("CONV_2D",)
+INPUTS = ("input", "filter", "bias?")  # operand roles; '?' marks an optional one
 
 
 # ---------------------------------------------------------------- shared conv-family maths

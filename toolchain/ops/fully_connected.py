@@ -22,6 +22,7 @@ from .conv2d import bias_expr, bias_of, c_params, check_bias, check_int8, requan
 
 KIND = "fully_connected"
 TFLITE = ("FULLY_CONNECTED",)
+INPUTS = ("input", "weights", "bias?")  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:
