@@ -105,10 +105,11 @@ CASES = {
     "negative zero scale (was OverflowError)": (
         "global_pool", _quant(6, scale=[-0.0]), r"tensor 6 .*: quantization scale\[0\] is -0.0"),
     "NaN scale": ("global_pool", _quant(5, scale=[1.0] * 7 + [float("nan")]), r"tensor 5 .* scale\[7\] is nan"),
-    "unknown tensor type (was KeyError 'type25')": (
-        "global_pool", _tensor(1, type=25), r"tensor 1 .* has type code 25, which mcuforge does not read"),
-    "FLOAT64 tensor (was KeyError 'float64')": (
-        "global_pool", _tensor(7, type=schema.TensorType.FLOAT64), r"tensor 7 .* has type FLOAT64"),
+    "unknown type of a constant (was KeyError 'type25')": (
+        "global_pool", _tensor(1, type=25), r"constant tensor 1 .* has type TYPE CODE 25, which mcuforge does not"),
+    "FLOAT64 activation (was KeyError 'float64')": (
+        "global_pool", _tensor(7, type=schema.TensorType.FLOAT64),
+        r"MEAN at layer 1: tensor .* has type float64, which is not supported"),
     "zero points and scales differ in count": (
         "global_pool", _quant(5, zeroPoint=[0, 0]), r"tensor 5 .* 8 scale\(s\) but 2 zero point\(s\)"),
     "zero point outside int8": ("global_pool", _quant(0, zeroPoint=[300]), r"zero_point\[0\] is 300, outside the int8"),
@@ -119,6 +120,7 @@ CASES = {
         "global_pool", lambda m, s: _set(m.buffers[6], offset=10**6, size=216, data=None),
         r"buffer 6 lies at bytes 1000000..1000216, past the end"),
     "negative dimension": ("global_pool", _tensor(3, shape=[4, -8]), r"tensor 3 .* dimension 1 is -8"),
+    "empty activation": ("global_pool", _tensor(7, shape=[1, 0]), r"MEAN at layer 1: tensor .* shape \(1, 0\): it is empty"),
     "huge shape (int64 overflow)": (
         "global_pool", _tensor(6, shape=[1, 2**20, 2**20, 2**20]), r"tensor 6 .* more than 2,147,483,647"),
     "stride 0 (was read as 1)": ("global_pool", _options(0, strideH=0), r"CONV_2D at layer 0: option strideH is 0"),

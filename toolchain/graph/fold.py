@@ -119,7 +119,7 @@ def _can_fold(op: Op, g: Graph) -> bool:
     if op.kind not in FOLDERS:
         return False
     outs = [g.tensor(n) for n in op.outputs]
-    if len(outs) != 1:
+    if len(outs) != 1 or outs[0].dtype not in RAW_DTYPES:
         return False
     if op.kind in _ARITHMETIC and (outs[0].quant is not None or outs[0].dtype not in ("int32", "int64")):
         return False

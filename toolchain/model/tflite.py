@@ -185,11 +185,9 @@ def _unique_name(base: str, taken: dict) -> str:
 
 def _read_tensor(t: Any, index: int, name: str, model: Any, buf: bytes) -> Tensor:
     where = f"tensor {index} {name!r}"
-    if t.type not in _TENSOR_TYPES:
-        type_name = _TYPE_NAMES.get(t.type, f"code {t.type}")
-        raise ModelError(f"{where} has type {type_name}, which mcuforge does not read "
-                         f"(it reads {', '.join(sorted(RAW_DTYPES))})")
-    dtype = _TENSOR_TYPES[t.type]
+    # A type mcuforge has no use for (RESOURCE, FLOAT64...) is kept by name: the op that uses it is
+    # refused for what it is (convert_ops), unless the tensor holds data mcuforge would have to read.
+    dtype = _TENSOR_TYPES.get(t.type) or _TYPE_NAMES.get(t.type, f"type code {t.type}").lower()
     shape = _read_shape(t.shape, where)
     if t.sparsity is not None:
         raise ModelError(f"{where} is sparse; sparse tensors are not supported")
@@ -197,6 +195,9 @@ def _read_tensor(t: Any, index: int, name: str, model: Any, buf: bytes) -> Tenso
     data = _buffer_data(model, t.buffer, buf, where)
     value = None
     if data is not None and len(data) > 0:
+        if dtype not in RAW_DTYPES:
+            raise ModelError(f"constant {where} has type {dtype.upper()}, which mcuforge does not read "
+                             f"(it reads {', '.join(sorted(RAW_DTYPES))})")
         itemsize = np.dtype(RAW_DTYPES[dtype]).itemsize
         if len(data) % itemsize:
             raise ModelError(f"{where}: buffer {t.buffer} holds {len(data)} bytes, not a whole number of "
@@ -213,9 +214,9 @@ def _read_tensor(t: Any, index: int, name: str, model: Any, buf: bytes) -> Tenso
 def _read_shape(dims, where: str) -> tuple[int, ...]:
     shape = tuple(int(d) for d in (dims if dims is not None else []))
     for k, d in enumerate(shape):
-        if d < 1:
-            raise ModelError(f"{where} has shape {shape}: dimension {k} is {d} (dynamic or empty dimensions "
-                             "are not supported; convert with fixed shapes)")
+        if d < 0:  # (0 is legal: an LSTM's unused intermediates are empty; check_operands refuses them)
+            raise ModelError(f"{where} has shape {shape}: dimension {k} is {d} (dynamic dimensions are not "
+                             "supported; convert with fixed shapes)")
     if math.prod(shape) > MAX_ELEMENTS:
         raise ModelError(f"{where} has shape {shape}: {math.prod(shape):,} elements, more than {MAX_ELEMENTS:,}")
     return shape
@@ -311,10 +312,13 @@ def convert_ops(graph: Graph) -> Graph:
         raise UnsupportedOpError(first.kind, first.index, f"no kernel for this op{more}{hint}", supported_names())
     for op in graph.ops:
         source = op.kind
-        for n in op.inputs + op.outputs:
-            if n and graph.tensors[n].storage == "state":
+        for n in filter(None, op.inputs + op.outputs):
+            t = graph.tensors[n]
+            if t.storage == "state":
                 raise UnsupportedOpError(source, op.index, f"tensor {n!r} is a variable (state kept between "
                                          "invocations); stateful models are not supported")
+            if 0 in t.shape:
+                raise UnsupportedOpError(source, op.index, f"tensor {n!r} has shape {t.shape}: it is empty")
         op_registry.check_operands(op, kinds[source], source)
         _check_options_table(op)
         convert = _CONVERTERS.get(source, _generic_attrs)
@@ -396,7 +400,10 @@ def _check_options_table(op: Op) -> None:
 _DILATION_HINT = ("; a dilated convolution of a dynamic-batch Keras model converts to SPACE_TO_BATCH_ND/"
                   "BATCH_TO_SPACE_ND: build the model with keras.Input(..., batch_size=1) before converting "
                   "so that the converter fuses it")
-_HINTS = {"SPACE_TO_BATCH_ND": _DILATION_HINT, "BATCH_TO_SPACE_ND": _DILATION_HINT}
+_RECURRENT_HINT = "; recurrent layers (LSTM, GRU, RNN) are not supported: mcuforge compiles feed-forward models"
+_HINTS = {"SPACE_TO_BATCH_ND": _DILATION_HINT, "BATCH_TO_SPACE_ND": _DILATION_HINT,
+          **{op: _RECURRENT_HINT for op in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM",
+                                            "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "RNN")}}
 
 
 def check_batch(graph: Graph) -> None:
