@@ -24,7 +24,8 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 from mcuforge.boards import load_board
 from mcuforge.codegen.model_c import render
-from mcuforge.model import ModelError, load_tflite
+from mcuforge.model import ModelError
+from mcuforge.model.loader import load
 from mcuforge.plan.arena import plan_arena
 from mcuforge.plan.budget import check_fits
 
@@ -39,7 +40,7 @@ _EDGE_FLOATS = (0.0, -0.0, -1.0, 1.0, 1e-45, 1e-38, 1e-20, 1e20, 3.0e38, float("
 
 def compile_model(data: bytes, board) -> None:
     """The path a model takes through ``mcuforge generate``, up to the C text (nothing written)."""
-    graph = load_tflite(data)
+    graph = load(data).graph
     plan = plan_arena(graph)
     check_fits(graph, plan, board)
     render(graph, plan, "model")

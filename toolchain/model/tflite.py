@@ -31,6 +31,7 @@ import math
 import os
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -103,7 +104,7 @@ def read_raw(buf: bytes, name: str = "model") -> Graph:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelError("not a TFLite model: the flatbuffer identifier 'TFL3' is missing")
     try:
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
+        model = _decode(buf)
     except _DECODE_ERRORS as exc:
         raise ModelError(f"corrupt TFLite flatbuffer: {type(exc).__name__}: {exc}") from None
     if not model.subgraphs:
@@ -165,6 +166,51 @@ def read_raw(buf: bytes, name: str = "model") -> Graph:
         if graph.tensors[n].is_const:
             raise ModelError(f"graph input {n!r} is a constant tensor")
     return graph
+
+
+class _Fields(SimpleNamespace):
+    """The schema fields the reader uses, named as the schema's object API names them."""
+
+
+def _vector(table, name: str):
+    """A scalar vector field as numpy (the flatbuffers API returns 0 for an absent one)."""
+    v = getattr(table, f"{name}AsNumpy")()
+    return None if isinstance(v, int) else v
+
+
+def _decode(buf: bytes) -> _Fields:
+    """Decode only the fields the reader uses (the object API's ``ModelT`` unpacks every field of
+    every table, several times slower). Field values are checked afterwards, where they are read."""
+    m = schema.Model.GetRootAs(buf, 0)
+    subgraphs = []
+    if m.SubgraphsLength():
+        sub = m.Subgraphs(0)
+        tensors = []
+        for i in range(sub.TensorsLength()):
+            t = sub.Tensors(i)
+            q = t.Quantization()
+            quant = None if q is None else _Fields(
+                scale=_vector(q, "Scale"), zeroPoint=_vector(q, "ZeroPoint"), quantizedDimension=q.QuantizedDimension())
+            tensors.append(_Fields(name=t.Name(), shape=_vector(t, "Shape"), type=t.Type(), buffer=t.Buffer(),
+                                   quantization=quant, isVariable=t.IsVariable(), sparsity=t.Sparsity()))
+        operators = []
+        for i in range(sub.OperatorsLength()):
+            o = sub.Operators(i)
+            operators.append(_Fields(
+                opcodeIndex=o.OpcodeIndex(), inputs=_vector(o, "Inputs"), outputs=_vector(o, "Outputs"),
+                builtinOptions=schema.BuiltinOptionsCreator(o.BuiltinOptionsType(), o.BuiltinOptions())))
+        subgraphs.append(_Fields(tensors=tensors, operators=operators, inputs=_vector(sub, "Inputs"),
+                                 outputs=_vector(sub, "Outputs")))
+    codes = []
+    for i in range(m.OperatorCodesLength()):
+        c = m.OperatorCodes(i)
+        codes.append(_Fields(builtinCode=c.BuiltinCode(), deprecatedBuiltinCode=c.DeprecatedBuiltinCode(),
+                             customCode=c.CustomCode()))
+    buffers = []
+    for i in range(m.BuffersLength()):
+        b = m.Buffers(i)
+        buffers.append(_Fields(data=_vector(b, "Data"), offset=b.Offset(), size=b.Size()))
+    return _Fields(subgraphs=subgraphs, operatorCodes=codes, buffers=buffers)
 
 
 def _tensor_name(t: Any, i: int) -> str:
