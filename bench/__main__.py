@@ -6,6 +6,8 @@ TFLM's arena for the same model (its interpreter's own report) and the arena wit
 Results also go to the results database (kind "bench"). Then the binary conv against the int8 conv of
 the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
 of head-only learning on the frozen BNN embedding (bench/head_ceiling.py).
+
+``python -m bench fuzz`` instead prints the bad-model fuzzing figures (bench/fuzz.py).
 """
 from __future__ import annotations
 
@@ -20,6 +22,11 @@ MODELS = ["ds_cnn_kws", "conv_variants", "depthwise", "dense_flatten", "residual
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz"]:  # python -m bench fuzz: the bad-model fuzzing figures (bench/fuzz.py)
+        from bench import fuzz
+
+        return fuzz.main(argv[1:])
     from mcuforge.commands._common import table
     from mcuforge.commands.validate import validate
     from mcuforge.results.store import ResultsStore
