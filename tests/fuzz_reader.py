@@ -18,12 +18,16 @@ executions (tests/test_fuzz_reader.py); ``python -m bench fuzz`` runs 10^6. Long
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import atheris
 
 with atheris.instrument_imports(include=["mcuforge", "flatbuffers"]):
+    from mcuforge import ops
     from mcuforge.model import ModelError
     from mcuforge.model.tflite import load_tflite
+
+    ops.supported()  # the op modules load on first use: import them here, so they are instrumented too
 
 
 def test_one_input(data: bytes) -> None:
@@ -34,7 +38,8 @@ def test_one_input(data: bytes) -> None:
 
 
 def main(argv: list[str]) -> None:
-    atheris.Setup(argv, test_one_input)
+    # libFuzzer re-runs argv[0] through the shell for -merge and -jobs: name the interpreter too.
+    atheris.Setup([f"{sys.executable} {Path(__file__).resolve()}", *argv[1:]], test_one_input)
     atheris.Fuzz()
 
 
