@@ -1,9 +1,10 @@
 """Structure-aware mutation fuzzing of the model path: reading, lowering, planning, generation.
 
-Each case takes one shipped test model (the zoo's checked-in .tflite bytes), changes one or a few
-schema fields through the flatbuffer object API — tensor shapes and types, buffer and tensor
-indices, quantization (scales, zero points, quantized dimension), op codes, builtin options,
-buffers, the graph's inputs/outputs — packs it again (or truncates the packed bytes), and runs
+Each case takes one shipped test model (the zoo's checked-in .tflite bytes) and changes one or a
+few schema fields — tensor shapes and types, buffer and tensor indices, quantization (scales,
+zero points, quantized dimension), op codes, builtin options, buffers, vector lengths, the graph's
+inputs/outputs — in place in the file (most cases), or through the flatbuffer object API and
+packs it again (vectors grown or shrunk, option tables swapped), or truncates it; then runs
 
     load_tflite -> plan_arena -> check_fits -> render      (no C build)
 
@@ -14,6 +15,7 @@ fuzz`` (100,000 and more).
 """
 from __future__ import annotations
 
+import struct
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable
@@ -277,22 +279,117 @@ MUTATORS: dict[str, Callable] = {
 TRUNCATE = "truncate"  # a case that cuts the packed bytes short
 
 
+# ---------------------------------------------------------------- in-place patches
+
+# The schema fields a patch may overwrite where they lie in the file: (vtable offset, struct format)
+# per table (from schema_py_generated's accessors). Vectors: their elements and their length word.
+_TENSOR = {"shape": (4, "<i"), "type": (6, "<b"), "buffer": (8, "<I"), "isVariable": (14, "<B")}
+_QUANT = {"scale": (8, "<f"), "zeroPoint": (10, "<q"), "quantizedDimension": (16, "<i")}
+_OPERATOR = {"opcodeIndex": (4, "<I"), "inputs": (6, "<i"), "outputs": (8, "<i"), "builtinOptionsType": (10, "<B")}
+_OPCODE = {"deprecatedBuiltinCode": (4, "<b"), "builtinCode": (10, "<i")}
+_SUBGRAPH = {"inputs": (6, "<i"), "outputs": (8, "<i")}
+_BUFFER = {"data": (4, "<B"), "offset": (6, "<Q"), "size": (8, "<Q")}
+_VECTORS = {"shape", "scale", "zeroPoint", "inputs", "outputs", "data"}
+_RANGES = {"b": (-128, 127), "B": (0, 255), "h": (-(2**15), 2**15 - 1), "i": INT32, "I": UINT32,
+           "q": (-(2**63), 2**63 - 1), "Q": (0, 2**64 - 1)}
+
+
+def _fields(tab, fields: dict, label: str, sites: list) -> None:
+    """Add the byte position of each present field of one table (and each vector element) to ``sites``."""
+    for name, (slot, fmt) in fields.items():
+        o = tab.Offset(slot)
+        if not o:
+            continue
+        if name not in _VECTORS:
+            sites.append((tab.Pos + o, fmt, f"{label} {name}"))
+            continue
+        start, n = tab.Vector(o), tab.VectorLen(o)
+        sites.append((start - 4, "<I", f"{label} {name} length"))
+        width = struct.calcsize(fmt)
+        for k in range(min(n, 8)):  # the first elements: weights' bytes are buffers' business
+            sites.append((start + k * width, fmt, f"{label} {name}[{k}]"))
+
+
+def _option_sites(tab, label: str, sites: list) -> None:
+    """Every field of an options table, its width guessed from the next field's position (<= 4 bytes)."""
+    vtable = tab.Pos - struct.unpack_from("<i", tab.Bytes, tab.Pos)[0]
+    n = (struct.unpack_from("<H", tab.Bytes, vtable)[0] - 4) // 2
+    offs = sorted(o for o in (struct.unpack_from("<H", tab.Bytes, vtable + 4 + 2 * j)[0] for j in range(n)) if o)
+    for o, nxt in zip(offs, offs[1:] + [offs[-1] + 4] if offs else []):
+        width = {1: "<b", 2: "<h"}.get(min(nxt - o, 4), "<i")
+        sites.append((tab.Pos + o, width, f"{label} option at +{o}"))
+
+
+def patch_sites(data: bytes) -> list[tuple[int, str, str]]:
+    """(byte position, struct format, what) of every scalar field the reader reads, in the file."""
+    m = schema.Model.GetRootAs(data, 0)
+    sites: list = []
+    for name, slot in (("operator codes", 6), ("subgraphs", 8), ("buffers", 12)):
+        o = m._tab.Offset(slot)
+        if o:
+            sites.append((m._tab.Vector(o) - 4, "<I", f"{name} length"))
+    sub = m.Subgraphs(0)
+    for name, slot in (("tensors", 4), ("operators", 10)):
+        sites.append((sub._tab.Vector(sub._tab.Offset(slot)) - 4, "<I", f"{name} length"))
+    _fields(sub._tab, _SUBGRAPH, "graph", sites)
+    for i in range(sub.TensorsLength()):
+        t = sub.Tensors(i)
+        _fields(t._tab, _TENSOR, f"tensor {i}", sites)
+        if t.Quantization() is not None:
+            _fields(t.Quantization()._tab, _QUANT, f"tensor {i}", sites)
+    for i in range(sub.OperatorsLength()):
+        op = sub.Operators(i)
+        _fields(op._tab, _OPERATOR, f"operator {i}", sites)
+        if op.BuiltinOptions() is not None:
+            _option_sites(op.BuiltinOptions(), f"operator {i}", sites)
+    for i in range(m.OperatorCodesLength()):
+        _fields(m.OperatorCodes(i)._tab, _OPCODE, f"operator code {i}", sites)
+    for i in range(m.BuffersLength()):
+        _fields(m.Buffers(i)._tab, _BUFFER, f"buffer {i}", sites)
+    return sites
+
+
+def _patch_value(rng, fmt: str, old):
+    if fmt == "<f":
+        return float(_pick(rng, _EDGE_FLOATS))
+    lo, hi = _RANGES[fmt[1]]
+    return _int(rng, lo, hi, near=int(old))
+
+
 def _pack(m) -> bytes:
     b = flatbuffers.Builder(4096)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
 
 
+PATCH_SHARE = 0.8  # of cases: fields overwritten in place (fast); the rest repack a changed model
+
+
 class Mutator:
-    """Cases of one model: ``case(seed)`` -> (bytes, what was changed)."""
+    """Cases of one model: ``case(seed)`` -> (bytes, what was changed). Most cases overwrite 1-4
+    fields where they lie in the file; the others change the unpacked model (vectors longer or
+    shorter, option tables swapped, quantization dropped) and pack it again, or truncate it."""
 
     def __init__(self, data: bytes):
         self.data = data
         self.model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+        self.sites = patch_sites(data)
         self.names = list(MUTATORS) + [TRUNCATE]
+
+    def patched(self, rng) -> tuple[bytes, str]:
+        out = bytearray(self.data)
+        what = []
+        for _ in range(1 if rng.random() < 0.6 else int(rng.integers(2, 5))):
+            pos, fmt, label = self.sites[int(rng.integers(len(self.sites)))]
+            value = _patch_value(rng, fmt, struct.unpack_from(fmt, out, pos)[0])
+            struct.pack_into(fmt, out, pos, value)
+            what.append(f"{label} -> {value}")
+        return bytes(out), "; ".join(what)
 
     def case(self, seed: int) -> tuple[bytes, str]:
         rng = np.random.default_rng(seed)
+        if rng.random() < PATCH_SHARE:
+            return self.patched(rng)
         kind = self.names[int(rng.integers(len(self.names)))]
         if kind == TRUNCATE:
             cut = int(rng.integers(len(self.data)))

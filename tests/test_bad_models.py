@@ -120,6 +120,8 @@ CASES = {
         "global_pool", lambda m, s: _set(m.buffers[6], offset=10**6, size=216, data=None),
         r"buffer 6 lies at bytes 1000000..1000216, past the end"),
     "negative dimension": ("global_pool", _tensor(3, shape=[4, -8]), r"tensor 3 .* dimension 1 is -8"),
+    "0-D output of FULLY_CONNECTED (was IndexError)": (
+        "global_pool", _tensor(8, shape=[]), r"FULLY_CONNECTED at layer 2: output shape \(\) does not hold 1 x 4"),
     "empty activation": ("global_pool", _tensor(7, shape=[1, 0]), r"MEAN at layer 1: tensor .* shape \(1, 0\): it is empty"),
     "huge shape (int64 overflow)": (
         "global_pool", _tensor(6, shape=[1, 2**20, 2**20, 2**20]), r"tensor 6 .* more than 2,147,483,647"),

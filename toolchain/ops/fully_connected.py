@@ -36,7 +36,7 @@ def prepare(op: Op, graph: Graph) -> None:
     if x.size % depth:
         raise ValueError(f"input size {x.size} is not a multiple of the weights' depth {depth}")
     batches = x.size // depth
-    if y.shape[-1] != units or y.size != batches * units:
+    if not y.shape or y.shape[-1] != units or y.size != batches * units:
         raise ValueError(f"output shape {y.shape} does not hold {batches} x {units} values")
     per_channel = w.quant.per_channel
     if per_channel and (w.quant.axis != 0 or w.quant.scale.size != units):
