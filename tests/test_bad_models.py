@@ -156,6 +156,14 @@ def test_mean_axes_of_any_shape_are_read():
     assert next(op for op in g.ops if op.kind == "mean").attrs["axes"] == (1, 2)
 
 
+def test_every_op_declares_its_operands():
+    """check_operands reads INPUTS: an op without them would take any operand count."""
+    from mcuforge import ops
+
+    missing = [k for k in ops.supported() if not getattr(ops.get(k), "INPUTS", None)]
+    assert not missing
+
+
 def test_budget_error_is_a_model_error():
     """A model too big for the board is refused like an unsupported one (exit code 3)."""
     with pytest.raises(ModelError, match="does not fit board") as err:

@@ -58,7 +58,9 @@ def tflite_names() -> dict[str, str]:
 def check_operands(op, kind: str, source: str) -> None:
     """The operand count and presence an op of ``kind`` takes (a corrupt model can leave out any),
     as a ModelError naming the operator and the missing role."""
-    roles = get(kind).INPUTS
+    roles = getattr(get(kind), "INPUTS", None)
+    if roles is None:  # an op module that does not declare them yet (tests/test_bad_models.py flags it)
+        return
     required = sum(not r.endswith("?") for r in roles)
     if not required <= len(op.inputs) <= len(roles) or len(op.outputs) != 1:
         takes = ", ".join(r[:-1] + " (optional)" if r.endswith("?") else r for r in roles)
