@@ -6,6 +6,9 @@ machine. ``python -m bench fuzz`` runs the same engine for 100,000 cases and mor
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from model_fuzz import fuzz_model
@@ -26,3 +29,14 @@ def test_mutations_compile_or_are_refused(name):
         assert res.compiled > 0
     else:
         assert name in REFUSED
+
+
+
+def test_bench_entry_prints_the_figures(capsys):
+    """`python -m bench fuzz` (bench/fuzz.py) on 2 cases a model, so that the entry point cannot rot."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ sits beside tests/
+    from bench import __main__ as bench_main
+
+    assert bench_main.main(["fuzz", "--cases", "32", "--atheris-runs", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "all models" in out and "32 executions" in out and "crashes=0" in out
