@@ -122,6 +122,8 @@ CASES = {
     "negative dimension": ("global_pool", _tensor(3, shape=[4, -8]), r"tensor 3 .* dimension 1 is -8"),
     "0-D output of FULLY_CONNECTED (was IndexError)": (
         "global_pool", _tensor(8, shape=[]), r"FULLY_CONNECTED at layer 2: output shape \(\) does not hold 1 x 4"),
+    "softmax beta -inf (was OverflowError, found by python -m bench fuzz)": (
+        "global_pool", _options(3, beta=float("-inf")), r"SOFTMAX at layer 3: option beta is -inf; it must be finite"),
     "empty activation": ("global_pool", _tensor(7, shape=[1, 0]), r"MEAN at layer 1: tensor .* shape \(1, 0\): it is empty"),
     "huge shape (int64 overflow)": (
         "global_pool", _tensor(6, shape=[1, 2**20, 2**20, 2**20]), r"tensor 6 .* more than 2,147,483,647"),
@@ -181,3 +183,5 @@ def test_huge_rescale_factor_is_refused():
     with pytest.raises(ValueError, match="too large for a Q31 multiplier"):
         quantize_multiplier(1e30)
     assert quantize_multiplier(2.0**30) == (2**30, 32 - 1)
+    with pytest.raises(ValueError, match="not finite"):
+        quantize_multiplier(float("nan"))

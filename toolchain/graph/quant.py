@@ -21,6 +21,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise ValueError(f"rescale factor {real} is not finite; the quantization scales or options are inconsistent")
     frac, shift = math.frexp(real)
     q = int(math.copysign(math.floor(abs(frac) * (1 << 31) + 0.5), frac))
     if q == (1 << 31):

@@ -526,7 +526,10 @@ def _add(op: Op, g: Graph) -> dict:
 
 
 def _softmax(op: Op, g: Graph) -> dict:
-    return {"beta": float(op.attrs.get("beta", 1.0))}
+    beta = float(op.attrs.get("beta", 1.0))
+    if not (math.isfinite(beta) and beta > 0):
+        raise ModelError(f"option beta is {beta}; it must be finite and positive")
+    return {"beta": beta}
 
 
 def _reshape(op: Op, g: Graph) -> dict:
