@@ -7,6 +7,8 @@ Results also go to the results database (kind "bench"). Then the binary conv aga
 the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
 of head-only learning on the frozen BNN embedding (bench/head_ceiling.py), and the firmware fuzz
 figure: 10^7 libFuzzer executions of the link parser and handlers (bench/fuzz_firmware.py).
+
+``python -m bench fuzz`` instead prints the bad-model fuzzing figures (bench/fuzz.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ MODELS = ["ds_cnn_kws", "conv_variants", "depthwise", "dense_flatten", "residual
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz"]:  # python -m bench fuzz: the bad-model fuzzing figures (bench/fuzz.py)
+        from bench import fuzz
+
+        return fuzz.main(argv[1:])
     from mcuforge.commands._common import table
     from mcuforge.commands.validate import validate
     from mcuforge.results.store import ResultsStore

@@ -162,6 +162,26 @@ def test_dilation_in_dynamic_batch_model_gets_a_hint():
         load_tflite(ZOO["dilated_dynamic_batch"]())
 
 
+def test_lstm_model_is_refused_naming_the_op():
+    """TFLM's int8 LSTM (mnist_lstm) layout: the fused op with variable state tensors. The op is the
+    reason, not its state tensors (was: "tensor ... is a variable")."""
+    assert any(t.storage == "state" for t in read_raw(ZOO["lstm_int8"]()).tensors.values())
+    with pytest.raises(UnsupportedOpError, match=r"UNIDIRECTIONAL_SEQUENCE_LSTM at layer 0: no kernel for this op; "
+                                                 r"recurrent layers .* are not supported") as err:
+        load_tflite(ZOO["lstm_int8"]())
+    assert "variable" not in str(err.value) and "FULLY_CONNECTED" in str(err.value)
+
+
+def test_16x8_model_is_refused_naming_the_scheme():
+    """int16 activations with int64 biases (TFLM's SeaNet models): the scheme is the reason, and the
+    message says what to convert with instead (was: "tensor ... has type int64")."""
+    with pytest.raises(UnsupportedOpError) as err:
+        load_tflite(ZOO["int16x8_conv"]())
+    msg = str(err.value)
+    assert "CONV_2D at layer 0" in msg and "16x8" in msg and "int64" not in msg
+    assert "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8" in msg and "TFLITE_BUILTINS_INT8]" in msg
+
+
 def test_too_big_model_still_reads():
     """Refused later by the board budget, not by the reader."""
     g = load_tflite(ZOO["too_big"]())

@@ -374,6 +374,62 @@ def dilated_dynamic_batch(seed: int = 13) -> bytes:
     return convert(_build(seed, shape, body), shape, seed)
 
 
+def _convert_quiet(conv) -> bytes:
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bytes(conv.convert())
+
+
+def lstm_int8(seed: int = 14) -> bytes:
+    """An int8 LSTM as TFLM's mnist_lstm example makes it: one fused UNIDIRECTIONAL_SEQUENCE_LSTM
+    with variable (state) tensors. Keras 2 (tf-keras): Keras 3's LSTM converts to a WHILE loop, and
+    its int8 calibration crashes the converter of TF 2.21."""
+    tf, _ = _keras()
+    import tf_keras
+
+    shape = (6, 4)
+    tf_keras.utils.set_random_seed(seed)
+    inp = tf_keras.Input(shape, batch_size=1)
+    x = tf_keras.layers.LSTM(8, return_sequences=True)(inp)
+    model = tf_keras.Model(inp, tf_keras.layers.Dense(3)(tf_keras.layers.Flatten()(x)))
+    rng = np.random.default_rng(seed + 1000)
+
+    def representative():
+        for x in sample_inputs(rng, shape, 16):
+            yield [x[None]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    return _convert_quiet(conv)
+
+
+def int16x8_conv(seed: int = 15) -> bytes:
+    """16x8 quantization (int16 activations, int8 weights, int64 biases), the scheme of TFLM's
+    SeaNet integration-test models: valid TFLite, refused for its scheme."""
+    tf, _ = _keras()
+    shape = (6, 6, 2)
+
+    def body(L, x):
+        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        return L.Dense(3)(L.Flatten()(x))
+
+    rng = np.random.default_rng(seed + 1000)
+
+    def representative():
+        for x in sample_inputs(rng, shape, 16):
+            yield [x[None]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(_build(seed, shape, body, batch1=True))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int16
+    return _convert_quiet(conv)
+
+
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "conv_variants": conv_variants,
     "conv_per_tensor": functools.partial(conv_variants, per_channel=False),
@@ -392,9 +448,11 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "too_big": too_big,
     "float32_conv": float32_conv,
     "dilated_dynamic_batch": dilated_dynamic_batch,
+    "lstm_int8": lstm_int8,
+    "int16x8_conv": int16x8_conv,
 }
 # Models every back end must compile and match TFLM on; the rest must be refused.
-REFUSED = ["unsupported_tanh", "too_big", "float32_conv", "dilated_dynamic_batch"]
+REFUSED = ["unsupported_tanh", "too_big", "float32_conv", "dilated_dynamic_batch", "lstm_int8", "int16x8_conv"]
 SUPPORTED = [n for n in BUILDERS if n not in REFUSED]
 
 # What the tests call: the checked-in bytes, never a fresh conversion.

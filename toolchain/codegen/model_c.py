@@ -1,6 +1,7 @@
 """Graph + arena plan -> model.c / model.h: one call per layer, shapes and quantization in comments."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,16 +67,22 @@ class ModelSource:
     macs: int
 
 
-def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
+@functools.lru_cache(maxsize=1)
+def _templates():
+    """The model templates, compiled once per process (compiling them costs more than rendering)."""
     import jinja2
 
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir() / "model")),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+
+
+def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
+    env = _templates()
 
     # Every tensor gets a C expression: weights a const symbol, activations a pointer into the arena.
     exprs: dict[str, str] = {}

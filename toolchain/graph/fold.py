@@ -119,7 +119,7 @@ def _can_fold(op: Op, g: Graph) -> bool:
     if op.kind not in FOLDERS:
         return False
     outs = [g.tensor(n) for n in op.outputs]
-    if len(outs) != 1:
+    if len(outs) != 1 or outs[0].dtype not in RAW_DTYPES:
         return False
     if op.kind in _ARITHMETIC and (outs[0].quant is not None or outs[0].dtype not in ("int32", "int64")):
         return False
@@ -140,7 +140,7 @@ def fold_constants(graph: Graph) -> Graph:
             value = FOLDERS[op.kind](op, graph, ins)
         except ModelError:
             raise
-        except Exception as exc:  # a malformed shape op: report which layer
+        except (ValueError, IndexError, TypeError, OverflowError) as exc:  # numpy on malformed shape data
             raise ModelError(f"cannot fold {op.kind} at layer {op.index}: {exc}") from exc
         out = graph.tensor(op.outputs[0])
         value = np.asarray(value).astype(RAW_DTYPES[out.dtype])

@@ -18,14 +18,11 @@ def lower(graph: Graph) -> Graph:
             mod = ops.get(op.kind)
         except KeyError:
             raise UnsupportedOpError(source, op.index, "no kernel for this op", ops.supported()) from None
+        ops.check_operands(op, op.kind, source)  # a corrupt model can leave an operand out
         try:
             mod.prepare(op, graph)
         except ModelError:
             raise
-        except IndexError as exc:
-            # an operand the op needs is missing (a corrupt or hand-edited model)
-            raise ModelError(f"operator {op.index} ({source}) has {len(op.inputs)} input(s) and "
-                             f"{len(op.outputs)} output(s), fewer than it takes ({exc})") from exc
         except (ValueError, NotImplementedError) as exc:
             # prepare() reports unsupported options/types with ValueError; add where it happened.
             raise UnsupportedOpError(source, op.index, str(exc)) from exc

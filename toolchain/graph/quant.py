@@ -21,6 +21,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise ValueError(f"rescale factor {real} is not finite; the quantization scales or options are inconsistent")
     frac, shift = math.frexp(real)
     q = int(math.copysign(math.floor(abs(frac) * (1 << 31) + 0.5), frac))
     if q == (1 << 31):
@@ -28,6 +30,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q = 0, 0
+    if shift > 31:  # a C shift by more than the word is undefined; no sane scale ratio gets here
+        raise ValueError(f"rescale factor {real:g} is too large for a Q31 multiplier (shift {shift} > 31); "
+                         "the tensors' quantization scales are inconsistent")
     return q, shift
 
 
@@ -41,8 +46,11 @@ def activation_range(activation: str, scale: float, zero_point: int, qmin: int =
     """Clamp bounds of a fused activation in the quantized domain (TFLite CalculateActivationRangeQuantized)."""
 
     def q(x: float) -> int:
-        # TFLite divides in float32 here (TfLiteRound(f / scale)), not in double.
-        return zero_point + int(round_half_away(float(np.float32(x) / np.float32(scale))))
+        # TFLite divides in float32 here (TfLiteRound(f / scale)), not in double. A tiny scale
+        # overflows float32: clipped (the result is clamped to [qmin, qmax] below anyway).
+        with np.errstate(over="ignore"):
+            v = float(np.float32(x) / np.float32(scale))
+        return zero_point + int(round_half_away(min(max(v, -(2.0**40)), 2.0**40)))
 
     if activation in ("none", None):
         return qmin, qmax

@@ -238,6 +238,52 @@ def _check_plain_conv(layer) -> None:
         raise BnnFoldError(f"conv '{layer.name}' has a fused activation {cfg['activation']!r}; BN must follow it")
 
 
+# Keras objects that run code from the file (a Lambda's marshalled bytecode, a SavedModel's graph).
+CODE_OBJECTS = {"Lambda": "a Lambda layer holds Python code", "__lambda__": "a lambda function is Python code",
+                "TFSMLayer": "a TFSMLayer runs a TensorFlow SavedModel"}
+
+
+def check_keras_archive(path: Path) -> None:
+    """Refuse a .keras file that holds code or objects mcuforge does not know, naming them, before
+    Keras deserializes anything: every object in its config.json must be a Keras built-in (module
+    ``keras...``) or one of mcuforge's registered BNN objects (``mcuforge>...``)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+        raise BnnFoldError(f"{path}: not a Keras 3 .keras archive with a readable config.json ({exc})") from None
+
+    def visit(node, layer: str) -> None:
+        if isinstance(node, list):
+            for v in node:
+                visit(v, layer)
+            return
+        if not isinstance(node, dict):
+            return
+        cls, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+        cfg = node.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
+            layer = cfg["name"]
+        where = f"{path.name}: layer '{layer}'" if layer else path.name
+        if cls in CODE_OBJECTS:
+            raise BnnFoldError(f"{where}: {CODE_OBJECTS[cls]}; mcuforge loads .keras files without running code "
+                               "from them (Keras safe mode)")
+        if cls is not None:
+            known = (module is None or module == "keras" or str(module).startswith("keras.")) and (
+                registered in (None, cls))
+            ours = str(registered or "").startswith("mcuforge>") and str(module or "").startswith("mcuforge.")
+            if not (known or ours):
+                raise BnnFoldError(f"{where}: custom object {registered or cls!r} (module {module!r}) is not a Keras "
+                                   "built-in or one of mcuforge's BNN layers; mcuforge does not load unknown code")
+        for v in node.values():
+            visit(v, layer)
+
+    visit(config, "")
+
+
 def load_bnn_keras(path, input_range=None) -> tuple[Graph, dict]:
     """Read ``path`` (.keras) and its ``.json`` metadata (written by ``save_bnn``) and fold them.
 
@@ -251,6 +297,8 @@ def load_bnn_keras(path, input_range=None) -> tuple[Graph, dict]:
     path = Path(path)
     if path.suffix != ".keras":
         raise BnnFoldError(f"{path}: a BNN is read from a .keras file (with its .json beside it)")
+    if path.is_file():
+        check_keras_archive(path)
     model, meta = load_bnn(path)
     graph, out = fold_bnn(model, meta, input_range)
     graph.source_hash = hashlib.sha256(path.read_bytes()).hexdigest()

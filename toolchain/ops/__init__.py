@@ -2,7 +2,9 @@
 
 Each module ``mcuforge.ops.<kind>`` pairs with ``firmware/kernels/<kind>.c`` and defines:
 
-- ``KIND``: the IR op kind (``"conv2d"``...); ``TFLITE``: TFLite builtin names it lowers from.
+- ``KIND``: the IR op kind (``"conv2d"``...); ``TFLITE``: TFLite builtin names it lowers from;
+  ``INPUTS``: the roles of its operands (``"bias?"``: optional), checked by :func:`check_operands`
+  before any op code touches them. Every op has one output.
 - ``prepare(op, graph)``: fold quantization into integer attrs (multipliers, shifts, clamps,
   pads) using ``mcuforge.graph.quant``. Reads the neutral attrs a front end set.
 - ``reference(op, graph, inputs) -> list[np.ndarray]``: the numpy reference, integer-exact
@@ -19,6 +21,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
+
+from ..model.errors import ModelError
 
 REGISTRY: dict[str, ModuleType] = {}
 
@@ -49,3 +53,19 @@ def tflite_names() -> dict[str, str]:
     if not REGISTRY:
         _load()
     return {name: kind for kind, mod in REGISTRY.items() for name in getattr(mod, "TFLITE", ())}
+
+
+def check_operands(op, kind: str, source: str) -> None:
+    """The operand count and presence an op of ``kind`` takes (a corrupt model can leave out any),
+    as a ModelError naming the operator and the missing role."""
+    roles = getattr(get(kind), "INPUTS", None)
+    if roles is None:  # an op module that does not declare them yet (tests/test_bad_models.py flags it)
+        return
+    required = sum(not r.endswith("?") for r in roles)
+    if not required <= len(op.inputs) <= len(roles) or len(op.outputs) != 1:
+        takes = ", ".join(r[:-1] + " (optional)" if r.endswith("?") else r for r in roles)
+        raise ModelError(f"operator {op.index} ({source}) has {len(op.inputs)} input(s) and {len(op.outputs)} "
+                         f"output(s); it takes {takes} and 1 output")
+    for k, (name, role) in enumerate(zip(op.inputs, roles)):
+        if not name and not role.endswith("?"):
+            raise ModelError(f"operator {op.index} ({source}) input {k} ({role}) is absent")

@@ -19,12 +19,11 @@ from ._cparams import params_struct
 
 KIND = "add"
 TFLITE = ("ADD",)
+INPUTS = ("input1", "input2")  # operand roles; '?' marks an optional one
 LEFT_SHIFT = 20  # TFLM's headroom for int8 inputs
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    if len(op.inputs) != 2:
-        raise ValueError(f"add needs 2 inputs, got {len(op.inputs)}")
     a, b, y = tensor_in(op, graph, 0), tensor_in(op, graph, 1), tensor_out(op, graph)
     for t, role in ((a, "first input"), (b, "second input"), (y, "output")):
         require_dtype(t, "int8", role)

@@ -17,6 +17,7 @@ from ._cparams import params_struct
 
 KIND = "avg_pool2d"
 TFLITE = ("AVERAGE_POOL_2D",)
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

@@ -27,6 +27,7 @@ from .conv2d import compute_padding, conv_output_size
 
 KIND = "bconv2d"
 TFLITE = ()
+INPUTS = ("input", "filter", "threshold", "flip")  # operand roles; '?' marks an optional one
 
 
 # ---------------------------------------------------------------- bit packing shared by binary ops
@@ -170,8 +171,6 @@ def check_int16_fields(fields: dict) -> None:
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    if len(op.inputs) != 4:
-        raise ValueError("bconv2d takes [input, filter, threshold, flip]")
     x, w, y = tensor_in(op, graph), tensor_in(op, graph, 1), tensor_out(op, graph)
     c = int(op.attrs.get("in_channels", 0))
     if c < 1:

@@ -21,11 +21,10 @@ from .bconv2d import check_int16_fields, check_packed, conv_fields, conv_geometr
 
 KIND = "bconv2d_int8w"
 TFLITE = ()
+INPUTS = ("input", "filter", "scale", "offset")  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    if len(op.inputs) != 4:
-        raise ValueError("bconv2d_int8w takes [input, filter, scale, offset]")
     x, w, y = tensor_in(op, graph), tensor_in(op, graph, 1), tensor_out(op, graph)
     require_dtype(w, "int8", "filter")
     if not w.is_const or len(w.shape) != 4:

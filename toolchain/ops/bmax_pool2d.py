@@ -19,6 +19,7 @@ from .bconv2d import check_int16_fields, check_packed, pack_bits, unpack_bits
 
 KIND = "bmax_pool2d"
 TFLITE = ()
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

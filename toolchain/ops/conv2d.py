@@ -25,6 +25,7 @@ from ._cparams import params_struct
 
 KIND = "conv2d"
 TFLITE = ("CONV_2D",)
+INPUTS = ("input", "filter", "bias?")  # operand roles; '?' marks an optional one
 
 
 # ---------------------------------------------------------------- shared conv-family maths

@@ -24,6 +24,7 @@ from .bconv2d import (check_int16_fields, check_packed, check_threshold, conv_fi
 
 KIND = "conv2d_threshold"
 TFLITE = ()
+INPUTS = ("input", "filter", "threshold", "flip", "bias?")  # operand roles; '?' marks an optional one
 
 
 def accumulator_range(weights: np.ndarray, input_offset: int, bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -41,8 +42,6 @@ def _bias(op: Op, graph: Graph):
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    if len(op.inputs) not in (4, 5):
-        raise ValueError("conv2d_threshold takes [input, filter, threshold, flip] or [..., bias]")
     x, w, y = tensor_in(op, graph), tensor_in(op, graph, 1), tensor_out(op, graph)
     require_dtype(x, "int8", "input")
     require_dtype(w, "int8", "filter")

@@ -22,6 +22,7 @@ from .conv2d import (
 
 KIND = "depthwise_conv2d"
 TFLITE = ("DEPTHWISE_CONV_2D",)
+INPUTS = ("input", "filter", "bias?")  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

@@ -12,6 +12,7 @@ from ._cparams import params_struct
 
 KIND = "dequantize"
 TFLITE = ("DEQUANTIZE",)
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

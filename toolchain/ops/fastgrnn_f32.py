@@ -20,6 +20,7 @@ from ._recurrent import ONE, sigmoid, tanh, vec_mat
 
 KIND = "fastgrnn_f32"
 TFLITE = ()
+INPUTS = ("x", "h", "w1", "w2?", "u1", "u2?", "b_z", "b_h")  # operand roles; '?' marks an optional one
 TOLERANCE = 2e-6  # max |board - reference| of one step, per unit of state
 
 

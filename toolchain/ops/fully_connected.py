@@ -22,6 +22,7 @@ from .conv2d import bias_expr, bias_of, c_params, check_bias, check_int8, requan
 
 KIND = "fully_connected"
 TFLITE = ("FULLY_CONNECTED",)
+INPUTS = ("input", "weights", "bias?")  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:
@@ -35,7 +36,7 @@ def prepare(op: Op, graph: Graph) -> None:
     if x.size % depth:
         raise ValueError(f"input size {x.size} is not a multiple of the weights' depth {depth}")
     batches = x.size // depth
-    if y.shape[-1] != units or y.size != batches * units:
+    if not y.shape or y.shape[-1] != units or y.size != batches * units:
         raise ValueError(f"output shape {y.shape} does not hold {batches} x {units} values")
     per_channel = w.quant.per_channel
     if per_channel and (w.quant.axis != 0 or w.quant.scale.size != units):

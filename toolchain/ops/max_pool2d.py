@@ -15,6 +15,7 @@ from ._cparams import params_struct
 
 KIND = "max_pool2d"
 TFLITE = ("MAX_POOL_2D",)
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

@@ -23,6 +23,7 @@ from ._cparams import params_struct
 
 KIND = "mean"
 TFLITE = ("MEAN",)
+INPUTS = ("input", "axes?")  # operand roles; '?' marks an optional one
 
 
 def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from ._cparams import params_struct
 
 KIND = "mean_f32"
 TFLITE = ()
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

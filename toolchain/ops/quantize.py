@@ -20,6 +20,7 @@ from ._cparams import params_struct
 
 KIND = "quantize"
 TFLITE = ("QUANTIZE",)
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 
 
 def prepare(op: Op, graph: Graph) -> None:

@@ -13,6 +13,7 @@ from ._checks import tensor_in, tensor_out
 
 KIND = "reshape"
 TFLITE = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+INPUTS = ("input", "shape?")  # operand roles; '?' marks an optional one
 ALIAS = True
 
 

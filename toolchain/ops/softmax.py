@@ -23,6 +23,7 @@ from ._cparams import params_struct
 
 KIND = "softmax"
 TFLITE = ("SOFTMAX",)
+INPUTS = ("input",)  # operand roles; '?' marks an optional one
 SCALED_DIFF_INTEGER_BITS = 5  # exp() input format Q5.26
 ACCUMULATION_INTEGER_BITS = 12  # sum of exps Q12.19
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph.ir import Graph
+from ..model.errors import ModelError
 from .arena import ArenaPlan
 
 # What the runtime, link and kernels take besides the model comes from the board
@@ -15,8 +16,9 @@ RAM_BYTES_PER_LAYER = 8
 RAM_BYTES_PER_IO = 12
 
 
-class BudgetError(Exception):
-    """The model does not fit the board; the message gives needed vs available bytes."""
+class BudgetError(ModelError):
+    """The model does not fit the board; the message gives needed vs available bytes.
+    A ModelError: a model too big for the board is refused like an unsupported one (exit 3)."""
 
 
 @dataclass

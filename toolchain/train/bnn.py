@@ -414,11 +414,12 @@ def read_bnn_metadata(path) -> dict:
 
 
 def load_bnn(path):
-    """(Keras model, metadata dict) of a BNN written by save_bnn."""
+    """(Keras model, metadata dict) of a BNN written by save_bnn. Safe mode: Keras refuses to run
+    code stored in the file (``mcuforge.model.keras_bnn.check_keras_archive`` names what it holds)."""
     import keras
 
     meta = read_bnn_metadata(path)
-    return keras.saving.load_model(Path(path)), meta
+    return keras.saving.load_model(Path(path), safe_mode=True), meta
 
 
 def head_weights(model) -> tuple[np.ndarray, np.ndarray]:

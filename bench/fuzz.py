@@ -1,0 +1,95 @@
+"""Bad-model fuzzing figures (issue 15): ``python -m bench fuzz``.
+
+1. Structure-aware mutations (tests/model_fuzz.py) of every zoo model, through reading, lowering,
+   planning and C generation: executions, compiled, refusals (ModelError), crashes (anything else).
+2. The coverage-guided reader target (tests/fuzz_reader.py, atheris) for ``--atheris-runs``
+   executions, seeded from tests/corpus/reader and the zoo.
+
+Deterministic: fixed model bytes and seeds (``--seed``); rates depend on the machine and its load.
+Exit status 1 when anything crashed.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+def mutation_fuzz(cases: int, seed: int) -> tuple[list[list], int, float]:
+    """Rows per model, the crash count and the CPU seconds; ``cases`` spread evenly over the zoo."""
+    from model_fuzz import fuzz_model
+    from models.zoo import ZOO
+
+    per_model = -(-cases // len(ZOO))
+    rows, crashes, total_cpu = [], 0, 0.0
+    for i, name in enumerate(ZOO):
+        start = time.process_time()
+        res = fuzz_model(name, ZOO[name](), per_model, first_seed=seed + i * per_model)
+        cpu = time.process_time() - start
+        crashes += len(res.crashes)
+        total_cpu += cpu
+        rows.append([name, res.executions, res.compiled, res.refusals, len(res.crashes), round(res.executions / cpu)])
+        for c in res.crashes[:3]:
+            print(f"  CRASH {c.model} seed {c.seed}: {c.what}\n    {c.error}", file=sys.stderr)
+        print(f"  {name}: {res.executions} cases, {len(res.crashes)} crashes", file=sys.stderr, flush=True)
+    return rows, crashes, total_cpu
+
+
+def atheris_fuzz(runs: int, seed: int) -> dict:
+    """Run the atheris target for ``runs`` executions in a child process (libFuzzer exits the process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, str(TESTS / "fuzz_reader.py"), f"-runs={runs}", f"-seed={seed}", "-max_len=8192",
+               f"-artifact_prefix={tmp}/", "-print_final_stats=1", tmp + "/corpus",
+               str(TESTS / "corpus" / "reader"), str(TESTS / "models" / "tflite")]
+        Path(tmp, "corpus").mkdir()
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.monotonic() - start
+        crashes = list(Path(tmp).glob("crash-*")) + list(Path(tmp).glob("timeout-*"))
+    done = re.search(r"Done (\d+) runs in (\d+) second", proc.stderr)
+    executions = int(done.group(1)) if done else 0
+    failed = len(crashes) or int(proc.returncode != 0)  # a crash that left no artifact still counts
+    return dict(executions=executions, crashes=failed,
+                seconds=round(wall, 1), rate=round(executions / wall) if wall else 0, returncode=proc.returncode,
+                tail=proc.stderr[-2000:] if proc.returncode else "")
+
+
+def main(argv=None) -> int:
+    from mcuforge.commands._common import table
+
+    p = argparse.ArgumentParser(prog="python -m bench fuzz", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", type=int, default=100_000, help="structure-aware mutation cases (all models)")
+    p.add_argument("--atheris-runs", type=int, default=1_000_000, help="coverage-guided executions (0: skip)")
+    p.add_argument("--seed", type=int, default=1_000_000, help="first seed (the suite uses 0..)")
+    args = p.parse_args(argv)
+
+    crashes = 0
+    if args.cases:
+        start = time.monotonic()
+        rows, crashes, cpu = mutation_fuzz(args.cases, args.seed)
+        wall = time.monotonic() - start
+        total = [sum(r[i] for r in rows) for i in range(1, 5)]
+        print("\nstructure-aware mutations (read, lower, plan, generate C; rate = cases per CPU second)")
+        table(rows + [["all models", *total, round(total[0] / cpu)]],
+              ["model", "executions", "compiled", "refusals", "crashes", "cases/s"])
+        print(f"{total[0]:,} executions in {wall:,.0f} s wall: {total[2]:,} refusals (ModelError), "
+              f"{total[1]:,} compiled, crashes={total[3]}")
+    if args.atheris_runs:
+        a = atheris_fuzz(args.atheris_runs, args.seed)
+        crashes += a["crashes"]
+        print(f"\ncoverage-guided reader (atheris): {a['executions']:,} executions in {a['seconds']:,} s "
+              f"({a['rate']:,}/s), crashes={a['crashes']}")
+        if a["tail"]:
+            print(a["tail"], file=sys.stderr)
+    return 1 if crashes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
