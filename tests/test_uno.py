@@ -157,3 +157,21 @@ def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
     v = validate(ZOO["uno_mlp"](), UNO, samples=2, workdir=tmp_path / "fw", progress=False,
                  flash_options={"via_bootloader": True})
     assert v.mismatches == 0 and v.samples == 2 and v.cycles_kind == "simulated-cycles"
+
+
+def test_fit_check_knows_every_kernels_code_size_on_the_uno(tmp_path):
+    """The Uno's fit check adds each kernel's code (board.json runtime.kernel_flash_bytes): every
+    kernel has an entry, at least its object size under avr-gcc -Os."""
+    import subprocess
+
+    from mcuforge import resources
+
+    kernels = resources.firmware_dir() / "kernels"
+    table = load_board(UNO).kernel_flash_bytes
+    for src in sorted(kernels.glob("*.c")):
+        obj = tmp_path / f"{src.stem}.o"
+        subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-std=c99", "-Os", "-ffunction-sections",
+                        "-fdata-sections", f"-I{kernels}", "-c", str(src), "-o", str(obj)], check=True)
+        text = int(subprocess.run(["avr-size", str(obj)], capture_output=True, text=True,
+                                  check=True).stdout.split("\n")[1].split()[0])
+        assert src.stem in table and table[src.stem] >= text, (src.stem, text, table.get(src.stem))
