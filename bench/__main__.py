@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
         return fuzz.main(argv[1:])
     from mcuforge.commands._common import table
-    from mcuforge.commands.validate import validate
+    from mcuforge.validation import validate
     from mcuforge.results.store import ResultsStore
     from models.zoo import ZOO
 

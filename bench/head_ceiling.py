@@ -96,7 +96,7 @@ def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float
 
 
 def run(demo_dir: Path, progress: bool = True) -> list[list]:
-    from mcuforge.commands.learn import RULES
+    from mcuforge.learning.rules import RULES
 
     model, data = demo_dir / "bnn.keras", demo_dir / "data"
     if not model.is_file() or not data.is_dir():

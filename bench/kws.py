@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcuforge.commands.validate import make_inputs
+from mcuforge.validation import make_inputs
 from mcuforge.target import open_target
 
 

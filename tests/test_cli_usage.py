@@ -71,7 +71,7 @@ def test_profile_and_flash_options(model, tmp_path):
 
 
 def test_validate_api_refuses_zero_samples(model):
-    from mcuforge.commands.validate import validate
+    from mcuforge.validation import validate
     from mcuforge.errors import UsageError
 
     with pytest.raises(UsageError, match="no inputs"):

@@ -208,7 +208,7 @@ def test_an_unknown_folder_is_the_unknown_class(tmp_path):
 
 
 def test_learn_takes_a_folder_with_unknown(tmp_path):
-    from mcuforge.commands.learn import load_learn_data
+    from mcuforge.learning.keywords import load_learn_data
 
     _user_folder(tmp_path)
     _unknown_folder(tmp_path)

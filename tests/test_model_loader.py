@@ -27,7 +27,7 @@ def test_load_accepts_path_bytes_graph_and_model(tmp_path):
 
 @pytest.mark.qemu
 def test_validate_reads_the_model_once(tmp_path, monkeypatch):
-    from mcuforge.commands.validate import validate
+    from mcuforge.validation import validate
 
     calls = []
     real = tflite_reader.load_tflite

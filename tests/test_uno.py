@@ -151,7 +151,7 @@ def test_debian_prebuilt_optiboot_does_not_fit_the_boot_section():
 def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
     """The real Uno path on the simulated part: Optiboot, the board's avrdude command over the
     pty, the watchdog reset into the uploaded firmware, then validate over the same port."""
-    from mcuforge.commands.validate import validate
+    from mcuforge.validation import validate
     from models.zoo import ZOO
 
     v = validate(ZOO["uno_mlp"](), UNO, samples=2, workdir=tmp_path / "fw", progress=False,

@@ -11,7 +11,7 @@ import pytest
 
 from mcuforge.boards import load_board
 from mcuforge.codegen.generate import generate
-from mcuforge.commands.validate import make_inputs, validate
+from mcuforge.validation import make_inputs, validate
 from mcuforge.model.tflite import load_tflite
 from mcuforge.plan.arena import plan_arena
 from mcuforge.plan.budget import BudgetError, estimate, runtime_ram

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcuforge.commands.validate import make_inputs, validate
+from mcuforge.validation import make_inputs, validate
 from mcuforge.model.tflite import load_tflite
 from mcuforge.reference.executor import run_graph
 from mcuforge.results.store import ResultsStore

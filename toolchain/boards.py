@@ -12,6 +12,7 @@ from typing import Any
 
 from . import resources
 
+DEFAULT_BOARD = "netduinoplus2"  # what every command runs on when no board is named
 BOARD_FILES = ("board.json", "startup.c", "linker.ld", "uart.c", "board.c")
 EXIT_KINDS = ("semihosting", "halt", "reset")
 EMULATOR_KINDS = ("qemu", "simavr")

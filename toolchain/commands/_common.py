@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 
-DEFAULT_BOARD = "netduinoplus2"
+from ..boards import DEFAULT_BOARD  # noqa: F401  (the CLI default, re-exported to the verbs)
 
 
 def add_board(p, default: str | None = DEFAULT_BOARD) -> None:

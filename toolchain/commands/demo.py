@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
 from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from . import _common
-from .learn import RULES
+from ..learning.rules import RULES
 
 # Vu et al. 2025, best rule, as stated in the paper's abstract.
 PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
@@ -196,7 +196,7 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     from ..train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
-    from .learn import learn, load_learn_data, prepare_firmware
+    from ..learning.keywords import learn, load_learn_data, prepare_firmware
 
     work = Path(workdir)
     if bnn is not None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 
+from ..profiling import profile
 from . import _common
 
 
@@ -19,51 +19,6 @@ def add_parser(sub) -> None:
     _common.add_db(p)
     _common.add_workdir(p)
     p.set_defaults(func=run)
-
-
-def profile(model, board: str = _common.DEFAULT_BOARD, runs: int = 3, seed: int = 0, workdir=None, store=None,
-            method=None, port=None) -> dict:
-    from ..model.loader import load
-    from ..target import open_target
-    from .validate import make_inputs
-
-    model = load(model)
-    x = make_inputs(model.graph, runs, seed)
-    with open_target(model, board, workdir=workdir, method=method, port=port) as target:
-        per_run, totals = [], []
-        for xi in x:
-            _, total = target.run([xi[None]])
-            totals.append(total)
-            per_run.append([row["cycles"] for row in target.profile()])
-        cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
-        guards = target.link.hello(refresh=True)  # stack high water after the runs (mf_guard.c)
-        manifest = target.project.manifest
-        grand = float(cycles.sum()) or 1.0
-        layers = []
-        for info, cyc in zip(manifest["layers"], cycles):
-            layers.append(dict(
-                index=info["index"], op=info["op"], op_index=info["op_index"],
-                input_shape="x".join(map(str, info["inputs"][0])) if info["inputs"] else "",
-                output_shape="x".join(map(str, info["output"])), macs=info["macs"], cycles=float(cyc),
-                macs_per_cycle=info["macs"] / cyc if cyc else None, share=float(cyc) / grand,
-            ))
-        result = dict(board=board, model_name=manifest["model_name"], model_hash=target.project.model_hash,
-                      firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind,
-                      total_cycles=float(np.median(totals)), macs=target.project.macs, layers=layers,
-                      flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
-                      arena_bytes=target.project.plan.arena_bytes, stack_bytes=guards.stack_bytes,
-                      stack_high_water_bytes=guards.stack_high_water)
-        if store is not None:
-            rid = store.start_run("profile", model_name=result["model_name"], model_hash=result["model_hash"],
-                                  board=board, firmware_hash=result["firmware_hash"], cycles_kind=result["cycles_kind"])
-            store.add_layers(rid, layers)
-            store.add_metrics(rid, dict(total_cycles=result["total_cycles"], macs=result["macs"],
-                                        flash_bytes=result["flash_bytes"], ram_bytes=result["ram_bytes"],
-                                        arena_bytes=result["arena_bytes"],
-                                        stack_high_water_bytes=result["stack_high_water_bytes"]))
-            store.finish_run(rid, status="ok", summary={k: v for k, v in result.items() if k != "layers"})
-            result["run_id"] = rid
-    return result
 
 
 def print_profile(result: dict, out=sys.stdout) -> None:
