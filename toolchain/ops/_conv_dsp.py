@@ -1,0 +1,69 @@
+"""The DSP-extension variants of the int8 conv family (``firmware/kernels/*_dsp.c``): which layers
+they take, and the weights laid out at generation time in the order those kernels read them.
+
+Private (``_``-prefixed), so the op registry does not load it as an op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.ir import Graph, Op
+from .conv2d import wrap_int32
+
+
+def requant_fits(op: Op) -> bool:
+    """mf_requant.h's one-SMLAL path holds: multipliers >= 0, every shift right by 2 or more."""
+    a = op.attrs
+    return bool(np.all(np.asarray(a["multiplier"]) >= 0) and np.all(np.asarray(a["shift"]) <= -2))
+
+
+def k4(depth: int) -> int:
+    return (depth + 3) // 4 * 4
+
+
+def folded_bias(w2d: np.ndarray, bias: np.ndarray | None, input_offset: int, channels: int) -> np.ndarray:
+    """bias + input_offset * sum(w) per channel (wrapping int32, as the C sums), zero past ``channels``."""
+    acc = w2d.astype(np.int64).sum(axis=1) * input_offset
+    if bias is not None:
+        acc = acc + bias
+    out = np.zeros(channels, np.int64)
+    out[: w2d.shape[0]] = wrap_int32(acc)
+    return out.astype(np.int32)
+
+
+def pair_filter(w2d: np.ndarray) -> np.ndarray:
+    """(out_c, depth) int8 -> conv2d_dsp.h's layout: channel pairs, 4 weights of each in turn."""
+    out_c, depth = w2d.shape
+    pairs, d4 = (out_c + 1) // 2, k4(depth)
+    padded = np.zeros((2 * pairs, d4), np.int8)
+    padded[:out_c, :depth] = w2d
+    # [pair, channel, group, 4] -> [pair, group, channel, 4]
+    return padded.reshape(pairs, 2, d4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def aligned_array(ctx, suffix: str, values: np.ndarray, ctype: str, comment: str) -> str:
+    """A const array that LDRD/LDM may read (4-byte aligned); returns its symbol."""
+    from ..codegen.c_literals import c_array_body
+
+    sym = f"{ctx.prefix}_{suffix}"
+    ctx.decl(f"/* {comment} */\nstatic const {ctype} {sym}[{max(values.size, 1)}] MF_DSP_ALIGN = {{\n"
+             f"{c_array_body(values if values.size else np.zeros(1, values.dtype))}\n}};")
+    return sym
+
+
+def emit_conv2d(op: Op, graph: Graph, ctx, params: str, mult: str, shift: str) -> str:
+    """The call of mf_conv2d_s8_dsp, its filter paired and its bias folded (conv2d_dsp.h)."""
+    from .conv2d import bias_of
+
+    w = graph.tensor(op.inputs[1])
+    w2d = w.data.reshape(w.shape[0], -1)
+    pairs = (w.shape[0] + 1) // 2
+    filt = aligned_array(ctx, "filter", pair_filter(w2d), "int8_t",
+                         f"{op.inputs[1]}: channel pairs, 4 weights each in turn (conv2d_dsp.h)")
+    bias = ctx.array("bias", folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs), "int32_t",
+                     "bias + input_offset * sum(weights), per channel")
+    for name in op.inputs[1:]:
+        if name:
+            ctx.replace(name)
+    return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, "
+            f"{mult}, {shift}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
