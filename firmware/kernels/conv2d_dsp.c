@@ -9,26 +9,11 @@
 #include "conv2d_dsp.h"
 
 #if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
-#include <string.h>
-
+#include "mf_dsp.h"
 #include "mf_requant.h"
 
 /* Position of value i of pixel px in the two-pixel column. */
 #define COL_POS(i, px) ((((i) >> 2) << 3) + ((px) << 2) + ((((i) & 1) << 1) | (((i) >> 1) & 1)))
-
-/* GCC folds this into the rotate operand of SXTB16. */
-static inline uint32_t ror8(uint32_t v)
-{
-    return (v >> 8) | (v << 24);
-}
-
-static inline uint32_t load32(const void *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* Column of output pixel `pixel` (px 0 or 1 of the pair): its window in filter order, padding
  * taps as the zero point (-input_offset), the tail up to k4 as 0. */
@@ -52,8 +37,8 @@ static void im2col(const mf_conv2d_params *p, int32_t k4, const int8_t *input, i
             int32_t c = 0;
             if ((i & 3) == 0) { /* aligned to a group: four values per SXTB16 pair */
                 for (; c + 4 <= in_c; c += 4, i += 4) {
-                    const uint32_t v = load32(x + c);
-                    const uint32_t lo = (uint32_t)__sxtb16((int8x4_t)v), hi = (uint32_t)__sxtb16((int8x4_t)ror8(v));
+                    const uint32_t v = mf_load32(x + c);
+                    const uint32_t lo = (uint32_t)__sxtb16((int8x4_t)v), hi = (uint32_t)mf_sxtb16_ror8(v);
                     memcpy(col + COL_POS(i, px), &lo, 4);
                     memcpy(col + COL_POS(i, px) + 2, &hi, 4);
                 }
@@ -117,16 +102,8 @@ static inline void dot_2x2(const int8_t *w, const int16_t *col, int32_t groups, 
     *p11 = a11;
 }
 
-static inline int8_t output_value(int32_t acc, int32_t mult, int32_t round_hi, int32_t rshift, int32_t off,
-                                  int32_t lo, int32_t hi)
-{
-    int32_t v = mf_requant_rshift(acc, mult, round_hi, rshift) + off;
-    v = v < lo ? lo : v;
-    return (int8_t)(v > hi ? hi : v);
-}
-
 void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int16_t *scratch,
+                      const int32_t *bias, const int32_t *mult, const int32_t *round_hi, int16_t *scratch,
                       int8_t *output)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w, out_c = p->out_c, pairs = (out_c + 1) >> 1;
@@ -144,17 +121,14 @@ void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input
             int32_t a00 = bias[c0], a10 = a00, a01 = bias[c1], a11 = a01; /* a<pixel><channel> */
             dot_2x2(w, scratch, k4 >> 2, &a00, &a01, &a10, &a11);
             w += 2 * k4;
-            const int32_t q0 = p->per_channel ? c0 : 0, q1 = p->per_channel ? c1 : 0;
-            const int32_t m0 = mult[q0], rh0 = (int32_t)1 << (-shift[q0] - 2), rs0 = -shift[q0] - 1;
-            out0[c0] = output_value(a00, m0, rh0, rs0, off, lo, hi);
+            out0[c0] = mf_requant_output(a00, mult[c0], round_hi[c0], off, lo, hi);
             if (two) {
-                out1[c0] = output_value(a10, m0, rh0, rs0, off, lo, hi);
+                out1[c0] = mf_requant_output(a10, mult[c0], round_hi[c0], off, lo, hi);
             }
             if (c1 < out_c) {
-                const int32_t m1 = mult[q1], rh1 = (int32_t)1 << (-shift[q1] - 2), rs1 = -shift[q1] - 1;
-                out0[c1] = output_value(a01, m1, rh1, rs1, off, lo, hi);
+                out0[c1] = mf_requant_output(a01, mult[c1], round_hi[c1], off, lo, hi);
                 if (two) {
-                    out1[c1] = output_value(a11, m1, rh1, rs1, off, lo, hi);
+                    out1[c1] = mf_requant_output(a11, mult[c1], round_hi[c1], off, lo, hi);
                 }
             }
         }

@@ -24,6 +24,16 @@ static inline int32_t mf_requant_rshift(int32_t acc, int32_t mult, int32_t round
     return (int32_t)((k + (int64_t)acc * mult) >> 32) >> rshift;
 }
 
+/* The int8 output of one accumulator: requantized (fast path; rshift = e - 1 = 32 - clz(round_hi),
+ * one CLZ), offset, clamped to [lo, hi]. */
+static inline int8_t mf_requant_output(int32_t acc, int32_t mult, int32_t round_hi, int32_t off, int32_t lo,
+                                       int32_t hi)
+{
+    int32_t v = mf_requant_rshift(acc, mult, round_hi, 32 - __builtin_clz((uint32_t)round_hi)) + off;
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
 /* mf_multiply_by_quantized_multiplier(acc, mult, shift) for mult >= 0: the one-SMLAL path when the
  * shift is right by 2 or more (every layer of a usual model), TFLite's two steps otherwise. */
 static inline int32_t mf_requant(int32_t acc, int32_t mult, int32_t shift)

@@ -17,6 +17,20 @@ def requant_fits(op: Op) -> bool:
     return bool(np.all(np.asarray(a["multiplier"]) >= 0) and np.all(np.asarray(a["shift"]) <= -2))
 
 
+def requant_arrays(op: Op, ctx, channels: int) -> tuple[str, str]:
+    """Per-channel (also for a per-tensor layer) multipliers and round_hi = 2^(e-2) for a right shift
+    by e (mf_requant.h; the kernel finds e from round_hi with one CLZ), ``channels`` long."""
+    a = op.attrs
+    mult = np.asarray(a["multiplier"], np.int64).reshape(-1)
+    e = -np.asarray(a["shift"], np.int64).reshape(-1)
+    if mult.size == 1:  # per-tensor: the one value for every channel
+        mult, e = np.repeat(mult, channels), np.repeat(e, channels)
+    mult = np.pad(mult, (0, channels - mult.size))  # padding channels: never stored
+    rh = np.pad(np.left_shift(1, e - 2), (0, channels - e.size), constant_values=1)
+    return (ctx.array("mult", mult.astype(np.int32), "int32_t", "Q31 output multipliers, per channel"),
+            ctx.array("round_hi", rh.astype(np.int32), "int32_t", "2^(e-2) for a right shift by e, per channel"))
+
+
 def k4(depth: int) -> int:
     return (depth + 3) // 4 * 4
 
@@ -51,7 +65,7 @@ def aligned_array(ctx, suffix: str, values: np.ndarray, ctype: str, comment: str
     return sym
 
 
-def emit_conv2d(op: Op, graph: Graph, ctx, params: str, mult: str, shift: str) -> str:
+def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
     """The call of mf_conv2d_s8_dsp, its filter paired and its bias folded (conv2d_dsp.h)."""
     from .conv2d import bias_of
 
@@ -62,8 +76,41 @@ def emit_conv2d(op: Op, graph: Graph, ctx, params: str, mult: str, shift: str) -
                          f"{op.inputs[1]}: channel pairs, 4 weights each in turn (conv2d_dsp.h)")
     bias = ctx.array("bias", folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs), "int32_t",
                      "bias + input_offset * sum(weights), per channel")
+    mult, round_hi = requant_arrays(op, ctx, 2 * pairs)
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
     return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, "
-            f"{mult}, {shift}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+            f"{mult}, {round_hi}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+
+
+def group_depthwise_filter(w: np.ndarray) -> np.ndarray:
+    """(KH, KW, C) int8 -> depthwise_conv2d_dsp.h's layout: groups of 4 channels, each tap in turn."""
+    taps, ch = w.shape[0] * w.shape[1], w.shape[2]
+    padded = np.zeros((taps, k4(ch)), np.int8)
+    padded[:, :ch] = w.reshape(taps, ch)
+    return padded.reshape(taps, -1, 4).transpose(1, 0, 2).reshape(-1)
+
+
+def emit_depthwise(op: Op, graph: Graph, ctx, params: str) -> str:
+    """The call of mf_depthwise_conv2d_s8_dsp, its filter grouped and its bias folded."""
+    from .conv2d import bias_of
+
+    w = graph.tensor(op.inputs[1]).data[0]  # (KH, KW, C)
+    ch = w.shape[2]
+    filt = aligned_array(ctx, "filter", group_depthwise_filter(w), "int8_t",
+                         f"{op.inputs[1]}: groups of 4 channels, each tap in turn (depthwise_conv2d_dsp.h)")
+    bias = ctx.array("bias", folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)),
+                     "int32_t", "bias + input_offset * sum(weights), per channel")
+    mult, round_hi = requant_arrays(op, ctx, k4(ch))
+    for name in op.inputs[1:]:
+        if name:
+            ctx.replace(name)
+    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, {mult}, {round_hi}, "
+            f"(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+
+
+def depthwise_scratch_bytes(op: Op, graph: Graph) -> int:
+    """Tap pointers (4 bytes each) and a row of zero points."""
+    w = graph.tensor(op.inputs[1])
+    return 4 * w.shape[1] * w.shape[2] + k4(w.shape[3])

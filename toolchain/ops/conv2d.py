@@ -231,11 +231,11 @@ def emit(op: Op, graph: Graph, ctx) -> str:
         "act_min": a["act_min"], "act_max": a["act_max"],
         "per_channel": a["per_channel"],
     })
-    mult = ctx.array("mult", a["multiplier"], "int32_t", "Q31 output multipliers")
-    shift = ctx.array("shift", a["shift"], "int32_t", "output shifts (>0: left)")
     if a.get("variant") == "dsp":
         from ._conv_dsp import emit_conv2d
 
-        return emit_conv2d(op, graph, ctx, params, mult, shift)
+        return emit_conv2d(op, graph, ctx, params)
+    mult = ctx.array("mult", a["multiplier"], "int32_t", "Q31 output multipliers")
+    shift = ctx.array("shift", a["shift"], "int32_t", "output shifts (>0: left)")
     return (f"mf_conv2d_s8(&{params}, {ctx.tensor(op.inputs[0])}, {ctx.tensor(op.inputs[1])}, "
             f"{bias_expr(op, ctx)}, {mult}, {shift}, {ctx.tensor(op.outputs[0])});")
