@@ -65,13 +65,11 @@ def aligned_array(ctx, suffix: str, values: np.ndarray, ctype: str, comment: str
     return sym
 
 
-def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
-    """The call of mf_conv2d_s8_dsp, its filter paired and its bias folded (conv2d_dsp.h)."""
+def _call_conv(op: Op, graph: Graph, ctx, params: str, w2d: np.ndarray) -> str:
+    """The call of mf_conv2d_s8_dsp over the (out_c, depth) filter, paired, with the bias folded."""
     from .conv2d import bias_of
 
-    w = graph.tensor(op.inputs[1])
-    w2d = w.data.reshape(w.shape[0], -1)
-    pairs = (w.shape[0] + 1) // 2
+    pairs = (w2d.shape[0] + 1) // 2
     filt = aligned_array(ctx, "filter", pair_filter(w2d), "int8_t",
                          f"{op.inputs[1]}: channel pairs, 4 weights each in turn (conv2d_dsp.h)")
     bias = ctx.array("bias", folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs), "int32_t",
@@ -82,6 +80,31 @@ def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
             ctx.replace(name)
     return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, "
             f"{mult}, {round_hi}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+
+
+def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
+    w = graph.tensor(op.inputs[1])
+    return _call_conv(op, graph, ctx, params, w.data.reshape(w.shape[0], -1))
+
+
+def emit_fully_connected(op: Op, graph: Graph, ctx) -> str:
+    """A fully connected layer as a 1x1 convolution over its batches (fully_connected_dsp.h)."""
+    from .conv2d import c_params
+
+    a = op.attrs
+    params = c_params(ctx, "mf_conv2d_params", {
+        "in_h": 1, "in_w": a["batches"], "in_c": a["accum_depth"], "out_h": 1, "out_w": a["batches"],
+        "out_c": a["out_depth"], "filter_h": 1, "filter_w": 1, "stride_h": 1, "stride_w": 1,
+        "dilation_h": 1, "dilation_w": 1, "pad_h": 0, "pad_w": 0,
+        "input_offset": a["input_offset"], "output_offset": a["output_offset"],
+        "act_min": a["act_min"], "act_max": a["act_max"], "per_channel": a["per_channel"],
+    })
+    return _call_conv(op, graph, ctx, params, graph.tensor(op.inputs[1]).data)
+
+
+def conv_scratch_bytes(depth: int) -> int:
+    """Two int16 im2col columns."""
+    return 4 * k4(depth)
 
 
 def group_depthwise_filter(w: np.ndarray) -> np.ndarray:

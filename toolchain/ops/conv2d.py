@@ -212,9 +212,9 @@ def variant(op: Op, graph: Graph, board) -> str | None:
 
 
 def scratch_bytes(op: Op, graph: Graph) -> int:
-    from ._conv_dsp import k4
+    from ._conv_dsp import conv_scratch_bytes
 
-    return 4 * k4(int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))) if op.attrs.get("variant") == "dsp" else 0
+    return conv_scratch_bytes(int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))) if op.attrs.get("variant") == "dsp" else 0
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
