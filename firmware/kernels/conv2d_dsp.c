@@ -12,44 +12,66 @@
 #include "mf_dsp.h"
 #include "mf_requant.h"
 
-/* Position of value i of pixel px in the two-pixel column. */
+/* Position of value i of pixel px in the two-pixel column (pixel 1 starts 4 values on). */
 #define COL_POS(i, px) ((((i) >> 2) << 3) + ((px) << 2) + ((((i) & 1) << 1) | (((i) >> 1) & 1)))
 
-/* Column of output pixel `pixel` (px 0 or 1 of the pair): its window in filter order, padding
- * taps as the zero point (-input_offset), the tail up to k4 as 0. */
-static void im2col(const mf_conv2d_params *p, int32_t k4, const int8_t *input, int32_t pixel, int32_t px,
-                   int16_t *col)
+/* n values of one pixel's column from i on: x[0..n) sign-extended (x NULL: the zero point zp).
+ * Groups of four starting on a group boundary take one SXTB16 pair. Returns the next i. */
+static int32_t put_run(int16_t *col, int32_t i, const int8_t *x, int32_t n, int16_t zp)
 {
-    const int32_t in_c = p->in_c, oy = pixel / p->out_w, ox = pixel % p->out_w;
+    const int32_t end = i + n;
+    if (x == NULL) {
+        for (; i < end; ++i) {
+            col[COL_POS(i, 0)] = zp;
+        }
+        return i;
+    }
+    for (; (i & 3) != 0 && i < end; ++i, ++x) {
+        col[COL_POS(i, 0)] = *x;
+    }
+    for (; i + 4 <= end; i += 4, x += 4) {
+        const uint32_t v = mf_load32(x);
+        const uint32_t even = (uint32_t)__sxtb16((int8x4_t)v), odd = (uint32_t)mf_sxtb16_ror8(v);
+        memcpy(col + COL_POS(i, 0), &even, 4);
+        memcpy(col + COL_POS(i, 0) + 2, &odd, 4);
+    }
+    for (; i < end; ++i, ++x) {
+        col[COL_POS(i, 0)] = *x;
+    }
+    return i;
+}
+
+/* The column of one output pixel into col (scratch, or scratch + 4 for the pair's second pixel):
+ * its window in filter order, padding taps as the zero point, the tail up to k4 as 0. Without
+ * dilation the valid taps of a filter row are one contiguous run of the input. */
+static void im2col(const mf_conv2d_params *p, int32_t k4, const int8_t *input, int32_t pixel, int16_t *col)
+{
+    const int32_t in_c = p->in_c, fw = p->filter_w, oy = pixel / p->out_w, ox = pixel % p->out_w;
     const int16_t zp = (int16_t)-p->input_offset;
+    const int32_t in_x0 = ox * p->stride_w - p->pad_w;
     int32_t i = 0;
     for (int32_t ky = 0; ky < p->filter_h; ++ky) {
         const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
-        for (int32_t kx = 0; kx < p->filter_w; ++kx) {
-            const int32_t in_x = ox * p->stride_w - p->pad_w + kx * p->dilation_w;
-            if (in_y < 0 || in_y >= p->in_h || in_x < 0 || in_x >= p->in_w) {
-                for (int32_t c = 0; c < in_c; ++c, ++i) {
-                    col[COL_POS(i, px)] = zp;
-                }
-                continue;
-            }
-            const int8_t *x = input + (in_y * p->in_w + in_x) * in_c;
-            int32_t c = 0;
-            if ((i & 3) == 0) { /* aligned to a group: four values per SXTB16 pair */
-                for (; c + 4 <= in_c; c += 4, i += 4) {
-                    const uint32_t v = mf_load32(x + c);
-                    const uint32_t lo = (uint32_t)__sxtb16((int8x4_t)v), hi = (uint32_t)mf_sxtb16_ror8(v);
-                    memcpy(col + COL_POS(i, px), &lo, 4);
-                    memcpy(col + COL_POS(i, px) + 2, &hi, 4);
-                }
-            }
-            for (; c < in_c; ++c, ++i) {
-                col[COL_POS(i, px)] = x[c];
-            }
+        if (in_y < 0 || in_y >= p->in_h) {
+            i = put_run(col, i, NULL, fw * in_c, zp);
+            continue;
+        }
+        const int8_t *row = input + in_y * p->in_w * in_c;
+        if (p->dilation_w == 1) {
+            const int32_t kx0 = in_x0 < 0 ? (-in_x0 < fw ? -in_x0 : fw) : 0;
+            const int32_t kx1 = in_x0 + fw > p->in_w ? (p->in_w - in_x0 > kx0 ? p->in_w - in_x0 : kx0) : fw;
+            i = put_run(col, i, NULL, kx0 * in_c, zp);
+            i = put_run(col, i, row + (in_x0 + kx0) * in_c, (kx1 - kx0) * in_c, zp);
+            i = put_run(col, i, NULL, (fw - kx1) * in_c, zp);
+            continue;
+        }
+        for (int32_t kx = 0; kx < fw; ++kx) {
+            const int32_t in_x = in_x0 + kx * p->dilation_w;
+            i = put_run(col, i, in_x >= 0 && in_x < p->in_w ? row + in_x * in_c : NULL, in_c, zp);
         }
     }
     for (; i < k4; ++i) {
-        col[COL_POS(i, px)] = 0;
+        col[COL_POS(i, 0)] = 0;
     }
 }
 
@@ -102,17 +124,28 @@ static inline void dot_2x2(const int8_t *w, const int16_t *col, int32_t groups, 
     *p11 = a11;
 }
 
+/* The two pixels' outputs of one channel; rq holds its multiplier and 2^(e-2), read by one LDRD. */
+static inline void store_pair(int8_t *y0, int8_t *y1, int two, int32_t acc0, int32_t acc1, const int32_t *rq,
+                              int32_t off, int32_t lo, int32_t hi)
+{
+    const int32_t m = rq[0], rh = rq[1];
+    *y0 = mf_requant_output(acc0, m, rh, off, lo, hi);
+    if (two) {
+        *y1 = mf_requant_output(acc1, m, rh, off, lo, hi);
+    }
+}
+
 void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias, const int32_t *mult, const int32_t *round_hi, int16_t *scratch,
+                      const int32_t *bias, const int32_t *rq, int16_t *scratch,
                       int8_t *output)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w, out_c = p->out_c, pairs = (out_c + 1) >> 1;
     const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         const int two = pix + 1 < pixels;
-        im2col(p, k4, input, pix, 0, scratch);
+        im2col(p, k4, input, pix, scratch);
         if (two) { /* an odd last pixel: the second column's sums are computed but not stored */
-            im2col(p, k4, input, pix + 1, 1, scratch);
+            im2col(p, k4, input, pix + 1, scratch + 4);
         }
         int8_t *out0 = output + pix * out_c, *out1 = out0 + out_c;
         const int8_t *w = filter;
@@ -121,15 +154,9 @@ void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input
             int32_t a00 = bias[c0], a10 = a00, a01 = bias[c1], a11 = a01; /* a<pixel><channel> */
             dot_2x2(w, scratch, k4 >> 2, &a00, &a01, &a10, &a11);
             w += 2 * k4;
-            out0[c0] = mf_requant_output(a00, mult[c0], round_hi[c0], off, lo, hi);
-            if (two) {
-                out1[c0] = mf_requant_output(a10, mult[c0], round_hi[c0], off, lo, hi);
-            }
+            store_pair(out0 + c0, out1 + c0, two, a00, a10, rq + 2 * c0, off, lo, hi);
             if (c1 < out_c) {
-                out0[c1] = mf_requant_output(a01, mult[c1], round_hi[c1], off, lo, hi);
-                if (two) {
-                    out1[c1] = mf_requant_output(a11, mult[c1], round_hi[c1], off, lo, hi);
-                }
+                store_pair(out0 + c1, out1 + c1, two, a01, a11, rq + 2 * c1, off, lo, hi);
             }
         }
     }

@@ -7,8 +7,8 @@
  *   interleaved 4 weights at a time: ch0 w[0..4), ch1 w[0..4), ch0 w[4..8), ...; 4-byte aligned.
  * - bias: bias + input_offset * sum(weights) per channel (wrapping int32), so the inner loop
  *   multiplies raw int8 values; taps in the zero padding read the input zero point.
- * - mult, round_hi: per channel (one per filter channel of the pairs), round_hi = 2^(e-2) for a
- *   right shift by e >= 2 (mf_requant.h's one-SMLAL path; multipliers >= 0).
+ * - rq: per channel of the pairs, the multiplier and round_hi = 2^(e-2) for a right shift by
+ *   e >= 2 (mf_requant.h's one-SMLAL path; multipliers >= 0).
  * - scratch: 2 * k4 int16 (im2col of two output pixels). */
 #ifndef MF_CONV2D_DSP_H
 #define MF_CONV2D_DSP_H
@@ -19,7 +19,7 @@
 #include "conv2d.h"
 
 void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias, const int32_t *mult, const int32_t *round_hi, int16_t *scratch,
+                      const int32_t *bias, const int32_t *rq, int16_t *scratch,
                       int8_t *output);
 
 #endif

@@ -22,8 +22,69 @@
         a3 = __smlatt(wo_, xo_, a3);                                              \
     } while (0)
 
+/* One tap of four channels: its input address, four inputs, four weights, SXTB16 into even and odd
+ * channels, SMLABB/SMLATT (11 instructions for 4 MACs). */
+#define DW_TAP_ASM                                     \
+    "ldr %[x], [%[tp]], #4\n\t"                        \
+    "ldr %[x], [%[x], %[c]]\n\t"                       \
+    "ldr %[wv], [%[w]], #4\n\t"                        \
+    "sxtb16 %[t], %[x]\n\t"                            \
+    "sxtb16 %[x], %[x], ror #8\n\t"                    \
+    "sxtb16 %[u], %[wv]\n\t"                           \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                  \
+    "smlabb %[a0], %[u], %[t], %[a0]\n\t"              \
+    "smlatt %[a2], %[u], %[t], %[a2]\n\t"              \
+    "smlabb %[a1], %[wv], %[x], %[a1]\n\t"             \
+    "smlatt %[a3], %[wv], %[x], %[a3]\n\t"
+
+#define DW_OPERANDS                                                                                         \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [tp] "+r"(tp), [w] "+r"(w), [x] "=&r"(x), \
+      [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)                                                          \
+    : [c] "r"(c)                                                                                            \
+    : "memory"
+
+/* All taps of four channels (from channel c) into *p0..*p3. Assembly: GCC 12 spills the unrolled
+ * C to the stack. Three taps a pass (one filter row of a 3x3). */
+static inline void dw_taps(const int8_t *const *tp, const int8_t *w, int32_t c, int32_t taps, int32_t *p0,
+                           int32_t *p1, int32_t *p2, int32_t *p3)
+{
+    int32_t a0 = *p0, a1 = *p1, a2 = *p2, a3 = *p3;
+    uint32_t x, wv, t, u;
+    for (int32_t n = taps / 3; n > 0; --n) {
+        __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_OPERANDS);
+    }
+    for (int32_t n = taps % 3; n > 0; --n) {
+        __asm__(DW_TAP_ASM DW_OPERANDS);
+    }
+    *p0 = a0;
+    *p1 = a1;
+    *p2 = a2;
+    *p3 = a3;
+}
+
+/* The last in_c % 4 channels of one pixel, reading only their bytes (apart, so that the compiler
+ * keeps the main loop's four outputs unrolled). */
+static __attribute__((noinline)) void tail_group(const mf_depthwise_conv2d_params *p, const int8_t *const *tap,
+                                                 int32_t c, const int8_t *w, const int32_t *bias, const int32_t *rq,
+                                                 int8_t *out)
+{
+    const int32_t n = p->in_c - c, taps = (int32_t)p->filter_h * p->filter_w;
+    int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+    for (int32_t t = 0; t < taps; ++t, w += 4) {
+        uint32_t x = 0;
+        memcpy(&x, tap[t] + c, (size_t)n);
+        DW_TAP(x, mf_load32(w));
+    }
+    (void)a3;
+    const int32_t acc[3] = {a0, a1, a2};
+    for (int32_t k = 0; k < n; ++k) {
+        out[c + k] = mf_requant_output(acc[k], rq[2 * (c + k)], rq[2 * (c + k) + 1], p->output_offset, p->act_min,
+                                       p->act_max);
+    }
+}
+
 void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                                const int32_t *bias, const int32_t *mult, const int32_t *round_hi, void *scratch,
+                                const int32_t *bias, const int32_t *rq, void *scratch,
                                 int8_t *output)
 {
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
@@ -44,32 +105,18 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
             }
             int8_t *out = output + (oy * p->out_w + ox) * ch;
             const int8_t *w = filter;
-            for (int32_t c = 0; c < c4; c += 4) {
+            int32_t c = 0;
+            for (; c + 4 <= ch; c += 4, w += 4 * taps) {
                 int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-                const int32_t n = ch - c < 4 ? ch - c : 4;
-                if (n == 4) {
-                    for (t = 0; t < taps; ++t, w += 4) {
-                        DW_TAP(mf_load32(tap[t] + c), mf_load32(w));
-                    }
-                } else { /* the last in_c % 4 channels: read only those bytes */
-                    for (t = 0; t < taps; ++t, w += 4) {
-                        uint32_t x = 0;
-                        memcpy(&x, tap[t] + c, (size_t)n);
-                        DW_TAP(x, mf_load32(w));
-                    }
-                }
-                if (n == 4) {
-                    out[c] = mf_requant_output(a0, mult[c], round_hi[c], off, lo, hi);
-                    out[c + 1] = mf_requant_output(a1, mult[c + 1], round_hi[c + 1], off, lo, hi);
-                    out[c + 2] = mf_requant_output(a2, mult[c + 2], round_hi[c + 2], off, lo, hi);
-                    out[c + 3] = mf_requant_output(a3, mult[c + 3], round_hi[c + 3], off, lo, hi);
-                } else {
-                    const int32_t acc[3] = {a0, a1, a2};
-                    for (int32_t k = 0; k < n; ++k) {
-                        out[c + k] = mf_requant_output(acc[k], mult[c + k], round_hi[c + k], off, lo, hi);
-                    }
-                    (void)a3;
-                }
+                dw_taps(tap, w, c, taps, &a0, &a1, &a2, &a3);
+                const int32_t *q = rq + 2 * c;
+                out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
+                out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
+                out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);
+                out[c + 3] = mf_requant_output(a3, q[6], q[7], off, lo, hi);
+            }
+            if (c < ch) {
+                tail_group(p, tap, c, w, bias, rq, out);
             }
         }
     }

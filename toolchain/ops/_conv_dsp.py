@@ -17,9 +17,9 @@ def requant_fits(op: Op) -> bool:
     return bool(np.all(np.asarray(a["multiplier"]) >= 0) and np.all(np.asarray(a["shift"]) <= -2))
 
 
-def requant_arrays(op: Op, ctx, channels: int) -> tuple[str, str]:
-    """Per-channel (also for a per-tensor layer) multipliers and round_hi = 2^(e-2) for a right shift
-    by e (mf_requant.h; the kernel finds e from round_hi with one CLZ), ``channels`` long."""
+def requant_array(op: Op, ctx, channels: int) -> str:
+    """Per channel (a per-tensor layer too), ``channels`` long: the multiplier and round_hi = 2^(e-2)
+    for a right shift by e (mf_requant.h; one CLZ gives e), side by side so that one LDRD reads both."""
     a = op.attrs
     mult = np.asarray(a["multiplier"], np.int64).reshape(-1)
     e = -np.asarray(a["shift"], np.int64).reshape(-1)
@@ -27,8 +27,8 @@ def requant_arrays(op: Op, ctx, channels: int) -> tuple[str, str]:
         mult, e = np.repeat(mult, channels), np.repeat(e, channels)
     mult = np.pad(mult, (0, channels - mult.size))  # padding channels: never stored
     rh = np.pad(np.left_shift(1, e - 2), (0, channels - e.size), constant_values=1)
-    return (ctx.array("mult", mult.astype(np.int32), "int32_t", "Q31 output multipliers, per channel"),
-            ctx.array("round_hi", rh.astype(np.int32), "int32_t", "2^(e-2) for a right shift by e, per channel"))
+    return ctx.array("rq", np.stack([mult, rh], axis=1).astype(np.int32), "int32_t",
+                     "per channel: Q31 multiplier, 2^(e-2) for its right shift by e")
 
 
 def k4(depth: int) -> int:
@@ -74,12 +74,12 @@ def _call_conv(op: Op, graph: Graph, ctx, params: str, w2d: np.ndarray) -> str:
                          f"{op.inputs[1]}: channel pairs, 4 weights each in turn (conv2d_dsp.h)")
     bias = ctx.array("bias", folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs), "int32_t",
                      "bias + input_offset * sum(weights), per channel")
-    mult, round_hi = requant_arrays(op, ctx, 2 * pairs)
+    rq = requant_array(op, ctx, 2 * pairs)
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
     return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, "
-            f"{mult}, {round_hi}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+            f"{rq}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
 
 
 def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
@@ -125,11 +125,11 @@ def emit_depthwise(op: Op, graph: Graph, ctx, params: str) -> str:
                          f"{op.inputs[1]}: groups of 4 channels, each tap in turn (depthwise_conv2d_dsp.h)")
     bias = ctx.array("bias", folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)),
                      "int32_t", "bias + input_offset * sum(weights), per channel")
-    mult, round_hi = requant_arrays(op, ctx, k4(ch))
+    rq = requant_array(op, ctx, k4(ch))
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
-    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, {mult}, {round_hi}, "
+    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, {rq}, "
             f"(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
 
 
