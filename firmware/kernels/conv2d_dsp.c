@@ -124,14 +124,22 @@ static inline void dot_2x2(const int8_t *w, const int16_t *col, int32_t groups, 
     *p11 = a11;
 }
 
-/* The two pixels' outputs of one channel; rq holds its multiplier and 2^(e-2), read by one LDRD. */
-static inline void store_pair(int8_t *y0, int8_t *y1, int two, int32_t acc0, int32_t acc1, const int32_t *rq,
-                              int32_t off, int32_t lo, int32_t hi)
+/* The outputs of two pixels (one if !two) from acc: per channel, the pixels' sums side by side;
+ * rq: per channel, the multiplier and 2^(e-2). A loop apart from the dot products, so that the
+ * few values it needs stay in registers. */
+static void requantize_pair(const int32_t *restrict acc, const int32_t *restrict rq, int32_t out_c, int two,
+                            int32_t off, int32_t lo, int32_t hi, int8_t *restrict y0, int8_t *restrict y1)
 {
-    const int32_t m = rq[0], rh = rq[1];
-    *y0 = mf_requant_output(acc0, m, rh, off, lo, hi);
     if (two) {
-        *y1 = mf_requant_output(acc1, m, rh, off, lo, hi);
+        for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
+            const int32_t m = rq[0], rh = rq[1];
+            y0[c] = mf_requant_output(acc[0], m, rh, off, lo, hi);
+            y1[c] = mf_requant_output(acc[1], m, rh, off, lo, hi);
+        }
+    } else {
+        for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
+            y0[c] = mf_requant_output(acc[0], rq[0], rq[1], off, lo, hi);
+        }
     }
 }
 
@@ -141,24 +149,23 @@ void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w, out_c = p->out_c, pairs = (out_c + 1) >> 1;
     const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    int32_t *acc = (int32_t *)(void *)(scratch + 2 * k4);
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         const int two = pix + 1 < pixels;
         im2col(p, k4, input, pix, scratch);
         if (two) { /* an odd last pixel: the second column's sums are computed but not stored */
             im2col(p, k4, input, pix + 1, scratch + 4);
         }
-        int8_t *out0 = output + pix * out_c, *out1 = out0 + out_c;
         const int8_t *w = filter;
-        for (int32_t j = 0; j < pairs; ++j) {
-            const int32_t c0 = 2 * j, c1 = c0 + 1;
-            int32_t a00 = bias[c0], a10 = a00, a01 = bias[c1], a11 = a01; /* a<pixel><channel> */
+        for (int32_t j = 0; j < pairs; ++j, w += 2 * k4) {
+            int32_t a00 = bias[2 * j], a10 = a00, a01 = bias[2 * j + 1], a11 = a01; /* a<pixel><channel> */
             dot_2x2(w, scratch, k4 >> 2, &a00, &a01, &a10, &a11);
-            w += 2 * k4;
-            store_pair(out0 + c0, out1 + c0, two, a00, a10, rq + 2 * c0, off, lo, hi);
-            if (c1 < out_c) {
-                store_pair(out0 + c1, out1 + c1, two, a01, a11, rq + 2 * c1, off, lo, hi);
-            }
+            acc[4 * j] = a00;
+            acc[4 * j + 1] = a10;
+            acc[4 * j + 2] = a01;
+            acc[4 * j + 3] = a11;
         }
+        requantize_pair(acc, rq, out_c, two, off, lo, hi, output + pix * out_c, output + (pix + 1) * out_c);
     }
 }
 #else

@@ -9,7 +9,7 @@
  *   multiplies raw int8 values; taps in the zero padding read the input zero point.
  * - rq: per channel of the pairs, the multiplier and round_hi = 2^(e-2) for a right shift by
  *   e >= 2 (mf_requant.h's one-SMLAL path; multipliers >= 0).
- * - scratch: 2 * k4 int16 (im2col of two output pixels). */
+ * - scratch: 2 * k4 int16 (im2col of two output pixels), then 4 int32 per channel pair (their sums). */
 #ifndef MF_CONV2D_DSP_H
 #define MF_CONV2D_DSP_H
 

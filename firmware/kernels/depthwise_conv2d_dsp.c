@@ -44,17 +44,22 @@
     : "memory"
 
 /* All taps of four channels (from channel c) into *p0..*p3. Assembly: GCC 12 spills the unrolled
- * C to the stack. Three taps a pass (one filter row of a 3x3). */
+ * C to the stack. A 3x3 filter unrolled, others three taps a pass. */
 static inline void dw_taps(const int8_t *const *tp, const int8_t *w, int32_t c, int32_t taps, int32_t *p0,
                            int32_t *p1, int32_t *p2, int32_t *p3)
 {
     int32_t a0 = *p0, a1 = *p1, a2 = *p2, a3 = *p3;
     uint32_t x, wv, t, u;
-    for (int32_t n = taps / 3; n > 0; --n) {
-        __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_OPERANDS);
-    }
-    for (int32_t n = taps % 3; n > 0; --n) {
-        __asm__(DW_TAP_ASM DW_OPERANDS);
+    if (taps == 9) { /* 3x3, the usual filter: no loop */
+        __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM
+                DW_OPERANDS);
+    } else {
+        for (int32_t n = taps / 3; n > 0; --n) {
+            __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_OPERANDS);
+        }
+        for (int32_t n = taps % 3; n > 0; --n) {
+            __asm__(DW_TAP_ASM DW_OPERANDS);
+        }
     }
     *p0 = a0;
     *p1 = a1;
@@ -88,28 +93,35 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                                 int8_t *output)
 {
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
+    const int32_t fh = p->filter_h, fw = p->filter_w, dw = p->dilation_w, in_h = p->in_h, in_w = p->in_w;
     const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int8_t **tap = (const int8_t **)scratch;
     int8_t *zp = (int8_t *)(tap + taps);
     memset(zp, (int8_t)-p->input_offset, (size_t)c4);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            int32_t t = 0;
-            for (int32_t ky = 0; ky < p->filter_h; ++ky) {
+            const int8_t **tp = tap;
+            for (int32_t ky = 0; ky < fh; ++ky) {
                 const int32_t in_y = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
-                for (int32_t kx = 0; kx < p->filter_w; ++kx, ++t) {
-                    const int32_t in_x = ox * p->stride_w - p->pad_w + kx * p->dilation_w;
-                    const int inside = in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w;
-                    tap[t] = inside ? input + (in_y * p->in_w + in_x) * ch : zp;
+                if ((uint32_t)in_y >= (uint32_t)in_h) { /* a padding row */
+                    for (int32_t kx = 0; kx < fw; ++kx) {
+                        *tp++ = zp;
+                    }
+                    continue;
+                }
+                const int8_t *row = input + in_y * in_w * ch;
+                int32_t in_x = ox * p->stride_w - p->pad_w;
+                for (int32_t kx = 0; kx < fw; ++kx, in_x += dw) {
+                    *tp++ = (uint32_t)in_x < (uint32_t)in_w ? row + in_x * ch : zp;
                 }
             }
-            int8_t *out = output + (oy * p->out_w + ox) * ch;
+            int8_t *restrict out = output + (oy * p->out_w + ox) * ch; /* stores alias nothing read here */
             const int8_t *w = filter;
             int32_t c = 0;
             for (; c + 4 <= ch; c += 4, w += 4 * taps) {
                 int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
                 dw_taps(tap, w, c, taps, &a0, &a1, &a2, &a3);
-                const int32_t *q = rq + 2 * c;
+                const int32_t *restrict q = rq + 2 * c;
                 out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
                 out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
                 out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);

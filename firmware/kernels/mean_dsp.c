@@ -15,7 +15,8 @@ static inline int16x2_t sxtab16_ror8(int16x2_t x, uint32_t y)
     return r;
 }
 
-static inline int8_t mean_output(const mf_mean_params *p, int32_t sum)
+/* Out of line: once per channel, and its two requantization paths would be copied five times. */
+static __attribute__((noinline)) int8_t mean_output(const mf_mean_params *p, int32_t sum)
 {
     const int32_t v = mf_requant(sum - p->in_zp * p->count, p->multiplier, p->shift) + p->out_zp;
     return (int8_t)(v < INT8_MIN ? INT8_MIN : (v > INT8_MAX ? INT8_MAX : v));

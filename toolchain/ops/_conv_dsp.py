@@ -102,9 +102,9 @@ def emit_fully_connected(op: Op, graph: Graph, ctx) -> str:
     return _call_conv(op, graph, ctx, params, graph.tensor(op.inputs[1]).data)
 
 
-def conv_scratch_bytes(depth: int) -> int:
-    """Two int16 im2col columns."""
-    return 4 * k4(depth)
+def conv_scratch_bytes(depth: int, channels: int) -> int:
+    """Two int16 im2col columns, then the int32 sums of two pixels for every channel pair."""
+    return 4 * k4(depth) + 16 * ((channels + 1) // 2)
 
 
 def group_depthwise_filter(w: np.ndarray) -> np.ndarray:

@@ -83,7 +83,8 @@ def variant(op: Op, graph: Graph, board) -> str | None:
 def scratch_bytes(op: Op, graph: Graph) -> int:
     from ._conv_dsp import conv_scratch_bytes
 
-    return conv_scratch_bytes(op.attrs["accum_depth"]) if op.attrs.get("variant") == "dsp" else 0
+    a = op.attrs
+    return conv_scratch_bytes(a["accum_depth"], a["out_depth"]) if a.get("variant") == "dsp" else 0
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
