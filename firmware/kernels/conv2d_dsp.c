@@ -131,15 +131,19 @@ static inline void dot_2x2(const int8_t *w, const int16_t *col, int32_t groups, 
 static void requantize_pair(const int32_t *restrict acc, const int32_t *restrict rq, int32_t out_c, int two,
                             int32_t off, int32_t lo, int32_t hi, int8_t *restrict y0, int8_t *restrict y1)
 {
-    if (two) {
+    if (lo == INT8_MIN && hi == INT8_MAX && two) { /* no clamp but int8's own: one SSAT */
         for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
             const int32_t m = rq[0], rh = rq[1];
-            y0[c] = mf_requant_output(acc[0], m, rh, off, lo, hi);
-            y1[c] = mf_requant_output(acc[1], m, rh, off, lo, hi);
+            y0[c] = mf_requant_output_full(acc[0], m, rh, off);
+            y1[c] = mf_requant_output_full(acc[1], m, rh, off);
         }
-    } else {
-        for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
-            y0[c] = mf_requant_output(acc[0], rq[0], rq[1], off, lo, hi);
+        return;
+    }
+    for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
+        const int32_t m = rq[0], rh = rq[1];
+        y0[c] = mf_requant_output(acc[0], m, rh, off, lo, hi);
+        if (two) {
+            y1[c] = mf_requant_output(acc[1], m, rh, off, lo, hi);
         }
     }
 }

@@ -95,6 +95,7 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
     const int32_t fh = p->filter_h, fw = p->filter_w, dw = p->dilation_w, in_h = p->in_h, in_w = p->in_w;
     const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int full = lo == INT8_MIN && hi == INT8_MAX; /* the clamp is int8's own: one SSAT */
     const int8_t **tap = (const int8_t **)scratch;
     int8_t *zp = (int8_t *)(tap + taps);
     memset(zp, (int8_t)-p->input_offset, (size_t)c4);
@@ -122,10 +123,17 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                 int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
                 dw_taps(tap, w, c, taps, &a0, &a1, &a2, &a3);
                 const int32_t *restrict q = rq + 2 * c;
-                out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
-                out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
-                out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);
-                out[c + 3] = mf_requant_output(a3, q[6], q[7], off, lo, hi);
+                if (full) {
+                    out[c] = mf_requant_output_full(a0, q[0], q[1], off);
+                    out[c + 1] = mf_requant_output_full(a1, q[2], q[3], off);
+                    out[c + 2] = mf_requant_output_full(a2, q[4], q[5], off);
+                    out[c + 3] = mf_requant_output_full(a3, q[6], q[7], off);
+                } else {
+                    out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
+                    out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
+                    out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);
+                    out[c + 3] = mf_requant_output(a3, q[6], q[7], off, lo, hi);
+                }
             }
             if (c < ch) {
                 tail_group(p, tap, c, w, bias, rq, out);

@@ -15,6 +15,10 @@
 
 #include "mf_quant.h"
 
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 /* Per-channel constants of the fast path: round_hi = 2^(e-2), rshift = e - 1, for shift = -e <= -2. */
 static inline int32_t mf_requant_rshift(int32_t acc, int32_t mult, int32_t round_hi, int32_t rshift)
 {
@@ -32,6 +36,18 @@ static inline int8_t mf_requant_output(int32_t acc, int32_t mult, int32_t round_
     int32_t v = mf_requant_rshift(acc, mult, round_hi, 32 - __builtin_clz((uint32_t)round_hi)) + off;
     v = v < lo ? lo : v;
     return (int8_t)(v > hi ? hi : v);
+}
+
+/* mf_requant_output for the full int8 range ([lo, hi] = [-128, 127], no fused activation or a
+ * ReLU whose zero point is -128): one saturation (SSAT on Arm) instead of two comparisons. */
+static inline int8_t mf_requant_output_full(int32_t acc, int32_t mult, int32_t round_hi, int32_t off)
+{
+    const int32_t v = mf_requant_rshift(acc, mult, round_hi, 32 - __builtin_clz((uint32_t)round_hi)) + off;
+#if defined(__ARM_FEATURE_SAT)
+    return (int8_t)__ssat(v, 8);
+#else
+    return (int8_t)(v < INT8_MIN ? INT8_MIN : (v > INT8_MAX ? INT8_MAX : v));
+#endif
 }
 
 /* mf_multiply_by_quantized_multiplier(acc, mult, shift) for mult >= 0: the one-SMLAL path when the
