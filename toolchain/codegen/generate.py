@@ -272,6 +272,7 @@ def load_project(project_dir, model) -> Project:
     manifest = read_manifest(project_dir)
     graph = load(model).graph
     board_obj = load_board(manifest["board"])
+    op_registry.select_variants(graph, board_obj)  # the kernels generate chose
     plan = plan_arena(graph)
     budget = check_fits(graph, plan, board_obj)
     src = render(graph, plan, manifest["model_name"])
