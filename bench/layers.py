@@ -35,10 +35,12 @@ def compare(profile: dict, base: dict) -> tuple[list[list], list]:
     if [TFLITE_OPS.get(l["op"], l["op"]) for l in ours] != [t[0] for t in theirs]:
         raise ValueError(f"layers {[l['op'] for l in ours]} do not match TFLM's operators {[t[0] for t in theirs]}")
     rows = []
-    for l, (op, _macs, ref, cmsis) in zip(ours, theirs):
+    for l, (op, macs, ref, cmsis) in zip(ours, theirs):
         instr = round(l["cycles"])
+        multiplies = macs > 0 and instr  # MEAN and SOFTMAX multiply-accumulate nothing: no ceiling
         rows.append([l["index"], op, l["macs"], instr, ref, cmsis, _ratio(instr, ref), _ratio(instr, cmsis),
-                     l["macs"] / instr if instr else 0.0, f"{100 * l['macs'] / instr / CEILING:.0f}%" if instr else "-",
+                     l["macs"] / instr if multiplies else "-",
+                     f"{100 * l['macs'] / instr / CEILING:.0f}%" if multiplies else "-",
                      "yes" if instr <= cmsis else "NO"])
     total = round(profile["total_cycles"])
     ref, cmsis = base["instructions"]["reference"], base["instructions"]["cmsis_nn"]
