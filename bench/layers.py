@@ -58,7 +58,7 @@ HEADER = ["#", "op", "MACs", "mcuforge", "TFLM ref", "CMSIS-NN", "/ref", "/CMSIS
 def run(board: str, repo: Path, out=sys.stdout) -> bool:
     """Print the tables; True when every layer and the whole are at or below CMSIS-NN's count."""
     from mcuforge.commands._common import table
-    from mcuforge.commands.profile import profile
+    from mcuforge.profiling import profile
 
     folder = shared_dir(repo)
     baseline = json.loads((folder / "tflm-baseline.json").read_text())
