@@ -3,7 +3,8 @@
 For each model: MACs, emulated instructions per inference (QEMU -icount, not hardware cycles),
 MACs per instruction, flash, and the arena next to two baselines measured in the same run:
 TFLM's arena for the same model (its interpreter's own report) and the arena without reuse.
-Results also go to the results database (kind "bench"). Then the binary conv against the int8 conv of
+Results also go to the results database (kind "bench"). Then, per layer, the two shared bench models against
+TFLM's recorded reference and CMSIS-NN counts (bench/layers.py). Then the binary conv against the int8 conv of
 the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
 of head-only learning on the frozen BNN embedding (bench/head_ceiling.py), and the firmware fuzz
 figure: 10^7 libFuzzer executions of the link parser and handlers (bench/fuzz_firmware.py).
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, binary, kws, ceiling, fuzz")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, layers, binary, kws, ceiling, fuzz")
     p.add_argument("--demo-dir", default="build/demo",
                    help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
@@ -64,6 +65,10 @@ def main(argv=None) -> int:
         print("\nint8 models (baseline: TFLM's arena for the same model, measured in this run)")
         table(rows, ["model", "MACs", "instr", "MACs/instr", "flash B", "arena B", "TFLM arena B", "arena/TFLM",
                      "bit-exact"])
+    if "layers" not in skip:
+        from bench import layers
+
+        layers.run(args.board, REPO)
     if "binary" not in skip:
         from bench import binary
 

@@ -55,7 +55,9 @@ def _copy_project(src, dst):
 def _corrupt_one_weight(model_c):
     """Negate the first weight of the last weight array (the output layer): a one-number change."""
     text = model_c.read_text()
-    last = list(re.finditer(r"static const int8_t W\d+_\w+\[\d+\](?: MF_CONST)? = \{\s*(-?\d+)", text))[-1]
+    # a model weight array, or one a DSP kernel declared in its own order (mcuforge.ops._conv_dsp)
+    arrays = r"static const int8_t (?:W\d+_\w+|L\d+_filter)\[\d+\](?: MF_CONST| MF_DSP_ALIGN)? = \{\s*(-?\d+)"
+    last = list(re.finditer(arrays, text))[-1]
     value = int(last.group(1))
     changed = text[:last.start(1)] + str(-value if value not in (0, -128) else 100) + text[last.end(1):]
     model_c.write_text(changed)

@@ -18,6 +18,9 @@ EXIT_KINDS = ("semihosting", "halt", "reset")
 EMULATOR_KINDS = ("qemu", "simavr")
 
 
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55")
+
+
 class BoardError(ValueError):
     pass
 
@@ -66,6 +69,11 @@ class Board:
     # Firmware settings for this board (board.json "defines", e.g. MF_LINK_MAX_HANDLERS).
     defines: dict[str, int | str] = field(default_factory=dict)
     opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
+
+    @property
+    def dsp(self) -> bool:
+        """The core has the Armv7E-M DSP extension (SMLAD, SXTB16): the generator picks *_dsp kernels."""
+        return self.core in DSP_CORES
 
     @property
     def emulated(self) -> bool:

@@ -17,6 +17,7 @@ class EmitContext:
         self.prefix = f"L{layer}"
         self._tensor_expr = tensor_expr
         self.decls: list[str] = []
+        self.replaced: set[str] = set()
 
     def tensor(self, name: str) -> str:
         """C expression for a tensor: a const array symbol for weights, an arena pointer for activations."""
@@ -34,3 +35,11 @@ class EmitContext:
     def decl(self, text: str) -> None:
         """A raw declaration (e.g. a ``static const mf_conv2d_params L3_params MF_CONST = {...};``)."""
         self.decls.append(text)
+
+    def replace(self, name: str) -> bool:
+        """This layer declared constant ``name`` again in the order its kernel reads it: leave the
+        original out of flash if no other op reads it. Returns whether it was left out."""
+        if sum(name in o.inputs for o in self.graph.ops) != 1 or name in self.graph.outputs:
+            return False
+        self.replaced.add(name)
+        return True

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .. import ops as op_registry
 from ..boards import load_board
 from ..build.project import copy_platform, project_include_dirs, write_makefile
 from ..graph.ir import Graph
@@ -105,6 +106,7 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
     model_name = c_ident(name or graph.name or "model")
+    op_registry.select_variants(graph, board_obj)  # kernels for the board's core, before the plan
     plan = plan_arena(graph)
     budget = check_fits(graph, plan, board_obj)  # before any C is written
 
@@ -270,6 +272,7 @@ def load_project(project_dir, model) -> Project:
     manifest = read_manifest(project_dir)
     graph = load(model).graph
     board_obj = load_board(manifest["board"])
+    op_registry.select_variants(graph, board_obj)  # the kernels generate chose
     plan = plan_arena(graph)
     budget = check_fits(graph, plan, board_obj)
     src = render(graph, plan, manifest["model_name"])

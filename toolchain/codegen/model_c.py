@@ -86,12 +86,8 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
 
     # Every tensor gets a C expression: weights a const symbol, activations a pointer into the arena.
     exprs: dict[str, str] = {}
-    weights = []
     for i, t in enumerate(graph.constants()):
-        sym = f"W{i}_{_short(t.name)}"
-        exprs[t.name] = sym
-        weights.append(dict(symbol=sym, ctype=t.ctype, size=max(t.size, 1), comment=f"{t.name}: {describe(t)}",
-                            body=c_array_body(t.data.astype(np.dtype(t.dtype)))))
+        exprs[t.name] = f"W{i}_{_short(t.name)}"
     activations = []
     persistent = []  # what mf_model_reset() sets: state zeroed, trainable copies from flash
     for t in graph.activations():
@@ -114,6 +110,7 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
             exprs[key] = f"(mf_arena.bytes + {off})"
 
     layers: list[Layer] = []
+    replaced: set[str] = set()  # constants a kernel declared in its own layout (EmitContext.replace)
     blocks = []
     headers = set()
     total_macs = 0
@@ -127,15 +124,22 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
         li = len(layers)
         ctx = EmitContext(graph, op, li, {**exprs, "__scratch__": exprs.get(f"__scratch__L{oi}", "0")})
         call = mod.emit(op, graph, ctx)
+        replaced |= ctx.replaced
         macs = int(mod.macs(op, graph))
         total_macs += macs
         headers.add(getattr(mod, "C_HEADER", f"{op.kind}.h"))
+        if op.attrs.get("variant"):  # an ISA variant of the kernel: firmware/kernels/<kind>_<variant>.h
+            headers.add(f"{op.kind}_{op.attrs['variant']}.h")
         layers.append(Layer(li, op.index, op.kind, op.name, [n for n in op.inputs if n], op.outputs[0], macs))
         blocks.append(dict(
             alias=False, layer=li, decls=ctx.decls, call=call.strip().rstrip(";") + ";",
             title=f"layer {li}: {op.kind.upper()} (model op {op.index}{', ' + op.name if op.name else ''})",
             attrs=_attr_summary(op.attrs), inputs=in_desc, output=out_desc, macs=macs,
         ))
+
+    weights = [dict(symbol=exprs[t.name], ctype=t.ctype, size=max(t.size, 1), comment=f"{t.name}: {describe(t)}",
+                    body=c_array_body(t.data.astype(np.dtype(t.dtype))))
+               for t in graph.constants() if t.name not in replaced]
 
     def io(names):
         return [dict(expr=exprs[n], bytes=graph.tensors[n].nbytes, dtype=DTYPE_CODES[graph.tensors[n].dtype],

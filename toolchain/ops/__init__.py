@@ -69,3 +69,16 @@ def check_operands(op, kind: str, source: str) -> None:
     for k, (name, role) in enumerate(zip(op.inputs, roles)):
         if not name and not role.endswith("?"):
             raise ModelError(f"operator {op.index} ({source}) input {k} ({role}) is absent")
+
+
+def select_variants(graph, board) -> None:
+    """Pick each op's kernel for the board's core, as ``op.attrs["variant"]``: what the op module's
+    ``variant(op, graph, board)`` returns ("dsp": ``firmware/kernels/<kind>_dsp.c``), or no
+    variant (the portable reference kernel). Runs before the arena plan (scratch may differ)."""
+    for op in graph.ops:
+        choose = getattr(get(op.kind), "variant", None)
+        v = choose(op, graph, board) if choose is not None else None
+        if v:
+            op.attrs["variant"] = v
+        else:
+            op.attrs.pop("variant", None)

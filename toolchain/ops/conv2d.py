@@ -204,6 +204,20 @@ def macs(op: Op, graph: Graph) -> int:
     return int(np.prod(y.shape[:3])) * int(np.prod(w.shape))
 
 
+def variant(op: Op, graph: Graph, board) -> str | None:
+    """"dsp" (firmware/kernels/conv2d_dsp.c) on cores with the DSP extension, where it applies."""
+    from ._conv_dsp import requant_fits
+
+    return "dsp" if board.dsp and requant_fits(op) else None
+
+
+def scratch_bytes(op: Op, graph: Graph) -> int:
+    from ._conv_dsp import conv_scratch_bytes
+
+    w = graph.tensor(op.inputs[1])
+    return conv_scratch_bytes(int(np.prod(w.shape[1:])), w.shape[0]) if op.attrs.get("variant") == "dsp" else 0
+
+
 def emit(op: Op, graph: Graph, ctx) -> str:
     a = op.attrs
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -218,6 +232,10 @@ def emit(op: Op, graph: Graph, ctx) -> str:
         "act_min": a["act_min"], "act_max": a["act_max"],
         "per_channel": a["per_channel"],
     })
+    if a.get("variant") == "dsp":
+        from ._conv_dsp import emit_conv2d
+
+        return emit_conv2d(op, graph, ctx, params)
     mult = ctx.array("mult", a["multiplier"], "int32_t", "Q31 output multipliers")
     shift = ctx.array("shift", a["shift"], "int32_t", "output shifts (>0: left)")
     return (f"mf_conv2d_s8(&{params}, {ctx.tensor(op.inputs[0])}, {ctx.tensor(op.inputs[1])}, "

@@ -77,6 +77,19 @@ def macs(op: Op, graph: Graph) -> int:
     return int(np.prod(y.shape[1:])) * int(w.shape[1] * w.shape[2])
 
 
+def variant(op: Op, graph: Graph, board) -> str | None:
+    """"dsp" (firmware/kernels/depthwise_conv2d_dsp.c) on cores with the DSP extension, multiplier 1."""
+    from ._conv_dsp import requant_fits
+
+    return "dsp" if board.dsp and op.attrs["depth_multiplier"] == 1 and requant_fits(op) else None
+
+
+def scratch_bytes(op: Op, graph: Graph) -> int:
+    from ._conv_dsp import depthwise_scratch_bytes
+
+    return depthwise_scratch_bytes(op, graph) if op.attrs.get("variant") == "dsp" else 0
+
+
 def emit(op: Op, graph: Graph, ctx) -> str:
     a = op.attrs
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -91,6 +104,10 @@ def emit(op: Op, graph: Graph, ctx) -> str:
         "act_min": a["act_min"], "act_max": a["act_max"],
         "per_channel": a["per_channel"],
     })
+    if a.get("variant") == "dsp":
+        from ._conv_dsp import emit_depthwise
+
+        return emit_depthwise(op, graph, ctx, params)
     mult = ctx.array("mult", a["multiplier"], "int32_t", "Q31 output multipliers")
     shift = ctx.array("shift", a["shift"], "int32_t", "output shifts (>0: left)")
     return (f"mf_depthwise_conv2d_s8(&{params}, {ctx.tensor(op.inputs[0])}, {ctx.tensor(op.inputs[1])}, "

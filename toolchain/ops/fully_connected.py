@@ -71,8 +71,28 @@ def macs(op: Op, graph: Graph) -> int:
     return graph.tensor(op.inputs[0]).size * w.shape[0]
 
 
+def variant(op: Op, graph: Graph, board) -> str | None:
+    """"dsp" (a 1x1 conv2d_dsp, fully_connected_dsp.h) on DSP cores, for symmetric weights."""
+    from ._conv_dsp import requant_fits
+
+    a = op.attrs
+    fits = a["filter_offset"] == 0 and max(a["batches"], a["accum_depth"], a["out_depth"]) < 2**15
+    return "dsp" if board.dsp and fits and requant_fits(op) else None
+
+
+def scratch_bytes(op: Op, graph: Graph) -> int:
+    from ._conv_dsp import conv_scratch_bytes
+
+    a = op.attrs
+    return conv_scratch_bytes(a["accum_depth"], a["out_depth"]) if a.get("variant") == "dsp" else 0
+
+
 def emit(op: Op, graph: Graph, ctx) -> str:
     a = op.attrs
+    if a.get("variant") == "dsp":
+        from ._conv_dsp import emit_fully_connected
+
+        return emit_fully_connected(op, graph, ctx)
     params = c_params(ctx, "mf_fully_connected_params", {
         "batches": a["batches"], "accum_depth": a["accum_depth"], "out_depth": a["out_depth"],
         "input_offset": a["input_offset"], "filter_offset": a["filter_offset"],

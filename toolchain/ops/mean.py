@@ -91,9 +91,18 @@ def macs(op: Op, graph: Graph) -> int:
     return tensor_in(op, graph).size
 
 
+def variant(op: Op, graph: Graph, board) -> str | None:
+    """"dsp" (firmware/kernels/mean_dsp.c) on DSP cores for a mean over H and W of 1xHxWxC."""
+    ensure_prepared(op, graph, "multiplier", prepare)
+    a = op.attrs
+    hw = a["in_dims"][0] == 1 and tuple(a["reduce"][1:]) == (1, 1, 0) and a["multiplier"] >= 0
+    return "dsp" if board.dsp and hw else None
+
+
 def emit(op: Op, graph: Graph, ctx) -> str:
     ensure_prepared(op, graph, "multiplier", prepare)
     a = op.attrs
     fields = {k: a[k] for k in ("in_dims", "reduce", "count", "in_zp", "out_zp", "multiplier", "shift")}
     params = params_struct(ctx, "mf_mean_params", fields)
-    return f"mf_mean(&{params}, {ctx.tensor(op.inputs[0])}, {ctx.tensor(op.outputs[0])});"
+    fn = "mf_mean_hw_s8_dsp" if a.get("variant") == "dsp" else "mf_mean"
+    return f"{fn}(&{params}, {ctx.tensor(op.inputs[0])}, {ctx.tensor(op.outputs[0])});"

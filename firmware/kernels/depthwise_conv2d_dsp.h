@@ -1,0 +1,24 @@
+/* Depthwise convolution for cores with the Arm DSP extension: the same values as
+ * mf_depthwise_conv2d_s8 (depthwise_conv2d.h) for depth multiplier 1, four channels at a time.
+ * The generator picks it (mcuforge.ops.depthwise_conv2d.variant) and prepares:
+ *
+ * - filter: channels in groups of four (zero-padded to c4 = in_c rounded up to 4), each group's
+ *   KH*KW taps in turn, four weights per tap: the order the kernel reads them.
+ * - bias: bias + input_offset * sum of the channel's weights (c4 values), so the taps multiply raw
+ *   int8 values; taps in the padding read the input zero point instead.
+ * - rq: per channel (c4 of them), the multiplier and round_hi = 2^(e-2) for a right shift by
+ *   e >= 2 (mf_requant.h's one-SMLAL path; multipliers >= 0).
+ * - scratch: KH*KW tap pointers, then c4 bytes of zero points. */
+#ifndef MF_DEPTHWISE_CONV2D_DSP_H
+#define MF_DEPTHWISE_CONV2D_DSP_H
+
+#include <stdint.h>
+
+#include "mf_dsp.h"
+#include "depthwise_conv2d.h"
+
+void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                                const int32_t *bias, const int32_t *rq, void *scratch,
+                                int8_t *output);
+
+#endif
