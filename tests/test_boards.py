@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 
 import pytest
 
+from conftest import EMULATED_BOARDS
 from mcuforge import resources
 from mcuforge.boards import BoardError, list_boards, load_board
 
@@ -28,6 +31,27 @@ def test_mps2_an386():
     assert b.clock_hz == 25_000_000 and b.core == "cortex-m4" and b.fpu
     assert int(b.uart["base"], 16) == 0x40004000 and b.uart["kind"] == "cmsdk-uart"
     assert b.emulator.machine == "mps2-an386" and b.flash_methods == ("qemu",)
+
+
+def _qemu_ram_regions(machine: str) -> list[tuple[int, int]]:
+    """(start, end) of every RAM/ROM region QEMU maps for ``machine`` (monitor ``info mtree -f``)."""
+    proc = subprocess.run(["qemu-system-arm", "-M", machine, "-S", "-display", "none", "-nic", "none",
+                           "-monitor", "stdio"], input="info mtree -f\nquit\n", capture_output=True,
+                          text=True, timeout=30)
+    return [(int(a, 16), int(b, 16) + 1) for a, b in
+            re.findall(r"^\s*([0-9a-f]{16})-([0-9a-f]{16}) \(prio -?\d+, (?:ram|rom)\)", proc.stdout, re.M)]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", EMULATED_BOARDS)
+def test_board_memory_is_mapped_by_qemu(name):
+    """board.json's flash and RAM (origin + size) lie inside memory QEMU maps for the machine."""
+    b = load_board(name)
+    mapped = _qemu_ram_regions(b.emulator.machine)
+    assert mapped, "no memory regions read from QEMU's monitor"
+    for region, size in (("flash", b.flash_bytes), ("ram", b.ram_bytes)):
+        start = int(b.memory[region]["origin"], 16)
+        assert any(lo <= start and start + size <= hi for lo, hi in mapped), (region, hex(start), size, mapped)
 
 
 def test_list_boards_and_to_dict():
@@ -95,13 +119,21 @@ def test_bad_board_json_names_file_and_field(home, changes, message):
     assert message in str(e.value) and (str(path) in str(e.value) or "netduinoplus2" in str(e.value))
 
 
-def test_board_missing_c_file(home):
-    (home / "boards" / "netduinoplus2" / "uart.c").unlink()
-    with pytest.raises(BoardError, match="uart.c"):
+def test_board_memory_sizes_are_given_once(home):
+    path = home / "boards" / "netduinoplus2" / "board.json"
+    raw = json.loads(path.read_text())
+    raw["memory"]["ram"]["bytes"] = 196608
+    path.write_text(json.dumps(raw))
+    with pytest.raises(BoardError, match=r"memory.ram.bytes repeats a size.*'ram_bytes'"):
         load_board("netduinoplus2")
 
 
-def test_board_invalid_json(home):
-    (home / "boards" / "netduinoplus2" / "board.json").write_text("{nope")
-    with pytest.raises(BoardError, match="invalid JSON"):
+@pytest.mark.parametrize("changes, message", [
+    ({"drivers": "cmsdk-uart"}, "'drivers' must be a list"),
+    ({"irq_count": -1}, "'irq_count' must be an int"),
+    ({"memory": []}, "'memory' must map region names"),
+])
+def test_bad_optional_fields(home, changes, message):
+    _edit(home, **changes)
+    with pytest.raises(BoardError, match=message):
         load_board("netduinoplus2")

@@ -41,7 +41,6 @@
 #define USART_CR1_TE (1u << 3)
 #define USART_CR1_RXNEIE (1u << 5)
 #define USART_CR1_UE (1u << 13)
-#define USART1_IRQN 37u
 
 /* APB2 clock after mf_board_init() (board.c). */
 uint32_t stm32_pclk2_hz(void);
