@@ -33,6 +33,21 @@ def test_mps2_an386():
     assert b.emulator.machine == "mps2-an386" and b.flash_methods == ("qemu",)
 
 
+@pytest.mark.parametrize("name, core, fpu, flag", [("mps2-an385", "cortex-m3", False, "-mfloat-abi=soft"),
+                                                  ("mps2-an500", "cortex-m7", True, "-mfpu=fpv5-d16")])
+def test_mps2_m3_and_m7(name, core, fpu, flag):
+    b = load_board(name)
+    assert (b.core, b.fpu, b.clock_hz) == (core, fpu, 25_000_000) and flag in b.cflags
+    assert b.drivers == ("cmsdk-uart",) and b.uart["irq"] == 0 and b.irq_count == 32
+    assert b.emulator.machine == name and b.flash_methods == ("qemu",)
+
+
+def test_every_qemu_board_runs_the_zoo():
+    """A new QEMU board joins EMULATED_BOARDS, the list test_validate runs the zoo on."""
+    qemu = {b.name for b in list_boards() if b.emulator is not None and b.emulator.kind == "qemu"}
+    assert qemu == set(EMULATED_BOARDS)
+
+
 def _qemu_ram_regions(machine: str) -> list[tuple[int, int]]:
     """(start, end) of every RAM/ROM region QEMU maps for ``machine`` (monitor ``info mtree -f``)."""
     proc = subprocess.run(["qemu-system-arm", "-M", machine, "-S", "-display", "none", "-nic", "none",

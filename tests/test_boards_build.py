@@ -35,6 +35,21 @@ def test_build_fake_model_and_sizes(board, fake_firmware):
     assert elf_sizes(r.elf) == r.sizes
 
 
+@pytest.mark.parametrize("board", EMULATED_BOARDS)
+def test_kernels_use_dsp_and_fpu_only_where_the_core_has_them(board, fake_firmware):
+    """The Cortex-M3 (no DSP extension, no FPU) compiles every kernel to the portable C paths
+    (soft-float calls); the M4 and M7 to SMLAD and VFP instructions."""
+    b = load_board(board)
+    objs = sorted((fake_firmware(board).project_dir / "build" / "obj" / "firmware" / "kernels").glob("*.o"))
+    assert len(objs) > 10
+    asm = subprocess.run([b.tool("objdump"), "-d", *map(str, objs)], capture_output=True, text=True,
+                         check=True).stdout
+    dsp = re.search(r"\t(smlad|sxtb16)\b", asm) is not None
+    fpu = re.search(r"\tv(mul|add|cvt|div)\.f32\b", asm) is not None
+    assert (dsp, fpu) == (b.core in ("cortex-m4", "cortex-m7"), b.fpu)
+    assert ("__aeabi_fmul" in asm) == (not b.fpu)
+
+
 def test_project_layout_and_makefile(tmp_path):
     srcs = copy_platform("netduinoplus2", tmp_path)
     for s in ("firmware/link/mf_link.c", "board/uart.c", "board/board.c", "mf_vectors.c",
@@ -56,7 +71,7 @@ def test_project_layout_and_makefile(tmp_path):
     assert " -D" not in mk  # board facts come from mf_config.h
     assert re.search(r"^\s+model/model\.c", mk, re.M)
     # A board with a shared driver and no C of its own.
-    srcs = copy_platform("mps2-an386", tmp_path / "mps2")
+    srcs = copy_platform("mps2-an385", tmp_path / "m3")
     assert "firmware/drivers/cmsdk-uart/mf_cmsdk_uart.c" in srcs
     assert not any(s.startswith("board/") for s in srcs)
 
@@ -80,7 +95,7 @@ def test_linker_script_is_generated_from_board_json(board):
 def test_runtime_builds_with_another_entry_point(tmp_path):
     """The runtime library compiled by another build system: one compiler command, no Makefile,
     no -D flags, an Arduino-style setup()/loop() entry point; the board answers over the link."""
-    board = load_board("mps2-an386")
+    board = load_board("mps2-an385")
     srcs = copy_platform(board, tmp_path) + ["model/model.c"]
     (tmp_path / "model").mkdir(exist_ok=True)
     for f in ("model.c", "model.h"):
@@ -97,7 +112,7 @@ def test_runtime_builds_with_another_entry_point(tmp_path):
     subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True, text=True)
     with open_session(elf, board) as s:
         link = s.link()
-        assert link.hello().board == "mps2-an386" and link.ping(b"sketch") == b"sketch"
+        assert link.hello().board == "mps2-an385" and link.ping(b"sketch") == b"sketch"
 
 
 def test_bad_inputs_are_named(tmp_path):
