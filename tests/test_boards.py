@@ -152,3 +152,21 @@ def test_bad_optional_fields(home, changes, message):
     _edit(home, **changes)
     with pytest.raises(BoardError, match=message):
         load_board("netduinoplus2")
+
+
+def test_a_board_adds_a_flash_method_by_data(home):
+    """A method with a command template in board.json works with no edit to mcuforge.flash."""
+    raw = json.loads((home / "boards" / "netduinoplus2" / "board.json").read_text())
+    _edit(home, flash_methods=raw["flash_methods"] + ["jlink"],
+          flash_commands={**raw["flash_commands"], "jlink": ["JLinkExe", "-device", "STM32F405RG", "{hex}"]})
+    from mcuforge.flash import get_backend
+
+    b = load_board("netduinoplus2")
+    assert get_backend("jlink", b).command("/fw/firmware.elf", b) == ["JLinkExe", "-device", "STM32F405RG",
+                                                                      "/fw/firmware.hex"]
+
+
+def test_board_invalid_json(home):
+    (home / "boards" / "netduinoplus2" / "board.json").write_text("{nope")
+    with pytest.raises(BoardError, match="invalid JSON"):
+        load_board("netduinoplus2")

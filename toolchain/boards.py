@@ -76,6 +76,11 @@ class Board:
         return self.emulator is not None
 
     @property
+    def unused_memory(self) -> dict[str, dict[str, Any]]:
+        """Memory regions the firmware does not use (besides flash and RAM), with their sizes."""
+        return {k: r for k, r in self.memory.items() if k not in ("flash", "ram") and "bytes" in r}
+
+    @property
     def default_flash_method(self) -> str:
         return self.flash_methods[0]
 
