@@ -2,6 +2,7 @@
 for every board, with the real Arm compiler."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -89,6 +90,12 @@ def test_linker_script_is_generated_from_board_json(board):
     assert f"__stack_size = {b.stack_bytes};" in files["linker.ld"]
     assert files["mf_vectors.c"].count("/* IRQ ") == b.irq_count
     assert f"mf_uart_irq_handler, /* IRQ {b.uart['irq']} */" in files["mf_vectors.c"]
+
+
+def test_board_without_what_its_arch_derives_is_named():
+    bad = dataclasses.replace(load_board("mps2-an385"), memory={"flash": {"origin": "0x0"}})
+    with pytest.raises(ProjectError, match=r"mps2-an385.*board.json lacks what linker.ld.j2 needs"):
+        render_arch_files(bad)
 
 
 @pytest.mark.qemu

@@ -9,8 +9,8 @@
 void mf_uart_irq_handler(void)
 {
     /* Reading SR then DR also clears an overrun. */
-    while (USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) {
-        uint8_t byte = (uint8_t)USART1_DR;
+    while (USART_SR & (USART_SR_RXNE | USART_SR_ORE)) {
+        uint8_t byte = (uint8_t)USART_DR;
         mf_ring_push(&mf_uart_rx, byte);
     }
 }
@@ -24,20 +24,20 @@ void mf_uart_init(void)
     GPIOA_MODER = (GPIOA_MODER & ~((3u << 18) | (3u << 20))) | (2u << 18) | (2u << 20);
     GPIOA_AFRH = (GPIOA_AFRH & ~((0xFu << 4) | (0xFu << 8))) | (7u << 4) | (7u << 8);
     /* 16x oversampling: BRR = mantissa.fraction(4 bits) = pclk / baud, rounded */
-    USART1_BRR = (pclk2 + MF_UART_BAUD / 2u) / MF_UART_BAUD;
-    USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    USART_BRR = (pclk2 + MF_UART_BAUD / 2u) / MF_UART_BAUD;
+    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
     mf_nvic_enable(MF_UART_IRQ);
 }
 
 void mf_uart_putc(uint8_t byte)
 {
-    while (!(USART1_SR & USART_SR_TXE)) {
+    while (!(USART_SR & USART_SR_TXE)) {
     }
-    USART1_DR = byte;
+    USART_DR = byte;
 }
 
 void mf_uart_flush(void)
 {
-    while (!(USART1_SR & USART_SR_TC)) {
+    while (!(USART_SR & USART_SR_TC)) {
     }
 }

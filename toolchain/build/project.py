@@ -155,7 +155,8 @@ def render_makefile(board: Board | str, sources: list[str], include_dirs: list[s
     for s in sources:
         if " " in s or not s.endswith(".c"):
             raise ProjectError(f"bad source path for the Makefile: '{s}' (a .c path without spaces)")
-    linker_script = "linker.ld" if "linker.ld" in render_arch_files(board) else None
+    has_script = (resources.templates_dir() / "arch" / board.arch / "linker.ld.j2").is_file()
+    linker_script = "linker.ld" if has_script else None
     return _templates().get_template("project/Makefile.j2").render(
         board=board.to_dict(), sources=sources, include_dirs=include_dirs,
         cflags=list(cflags), linker_script=linker_script)
