@@ -52,7 +52,7 @@ def head_init() -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_configs(dest: Path) -> None:
-    """mf_head_config.h, mf_frontend_config.h and mf_build_id.h of the fuzz model into dest."""
+    """mf_head_config.h, mf_frontend_config.h, mf_build_id.h and mf_config.h of the fuzz build into dest."""
     from mcuforge.frontend import HEADER_NAME, render_frontend_config
     from mcuforge.learning.config import render_head_config
 
@@ -63,6 +63,11 @@ def write_configs(dest: Path) -> None:
                                                            INPUT_ZERO_POINT))
     (dest / "mf_build_id.h").write_text(
         f'#ifndef MF_BUILD_ID_H\n#define MF_BUILD_ID_H\n#define MF_BUILD_ID "{BUILD_ID}"\n#endif\n')
+    # What a firmware project's generated mf_config.h gives the runtime (this build has no board.json).
+    (dest / "mf_config.h").write_text(
+        '#ifndef MF_CONFIG_H\n#define MF_CONFIG_H\n#define MF_BOARD_NAME "host-fuzz"\n'
+        f"#define MF_BOARD_CLOCK_HZ 1000000u\n#define MF_LINK_MAX_PAYLOAD {MAX_PAYLOAD}\n"
+        "#define MF_EXIT_SEMIHOSTING 1\n#define MF_PROFILE 1\n#endif\n")
 
 
 def clang() -> str:
@@ -99,9 +104,7 @@ def build_fuzzer(dest: Path, firmware: Path = FIRMWARE) -> Path:
     """The libFuzzer target (dest/fuzz_link) from the firmware sources under ``firmware``."""
     write_configs(dest)
     includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "learning", "frontend")]
-    flags = [f"-I{d}" for d in includes] + [
-        "-DMF_BOARD_NAME=\"host-fuzz\"", "-DMF_BOARD_CLOCK_HZ=1000000u",
-        f"-DMF_LINK_MAX_PAYLOAD={MAX_PAYLOAD}"]
+    flags = [f"-I{d}" for d in includes]
     return compile_host(fuzz_sources(firmware), dest / "fuzz_link", flags, fuzzer=True)
 
 

@@ -32,8 +32,10 @@ def test_help_everywhere(command):
 def test_boards_lists_both_emulated_boards_as_json():
     boards = json.loads(mcuforge("boards", "--json", "-", check=0).stdout)  # stdout is only the JSON
     names = {b["name"]: b for b in boards}
-    assert {"netduinoplus2", "mps2-an386"} <= set(names)
+    assert {"netduinoplus2", "mps2-an386", "mps2-an385", "mps2-an500"} <= set(names)
     assert names["netduinoplus2"]["flash_bytes"] == 1024 * 1024 and names["netduinoplus2"]["clock_hz"] == 168_000_000
+    assert names["netduinoplus2"]["ram_bytes"] == 128 * 1024 and names["netduinoplus2"]["unused_memory"] == {"ccm": 65536}
+    assert (names["mps2-an385"]["core"], names["mps2-an385"]["fpu"]) == ("cortex-m3", False)
 
 
 def _json_tail(stdout: str):

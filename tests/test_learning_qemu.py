@@ -71,7 +71,7 @@ def drive(link, learn, head, task, steps, add_at=(), rng=None):
         assert got.samples == head.state.samples and got.ticks > 0
 
 
-@pytest.mark.parametrize("board_name", ["netduinoplus2", "mps2-an386"])
+@pytest.mark.parametrize("board_name", ["netduinoplus2", "mps2-an385"])  # hard and soft float
 def test_every_rule_matches_numpy_bit_for_bit(firmware, board_name):
     task = Task(TASK_SEED + 1)
     with open_session(firmware(board_name), board_name) as s:

@@ -9,13 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from conftest import EMULATED_BOARDS, FAKE_MODEL, make_fake_project
+from conftest import FAKE_MODEL, UART_BOARDS, make_fake_project
 from mcuforge import resources
 from mcuforge.flash import open_session
 from mcuforge.link import DeviceFault, FirmwareMismatch, LinkError
 from mcuforge.link import protocol as P
 
-pytestmark = [pytest.mark.qemu, pytest.mark.parametrize("board", EMULATED_BOARDS)]
+pytestmark = [pytest.mark.qemu, pytest.mark.parametrize("board", UART_BOARDS)]
 
 FAKE_HASH = "0123456789abcdef"
 

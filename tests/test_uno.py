@@ -134,7 +134,7 @@ def test_avrdude_command_is_the_arduino_upload(fake_firmware):
     from mcuforge.flash import get_backend
 
     elf = fake_firmware(UNO).elf
-    argv = get_backend("avrdude").flash(elf, load_board(UNO), port="/dev/ttyACM0", dry_run=True)
+    argv = get_backend("avrdude", load_board(UNO)).flash(elf, load_board(UNO), port="/dev/ttyACM0", dry_run=True)
     assert argv == ["avrdude", "-c", "arduino", "-p", "m328p", "-P", "/dev/ttyACM0", "-b", "115200",
                     "-U", f"flash:w:{elf.with_suffix('.hex')}:i"]
 

@@ -1,4 +1,5 @@
-"""``validate`` end to end on QEMU: every zoo model, both boards, bit-exact against TFLM and the numpy reference."""
+"""``validate`` end to end on QEMU: every zoo model on every emulated board, bit-exact against TFLM and the
+numpy reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,13 +9,12 @@ from mcuforge.validation import make_inputs, validate
 from mcuforge.model.tflite import load_tflite
 from mcuforge.reference.executor import run_graph
 from mcuforge.results.store import ResultsStore
+from conftest import EMULATED_BOARDS
 from models.zoo import SUPPORTED, ZOO
-
-BOARDS = ["netduinoplus2", "mps2-an386"]
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("board", EMULATED_BOARDS)
 @pytest.mark.parametrize("name", SUPPORTED)
 def test_zoo_model_is_bit_exact_on_board(name, board, tmp_path):
     data = ZOO[name]()

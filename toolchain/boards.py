@@ -1,4 +1,8 @@
-"""Boards: one folder per board under ``boards/`` with a ``board.json`` and its C files.
+"""Boards: one folder per board under ``boards/``: a ``board.json`` and the C code only that
+board needs (clock set-up, a UART no other board shares). Code common to an architecture is in
+``firmware/runtime/arch/<arch>/``, drivers shared by boards in ``firmware/drivers/<kind>/``;
+files an architecture derives from board.json (the Cortex-M linker script and vector table)
+are generated from ``templates/arch/<arch>/``.
 
 ``load_board(name)`` reads and checks ``board.json``; ``list_boards()`` lists them all.
 """
@@ -13,7 +17,6 @@ from typing import Any
 from . import resources
 
 DEFAULT_BOARD = "netduinoplus2"  # what every command runs on when no board is named
-BOARD_FILES = ("board.json", "startup.c", "linker.ld", "uart.c", "board.c")
 EXIT_KINDS = ("semihosting", "halt", "reset")
 EMULATOR_KINDS = ("qemu", "simavr")
 
@@ -49,7 +52,7 @@ class Board:
     flash_bytes: int
     ram_bytes: int  # usable for data + bss (arena) + stack
     stack_bytes: int
-    memory: dict[str, Any]
+    memory: dict[str, Any]  # regions: origins (sizes are flash_bytes/ram_bytes), other regions
     uart: dict[str, Any]
     cycle_counter: str  # what the hardware has; the firmware reports what it found
     link_max_payload: int
@@ -69,6 +72,8 @@ class Board:
     # Firmware settings for this board (board.json "defines", e.g. MF_LINK_MAX_HANDLERS).
     defines: dict[str, int | str] = field(default_factory=dict)
     opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
+    drivers: tuple[str, ...] = ()  # folders of firmware/drivers/ the board uses
+    irq_count: int = 0  # interrupt lines (sizes a generated vector table)
 
     @property
     def dsp(self) -> bool:
@@ -78,6 +83,11 @@ class Board:
     @property
     def emulated(self) -> bool:
         return self.emulator is not None
+
+    @property
+    def unused_memory(self) -> dict[str, dict[str, Any]]:
+        """Memory regions the firmware does not use (besides flash and RAM), with their sizes."""
+        return {k: r for k, r in self.memory.items() if k not in ("flash", "ram") and "bytes" in r}
 
     @property
     def default_flash_method(self) -> str:
@@ -97,7 +107,7 @@ class Board:
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "name": str, "title": str, "mcu": str, "arch": str, "core": str, "fpu": bool,
     "toolchain_prefix": str, "cflags": list, "ldflags": list, "clock_hz": int,
-    "flash_bytes": int, "ram_bytes": int, "stack_bytes": int, "memory": dict, "uart": dict,
+    "flash_bytes": int, "ram_bytes": int, "stack_bytes": int, "uart": dict,
     "cycle_counter": str, "link_max_payload": int, "exit": str, "flash_methods": list,
     "flash_commands": dict,
 }
@@ -118,9 +128,19 @@ def _parse(folder: Path) -> Board:
             raise BoardError(f"{path}: field '{key}' must be {typ.__name__}, got {raw[key]!r}")
     if raw["name"] != folder.name:
         raise BoardError(f"{path}: name '{raw['name']}' differs from its folder '{folder.name}'")
-    missing = [f for f in BOARD_FILES if not (folder / f).is_file()]
-    if missing:
-        raise BoardError(f"board '{folder.name}' ({folder}) lacks {', '.join(missing)}")
+    memory = raw.get("memory", {})
+    if not isinstance(memory, dict) or not all(isinstance(r, dict) for r in memory.values()):
+        raise BoardError(f"{path}: 'memory' must map region names to objects (origin, note)")
+    for region in ("flash", "ram"):
+        if "bytes" in memory.get(region, {}):
+            raise BoardError(f"{path}: memory.{region}.bytes repeats a size: a board's sizes are given once, "
+                             f"in '{region}_bytes'")
+    drivers = raw.get("drivers", [])
+    if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
+        raise BoardError(f"{path}: 'drivers' must be a list of folder names of firmware/drivers/")
+    irq_count = raw.get("irq_count", 0)
+    if not isinstance(irq_count, int) or isinstance(irq_count, bool) or not 0 <= irq_count <= 496:
+        raise BoardError(f"{path}: 'irq_count' must be an int in 0..496")
     for key in ("clock_hz", "flash_bytes", "ram_bytes", "stack_bytes"):
         if raw[key] <= 0:
             raise BoardError(f"{path}: '{key}' must be positive")
@@ -164,12 +184,12 @@ def _parse(folder: Path) -> Board:
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
         ldflags=tuple(raw["ldflags"]), clock_hz=raw["clock_hz"], flash_bytes=raw["flash_bytes"],
-        ram_bytes=raw["ram_bytes"], stack_bytes=raw["stack_bytes"], memory=raw["memory"],
+        ram_bytes=raw["ram_bytes"], stack_bytes=raw["stack_bytes"], memory=memory,
         uart=raw["uart"], cycle_counter=raw["cycle_counter"],
         link_max_payload=raw["link_max_payload"], exit=raw["exit"], emulator=emulator,
         flash_methods=tuple(raw["flash_methods"]),
         flash_commands={k: tuple(v) for k, v in raw["flash_commands"].items()},
-        path=folder,
+        path=folder, drivers=tuple(drivers), irq_count=irq_count,
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
         defines=defines, kernel_flash_bytes=dict(kernels),
         **({"opt": raw["opt"]} if "opt" in raw else {}),

@@ -1,10 +1,10 @@
 /* Netduino Plus 2 clocks: 25 MHz HSE -> PLL -> 168 MHz SYSCLK, AHB 168, APB1 42, APB2 84.
  * QEMU 7.2 has no RCC model for the F405 (RCC reads 0) and runs its clock tree at a fixed
  * 168 MHz, so the PLL set-up is skipped there. Every wait is bounded: a board whose
- * crystal does not start stays on the 16 MHz HSI and reports that clock. */
+ * crystal does not start stays on the 16 MHz HSI and reports that clock. Idle and exit are
+ * common Cortex-M code (firmware/runtime/arch/cortex-m/mf_board_cortexm.c). */
 #include "mf_board.h"
 #include "mf_cortexm.h"
-#include "mf_runtime.h"
 #include "stm32f4_regs.h"
 
 #define HSI_HZ 16000000u
@@ -64,19 +64,4 @@ uint32_t mf_board_clock_hz(void)
 uint32_t stm32_pclk2_hz(void)
 {
     return pclk2_hz;
-}
-
-void mf_board_idle(void)
-{
-    mf_wfi();
-}
-
-void mf_board_exit(int code)
-{
-#if MF_EXIT_SEMIHOSTING
-    mf_semihost_exit(code);
-#else
-    (void)code;
-#endif
-    mf_system_reset();
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "mf_config.h"
 #include "mf_cortexm.h"
 
 #define RCC_BASE 0x40023800u
@@ -28,11 +29,11 @@
 #define GPIOA_MODER MF_REG32(GPIOA_BASE + 0x00u)
 #define GPIOA_AFRH MF_REG32(GPIOA_BASE + 0x24u)
 
-#define USART1_BASE 0x40011000u
-#define USART1_SR MF_REG32(USART1_BASE + 0x00u)
-#define USART1_DR MF_REG32(USART1_BASE + 0x04u)
-#define USART1_BRR MF_REG32(USART1_BASE + 0x08u)
-#define USART1_CR1 MF_REG32(USART1_BASE + 0x0Cu)
+/* USART registers, at the base of the link UART (board.json uart.base: USART1, 0x40011000). */
+#define USART_SR MF_REG32(MF_UART_BASE + 0x00u)
+#define USART_DR MF_REG32(MF_UART_BASE + 0x04u)
+#define USART_BRR MF_REG32(MF_UART_BASE + 0x08u)
+#define USART_CR1 MF_REG32(MF_UART_BASE + 0x0Cu)
 #define USART_SR_ORE (1u << 3)
 #define USART_SR_RXNE (1u << 5)
 #define USART_SR_TC (1u << 6)
@@ -41,7 +42,6 @@
 #define USART_CR1_TE (1u << 3)
 #define USART_CR1_RXNEIE (1u << 5)
 #define USART_CR1_UE (1u << 13)
-#define USART1_IRQN 37u
 
 /* APB2 clock after mf_board_init() (board.c). */
 uint32_t stm32_pclk2_hz(void);

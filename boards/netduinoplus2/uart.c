@@ -1,23 +1,17 @@
 /* STM32F4 USART1 (PA9 TX / PA10 RX, AF7: the pins the ST system bootloader uses too).
- * Receive is interrupt driven into a ring so bytes are not lost while we transmit;
- * transmit polls TXE. */
+ * Receive is interrupt driven into the common ring (arch/cortex-m) so bytes are not lost
+ * while we transmit; transmit polls TXE. */
 #include "mf_board.h"
 #include "mf_cortexm.h"
-#include "mf_cycles.h"
-#include "mf_ring.h"
+#include "mf_uart_cortexm.h"
 #include "stm32f4_regs.h"
 
-#define BAUD 115200u
-
-static mf_ring rx;
-
-void USART1_IRQHandler(void);
-void USART1_IRQHandler(void)
+void mf_uart_irq_handler(void)
 {
     /* Reading SR then DR also clears an overrun. */
-    while (USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) {
-        uint8_t byte = (uint8_t)USART1_DR;
-        mf_ring_push(&rx, byte);
+    while (USART_SR & (USART_SR_RXNE | USART_SR_ORE)) {
+        uint8_t byte = (uint8_t)USART_DR;
+        mf_ring_push(&mf_uart_rx, byte);
     }
 }
 
@@ -30,44 +24,20 @@ void mf_uart_init(void)
     GPIOA_MODER = (GPIOA_MODER & ~((3u << 18) | (3u << 20))) | (2u << 18) | (2u << 20);
     GPIOA_AFRH = (GPIOA_AFRH & ~((0xFu << 4) | (0xFu << 8))) | (7u << 4) | (7u << 8);
     /* 16x oversampling: BRR = mantissa.fraction(4 bits) = pclk / baud, rounded */
-    USART1_BRR = (pclk2 + BAUD / 2u) / BAUD;
-    USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    mf_nvic_enable(USART1_IRQN);
+    USART_BRR = (pclk2 + MF_UART_BAUD / 2u) / MF_UART_BAUD;
+    USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    mf_nvic_enable(MF_UART_IRQ);
 }
 
 void mf_uart_putc(uint8_t byte)
 {
-    while (!(USART1_SR & USART_SR_TXE)) {
+    while (!(USART_SR & USART_SR_TXE)) {
     }
-    USART1_DR = byte;
-}
-
-int mf_uart_poll(void)
-{
-    return mf_ring_pop(&rx);
-}
-
-int mf_uart_getc(uint32_t timeout_ms)
-{
-    uint64_t deadline = mf_time_ticks64() + (uint64_t)timeout_ms * (mf_board_clock_hz() / 1000u);
-    for (;;) {
-        uint32_t primask = mf_irq_save();
-        int c = mf_ring_pop(&rx);
-        if (c < 0) {
-            mf_wfi(); /* wakes on the RX interrupt or the SysTick wrap */
-        }
-        mf_irq_restore(primask);
-        if (c >= 0) {
-            return c;
-        }
-        if (mf_time_ticks64() >= deadline) {
-            return -1;
-        }
-    }
+    USART_DR = byte;
 }
 
 void mf_uart_flush(void)
 {
-    while (!(USART1_SR & USART_SR_TC)) {
+    while (!(USART_SR & USART_SR_TC)) {
     }
 }

@@ -11,6 +11,14 @@
 
 #include <stdint.h>
 
+/* A firmware project's generated mf_config.h sets MF_LINK_MAX_PAYLOAD from board.json; host
+ * builds of the link alone (tests, fuzzers) have none and pass -D flags instead. */
+#if defined(__has_include)
+#if __has_include("mf_config.h")
+#include "mf_config.h"
+#endif
+#endif
+
 /* Fixed texts the link sends (error messages, the names in HELLO and READ_PROFILE) stay in
  * flash. On the AVR a string literal is copied to RAM at start-up unless it is placed in
  * program memory, which is then read with LPM: make such texts with MF_TEXT("...") (or

@@ -1,4 +1,5 @@
 #include "mf_board.h"
+#include "mf_cycles.h"
 #include "mf_runtime.h"
 
 typedef struct {
@@ -110,4 +111,15 @@ void mf_runtime_serve_once(void)
         mf_link_parser_reset(&parser);
         discarding = 1;
     }
+}
+
+void mf_runtime_start(void)
+{
+    mf_board_init();
+    mf_cycles_init();
+    mf_uart_init();
+    mf_handlers_core_register();
+    mf_extensions_register();
+    /* Unsolicited HELLO (seq 0): tells a host attached from boot that we are ready. */
+    mf_send_hello(0);
 }

@@ -1,11 +1,12 @@
 /* Per-layer timing for the generated invoke:
  *     MF_LAYER_BEGIN(3); mf_conv2d(...); MF_LAYER_END(3);
- * fills mf_layer_cycles[3] with mf_cycles_now() ticks. Build with -DMF_PROFILE=0 to drop it. */
+ * fills mf_layer_cycles[3] with mf_cycles_now() ticks. MF_PROFILE 0 (mf_config.h) drops it. */
 #ifndef MF_PROFILE_H
 #define MF_PROFILE_H
 
 #include <stdint.h>
 
+#include "mf_config.h"
 #include "mf_cycles.h"
 #include "mf_model_api.h"
 

@@ -4,20 +4,16 @@
 
 #include <stdint.h>
 
+#include "mf_link.h" /* MF_LINK_MAX_PAYLOAD */
+
 /* The ring holds a whole request frame: sync (2) + type, seq, length (4) + payload + CRC (2).
  * The host sends one frame and waits for its reply, so such a ring never overflows, however long
  * the receive interrupt keeps the main loop from draining it. QEMU can feed a whole frame to one
  * interrupt (each DR read lets it deliver the next byte at once): with a 256-byte ring under a
  * 1 KB payload, about every other audio chunk lost bytes and came back "truncated frame". */
-#ifdef MF_LINK_MAX_PAYLOAD
 #define MF_RING_FRAME_BYTES (MF_LINK_MAX_PAYLOAD + 8)
-#else
-#define MF_RING_FRAME_BYTES 0
-#endif
-#ifndef MF_RING_BYTES /* the smallest power of two that holds a frame (256 without a payload size) */
-#if MF_RING_FRAME_BYTES == 0
-#define MF_RING_BYTES 256u
-#elif MF_RING_FRAME_BYTES <= 128
+#ifndef MF_RING_BYTES /* the smallest power of two that holds a frame, at least 128 */
+#if MF_RING_FRAME_BYTES <= 128
 #define MF_RING_BYTES 128u
 #elif MF_RING_FRAME_BYTES <= 256
 #define MF_RING_BYTES 256u

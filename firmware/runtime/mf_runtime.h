@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "mf_config.h"
 #include "mf_link.h"
 
 #ifndef MF_LINK_MAX_HANDLERS
@@ -17,11 +18,6 @@
 #ifndef MF_LINK_BYTE_TIMEOUT_MS
 #define MF_LINK_BYTE_TIMEOUT_MS 200u
 #endif
-/* EXIT semantics: 1 = semihosting exit (emulators, debug probes), 0 = system reset. */
-#ifndef MF_EXIT_SEMIHOSTING
-#define MF_EXIT_SEMIHOSTING 1
-#endif
-
 #define MF_EXIT_FAULT 127 /* exit code after a CPU fault was reported */
 
 /* HELLO flags. */
@@ -36,6 +32,10 @@ int mf_link_register(uint8_t type, mf_link_handler handler);
 uint32_t mf_link_handler_count(void);
 uint8_t mf_link_handler_type(uint32_t i);
 
+/* Brings up board, cycle counter and UART, registers the handlers and sends the boot HELLO.
+ * The entry point (the project's main.c, or another build system's) calls it once, then
+ * mf_runtime_serve_once() forever. */
+void mf_runtime_start(void);
 void mf_dispatch(const mf_frame *req);
 /* Reads and handles at most one byte; returns after a byte or an inter-byte timeout. */
 void mf_runtime_serve_once(void);

@@ -1,13 +1,19 @@
-"""Lay out a firmware project: copy the platform C sources and the board into it, and
-write its Makefile from ``templates/project/Makefile.j2``.
+"""Lay out a firmware project: copy the platform C sources and the board into it, write
+the files derived from board.json, and the Makefile project (``templates/project/``).
 
 Project layout (the generator adds ``model/`` and ``mf_build_id.h``)::
 
-    DIR/Makefile
+    DIR/mf_config.h       board.json + build options as C macros (no -D flags needed)
+    DIR/linker.ld, DIR/mf_vectors.c   from templates/arch/<arch>/*.j2 and board.json
+    DIR/firmware/runtime/ (+ arch/<arch>/), firmware/link/, firmware/kernels/,
+    DIR/firmware/drivers/<kind>/ (board.json "drivers"), firmware/<ext>/
+    DIR/board/            (copy of boards/<name>/)
     DIR/mf_build_id.h
     DIR/model/model.c, model.h
-    DIR/firmware/runtime/ (+ arch/<arch>/), firmware/link/, firmware/kernels/, firmware/<ext>/
-    DIR/board/            (copy of boards/<name>/)
+    DIR/main.c, DIR/Makefile   the Makefile project: its entry point and build
+
+Everything but ``main.c`` and ``Makefile`` is the runtime library: another build system
+compiles the sources ``copy_platform`` returns (+ ``model/model.c``) with its own entry point.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from ..boards import Board, load_board
 
 C_SUFFIXES = (".c", ".h")
 EXTENSION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+CONFIG_HEADER = "mf_config.h"
+ENTRY = "main.c"  # the Makefile project's entry point (templates/project/main.c)
 
 
 class ProjectError(ValueError):
@@ -49,11 +57,44 @@ def _extensions_c(extensions: list[str]) -> str:
             f'#include "mf_runtime.h"\n\n{decls}\nvoid mf_extensions_register(void)\n{{\n{calls}}}\n')
 
 
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def render_config_header(board: Board | str, profile: bool = True,
+                         exit_semihosting: bool | None = None) -> str:
+    """``mf_config.h``: board.json facts, its ``defines`` and the build options
+    (``exit_semihosting`` defaults to the board's ``exit``) as the macros the runtime, link and
+    board code read."""
+    board = load_board(board)
+    if exit_semihosting is None:
+        exit_semihosting = board.exit != "reset"  # "semihosting", or "halt" on the AVR
+    return _templates().get_template(f"project/{CONFIG_HEADER}.j2").render(
+        board=board.to_dict(), profile=profile, exit_semihosting=exit_semihosting)
+
+
+def render_arch_files(board: Board | str) -> dict[str, str]:
+    """Files an architecture derives from board.json (``templates/arch/<arch>/*.j2``, e.g. the
+    Cortex-M linker script and vector table), by file name. None for an arch without any."""
+    board = load_board(board)
+    folder = resources.templates_dir() / "arch" / board.arch
+    env = _templates()
+    files = {}
+    for t in sorted(folder.glob("*.j2")) if folder.is_dir() else ():
+        try:
+            files[t.stem] = env.get_template(f"arch/{board.arch}/{t.name}").render(board=board.to_dict())
+        except jinja2.UndefinedError as e:
+            raise ProjectError(f"board '{board.name}': board.json lacks what {t.name} needs ({e})") from None
+    return files
+
+
 def copy_platform(board: Board | str, dest_dir: str | Path,
-                  extensions: Iterable[str] = ()) -> list[str]:
-    """Copy runtime, link, kernels (+ ``firmware/<ext>/`` per extension) and the board
-    folder into ``dest_dir``; returns the C sources, relative to ``dest_dir``, for the
-    Makefile. An extension ``NAME`` is a folder ``firmware/NAME/`` whose C code defines
+                  extensions: Iterable[str] = (), profile: bool = True) -> list[str]:
+    """Lay out the runtime library in ``dest_dir``: runtime, link, kernels, the board's
+    drivers (+ ``firmware/<ext>/`` per extension), the board folder, ``mf_config.h`` and the
+    arch files generated from board.json; returns its C sources, relative to ``dest_dir``.
+    An extension ``NAME`` is a folder ``firmware/NAME/`` whose C code defines
     ``void mf_ext_NAME_register(void)`` (it calls ``mf_link_register``)."""
     board = load_board(board)
     dest = Path(dest_dir)
@@ -61,6 +102,9 @@ def copy_platform(board: Board | str, dest_dir: str | Path,
     arch_dir = fw / "runtime" / "arch" / board.arch
     if not arch_dir.is_dir():
         raise ProjectError(f"board '{board.name}' has arch '{board.arch}' but {arch_dir} does not exist")
+    for d in board.drivers:
+        if not (fw / "drivers" / d).is_dir():
+            raise ProjectError(f"board '{board.name}' uses driver '{d}' but {fw / 'drivers' / d} does not exist")
     exts = list(extensions)
     for e in exts:
         if not EXTENSION_NAME.match(e) or e in ("runtime", "link", "kernels"):
@@ -71,8 +115,8 @@ def copy_platform(board: Board | str, dest_dir: str | Path,
     sources: list[Path] = []
     sources += _copy_c_files(fw / "runtime", dest / "firmware" / "runtime")
     sources += _copy_c_files(arch_dir, dest / "firmware" / "runtime" / "arch" / board.arch)
-    for f in arch_dir.glob("*.ld"):  # shared linker sections, found through -L
-        shutil.copy2(f, dest / "firmware" / "runtime" / "arch" / board.arch / f.name)
+    for d in board.drivers:
+        sources += _copy_c_files(fw / "drivers" / d, dest / "firmware" / "drivers" / d)
     sources += _copy_c_files(fw / "link", dest / "firmware" / "link")
     if (fw / "kernels").is_dir():
         sources += _copy_c_files(fw / "kernels", dest / "firmware" / "kernels")
@@ -86,6 +130,12 @@ def copy_platform(board: Board | str, dest_dir: str | Path,
         shutil.rmtree(board_dst)
     shutil.copytree(board.path, board_dst)
     sources += sorted(board_dst.glob("*.c"))
+
+    (dest / CONFIG_HEADER).write_text(render_config_header(board, profile=profile))
+    for name, text in render_arch_files(board).items():
+        (dest / name).write_text(text)
+        if name.endswith(".c"):
+            sources.append(dest / name)
     return [p.relative_to(dest).as_posix() for p in sources]
 
 
@@ -93,29 +143,33 @@ def project_include_dirs(board: Board | str, extensions: Iterable[str] = ()) -> 
     """Include path of a project, relative to its directory."""
     board = load_board(board)
     dirs = [".", "model", "board", "firmware/runtime", f"firmware/runtime/arch/{board.arch}",
-            "firmware/link", "firmware/kernels"]
+            *[f"firmware/drivers/{d}" for d in board.drivers], "firmware/link", "firmware/kernels"]
     return dirs + [f"firmware/{e}" for e in extensions]
 
 
 def render_makefile(board: Board | str, sources: list[str], include_dirs: list[str],
-                    cflags: Iterable[str] = (), defines: Iterable[str] = ()) -> str:
-    """The project Makefile text (``templates/project/Makefile.j2``)."""
+                    cflags: Iterable[str] = ()) -> str:
+    """The project Makefile text (``templates/project/Makefile.j2``); it links with the
+    generated ``linker.ld`` when the board's arch has one."""
     board = load_board(board)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     for s in sources:
         if " " in s or not s.endswith(".c"):
             raise ProjectError(f"bad source path for the Makefile: '{s}' (a .c path without spaces)")
-    return env.get_template("project/Makefile.j2").render(
+    has_script = (resources.templates_dir() / "arch" / board.arch / "linker.ld.j2").is_file()
+    linker_script = "linker.ld" if has_script else None
+    return _templates().get_template("project/Makefile.j2").render(
         board=board.to_dict(), sources=sources, include_dirs=include_dirs,
-        cflags=list(cflags), defines=list(defines))
+        cflags=list(cflags), linker_script=linker_script)
 
 
 def write_makefile(project_dir: str | Path, board: Board | str, sources: list[str],
-                   include_dirs: list[str] | None = None, cflags: Iterable[str] = (),
-                   defines: Iterable[str] = ()) -> Path:
+                   include_dirs: list[str] | None = None, cflags: Iterable[str] = ()) -> Path:
+    """The Makefile project around the runtime library: ``main.c`` (its entry point) and
+    the ``Makefile`` that builds ``sources`` + ``main.c``."""
     board = load_board(board)
-    path = Path(project_dir) / "Makefile"
-    path.write_text(render_makefile(board, sources, include_dirs or project_include_dirs(board),
-                                    cflags, defines))
+    project = Path(project_dir)
+    shutil.copy2(resources.templates_dir() / "project" / ENTRY, project / ENTRY)
+    path = project / "Makefile"
+    path.write_text(render_makefile(board, [*sources, ENTRY], include_dirs or project_include_dirs(board),
+                                    cflags))
     return path

@@ -42,7 +42,7 @@ def run(args) -> int:
 
             print(shlex.join(simavr_argv([resolve_elf(args.project)], board)))
         else:
-            print(shlex.join(get_backend(method).flash(args.project, board, port=args.port, dry_run=True)))
+            print(shlex.join(get_backend(method, board).flash(args.project, board, port=args.port, dry_run=True)))
         return 0
     options = {"port": args.port} if args.port else {}
     session = open_session(args.project, board=board, method=method, **options)

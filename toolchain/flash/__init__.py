@@ -1,30 +1,38 @@
 """Put firmware on a board: ``open_session(project_or_elf, board)`` -> a running Session.
 
 Backends: ``qemu`` and ``simavr`` (emulated boards; the default where the board lists one
-first) and the real-board tools ``openocd``, ``pyocd``, ``st-flash``, ``stm32flash``, ``avrdude``."""
+first), and for any other method a board lists, the tool its board.json ``flash_commands``
+names (openocd, pyocd, st-flash, stm32flash, avrdude, ...): a board adds a flash method without
+an edit here."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..boards import EMULATOR_KINDS, Board, load_board
+from ..boards import EMULATOR_KINDS, Board, list_boards, load_board
 from ..errors import UsageError
 from .base import FlashBackend, FlashError, Session, resolve_elf
 from .qemu import QemuBackend, QemuSession, qemu_argv
 from .simavr import SimavrBackend, SimavrSession, simavr_argv
 from .tools import SerialSession, ToolBackend
 
-BACKENDS: dict[str, FlashBackend] = {
-    "qemu": QemuBackend(),
-    "simavr": SimavrBackend(),
-    **{name: ToolBackend(name) for name in ("openocd", "pyocd", "st-flash", "stm32flash", "avrdude")},
-}
+# Backends that are more than a command template; every other method is a ToolBackend.
+BACKENDS: dict[str, FlashBackend] = {"qemu": QemuBackend(), "simavr": SimavrBackend()}
 
 
-def get_backend(method: str) -> FlashBackend:
-    try:
+def known_methods() -> list[str]:
+    """Every flash method: the built-in backends and the tools some board.json names."""
+    return sorted(set(BACKENDS).union(*(b.flash_commands for b in list_boards())))
+
+
+def get_backend(method: str, board: Board | None = None) -> FlashBackend:
+    """The backend for ``method``: a built-in one, or the command template ``board`` gives it."""
+    if method in BACKENDS:
         return BACKENDS[method]
-    except KeyError:
-        raise UsageError(f"unknown flash method '{method}'; known: {', '.join(BACKENDS)}") from None
+    if board is not None and method in board.flash_commands:
+        return ToolBackend(method)
+    if method in known_methods():
+        raise UsageError(f"flash method '{method}' needs a board whose board.json gives its command")
+    raise UsageError(f"unknown flash method '{method}'; known: {', '.join(known_methods())}")
 
 
 def check_method(board: Board | str, method: str | None = None, port: str | None = None) -> str:
@@ -33,7 +41,8 @@ def check_method(board: Board | str, method: str | None = None, port: str | None
     its own link)."""
     board = load_board(board)
     method = method or board.default_flash_method
-    get_backend(method)
+    if method not in known_methods():
+        raise UsageError(f"unknown flash method '{method}'; known: {', '.join(known_methods())}")
     if method not in board.flash_methods:
         raise UsageError(f"board '{board.name}' does not support flash method '{method}'; "
                          f"its methods: {', '.join(board.flash_methods)}")
@@ -51,9 +60,9 @@ def open_session(target: str | Path, board: Board | str, method: str | None = No
     board's first flash method) and return the running session."""
     board = load_board(board)
     method = check_method(board, method, options.get("port"))
-    return get_backend(method).flash(resolve_elf(target), board, **options)
+    return get_backend(method, board).flash(resolve_elf(target), board, **options)
 
 
-__all__ = ["BACKENDS", "check_method", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
+__all__ = ["BACKENDS", "check_method", "known_methods", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
            "Session", "SimavrBackend", "SimavrSession", "ToolBackend", "get_backend", "open_session",
            "qemu_argv", "resolve_elf", "simavr_argv"]

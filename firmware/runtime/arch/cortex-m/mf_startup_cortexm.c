@@ -1,5 +1,5 @@
-/* Reset and fault handling common to Cortex-M boards; each board's startup.c holds only
- * its vector table. Symbols come from the board's linker.ld. */
+/* Reset and fault handling common to Cortex-M boards; the vector table (mf_vectors.c) and
+ * the linker script that defines these symbols are generated from board.json. */
 #include <stdint.h>
 
 #include "mf_cortexm.h"

@@ -1,4 +1,5 @@
-/* Pieces for a board's vector table (boards/<name>/startup.c). */
+/* Pieces of the vector table that the project generator writes from board.json
+ * (templates/arch/cortex-m/mf_vectors.c.j2). */
 #ifndef MF_VECTORS_H
 #define MF_VECTORS_H
 
@@ -22,12 +23,5 @@ void SysTick_Handler(void);
         MemManage_Handler, BusFault_Handler, UsageFault_Handler, 0, 0, 0, 0,               \
         Default_Handler /* SVCall */, Default_Handler /* DebugMon */, 0,                   \
         Default_Handler /* PendSV */, SysTick_Handler,
-
-/* Runs of Default_Handler for unused interrupts. */
-#define MF_D1 Default_Handler,
-#define MF_D4 MF_D1 MF_D1 MF_D1 MF_D1
-#define MF_D8 MF_D4 MF_D4
-#define MF_D16 MF_D8 MF_D8
-#define MF_D32 MF_D16 MF_D16
 
 #endif
