@@ -2,9 +2,11 @@
 (a COM port, ``/dev/ttyUSB0``, or ``socket://127.0.0.1:PORT`` for QEMU).
 
 Every read has a deadline; a request is resent (with a fresh seq, after the line has
-been idle long enough for the device to drop a partial frame) when the reply times out
-or the device reports a transmission error. Replies are matched by seq and type, so a
-late reply to an earlier attempt is discarded instead of being taken for a new one.
+been idle long enough for the device to drop a partial frame) when the reply times out,
+arrives damaged, or the device reports a transmission error. Replies are matched by seq
+and type, so a late reply to an earlier attempt is discarded instead of being taken for a
+new one. A board that resets announces itself with its boot HELLO (seq 0): the link counts
+it (``resets``) and ``run()`` runs the sample again, since the board lost its inputs.
 """
 from __future__ import annotations
 
@@ -17,33 +19,14 @@ import serial
 
 from . import protocol as P
 from .cycles import CycleScale, cycle_scale
+from .errors import DeviceFault, DeviceOverflow, FirmwareMismatch, LinkError, LinkTimeout
 
 # The device drops a partial frame after 200 ms without bytes (MF_LINK_BYTE_TIMEOUT_MS);
 # wait a bit longer before resending so the resent frame starts on a clean parser.
 DEVICE_BYTE_TIMEOUT = 0.2
 RESYNC_IDLE = 0.3
+READ_CHUNK = 4096  # bytes per port read: the decoder's work per loop stays bounded
 TRANSMISSION_ERRORS = (P.ErrorCode.BAD_CRC, P.ErrorCode.TRUNCATED, P.ErrorCode.TOO_LONG)
-
-
-class LinkError(RuntimeError):
-    """The device or the connection failed; the message names the port."""
-
-
-class LinkTimeout(LinkError):
-    pass
-
-
-class DeviceFault(LinkError):
-    """The firmware hit a CPU fault (it reports the fault and exits)."""
-
-
-class DeviceOverflow(LinkError):
-    """An INVOKE broke a memory guard (the arena's guard bytes or the stack's end): the
-    firmware needs a bigger arena or stack, its outputs were not read."""
-
-
-class FirmwareMismatch(LinkError):
-    pass
 
 
 @dataclass
@@ -51,6 +34,9 @@ class LinkStats:
     requests: int = 0
     retries: int = 0
     discarded_frames: int = 0
+    damaged_replies: int = 0  # attempts given up early because a frame arrived damaged
+    resets: int = 0  # boot HELLOs seen after connecting: the board restarted
+    sample_reruns: int = 0  # run() calls that ran their sample again after a reset
     device_errors: list = field(default_factory=list)
 
 
@@ -97,7 +83,7 @@ class Link:
         frame = self._wait_for(lambda f: f.type == (P.Msg.HELLO | P.REPLY), boot_timeout,
                                raise_timeout=False)
         if frame is not None:
-            self._hello = P.parse_hello(frame.payload)
+            self._set_hello(frame.payload)
         else:
             self.hello(refresh=True)
         if self.expected_hash is not None:
@@ -106,8 +92,21 @@ class Link:
 
     def hello(self, refresh: bool = False) -> P.Hello:
         if self._hello is None or refresh:
-            self._hello = P.parse_hello(self.request(P.Msg.HELLO).payload)
+            self._set_hello(self.request(P.Msg.HELLO).payload)
         return self._hello
+
+    def _set_hello(self, payload: bytes) -> None:
+        self._hello = P.parse_hello(payload)
+        # every reply but HELLO fits max_payload: a longer fake header is noise
+        self._decoder.max_payload = max(self._hello.max_payload, P.REPLY_PAYLOAD_FLOOR)
+
+    def _on_boot_hello(self, frame: P.Frame) -> None:
+        """An unsolicited boot HELLO: the board restarted under us (its inputs, outputs and
+        extension state are gone). Refuse it if it now runs other firmware."""
+        self.stats.resets += 1
+        self._set_hello(frame.payload)
+        if self.expected_hash is not None:
+            self.expect_firmware(self.expected_hash)
 
     def expect_firmware(self, firmware_hash: str) -> None:
         """Refuse a device running other firmware than the build we validate against."""
@@ -171,7 +170,17 @@ class Link:
 
     def run(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
         """Write every input, invoke, read every output (flat arrays of the device dtypes).
-        -> (outputs, cycles in counter ticks)."""
+        -> (outputs, cycles in counter ticks). A board reset seen while the sample ran
+        (its inputs were lost) runs the sample again, up to ``retries`` times."""
+        for attempt in range(self.retries + 1):
+            resets = self.stats.resets
+            result = self._run_once(inputs)
+            if self.stats.resets == resets:
+                return result
+            self.stats.sample_reruns += 1
+        raise LinkError(f"{self.url}: the board reset {self.retries + 1} times while one sample ran")
+
+    def _run_once(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
         h = self.hello()
         if len(inputs) != len(h.inputs):
             raise LinkError(f"{self.url}: {len(inputs)} inputs given, model takes {len(h.inputs)}")
@@ -243,9 +252,14 @@ class Link:
                 return f.seq == seq and (f.type == want or f.type == P.Msg.ERROR) or \
                     (f.type == P.Msg.ERROR and f.payload[:1] == bytes([P.ErrorCode.FAULT]))
 
-            frame = self._wait_for(match, timeout, raise_timeout=False)
+            damaged = self._decoder.damaged
+            frame = self._wait_for(match, timeout, raise_timeout=False, damaged=damaged)
             if frame is None:
-                last = f"no reply to {name} within {timeout:.1f} s"
+                if self._decoder.damaged != damaged:
+                    self.stats.damaged_replies += 1
+                    last = f"reply to {name} arrived damaged"
+                else:
+                    last = f"no reply to {name} within {timeout:.1f} s"
                 continue
             if frame.type != P.Msg.ERROR:
                 return frame
@@ -265,23 +279,52 @@ class Link:
         self._seq = self._seq % 255 + 1  # 1..255; 0 is the boot HELLO
         return self._seq
 
-    def _wait_for(self, match, timeout: float, raise_timeout: bool = True) -> P.Frame | None:
+    def _read_some(self) -> bytes:
+        """Up to READ_CHUNK bytes: waits up to the port's timeout for the first one, then
+        takes what else has arrived without waiting."""
+        waiting = self._port.in_waiting
+        if waiting > 1:  # a serial port's real count
+            return self._port.read(min(waiting, READ_CHUNK))
+        first = self._port.read(1)
+        if not first or not self._port.in_waiting:
+            return first
+        # a socket:// port says only 0 or 1: read the rest without blocking
+        timeout, self._port.timeout = self._port.timeout, 0
+        try:
+            return first + self._port.read(READ_CHUNK - 1)
+        finally:
+            self._port.timeout = timeout
+
+    def _wait_for(self, match, timeout: float, raise_timeout: bool = True,
+                  damaged: int | None = None) -> P.Frame | None:
+        """The first frame ``match`` accepts, or None (or LinkTimeout) at the deadline. With
+        ``damaged`` (the decoder's count when the request went out), also None once a
+        damaged frame came in and the line has been idle for RESYNC_IDLE: that was most
+        likely the reply, and waiting out the timeout would only waste it."""
         deadline = time.monotonic() + timeout
         last_byte = time.monotonic()
         while True:
-            for i, f in enumerate(self._frames):
+            while self._frames:
+                f = self._frames.pop(0)
                 if match(f):
-                    del self._frames[i]
                     return f
-            if self._frames:  # none matched: stale replies, unsolicited frames
-                self.stats.discarded_frames += len(self._frames)
-                self._frames.clear()
-            if time.monotonic() >= deadline:
+                if f.seq == 0 and f.type == (P.Msg.HELLO | P.REPLY):
+                    self._on_boot_hello(f)
+                else:  # stale replies, unsolicited frames
+                    self.stats.discarded_frames += 1
+            now = time.monotonic()
+            if now >= deadline:
                 if raise_timeout:
                     raise LinkTimeout(f"{self.url}: no frame within {timeout:.1f} s")
                 return None
+            if self._decoder.backlog:  # noise left unexamined by the last call
+                self._frames += self._decoder.feed(b"")
+                continue
+            if damaged is not None and self._decoder.damaged != damaged and \
+                    not self._decoder.pending and now - last_byte > RESYNC_IDLE:
+                return None
             try:
-                data = self._port.read(max(1, self._port.in_waiting))
+                data = self._read_some()
             except (serial.SerialException, OSError) as e:
                 raise LinkError(f"{self.url}: connection lost: {e}") from e
             now = time.monotonic()
