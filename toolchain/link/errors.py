@@ -24,6 +24,17 @@ class FirmwareMismatch(LinkError):
     """The device runs other firmware than the build the host expects."""
 
 
+class ReplyLost(LinkTimeout):
+    """An INVOKE went out and no valid reply came: the model may have run, and a model
+    may overwrite its input while it runs (the arena is reused), so it is not resent;
+    ``Link.run()`` writes the inputs again and invokes once more."""
+
+
+class BoardReset(LinkError):
+    """The board restarted (its boot HELLO came) while a request waited for its reply:
+    the request and the board's state (inputs, outputs, extension state) are lost."""
+
+
 class ProtocolError(LinkError):
     """A frame that passed its CRC but whose payload does not parse as the message it
     claims to be: the device speaks another protocol version or has a bug."""
