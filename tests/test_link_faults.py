@@ -77,15 +77,16 @@ NOISY = Faults(corrupt=0.01, burst=8, drop_byte=0.001, drop_frame=0.03, delay_fr
 
 @pytest.fixture(scope="module")
 def dense_project(tmp_path_factory):
-    """A small zoo model's project, generated and built once."""
+    """A small zoo model (as a file, as the CLI takes it) and its project, built once."""
     from mcuforge.build.make import build
     from mcuforge.codegen.generate import generate
     from models.zoo import ZOO
 
-    data = ZOO["dense_flatten"]()
-    path = tmp_path_factory.mktemp("dense") / "fw"
-    project = generate(data, BOARD, path)
-    return data, project, build(project.path)
+    folder = tmp_path_factory.mktemp("dense")
+    model = folder / "dense.tflite"
+    model.write_bytes(ZOO["dense_flatten"]())
+    project = generate(model, BOARD, folder / "fw")
+    return model, project, build(project.path)
 
 
 def test_validate_through_faults_returns_every_output_once_and_exact(dense_project, monkeypatch):
@@ -93,12 +94,13 @@ def test_validate_through_faults_returns_every_output_once_and_exact(dense_proje
     from mcuforge.model.tflite import load_tflite
     from mcuforge.reference.tflm import TflmModel
 
-    data, project, built = dense_project
+    model, project, built = dense_project
+    data = model.read_bytes()
     x = make_inputs(load_tflite(data), 5, seed=4)
     for var in ("MCUFORGE_LINK_TIMEOUT", "MCUFORGE_INVOKE_TIMEOUT"):
         monkeypatch.setenv(var, "1.0")  # the proxy's delays (1.2 s) pass it
     with start_board(built.elf) as board, FaultProxy(board.port, NOISY, reset=board.reset) as proxy:
-        v = validate(data, BOARD, inputs=x, workdir=project.path, port=proxy.url, progress=False)
+        v = validate(model, BOARD, inputs=x, workdir=project.path, port=proxy.url, progress=False)
     assert not proxy.errors
     assert v.samples == 5 and len(v.outputs) == 5 and v.mismatches == 0 and v.max_abs_diff == 0
     reference = TflmModel(data)
@@ -126,9 +128,7 @@ def test_flash_listen_then_port_alone(dense_project, tmp_path):
     import subprocess
     import sys
 
-    data, project, _ = dense_project
-    model = tmp_path / "dense.tflite"
-    model.write_bytes(data)
+    model, project, _ = dense_project
     listen = subprocess.Popen([sys.executable, "-m", "mcuforge", "flash", str(project.path), "--listen"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -52,8 +52,13 @@ def check_method(board: Board | str, method: str | None = None, port: str | None
 def attach(port: str, board: Board | str) -> SerialSession:
     """A board that already runs its firmware, reached at ``port`` (a serial port or a
     pyserial URL such as ``socket://127.0.0.1:PORT``): nothing is flashed; the link checks
-    the firmware hash when it connects."""
-    return SerialSession(port, load_board(board))
+    the firmware hash when it connects. An emulated board (kept by ``flash --listen``) runs
+    with its board's -icount shift, which converts its SysTick counts to instructions."""
+    board = load_board(board)
+    session = SerialSession(port, board)
+    if board.emulator is not None:
+        session.icount_shift = board.emulator.icount_shift
+    return session
 
 
 def open_session(target: str | Path, board: Board | str, method: str | None = None,
