@@ -280,3 +280,11 @@ def test_link_read_deadline_holds_under_noise(monkeypatch):
             elapsed = clock[0] - start
     # at most one budget's worth of work (0.13 s here) past the deadline; it was 45 s
     assert elapsed <= 1.0 + P.CHECK_BUDGET / 1e6 + 0.01
+
+
+def test_link_faults_bench_entry_point_parses(capsys):
+    from bench import link_faults
+
+    with pytest.raises(SystemExit) as exc:
+        link_faults.main(["--help"])
+    assert exc.value.code == 0 and "results lost" in capsys.readouterr().out

@@ -194,14 +194,15 @@ class FrameDecoder:
                 self.backlog = True  # this check would overrun the budget: next call
                 break
             work += total
-            body = bytes(buf[2 : total - 2])
             (rx_crc,) = struct.unpack_from("<H", buf, total - 2)
-            if rx_crc != crc16(body):
+            with memoryview(buf) as view:  # no copy of what is most likely noise
+                ok = rx_crc == crc16(view[2 : total - 2])
+            if not ok:
                 self.bad_crc += 1
                 del buf[:2]  # resync inside: the real frame may start later
                 continue
+            frames.append(Frame(type_, seq, bytes(buf[2 + HEADER.size : total - 2])))
             del buf[:total]
-            frames.append(Frame(type_, seq, body[HEADER.size :]))
         self.examined += work
         return frames
 
