@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import FAKE_MODEL, make_fake_project
-from mcuforge.flash import QemuSession, attach
+from mcuforge.flash import QemuSession
 from mcuforge.link import DeviceFault, Link, LinkTimeout
 from mcuforge.link.faultproxy import FaultProxy, Faults
+from test_learning_session import world  # noqa: F401 - the learning firmware and task fixture
 
 pytestmark = pytest.mark.qemu
 
@@ -176,3 +177,34 @@ def test_protocol_error_from_the_device_exits_5(dense_project):
         r = _cli("flash", str(project.path), "--port", f"socket://127.0.0.1:{server.getsockname()[1]}")
     assert r.returncode == 5, (r.returncode, r.stderr)
     assert "link protocol v2" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- learn on a running board through faults -----------------------------------------------
+
+def test_learning_resumes_through_faults_without_losing_or_repeating_a_step(world, tmp_path, monkeypatch):  # noqa: F811
+    """The session of test_learning_session.py on one board kept running and reached by
+    --port through the fault proxy (resets included): the store ends with exactly the
+    uninterrupted numpy session's steps, predictions, evaluations and final state."""
+    from mcuforge.learning.session import EvalSet, LearnPlan, board_opener, feature_source, run_learning_session
+    from mcuforge.results.store import ResultsStore
+    from test_learning_session import check_store, expected
+
+    for var in ("MCUFORGE_LINK_TIMEOUT", "MCUFORGE_INVOKE_TIMEOUT"):
+        monkeypatch.setenv(var, "1.0")
+    plan = LearnPlan("tinyol-batch", 0.05, batch=3, eval_every=16, checkpoint_every=8, max_recoveries=8)
+    preds, evals, blob = expected(world, plan)
+    # per-byte faults 20x rarer than validate's: checkpoints move in 1 KiB frames, and at 1% in
+    # 8-byte bursts 73% of those arrive damaged, so 4 attempts fail 28% of the time (README)
+    # and each lost frame costs a 1 s timeout over ~1,500 frames: frame faults 4x rarer too
+    faults = Faults(corrupt=0.0005, burst=8, drop_byte=0.0001, drop_frame=0.005, delay_frame=0.003, delay=1.2,
+                    reset_every=300, seed=5)  # resets far enough apart for a restore and a checkpoint
+    with start_board(world["elf"]) as board, FaultProxy(board.port, faults, reset=board.reset) as proxy, \
+            ResultsStore(tmp_path / "r.db") as store:
+        open_board = board_opener(world["elf"], BOARD, port=proxy.url)  # attaches: nothing is flashed
+        result = run_learning_session(
+            open_board, store, stream=world["stream"], train_source=feature_source(world["train_x"]),
+            eval_set=EvalSet(range(len(world["eval_y"])), world["eval_y"]),
+            eval_source=feature_source(world["eval_x"]), plan=plan)
+        check_store(store, result.run_id, plan, preds, evals, blob, recoveries=result.recoveries)
+    assert not proxy.errors
+    assert proxy.injected["board reset"] >= 1 and result.recoveries >= 1, (proxy.injected, result.recoveries)
