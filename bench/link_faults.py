@@ -62,7 +62,7 @@ def faulty_validate(board: str, samples: int, seed: int) -> tuple[dict, dict]:
     from mcuforge.boards import load_board
     from mcuforge.build.make import build
     from mcuforge.codegen.generate import generate
-    from mcuforge.commands.validate import make_inputs, validate
+    from mcuforge.validation import make_inputs, validate
     from mcuforge.flash import QemuSession
     from mcuforge.link.faultproxy import FaultProxy, Faults
     from mcuforge.model.tflite import load_tflite

@@ -91,7 +91,7 @@ def dense_project(tmp_path_factory):
 
 
 def test_validate_through_faults_returns_every_output_once_and_exact(dense_project, monkeypatch):
-    from mcuforge.commands.validate import make_inputs, validate
+    from mcuforge.validation import make_inputs, validate
     from mcuforge.model.tflite import load_tflite
     from mcuforge.reference.tflm import TflmModel
 
