@@ -6,8 +6,9 @@ TFLM's arena for the same model (its interpreter's own report) and the arena wit
 Results also go to the results database (kind "bench"). Then, per layer, the two shared bench models against
 TFLM's recorded reference and CMSIS-NN counts (bench/layers.py). Then the binary conv against the int8 conv of
 the same shape, the whole BNN against the int8 DS-CNN, and, when 'make demo' has run, the accuracy ceiling
-of head-only learning on the frozen BNN embedding (bench/head_ceiling.py), and the firmware fuzz
-figure: 10^7 libFuzzer executions of the link parser and handlers (bench/fuzz_firmware.py).
+of head-only learning on the frozen BNN embedding (bench/head_ceiling.py), the firmware fuzz
+figure: 10^7 libFuzzer executions of the link parser and handlers (bench/fuzz_firmware.py), and the
+serial link under faults (bench/link_faults.py: faults injected, recovered, results lost).
 
 ``python -m bench fuzz`` instead prints the bad-model fuzzing figures (bench/fuzz.py).
 """
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, layers, binary, kws, ceiling, fuzz")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: zoo, layers, binary, kws, ceiling, fuzz, link")
     p.add_argument("--demo-dir", default="build/demo",
                    help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
@@ -93,7 +94,12 @@ def main(argv=None) -> int:
         fuzz = fuzz_firmware.run()
         fuzz_firmware.print_report(fuzz)
         fuzz_clean = fuzz["clean"]
-    return 0 if all(r[-1] == "ok" for r in rows) and fuzz_clean else 1
+    link_ok = True
+    if "link" not in skip:
+        from bench import link_faults
+
+        link_ok = link_faults.print_report(args.board) == 0
+    return 0 if all(r[-1] == "ok" for r in rows) and fuzz_clean and link_ok else 1
 
 
 if __name__ == "__main__":

@@ -31,8 +31,7 @@ def usage_error(p, *words):
 
 
 @pytest.mark.parametrize("args,words", [
-    # --port alone: a usage error until flash.attach (the linkfaults branch) makes it reach a running board.
-    (["--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "--method", "qemu"]),
+    # (--port alone reaches a board already running there: tests/test_link_faults.py)
     (["--method", "qemu", "--port", "/dev/ttyACM0"], ["--port /dev/ttyACM0", "emulated board"]),
     (["--method", "bogus"], ["unknown flash method 'bogus'", "openocd"]),
     (["--method", "openocd", "-b", "mps2-an386"], ["does not support flash method 'openocd'"]),
@@ -67,7 +66,9 @@ def test_profile_and_flash_options(model, tmp_path):
     assert not (tmp_path / "fw").exists()
     assert mcuforge("generate", model, "-o", tmp_path / "p").returncode == 0
     usage_error(mcuforge("flash", tmp_path / "p", "--method", "bogus"), "unknown flash method")
-    usage_error(mcuforge("flash", tmp_path / "p", "--port", "/dev/ttyACM0"), "--method")
+    # --port alone: the board already runs there (nothing is flashed); here there is none
+    p = mcuforge("flash", tmp_path / "p", "--port", tmp_path / "ttyNOPE")
+    assert p.returncode == 5 and "cannot open serial port" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_validate_api_refuses_zero_samples(model):

@@ -78,7 +78,8 @@ def test_method_checks(fake_firmware):
     with pytest.raises(UsageError, match="unknown flash method 'jlink'"):
         get_backend("jlink")
     with pytest.raises(UsageError, match="--port /dev/ttyACM0 is the serial port of a real board.*--method"):
-        check_method("netduinoplus2", None, "/dev/ttyACM0")
+        check_method("netduinoplus2", "qemu", "/dev/ttyACM0")
+    assert check_method("netduinoplus2", None, "/dev/ttyACM0") is None  # attach: nothing to flash
     assert check_method("netduinoplus2", "openocd", "/dev/ttyACM0") == "openocd"
     assert check_method("netduinoplus2") == "qemu"
 

@@ -1,9 +1,188 @@
+"""The link under faults, on QEMU, through the fault-injecting proxy (mcuforge.link.faultproxy):
+the documented retries, validate and learn on a board that is already running (``--port``),
+with corrupted, dropped and delayed bytes and frames and board resets, and CPU faults."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import FAKE_MODEL, make_fake_project
+from mcuforge.flash import QemuSession
+from mcuforge.link import DeviceFault, Link, LinkTimeout
+from mcuforge.link.faultproxy import FaultProxy, Faults
+from test_learning_session import world  # noqa: F401 - the learning firmware and task fixture
+
+pytestmark = pytest.mark.qemu
+
+BOARD = "netduinoplus2"
+
+
+def start_board(elf, board=BOARD) -> QemuSession:
+    """A running board that has said its boot HELLO, as ``mcuforge flash --listen`` leaves it."""
+    session = QemuSession(elf, _board(board))
+    session.link().close()
+    return session
+
+
+def _board(name):
+    from mcuforge.boards import load_board
+
+    return load_board(name)
+
+
+def test_three_retries_then_link_timeout(fake_firmware):
+    """docs/protocol.md: no reply within the timeout -> resend, up to 3 retries, then LinkTimeout."""
+    with start_board(fake_firmware(BOARD).elf) as board:
+        # reply 1 answers HELLO; replies 2..4 to the first PING are lost, the 4th
+        # attempt's reply passes; the next PING loses all four
+        lost = Faults.none(drop_nth=frozenset({2, 3, 4, 6, 7, 8, 9}))
+        with FaultProxy(board.port, lost, to_board=Faults.none()) as proxy:
+            link = Link(proxy.url, timeout=0.5)
+            link.connect(boot_timeout=0.1)  # no boot HELLO on a running board: asks for one
+            hello_frames = proxy.frames["up"]
+            assert link.ping(b"fourth time lucky") == b"fourth time lucky"
+            assert link.stats.retries == 3 and proxy.frames["up"] - hello_frames == 4
+            with pytest.raises(LinkTimeout, match=r"PING failed after 4 attempt\(s\): no reply"):
+                link.ping(b"never")
+            assert link.stats.retries == 6 and proxy.frames["up"] - hello_frames == 8
+            assert proxy.injected["frame dropped"] == 7
+            link.close()
+
+
+HARDFAULT_HOOK = ('    if ((uint8_t)IN0[0] == 0x7Du && (uint8_t)IN0[1] == 0x7Du) {\n'
+                  '        __asm volatile("cpsid i\\n\\tudf #1"); /* no UsageFault with PRIMASK set: '
+                  'escalates to HardFault */\n    }\n')
+
+
+def test_hardfault_is_reported_with_its_registers(tmp_path):
+    src = FAKE_MODEL.joinpath("model.c").read_text()
+    src = src.replace("    MF_LAYER_BEGIN(0);\n", HARDFAULT_HOOK + "    MF_LAYER_BEGIN(0);\n", 1)
+    elf = make_fake_project(BOARD, tmp_path, model_c=src).elf
+    with QemuSession(elf, _board(BOARD)) as session:
+        link = session.link()
+        x0 = np.zeros(1500, np.int8)
+        x0[:2] = 0x7D
+        with pytest.raises(DeviceFault) as e:
+            link.run([x0, np.zeros(10, np.int16)])
+        # HFSR.FORCED (bit 30): an escalated fault; CFSR.UNDEFINSTR (bit 16): the cause
+        assert "firmware fault: HardFault pc=0x" in str(e.value)
+        assert "cfsr=0x00010000" in str(e.value) and "hfsr=0x40000000" in str(e.value)
+        assert session.wait(10) == 127  # MF_EXIT_FAULT
+
+
+# ---- validate on a running board, through a line that damages everything ------------------
+
+NOISY = Faults(corrupt=0.01, burst=8, drop_byte=0.001, drop_frame=0.03, delay_frame=0.03, delay=1.2,
+               reset_every=9, seed=3)
+
+
+@pytest.fixture(scope="module")
+def dense_project(tmp_path_factory):
+    """A small zoo model (as a file, as the CLI takes it) and its project, built once."""
+    from mcuforge.build.make import build
+    from mcuforge.codegen.generate import generate
+    from models.zoo import ZOO
+
+    folder = tmp_path_factory.mktemp("dense")
+    model = folder / "dense.tflite"
+    model.write_bytes(ZOO["dense_flatten"]())
+    project = generate(model, BOARD, folder / "fw")
+    return model, project, build(project.path)
+
+
+def test_validate_through_faults_returns_every_output_once_and_exact(dense_project, monkeypatch):
+    from mcuforge.validation import make_inputs, validate
+    from mcuforge.model.tflite import load_tflite
+    from mcuforge.reference.tflm import TflmModel
+
+    model, project, built = dense_project
+    data = model.read_bytes()
+    x = make_inputs(load_tflite(data), 5, seed=4)
+    for var in ("MCUFORGE_LINK_TIMEOUT", "MCUFORGE_INVOKE_TIMEOUT"):
+        monkeypatch.setenv(var, "1.0")  # the proxy's delays (1.2 s) pass it
+    with start_board(built.elf) as board, FaultProxy(board.port, NOISY, reset=board.reset) as proxy:
+        v = validate(model, BOARD, inputs=x, workdir=project.path, port=proxy.url, progress=False)
+    assert not proxy.errors
+    assert v.samples == 5 and len(v.outputs) == 5 and v.mismatches == 0 and v.max_abs_diff == 0
+    reference = TflmModel(data)
+    for xi, got in zip(x, v.outputs):  # each sample's own output, in order
+        want = reference.run([xi[None]])[0]
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+    for kind in ("burst corrupted", "frame dropped", "delayed past the timeout", "board reset"):
+        assert proxy.injected[kind] >= 1, proxy.injected
+
+
+# ---- the CLI on a board that is already running -----------------------------------------------
+
+def _cli(*args, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mcuforge", *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_flash_listen_then_port_alone(dense_project, tmp_path):
+    """``flash --listen`` keeps the emulated board and prints its URL; ``--port URL`` alone
+    (no --method) then reaches it the way it would reach a real board."""
+    import signal
+    import subprocess
+    import sys
+
+    model, project, _ = dense_project
+    listen = subprocess.Popen([sys.executable, "-m", "mcuforge", "flash", str(project.path), "--listen"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in listen.stdout:
+            if line.startswith("listening on "):
+                url = line.split()[2]
+                break
+        else:
+            pytest.fail(f"no URL printed: {listen.stderr.read()}")
+        assert url.startswith("socket://127.0.0.1:")
+        found = _cli("flash", str(project.path), "--port", url)
+        assert found.returncode == 0, found.stderr
+        assert f"found {project.manifest['model_name']} on {BOARD}" in found.stdout
+        v = _cli("validate", str(model), "--port", url, "--samples", "3", "--workdir", str(project.path),
+                 "--db", str(tmp_path / "r.db"))
+        assert v.returncode == 0, v.stderr
+        assert "3 samples, bit-exact" in v.stdout
+    finally:
+        listen.send_signal(signal.SIGINT)  # Ctrl-C: the board is stopped
+        assert listen.wait(30) == 0
+
+
+def test_protocol_error_from_the_device_exits_5(dense_project):
+    """A device speaking another protocol version answers HELLO with version 2: a link
+    failure (5), not bad usage (2)."""
+    import socket
+    import threading
+
+    from mcuforge.link import protocol as P
+
+    _, project, _ = dense_project
+    hello_v2 = bytes([2]) + bytes(40)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def device():
+            conn, _ = server.accept()
+            with conn:
+                decoder = P.FrameDecoder()
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    for f in decoder.feed(data):
+                        conn.sendall(P.encode_frame(f.type | P.REPLY, f.seq, hello_v2))
+        threading.Thread(target=device, daemon=True).start()
+        r = _cli("flash", str(project.path), "--port", f"socket://127.0.0.1:{server.getsockname()[1]}")
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    assert "link protocol v2" in r.stderr and "Traceback" not in r.stderr
 
 
 # ---- learn on a running board through faults -----------------------------------------------
 
-def test_learning_resumes_through_faults_without_losing_or_repeating_a_step(world, tmp_path, monkeypatch):
-    """The session of test_learning_session.py, on one board kept running and reached by
+def test_learning_resumes_through_faults_without_losing_or_repeating_a_step(world, tmp_path, monkeypatch):  # noqa: F811
+    """The session of test_learning_session.py on one board kept running and reached by
     --port through the fault proxy (resets included): the store ends with exactly the
     uninterrupted numpy session's steps, predictions, evaluations and final state."""
     from mcuforge.learning.session import EvalSet, LearnPlan, board_opener, feature_source, run_learning_session
@@ -14,8 +193,11 @@ def test_learning_resumes_through_faults_without_losing_or_repeating_a_step(worl
         monkeypatch.setenv(var, "1.0")
     plan = LearnPlan("tinyol-batch", 0.05, batch=3, eval_every=16, checkpoint_every=8, max_recoveries=8)
     preds, evals, blob = expected(world, plan)
-    faults = Faults(corrupt=0.01, burst=8, drop_byte=0.001, drop_frame=0.02, delay_frame=0.01, delay=1.2,
-                    reset_every=90, seed=5)
+    # per-byte faults 20x rarer than validate's: checkpoints move in 1 KiB frames, and at 1% in
+    # 8-byte bursts 73% of those arrive damaged, so 4 attempts fail 28% of the time (README)
+    # and each lost frame costs a 1 s timeout over ~1,500 frames: frame faults 4x rarer too
+    faults = Faults(corrupt=0.0005, burst=8, drop_byte=0.0001, drop_frame=0.005, delay_frame=0.003, delay=1.2,
+                    reset_every=300, seed=5)  # resets far enough apart for a restore and a checkpoint
     with start_board(world["elf"]) as board, FaultProxy(board.port, faults, reset=board.reset) as proxy, \
             ResultsStore(tmp_path / "r.db") as store:
         open_board = board_opener(world["elf"], BOARD, port=proxy.url)  # attaches: nothing is flashed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import struct
+import types
 
 import numpy as np
 import pytest
@@ -153,3 +154,137 @@ def test_resync_finds_frame_behind_dead_partial_frame():
     assert d.feed(dead + good) == []  # good bytes are taken as the dead frame's payload
     assert [f.seq for f in d.resync()] == [2]
     assert d.pending == 0
+
+
+# ---- link errors, decoder cost under noise --------------------------------------------------
+
+def test_protocol_errors_are_link_errors_with_exit_code_5():
+    from mcuforge.errors import EXIT_BOARD, exit_code_for
+    from mcuforge.link import LinkError
+
+    with pytest.raises(LinkError) as e:
+        P.parse_hello(_hello_payload(version=2))
+    assert exit_code_for(e.value) == EXIT_BOARD == 5
+    assert not isinstance(e.value, ValueError)  # ValueError means bad usage (exit 2)
+
+
+def _crc16_bitwise(data: bytes) -> int:
+    """The spec's CRC written out bit by bit (docs/protocol.md), independent of binascii."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def test_crc16_equals_the_bitwise_definition():
+    rng = random.Random(7)
+    for n in (0, 1, 2, 9, 255, 1024, 4099):
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert P.crc16(data) == _crc16_bitwise(data), n
+
+
+def _count_crc(monkeypatch) -> list[int]:
+    """Record the bytes the decoder hands to the CRC, call by call."""
+    calls: list[int] = []
+    real = P.crc16
+    monkeypatch.setattr(P, "crc16", lambda data, crc=0xFFFF: (calls.append(len(data)), real(data, crc))[1])
+    return calls
+
+
+# 68 KB of fake headers claiming the longest payload (issue 15): each one used to cost a
+# 64 KiB CRC, 34 s inside one feed() call.
+FAKE_LONG_HEADERS = b"\xa5\x5a\x81\x07\xff\xff" * (68_000 // 6)
+
+
+def test_fake_long_headers_cost_at_most_the_budget_per_feed(monkeypatch):
+    calls = _count_crc(monkeypatch)
+    good = P.encode_frame(0x82, 9, b"after the noise")
+    d = P.FrameDecoder()
+    frames, per_call = d.feed(FAKE_LONG_HEADERS + good), [sum(calls)]
+    while d.backlog:
+        before = sum(calls)
+        frames += d.feed(b"")
+        per_call.append(sum(calls) - before)
+        assert len(per_call) < 2000
+    # the last fake headers wait for payload that never comes, until the line idles
+    assert frames == [] and d.pending > 0
+    frames += d.resync()
+    while d.backlog:
+        before = sum(calls)
+        frames += d.resync()
+        per_call.append(sum(calls) - before)
+        assert len(per_call) < 2000
+    assert max(per_call) <= P.CHECK_BUDGET
+    assert [f.payload for f in frames] == [b"after the noise"]  # nothing lost behind the noise
+    assert d.pending == 0
+
+
+@pytest.mark.parametrize("claimed", [4096, 0xFFFF])
+def test_noise_costs_a_bounded_amount_per_byte_once_the_hello_is_known(monkeypatch, claimed):
+    """After HELLO the decoder refuses lengths above max(max_payload, 4096): every byte of
+    noise costs at most ~one longest reply of CRC work, whatever the noise."""
+    calls = _count_crc(monkeypatch)
+    noise = (b"\xa5\x5a\x81\x07" + struct.pack("<H", claimed)) * 2000
+    good = P.encode_frame(0x82, 9, b"ok")
+    d = P.FrameDecoder(max_payload=P.REPLY_PAYLOAD_FLOOR)
+    frames = d.feed(noise + good)
+    while d.backlog:
+        frames += d.feed(b"")
+    frames += d.resync()  # the line idles: the fake headers still waiting for payload are dead
+    while d.backlog:
+        frames += d.resync()
+    assert [f.payload for f in frames] == [b"ok"]
+    assert sum(calls) <= len(noise) * (P.REPLY_PAYLOAD_FLOOR + 8)
+    assert d.examined <= len(noise) * (P.REPLY_PAYLOAD_FLOOR + 16)
+
+
+def test_link_read_deadline_holds_under_noise(monkeypatch):
+    """A request waiting for a reply behind endless fake headers gives up at its deadline:
+    time is counted on a virtual clock that CRC work advances (1 s per MB), so no wall
+    clock is measured."""
+    import socket
+    import threading
+
+    from mcuforge.link import client as C
+
+    clock = [0.0]
+    real = P.crc16
+
+    def crc(data, init=0xFFFF):
+        clock[0] += len(data) / 1e6
+        return real(data, init)
+
+    def monotonic():
+        clock[0] += 1e-4
+        return clock[0]
+
+    monkeypatch.setattr(P, "crc16", crc)
+    # the client's clock only (pyserial's own timeouts keep the real one)
+    monkeypatch.setattr(C, "time", types.SimpleNamespace(monotonic=monotonic, sleep=lambda s: None))
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a "device" that sends only noise
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1)  # the request (pyserial's open() drops what comes before)
+                conn.sendall(FAKE_LONG_HEADERS)
+                while conn.recv(4096):  # until the link closes
+                    pass
+        threading.Thread(target=serve, daemon=True).start()
+        link = C.Link(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=1.0)
+        with link:
+            start = clock[0]
+            with pytest.raises(C.LinkTimeout, match="PING failed after 1 attempt"):
+                link.request(P.Msg.PING, b"x", retries=0)
+            elapsed = clock[0] - start
+    # at most one budget's worth of work (0.13 s here) past the deadline; it was 45 s
+    assert elapsed <= 1.0 + P.CHECK_BUDGET / 1e6 + 0.01
+
+
+def test_link_faults_bench_entry_point_parses(capsys):
+    from bench import link_faults
+
+    with pytest.raises(SystemExit) as exc:
+        link_faults.main(["--help"])
+    assert exc.value.code == 0 and "results lost" in capsys.readouterr().out

@@ -1,4 +1,9 @@
-"""``mcuforge flash``: put a built project on the board (the board's emulator by default) and check its hello."""
+"""``mcuforge flash``: put a built project on the board (the board's emulator by default) and check its hello.
+
+With ``--port URL`` and no ``--method``, nothing is flashed: the board already runs the project's firmware
+at URL (a real board, or one kept by ``--listen``) and only its hello is checked. ``--listen`` keeps an
+emulated board running and prints its URL (``listening on socket://...``) until Ctrl-C, so the commands
+that take ``--port`` (validate, profile, learn) can use it as they would use a real board."""
 from __future__ import annotations
 
 import shlex
@@ -14,10 +19,12 @@ def add_parser(sub) -> None:
                        description=_common.doc(__doc__))
     p.add_argument("project", help="folder written by 'mcuforge generate' and built by 'mcuforge build'")
     p.add_argument("--method", default=None, help="flash method (default: the board's first; see 'mcuforge boards')")
-    p.add_argument("--port", default=None, help="serial port or pyserial URL for the link after flashing")
+    p.add_argument("--port", default=None,
+                   help="serial port or pyserial URL of the board's link; without --method: a board that "
+                        "already runs this firmware (nothing is flashed)")
     p.add_argument("--dry-run", action="store_true", help="print the flashing command instead of running it")
-    p.add_argument("--keep", action="store_true",
-                   help="keep an emulated board running and print its pyserial URL until Ctrl-C")
+    p.add_argument("--listen", "--keep", dest="listen", action="store_true",
+                   help="keep the board running and print its pyserial URL until Ctrl-C")
     _common.add_json(p, "the board's hello")
     p.set_defaults(func=run)
 
@@ -31,7 +38,10 @@ def run(args) -> int:
 
     manifest = read_manifest(args.project)
     board = load_board(manifest["board"])
-    method = check_method(board, args.method, args.port)
+    method = check_method(board, args.method, args.port)  # None: attach to the board at --port
+    if args.dry_run and method is None:
+        print(f"nothing to flash: the board at {args.port} already runs the firmware")
+        return 0
     if args.dry_run:
         if method == "qemu":
             from ..flash import qemu_argv, resolve_elf
@@ -50,13 +60,14 @@ def run(args) -> int:
         link = session.link(expected_hash=manifest["firmware_hash"])
         hello = link.hello()
         info = _hello_dict(hello)
-        print(f"flashed {manifest['model_name']} to {board.name}; the board says:")
+        done = "flashed" if method is not None else "found"
+        print(f"{done} {manifest['model_name']} on {board.name}; the board says:")
         for k, v in info.items():
             print(f"  {k.replace('_', ' ')}: {_readable(v)}")
         _common.write_json(args.json, info)
-        if args.keep:
+        if args.listen:
             link.close()
-            print(f"board running; connect to {session.url} (Ctrl-C to stop)", flush=True)
+            print(f"listening on {session.url} (Ctrl-C to stop)", flush=True)
             while True:
                 time.sleep(1)
         link.close()

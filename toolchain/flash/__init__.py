@@ -35,11 +35,14 @@ def get_backend(method: str, board: Board | None = None) -> FlashBackend:
     raise UsageError(f"unknown flash method '{method}'; known: {', '.join(known_methods())}")
 
 
-def check_method(board: Board | str, method: str | None = None, port: str | None = None) -> str:
+def check_method(board: Board | str, method: str | None = None, port: str | None = None) -> str | None:
     """The flash method to use for ``board`` (default: its first), refused as bad usage before
     anything is built: unknown, not the board's, or ``port`` given to an emulator (which opens
-    its own link)."""
+    its own link). None with ``port`` and no ``method``: nothing is flashed, the board already
+    runs at ``port`` (``attach``)."""
     board = load_board(board)
+    if method is None and port:
+        return None
     method = method or board.default_flash_method
     if method not in known_methods():
         raise UsageError(f"unknown flash method '{method}'; known: {', '.join(known_methods())}")
@@ -50,19 +53,35 @@ def check_method(board: Board | str, method: str | None = None, port: str | None
         real = [m for m in board.flash_methods if m not in EMULATOR_KINDS]
         raise UsageError(f"--port {port} is the serial port of a real board, but the flash method is {method} "
                          f"(an emulated board opens its own link); give --method "
-                         f"{' / '.join(real) or '<tool>'} to flash a real board, or leave out --port")
+                         f"{' / '.join(real) or '<tool>'} to flash a real board, or leave out --method to use "
+                         f"a board already running at --port")
     return method
+
+
+def attach(port: str, board: Board | str) -> SerialSession:
+    """A board that already runs its firmware, reached at ``port`` (a serial port or a
+    pyserial URL such as ``socket://127.0.0.1:PORT``): nothing is flashed; the link checks
+    the firmware hash when it connects. An emulated board (kept by ``flash --listen``) runs
+    with its board's -icount shift, which converts its SysTick counts to instructions."""
+    board = load_board(board)
+    session = SerialSession(port, board)
+    if board.emulator is not None:
+        session.icount_shift = board.emulator.icount_shift
+    return session
 
 
 def open_session(target: str | Path, board: Board | str, method: str | None = None,
                  **options) -> Session:
     """Flash ``target`` (project dir or ELF) onto ``board`` with ``method`` (default: the
-    board's first flash method) and return the running session."""
+    board's first flash method) and return the running session. With ``port=`` and no
+    ``method``, nothing is flashed: the board is already running at that port (``attach``)."""
+    if method is None and options.get("port"):
+        return attach(options["port"], board)
     board = load_board(board)
     method = check_method(board, method, options.get("port"))
     return get_backend(method, board).flash(resolve_elf(target), board, **options)
 
 
-__all__ = ["BACKENDS", "check_method", "known_methods", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
+__all__ = ["BACKENDS", "attach", "check_method", "known_methods", "FlashBackend", "FlashError", "QemuBackend", "QemuSession", "SerialSession",
            "Session", "SimavrBackend", "SimavrSession", "ToolBackend", "get_backend", "open_session",
            "qemu_argv", "resolve_elf", "simavr_argv"]

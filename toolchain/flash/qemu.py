@@ -94,6 +94,11 @@ class QemuSession(Session):
         self._monitor("cont")
         self._resumed = True
 
+    def reset(self) -> None:
+        """Reset the board (QEMU's monitor ``system_reset``), as its reset button would: the
+        firmware boots again and sends its boot HELLO on the same serial connection."""
+        self._monitor("system_reset")
+
     def _monitor(self, command: str) -> None:
         if self.proc.poll() is not None:
             raise FlashError(f"QEMU is not running (exit {self.proc.returncode}):\n{self.log_text()[-3000:]}")

@@ -26,7 +26,12 @@ INSTALL_HINTS = {
 
 
 class SerialSession(Session):
-    """A real board after flashing: its link is a serial port the user names."""
+    """A board that runs on its own (a real board after flashing, or one that was already
+    running, e.g. an emulated board kept by ``mcuforge flash --listen``): its link is a
+    serial port or pyserial URL the user names. It booted before the host attached, so
+    its boot HELLO is gone: ``link()`` waits only briefly for one, then asks."""
+
+    boot_timeout = 0.5
 
     def __init__(self, port: str | None, board: Board):
         super().__init__()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..link import LinkError
+from ..link import LinkError, ReplyLost
 from .checkpoint import CheckpointError, HeadState, blob_crc
 from .rules import RULES, rule_code
 
@@ -211,6 +211,26 @@ class LearningClient:
                                   f"0x{info.crc:08x}: it changed while being read")
         return blob
 
+    def _write_state_chunk(self, pos: int, data: bytes, last: bool) -> tuple[int, int]:
+        """One WRITE_STATE chunk. Offsets must follow on, so a chunk whose reply was lost is
+        sent again and a refusal to take it at ``pos`` means the first copy arrived."""
+        payload = struct.pack("<I", pos) + data
+        try:
+            return _unpack(_WRITE_REPLY, self._request(LearnMsg.WRITE_STATE, payload, resend_unanswered=False),
+                           "WRITE_STATE")
+        except ReplyLost:
+            pass
+        seen = len(self.link.stats.device_errors)
+        try:
+            return _unpack(_WRITE_REPLY, self._request(LearnMsg.WRITE_STATE, payload), "WRITE_STATE")
+        except LinkError:
+            err = self.link.stats.device_errors[seen:]
+            if pos == 0 or not err or "must continue" not in err[-1].message:
+                raise
+        if last and self.info().restoring:
+            raise LearningError("board did not complete the restore after the last chunk")
+        return (1 if last else 0), pos + len(data)
+
     def write_state(self, blob: bytes) -> None:
         """Restore a blob from read_state(); the board validates it when the last byte arrives
         and refuses (resetting its head) a blob for another head or a corrupt one."""
@@ -219,8 +239,7 @@ class LearningClient:
         chunk = self.link.hello().max_payload - 4
         done = None
         for pos in range(0, len(blob), chunk):
-            payload = self._request(LearnMsg.WRITE_STATE, struct.pack("<I", pos) + blob[pos:pos + chunk])
-            done = _unpack(_WRITE_REPLY, payload, "WRITE_STATE")
+            done = self._write_state_chunk(pos, blob[pos:pos + chunk], last=pos + chunk >= len(blob))
         if done is None or done != (1, len(blob)):
             raise LearningError(f"board did not complete the restore (last reply {done}, blob "
                                 f"{len(blob)} bytes): its state blob has another size")

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..flash import FlashError
-from ..link import LinkError
+from ..link import LinkError, ReplyLost
 from .checkpoint import CheckpointError, HeadState
 from .client import LearningClient
 from .rules import rule_code
@@ -62,8 +62,17 @@ class StateLost(LinkError):
 
 # ---- sample sources ------------------------------------------------------------------------
 
-def _invoke(link, i: int) -> None:
-    status, _ = link.invoke()
+def _fill_and_invoke(link, i: int, fill: Callable[[], None]) -> None:
+    """fill() the model input, INVOKE. An INVOKE whose reply was lost may have run and
+    overwritten its input, so the input is filled again before the next try."""
+    for attempt in range(link.retries + 1):
+        fill()
+        try:
+            status, _ = link.invoke()
+            break
+        except ReplyLost:
+            if attempt == link.retries:
+                raise
     if status != 0:
         raise LinkError(f"{link.url}: model invoke failed with status {status} on sample {i}")
 
@@ -74,8 +83,7 @@ def feature_source(features: np.ndarray, input_index: int = 0) -> SampleSource:
     features = np.asarray(features)
 
     def source(link, i: int) -> None:
-        link.write_input(input_index, np.ascontiguousarray(features[i]))
-        _invoke(link, i)
+        _fill_and_invoke(link, i, lambda: link.write_input(input_index, np.ascontiguousarray(features[i])))
 
     return source
 
@@ -85,8 +93,7 @@ def clip_source(clips: Sequence[Any], stream_clip: Callable[[Any, Any], None]) -
     client) makes the board fill the model input from the clip; then INVOKE."""
 
     def source(link, i: int) -> None:
-        stream_clip(link, clips[i])
-        _invoke(link, i)
+        _fill_and_invoke(link, i, lambda: stream_clip(link, clips[i]))
 
     return source
 
@@ -368,7 +375,11 @@ class LearningSession:
     def _train_step(self, s: int) -> None:
         sample, label = self.stream[s - 1]
         while self.classes <= label:
-            self.classes = self.learn.add_class() + 1
+            index = self.learn.add_class()
+            if index != self.classes:  # a resent ADD_CLASS whose first reply was lost added two
+                raise StateLost(f"{self.learn.link.url}: the board added class {index}, expected "
+                                f"{self.classes}")
+            self.classes = index + 1
         self.train_source(self.learn.link, sample)
         r = self.learn.train(label)
         if r.samples != s:

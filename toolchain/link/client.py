@@ -2,12 +2,16 @@
 (a COM port, ``/dev/ttyUSB0``, or ``socket://127.0.0.1:PORT`` for QEMU).
 
 Every read has a deadline; a request is resent (with a fresh seq, after the line has
-been idle long enough for the device to drop a partial frame) when the reply times out
-or the device reports a transmission error. Replies are matched by seq and type, so a
-late reply to an earlier attempt is discarded instead of being taken for a new one.
+been idle long enough for the device to drop a partial frame) when the reply times out,
+arrives damaged, or the device reports a transmission error. Replies are matched by seq
+and type, so a late reply to an earlier attempt is discarded instead of being taken for a
+new one. A board that resets announces itself with its boot HELLO (seq 0): a request
+waiting then raises ``BoardReset`` at once (its reply will never come), and ``run()``
+runs its sample again, since the board lost its inputs.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -17,33 +21,15 @@ import serial
 
 from . import protocol as P
 from .cycles import CycleScale, cycle_scale
+from .errors import BoardReset, DeviceFault, DeviceOverflow, FirmwareMismatch, LinkError, LinkTimeout, ReplyLost
 
 # The device drops a partial frame after 200 ms without bytes (MF_LINK_BYTE_TIMEOUT_MS);
 # wait a bit longer before resending so the resent frame starts on a clean parser.
 DEVICE_BYTE_TIMEOUT = 0.2
 RESYNC_IDLE = 0.3
+TIMEOUT_ENV, INVOKE_TIMEOUT_ENV = "MCUFORGE_LINK_TIMEOUT", "MCUFORGE_INVOKE_TIMEOUT"
+READ_CHUNK = 4096  # bytes per port read: the decoder's work per loop stays bounded
 TRANSMISSION_ERRORS = (P.ErrorCode.BAD_CRC, P.ErrorCode.TRUNCATED, P.ErrorCode.TOO_LONG)
-
-
-class LinkError(RuntimeError):
-    """The device or the connection failed; the message names the port."""
-
-
-class LinkTimeout(LinkError):
-    pass
-
-
-class DeviceFault(LinkError):
-    """The firmware hit a CPU fault (it reports the fault and exits)."""
-
-
-class DeviceOverflow(LinkError):
-    """An INVOKE broke a memory guard (the arena's guard bytes or the stack's end): the
-    firmware needs a bigger arena or stack, its outputs were not read."""
-
-
-class FirmwareMismatch(LinkError):
-    pass
 
 
 @dataclass
@@ -51,18 +37,36 @@ class LinkStats:
     requests: int = 0
     retries: int = 0
     discarded_frames: int = 0
+    damaged_replies: int = 0  # attempts given up early because a frame arrived damaged
+    resets: int = 0  # boot HELLOs seen after connecting: the board restarted
+    sample_reruns: int = 0  # run() calls that ran their sample again after a reset
     device_errors: list = field(default_factory=list)
 
 
+def default_timeout(env: str, default: float) -> float:
+    """Seconds to wait for a reply: the environment variable ``env``, else ``default``."""
+    text = os.environ.get(env, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise LinkError(f"{env}={text!r}: give the reply timeout in seconds (0 < t < 3600)")
+    return value
+
+
 class Link:
-    def __init__(self, url: str, *, timeout: float = 5.0, invoke_timeout: float = 120.0,
+    def __init__(self, url: str, *, timeout: float | None = None, invoke_timeout: float | None = None,
                  retries: int = 3, baudrate: int = 115200, icount_shift: int | None = None,
                  simulated: bool = False, expected_hash: str | None = None, port=None):
         """Open ``url`` (``port``: an already open pyserial object, for tests). ``icount_shift``
-        (QEMU) and ``simulated`` (simavr) say what the device's cycle counts mean."""
+        (QEMU) and ``simulated`` (simavr) say what the device's cycle counts mean. ``timeout``
+        (per reply, default $MCUFORGE_LINK_TIMEOUT or 5 s) and ``invoke_timeout`` (for an
+        INVOKE's reply, default $MCUFORGE_INVOKE_TIMEOUT or 120 s)."""
         self.url = url
-        self.timeout = timeout
-        self.invoke_timeout = invoke_timeout
+        self.timeout = default_timeout(TIMEOUT_ENV, 5.0) if timeout is None else timeout
+        self.invoke_timeout = default_timeout(INVOKE_TIMEOUT_ENV, 120.0) if invoke_timeout is None \
+            else invoke_timeout
         self.retries = retries
         self.icount_shift = icount_shift
         self.simulated = simulated
@@ -97,7 +101,7 @@ class Link:
         frame = self._wait_for(lambda f: f.type == (P.Msg.HELLO | P.REPLY), boot_timeout,
                                raise_timeout=False)
         if frame is not None:
-            self._hello = P.parse_hello(frame.payload)
+            self._set_hello(frame.payload)
         else:
             self.hello(refresh=True)
         if self.expected_hash is not None:
@@ -106,8 +110,21 @@ class Link:
 
     def hello(self, refresh: bool = False) -> P.Hello:
         if self._hello is None or refresh:
-            self._hello = P.parse_hello(self.request(P.Msg.HELLO).payload)
+            self._set_hello(self.request(P.Msg.HELLO).payload)
         return self._hello
+
+    def _set_hello(self, payload: bytes) -> None:
+        self._hello = P.parse_hello(payload)
+        # every reply but HELLO fits max_payload: a longer fake header is noise
+        self._decoder.max_payload = max(self._hello.max_payload, P.REPLY_PAYLOAD_FLOOR)
+
+    def _on_boot_hello(self, frame: P.Frame) -> None:
+        """An unsolicited boot HELLO: the board restarted under us (its inputs, outputs and
+        extension state are gone). Refuse it if it now runs other firmware."""
+        self.stats.resets += 1
+        self._set_hello(frame.payload)
+        if self.expected_hash is not None:
+            self.expect_firmware(self.expected_hash)
 
     def expect_firmware(self, firmware_hash: str) -> None:
         """Refuse a device running other firmware than the build we validate against."""
@@ -147,8 +164,11 @@ class Link:
                          P.write_input_payload(index, offset + pos, raw[pos : pos + chunk]))
 
     def invoke(self) -> tuple[int, int]:
-        """-> (status, cycles): status 0 is success; cycles in counter ticks (see cycle_scale)."""
-        return P.parse_invoke(self.request(P.Msg.INVOKE, timeout=self.invoke_timeout).payload)
+        """-> (status, cycles): status 0 is success; cycles in counter ticks (see cycle_scale).
+        Resent only when the device says the request arrived broken; a reply that never
+        comes raises ReplyLost (the model may have run and overwritten its input)."""
+        return P.parse_invoke(self.request(P.Msg.INVOKE, timeout=self.invoke_timeout,
+                                           resend_unanswered=False).payload)
 
     def read_output(self, index: int, length: int | None = None, offset: int = 0) -> bytes:
         h = self.hello()
@@ -171,7 +191,22 @@ class Link:
 
     def run(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
         """Write every input, invoke, read every output (flat arrays of the device dtypes).
-        -> (outputs, cycles in counter ticks)."""
+        -> (outputs, cycles in counter ticks). A board reset seen while the sample ran
+        (its inputs were lost) or a lost INVOKE reply runs the sample again, up to
+        ``retries`` times."""
+        for attempt in range(self.retries + 1):
+            resets = self.stats.resets
+            try:
+                result = self._run_once(inputs)
+            except (BoardReset, ReplyLost):
+                result = None
+            if result is not None and self.stats.resets == resets:
+                return result
+            self.stats.sample_reruns += 1
+        raise LinkTimeout(f"{self.url}: one sample failed {self.retries + 1} times (board resets or "
+                          f"lost INVOKE replies)")
+
+    def _run_once(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
         h = self.hello()
         if len(inputs) != len(h.inputs):
             raise LinkError(f"{self.url}: {len(inputs)} inputs given, model takes {len(h.inputs)}")
@@ -224,8 +259,10 @@ class Link:
                               raise_timeout=False)
 
     def request(self, type_: int, payload: bytes = b"", *, timeout: float | None = None,
-                retries: int | None = None) -> P.Frame:
-        """Send a request, return its reply frame; ERROR replies raise LinkError."""
+                retries: int | None = None, resend_unanswered: bool = True) -> P.Frame:
+        """Send a request, return its reply frame; ERROR replies raise LinkError. With
+        ``resend_unanswered=False`` only a request the device reports broken is resent; a
+        reply that does not come (or comes damaged) raises ReplyLost."""
         timeout = self.timeout if timeout is None else timeout
         retries = self.retries if retries is None else retries
         name = P.type_name(type_)
@@ -243,9 +280,19 @@ class Link:
                 return f.seq == seq and (f.type == want or f.type == P.Msg.ERROR) or \
                     (f.type == P.Msg.ERROR and f.payload[:1] == bytes([P.ErrorCode.FAULT]))
 
-            frame = self._wait_for(match, timeout, raise_timeout=False)
+            damaged, resets = self._decoder.damaged, self.stats.resets
+            frame = self._wait_for(match, timeout, raise_timeout=False, damaged=damaged,
+                                   reset_ends=self._hello is not None)
             if frame is None:
-                last = f"no reply to {name} within {timeout:.1f} s"
+                if self.stats.resets != resets:
+                    raise BoardReset(f"{self.url}: the board restarted while {name} waited for its reply")
+                if self._decoder.damaged != damaged:
+                    self.stats.damaged_replies += 1
+                    last = f"reply to {name} arrived damaged"
+                else:
+                    last = f"no reply to {name} within {timeout:.1f} s"
+                if not resend_unanswered:
+                    raise ReplyLost(f"{self.url}: {last}; not resent")
                 continue
             if frame.type != P.Msg.ERROR:
                 return frame
@@ -265,23 +312,55 @@ class Link:
         self._seq = self._seq % 255 + 1  # 1..255; 0 is the boot HELLO
         return self._seq
 
-    def _wait_for(self, match, timeout: float, raise_timeout: bool = True) -> P.Frame | None:
+    def _read_some(self) -> bytes:
+        """Up to READ_CHUNK bytes: waits up to the port's timeout for the first one, then
+        takes what else has arrived without waiting."""
+        waiting = self._port.in_waiting
+        if waiting > 1:  # a serial port's real count
+            return self._port.read(min(waiting, READ_CHUNK))
+        first = self._port.read(1)
+        if not first or not self._port.in_waiting:
+            return first
+        # a socket:// port says only 0 or 1: read the rest without blocking
+        timeout, self._port.timeout = self._port.timeout, 0
+        try:
+            return first + self._port.read(READ_CHUNK - 1)
+        finally:
+            self._port.timeout = timeout
+
+    def _wait_for(self, match, timeout: float, raise_timeout: bool = True,
+                  damaged: int | None = None, reset_ends: bool = False) -> P.Frame | None:
+        """The first frame ``match`` accepts, or None (or LinkTimeout) at the deadline. With
+        ``damaged`` (the decoder's count when the request went out), also None once a
+        damaged frame came in and the line has been idle for RESYNC_IDLE: that was most
+        likely the reply, and waiting out the timeout would only waste it. With
+        ``reset_ends``, None as soon as a boot HELLO arrives."""
         deadline = time.monotonic() + timeout
         last_byte = time.monotonic()
         while True:
-            for i, f in enumerate(self._frames):
+            while self._frames:
+                f = self._frames.pop(0)
                 if match(f):
-                    del self._frames[i]
                     return f
-            if self._frames:  # none matched: stale replies, unsolicited frames
-                self.stats.discarded_frames += len(self._frames)
-                self._frames.clear()
-            if time.monotonic() >= deadline:
+                if f.seq == 0 and f.type == (P.Msg.HELLO | P.REPLY):
+                    self._on_boot_hello(f)
+                    if reset_ends:
+                        return None
+                else:  # stale replies, unsolicited frames
+                    self.stats.discarded_frames += 1
+            now = time.monotonic()
+            if now >= deadline:
                 if raise_timeout:
                     raise LinkTimeout(f"{self.url}: no frame within {timeout:.1f} s")
                 return None
+            if self._decoder.backlog:  # noise left unexamined by the last call
+                self._frames += self._decoder.feed(b"")
+                continue
+            if damaged is not None and self._decoder.damaged != damaged and \
+                    not self._decoder.pending and now - last_byte > RESYNC_IDLE:
+                return None
             try:
-                data = self._port.read(max(1, self._port.in_waiting))
+                data = self._read_some()
             except (serial.SerialException, OSError) as e:
                 raise LinkError(f"{self.url}: connection lost: {e}") from e
             now = time.monotonic()
