@@ -1,5 +1,5 @@
-"""Shared test helpers. Nothing here skips: a test that needs QEMU or the Arm compiler
-fails when they are missing."""
+"""Shared test helpers. Nothing skips: a test that needs QEMU, the Arm compiler or espeak-ng
+fails when they are missing, and tests/no_skips.py turns any skip into a failure."""
 from __future__ import annotations
 
 import shutil
@@ -10,6 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FAKE_MODEL = Path(__file__).resolve().parent / "fixtures" / "fake_model"
 EMULATED_BOARDS = ["netduinoplus2", "mps2-an386"]
+
+pytest_plugins = ["no_skips"]
 
 
 def make_fake_project(board: str, dest: Path, build_id: str = "0123456789abcdef",
