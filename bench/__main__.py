@@ -34,12 +34,12 @@ DEVICE_HEADERS = ["model", "arena B", "TFLM arena B (device)", "instr", "TFLM re
 
 def arena_baselines(model) -> dict:
     """mcuforge's arena and its baselines for one .tflite (bytes or path), no board needed."""
-    from mcuforge.codegen.generate import load_model_meta
+    from mcuforge.model import load
     from mcuforge.plan.arena import plan_arena
     from mcuforge.reference.tflm import tflm_arena
 
     data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
-    plan = plan_arena(load_model_meta(data)[0])
+    plan = plan_arena(load(data).graph)
     tflm = tflm_arena(data)
     return dict(arena=plan.arena_bytes, no_reuse=plan.naive_bytes(), tflm_activations=tflm["activations"],
                 tflm_host_total=tflm["total"])
