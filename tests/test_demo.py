@@ -55,7 +55,7 @@ def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
         assert s["update_cycles"] > 0 and s["head_bytes"] > 0
     # every session's accuracies are its final board head's on the held-out embeddings the board computed
     # (the replays hold the first session's), recomputed on the host from the results DB
-    from mcuforge.commands.learn import load_learn_data
+    from mcuforge.learning.keywords import load_learn_data
     from mcuforge.results.store import ResultsStore
     from mcuforge.train.bnn import BASE_LABELS
 

@@ -35,7 +35,7 @@ def tiny_bnn_and_data(tmp_path_factory):
 # ---- the host reference of a session ---------------------------------------------------------
 
 def learn_data(model, data_dir, **picks):
-    from mcuforge.commands.learn import load_learn_data
+    from mcuforge.learning.keywords import load_learn_data
 
     labels = json.loads(model.with_suffix(".json").read_text())["labels"]
     return load_learn_data(data_dir, labels, ["zero"], seed=0, **picks)
@@ -68,7 +68,7 @@ def test_board_learning_equals_the_host_reference_of_the_same_stream(tiny_bnn_an
     equals the numpy of the folded network on the board's features bit for bit, and every step's
     prediction and label probability, every accuracy and the final head state equal the numpy head
     fed those embeddings, for a session on audio and one replaying the embeddings (SET_EMBEDDING)."""
-    from mcuforge.commands.learn import LearnData, learn, prepare_firmware
+    from mcuforge.learning.keywords import LearnData, learn, prepare_firmware
     from mcuforge.frontend import clip_features, quantize_features, read_features, send_clip
     from mcuforge.learning.client import LearningClient
     from mcuforge.learning.session import board_opener
