@@ -1,5 +1,5 @@
-"""Shared test helpers. Nothing here skips: a test that needs QEMU or the Arm compiler
-fails when they are missing."""
+"""Shared test helpers. Nothing skips: a test that needs QEMU, the Arm compiler or espeak-ng
+fails when they are missing, and tests/no_skips.py turns any skip into a failure."""
 from __future__ import annotations
 
 import shutil
@@ -14,6 +14,8 @@ EMULATED_BOARDS = ["netduinoplus2", "mps2-an386", "mps2-an385", "mps2-an500"]
 # One board per UART driver (STM32 USART, CMSDK UART): the link tests run on these; the other
 # boards share their driver and the common Cortex-M code, and run the link in every validate.
 UART_BOARDS = ["netduinoplus2", "mps2-an386"]
+
+pytest_plugins = ["no_skips"]
 
 
 def make_fake_project(board: str, dest: Path, build_id: str = "0123456789abcdef",

@@ -6,9 +6,11 @@ BinaryInputConv2D), small, with random weights and BatchNorm statistics: negativ
 gammas (constant channels), channel counts that are not multiples of 32, strides 1 and 2. Its
 float conv kernels are integers times a power of two per channel and the input range gives a
 power-of-two input scale, so int8 quantization is lossless and Keras's float convs are exact:
-then every binarized activation must match bit for bit (only BatchNorm runs in float32 in Keras;
-a pre-activation within float rounding of 0 could flip, which these fixed seeds do not hit), and
-the float last conv / embedding match to float32 rounding.
+then every binarized activation must match bit for bit, and the float last conv / embedding match
+to float32 rounding. Only BatchNorm runs in float32 in Keras, so a pre-activation within rounding of
+its threshold could flip a bit: each binarizing BatchNorm's threshold is therefore placed half a
+step between two values its conv can produce (bit-exact by construction, not by lucky seeds; see
+``midpoint_bn``). The same holds for the shipped full-size design (98x64 input, default widths).
 """
 from __future__ import annotations
 
@@ -43,20 +45,41 @@ def pow2_kernel(rng, shape_hwio) -> np.ndarray:
     return (k * 2.0 ** -e).astype(np.float32)
 
 
-def random_bnn(rng, input_shape=(FRAMES, MELS, 1), n_classes=len(LABELS), **arch):
+def midpoint_bn(gamma, beta, mean, var, eps: float, step) -> np.ndarray:
+    """The moving mean that puts BN's zero crossing, mean - beta sqrt(var + eps) / gamma, half a
+    ``step`` (per channel) between two multiples of ``step``: the values the conv before it can
+    produce. Keras's float32 BN then cannot flip a bit: its rounding error is at most a few ulps of
+    values below 2^18 steps (the conv sums), ~2^-4 step, against a margin of half a step."""
+    gamma, beta, mean, var = (np.asarray(v, np.float64) for v in (gamma, beta, mean, var))
+    step = np.broadcast_to(np.asarray(step, np.float64), gamma.shape)
+    live = gamma != 0  # gamma == 0 is a constant bit: nothing to move
+    offset = np.where(live, beta * np.sqrt(var + eps) / np.where(live, gamma, 1.0), 0.0)
+    t = mean - offset
+    t_mid = (np.floor(t / step) + 0.5) * step
+    return np.where(live, t_mid + offset, mean).astype(np.float32)
+
+
+def random_bnn(rng, input_shape=(FRAMES, MELS, 1), n_classes=len(LABELS), input_step: float = 1 / 32, **arch):
     """G1's network with random weights, BN statistics around the real pre-BN values (mixed bits),
-    ~35% negative and ~10% zero gammas. ``arch``: build_bnn_kws options (small defaults)."""
+    ~35% negative and ~10% zero gammas, binarizing thresholds at midpoints (``midpoint_bn``) for
+    inputs quantized with scale ``input_step``. ``arch``: build_bnn_kws options (small defaults)."""
     from mcuforge.train.bnn import build_bnn_kws
 
     arch = {**dict(widths=(40, 33), strides=(2, 1), first_filters=36, embedding_dim=24, first_strides=(1, 2)), **arch}
     model = build_bnn_kws(input_shape, n_classes, dropout=0.0, **arch)
     calib = rng.normal(0, 1, (16,) + tuple(input_shape)).astype(np.float32)
+    step = None  # grid of the pre-BN values of the conv just set (None: not binarized after)
     for layer in model.layers:
         cls = type(layer).__name__
         if cls == "Conv2D" or cls == "BinaryInputConv2D":
-            layer.set_weights([pow2_kernel(rng, layer.kernel.shape)])
+            kernel = pow2_kernel(rng, layer.kernel.shape)
+            layer.set_weights([kernel])
+            # conv0: int8 inputs (input_step) times integers 2^-e per channel (e from the +-127 entry)
+            e = np.log2(127 / np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0))
+            step = input_step * 2.0 ** -np.round(e) if cls == "Conv2D" else None
         elif cls == "BinaryConv2D":
             layer.set_weights([rng.uniform(-1, 1, layer.kernel.shape).astype(np.float32)])
+            step = 1.0  # sums of +-1 products
         elif cls == "BatchNormalization":
             # statistics of the actual pre-BN values, so that bits come out mixed
             conv_out = keras.Model(model.input, layer.input).predict(calib, verbose=0)
@@ -65,14 +88,28 @@ def random_bnn(rng, input_shape=(FRAMES, MELS, 1), n_classes=len(LABELS), **arch
             c = mu.size
             gamma = rng.uniform(0.5, 2.0, c) * rng.choice([-1, 1], c, p=[0.35, 0.65])
             gamma[rng.random(c) < 0.1] = 0.0
-            layer.set_weights([gamma.astype(np.float32), rng.normal(0, 0.3, c).astype(np.float32),
-                               (mu + rng.normal(0, 0.3, c) * sd).astype(np.float32),
-                               (sd**2 * rng.uniform(0.5, 2.0, c)).astype(np.float32)])
+            beta = rng.normal(0, 0.3, c).astype(np.float32)
+            mean = (mu + rng.normal(0, 0.3, c) * sd).astype(np.float32)
+            var = (sd**2 * rng.uniform(0.5, 2.0, c)).astype(np.float32)
+            if step is not None:
+                mean = midpoint_bn(gamma.astype(np.float32), beta, mean, var, float(layer.epsilon), step)
+            layer.set_weights([gamma.astype(np.float32), beta, mean, var])
         elif cls == "Dense":
             k, b = layer.get_weights()
             layer.set_weights([rng.normal(0, 1, k.shape).astype(np.float32),
                                rng.normal(0, 0.1, b.shape).astype(np.float32)])
     return model
+
+
+def shipped_design() -> dict:
+    """build_bnn_kws's own defaults (the design the demo trains); random_bnn defaults to a small one."""
+    import inspect
+
+    from mcuforge.train.bnn import build_bnn_kws
+
+    keys = ("widths", "strides", "first_filters", "first_kernel", "first_strides", "embedding_dim", "last_kernel")
+    params = inspect.signature(build_bnn_kws).parameters
+    return {k: params[k].default for k in keys}
 
 
 @pytest.fixture(scope="module")
@@ -85,23 +122,40 @@ def saved_bnn(tmp_path_factory):
     return path, model
 
 
+@pytest.fixture(scope="module")
+def shipped_bnn(tmp_path_factory):
+    """The full-size design (98x64 log-mel, default widths, 128-d embedding), random weights."""
+    from mcuforge.train.bnn import BASE_LABELS, BNN_FEATURES, save_bnn
+
+    rng = np.random.default_rng(2026)
+    cfg = BNN_FEATURES.with_stats(-5.0, 3.0)
+    model = random_bnn(rng, cfg.shape + (1,), len(BASE_LABELS), **shipped_design())
+    return save_bnn(model, cfg, list(BASE_LABELS), tmp_path_factory.mktemp("bnn-full") / "bnn.keras"), model
+
+
 def keras_layer_outputs(model, names, x):
     sub = keras.Model(model.input, [model.get_layer(n).output for n in names])
     return sub.predict(x, verbose=0)
 
 
-def test_folded_network_equals_keras_layer_by_layer(saved_bnn):
-    path, _ = saved_bnn
+@pytest.mark.parametrize("design,clips", [("small", 6), ("shipped", 2)])
+def test_folded_network_equals_keras_layer_by_layer(request, design, clips):
+    path, _ = request.getfixturevalue("saved_bnn" if design == "small" else "shipped_bnn")
     model = keras.saving.load_model(path)  # the saved file, as the generator reads it
     graph, meta = load_bnn_keras(path, input_range=EXACT_RANGE)
     assert meta["input_scale"] == 1 / 32 and meta["input_zero_point"] == 0
-    assert [op.kind for op in graph.ops] == ["conv2d_threshold", "bconv2d", "bconv2d", "bconv2d_int8w", "mean_f32"]
+    convs = meta["backbone"]
+    assert [op.kind for op in graph.ops] == (["conv2d_threshold"] + ["bconv2d"] * (len(convs) - 2)
+                                             + ["bconv2d_int8w", "mean_f32"])
+    if design == "shipped":
+        assert graph.tensors[graph.inputs[0]].shape == (1, 98, 64, 1)
+        assert graph.tensors[graph.outputs[0]].shape == (1, 128)
 
     rng = np.random.default_rng(1)
-    feats = rng.normal(0, 1.3, (6, FRAMES, MELS)).astype(np.float32)
+    frames, mels = graph.tensors[graph.inputs[0]].shape[1:3]
+    feats = rng.normal(0, 1.3, (clips, frames, mels)).astype(np.float32)
     q = quantize_inputs(feats, meta)
     x_keras = (q.astype(np.float32) / 32)[..., None]  # exactly what the int8 input stands for
-    convs = meta["backbone"]
     bn_names = [c["bn"] for c in convs]
     keras_out = keras_layer_outputs(model, bn_names + ["conv_last_relu", "embedding", "head"], x_keras)
     for i in range(len(feats)):
@@ -117,6 +171,21 @@ def test_folded_network_equals_keras_layer_by_layer(saved_bnn):
         np.testing.assert_allclose(emb, keras_out[len(convs) + 1][i], rtol=2e-5, atol=1e-6 * np.abs(emb).max())
         logits = head_logits(meta, emb[None])[0]
         assert np.argmax(logits) == np.argmax(keras_out[-1][i])
+        assert np.count_nonzero(emb) > emb.size // 4  # a live embedding, not all ReLU zeros
+
+
+def test_thresholds_sit_between_the_values_a_conv_can_produce():
+    """midpoint_bn moves the zero crossing to k + 0.5 steps; gamma == 0 channels keep their mean."""
+    rng = np.random.default_rng(5)
+    c, eps = 64, 1e-3
+    gamma = rng.uniform(0.5, 2, c) * rng.choice([-1, 1], c)
+    gamma[:4] = 0
+    beta, var, step = rng.normal(0, 0.3, c), rng.uniform(0.5, 4, c), 2.0 ** -rng.integers(10, 14, c)
+    mean = rng.normal(0, 5, c)
+    moved = midpoint_bn(gamma, beta, mean, var, eps, step).astype(np.float64)
+    t = (moved - beta * np.sqrt(var + eps) / np.where(gamma != 0, gamma, 1)) / step
+    assert np.all(np.abs(t[4:] - np.floor(t[4:]) - 0.5) < 0.05)  # float32 mean: within ulps of k + 0.5
+    assert np.array_equal(moved[:4], mean[:4].astype(np.float32))
 
 
 def test_bits_are_mixed_and_special_channels_exist(saved_bnn):

@@ -13,18 +13,7 @@ import pytest
 from mcuforge.model.keras_bnn import load_bnn_keras, quantize_inputs
 from mcuforge.reference.executor import run_graph
 from mcuforge.target import open_target
-from test_bnn_fold import FRAMES, LABELS, MELS, feature_config, random_bnn
-
-
-def _shipped_design() -> dict:
-    """build_bnn_kws's own defaults (the design the demo trains); random_bnn defaults to a small one."""
-    import inspect
-
-    from mcuforge.train.bnn import build_bnn_kws
-
-    keys = ("widths", "strides", "first_filters", "first_kernel", "first_strides", "embedding_dim", "last_kernel")
-    params = inspect.signature(build_bnn_kws).parameters
-    return {k: params[k].default for k in keys}
+from test_bnn_fold import FRAMES, LABELS, MELS, feature_config, random_bnn, shipped_design
 
 
 def _fold(tmp_path, rng, input_shape, cfg, labels, **arch):
@@ -61,7 +50,7 @@ def test_full_size_folded_bnn_fits_and_is_bit_exact_on_board(tmp_path):
 
     rng = np.random.default_rng(78)
     cfg = BNN_FEATURES.with_stats(-5.0, 3.0)
-    graph, meta = _fold(tmp_path, rng, cfg.shape + (1,), cfg, BASE_LABELS, **_shipped_design())
+    graph, meta = _fold(tmp_path, rng, cfg.shape + (1,), cfg, BASE_LABELS, **shipped_design())
     assert graph.tensors[graph.outputs[0]].shape == (1, 128)
     project, cycles = _check_on_board(graph, meta, rng, tmp_path / "fw", clips=2)
     b = project.budget

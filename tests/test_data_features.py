@@ -32,7 +32,8 @@ def test_shapes_and_frame_count():
 
 
 def test_matches_tf_signal():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     cfg = FeatureConfig()
     X = _audio(4, seed=1)
     ours = log_mel(X, cfg)
@@ -81,15 +82,6 @@ def test_filterbank_triangles():
     assert np.all(fb.sum(axis=0) > 0), "every mel band must see at least one FFT bin"
     peaks = np.argmax(fb, axis=0)
     assert np.all(np.diff(peaks) >= 0), "band centres must rise with frequency"
-
-
-def test_batch_speed():
-    import time
-
-    X = _audio(1, seed=3).repeat(2000, axis=0)
-    t0 = time.time()
-    log_mel(X)
-    assert time.time() - t0 < 20, "2,000 clips should take a few seconds"
 
 
 def test_config_storage_and_normalization(tmp_path):

@@ -1,7 +1,6 @@
 """The espeak-ng keyword dataset: layout, wav format, voice-disjoint splits, determinism, errors."""
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +8,6 @@ import pytest
 
 from mcuforge.data import kws, splits
 from mcuforge.data.wav import read_wav
-
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
 VOICES = ["en-us+m1", "en-us+f2", "en-gb+m3", "en-gb-x-rp+f4", "en-029+m7", "en-gb-scotland+f1"]
 TINY = dict(words=["yes", "no"], voices=VOICES, clips_per_voice=2, unknown_per_voice=2, seed=3,

@@ -1,5 +1,4 @@
 """Loading any folder in the Speech Commands layout: hand-made user folders, splits, clear errors."""
-import shutil
 import wave
 
 import numpy as np
@@ -106,7 +105,6 @@ def test_short_clips_are_padded_and_waveforms_returned(tmp_path):
     assert X.shape == (2, 49, 64)
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_generated_dataset_loads(tmp_path):
     voices = ["en-us+m1", "en-us+f2", "en-gb+m3", "en-029+f4"]
     summary = kws.build_kws_dataset(tmp_path, words=["yes", "no", "up"], voices=voices, clips_per_voice=1,

@@ -1,4 +1,5 @@
-"""bench/head_ceiling.py: the offline probe and the rule runs on synthetic embeddings."""
+"""bench/head_ceiling.py: the offline probe (tuned on the validation split) and the rule runs on
+synthetic embeddings; the board's embeddings (folded network in numpy) of a tiny saved BNN."""
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _embeddings(separable: bool, pretrained=3, new=2, dim=16, per=60, seed=0):
         return (np.abs(centers[y] + rng.normal(0, 1.0, (len(y), dim)))).astype(np.float32), y
 
     w = rng.normal(0, 0.1, (pretrained, dim)).astype(np.float32)
-    return {"train": draw(), "test": draw(), "head": (w, np.zeros(pretrained, np.float32)), "pretrained": pretrained}
+    return {"train": draw(), "validation": draw(), "test": draw(), "head": (w, np.zeros(pretrained, np.float32)), "pretrained": pretrained}
 
 
 def test_probe_separates_what_the_embedding_separates():
@@ -28,6 +29,40 @@ def test_probe_separates_what_the_embedding_separates():
     bad = head_ceiling.probe(_embeddings(False), 5, 3)
     # three classes share one cluster: at best one of them is right there
     assert bad["all"] < 0.75
+
+
+def test_probe_setting_is_chosen_on_the_validation_split():
+    """A decay that wipes the weights out is on offer first and last: validation rejects it."""
+    E = _embeddings(True)
+    r = head_ceiling.probe(E, 5, 3, decays=(50.0, 0.0, 20.0), steps=(50, 200))
+    assert r["decay"] == 0.0 and r["steps"] in (50, 200) and r["validation"] > 0.95 and r["all"] > 0.95
+    crippled = head_ceiling.probe(E, 5, 3, decays=(50.0,), steps=(200,))
+    assert crippled["validation"] < r["validation"]
+
+
+def test_embeddings_are_the_folded_networks(tmp_path):
+    """On a tiny saved BNN and dataset: every split, through the folded network in numpy (the board's
+    computation, tests/test_learn_cli.py checks it against the board), not Keras."""
+    from mcuforge.data.kws import build_kws_dataset
+    from mcuforge.data.speech_commands import load_split
+    from mcuforge.model.keras_bnn import load_bnn_keras, quantize_inputs
+    from mcuforge.reference.executor import run_graph
+    from mcuforge.train.bnn import BASE_LABELS, BNN_FEATURES, NEW_KEYWORDS, build_bnn_kws, save_bnn
+
+    data = tmp_path / "data"
+    words = [w for w in list(BASE_LABELS) + list(NEW_KEYWORDS) if w not in ("silence", "unknown")]
+    build_kws_dataset(data, words=words, clips_per_voice=1, voices=6, seed=1, progress=False)
+    model = build_bnn_kws((*BNN_FEATURES.shape, 1), len(BASE_LABELS), widths=(32,), strides=(2,),
+                          first_filters=8, embedding_dim=16)
+    path = save_bnn(model, BNN_FEATURES.with_stats(-6.0, 3.0), BASE_LABELS, tmp_path / "bnn.keras")
+    E = head_ceiling.embeddings(path, data)
+    graph, meta = load_bnn_keras(path)
+    X, y, _ = load_split(data, list(BASE_LABELS) + list(NEW_KEYWORDS), "test", features=meta["feature_config"])
+    emb, labels = E["test"]
+    assert emb.shape == (len(y), 16) and np.array_equal(labels, y) and set(E) >= {"train", "validation"}
+    q = quantize_inputs(X[:1], meta).reshape(graph.tensors[graph.inputs[0]].shape)
+    np.testing.assert_array_equal(emb[0], run_graph(graph, [q])[0].reshape(-1))
+    np.testing.assert_array_equal(E["head"][0], meta["head_W"])
 
 
 def test_rule_runs_learn_new_classes_on_a_separable_embedding():

@@ -1,12 +1,15 @@
-"""C kernels of the conv family == their numpy references, on the host (random shapes/params).
+"""C kernels of the conv family == their numpy references == TFLM, on the host (random shapes/params).
 
-The numpy references are checked against TFLM on whole models in test_reference_tflm.py; here
-the C loops are checked against numpy on many random single-op graphs, including padding at
-the borders, dilation, strides, per-channel/per-tensor scales and extreme zero points.
+Every random single-op graph (padding at the borders, dilation, strides, per-channel/per-tensor
+scales, extreme zero points, left shifts, FC filter zero points) is also written as a one-op
+.tflite with exactly its quantization parameters (tests/tflite_single_op.py) and run in TFLM,
+which derives its own multipliers from the scales: the C loops and the numpy reference must both
+equal TFLM bit for bit, so a bug shared by prepare() and the kernels cannot stay green.
 """
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from kernel_harness import check_guards, kernel_lib, out_buffer, ptr, run_emitte
 from mcuforge.graph.ir import Graph, Op, Quant, Tensor
 from mcuforge.ops import conv2d, depthwise_conv2d, fully_connected
 from mcuforge.ops.conv2d import compute_padding, conv_output_size
+from tflite_single_op import interpreter, run_tflm
 
 I16, I32, U8 = ctypes.c_int16, ctypes.c_int32, ctypes.c_uint8
 ConvParams = struct_type("mf_conv2d_params", [
@@ -163,20 +167,28 @@ def _random_input(rng, graph: Graph) -> np.ndarray:
     return rng.integers(-128, 128, graph.tensor("x").shape).astype(np.int8)
 
 
+def _mismatch(what: str, op, graph, got, want) -> None:
+    if not np.array_equal(got, want):
+        bad = np.argwhere(got != want)
+        attrs = {k: v for k, v in op.attrs.items() if k not in ("multiplier", "shift")}
+        pytest.fail(f"{what} attrs={attrs} x{graph.tensor('x').shape} w{graph.tensor('w').shape}: "
+                    f"{len(bad)} mismatches, first at {bad[0].tolist()}: got {got[tuple(bad[0])]} "
+                    f"want {want[tuple(bad[0])]}")
+
+
 def _check(op, graph, rng, samples=2):
+    """The fast kernel, its plain reference loop and the numpy reference all equal TFLM."""
     mod = {"conv2d": conv2d, "depthwise_conv2d": depthwise_conv2d, "fully_connected": fully_connected}[op.kind]
+    tflm = interpreter(graph)
     for _ in range(samples):
         x = _random_input(rng, graph)
-        want = mod.reference(op, graph, [x])[0]
-        for variant in ("", "_ref"):  # the fast kernel and its plain reference loop
+        want = run_tflm(tflm, [x])
+        ours = mod.reference(op, graph, [x])[0]
+        assert ours.shape == want.shape
+        _mismatch(f"numpy {op.kind} vs TFLM", op, graph, ours, want)
+        for variant in ("", "_ref"):
             got = run_c(op, graph, x, variant)
-            assert got.shape == want.shape
-            if not np.array_equal(got, want):
-                bad = np.argwhere(got != want)
-                attrs = {k: v for k, v in op.attrs.items() if k not in ("multiplier", "shift")}
-                pytest.fail(f"mf_{op.kind}_s8{variant} attrs={attrs} x{graph.tensor('x').shape} "
-                            f"w{graph.tensor('w').shape}: {len(bad)} mismatches, first at {bad[0].tolist()}: "
-                            f"C {got[tuple(bad[0])]} numpy {want[tuple(bad[0])]}")
+            _mismatch(f"mf_{op.kind}_s8{variant} vs TFLM", op, graph, got.reshape(want.shape), want)
 
 
 # ---------------------------------------------------------------- random cases
@@ -275,34 +287,78 @@ def test_per_channel_scales_differ_per_channel():
     assert op.attrs["per_channel"] and op.attrs["multiplier"].size == 6
 
 
-def test_reference_matches_direct_loop():
-    """The vectorized numpy conv equals a plain transliteration of TFLM's loops (small case)."""
-    from mcuforge.graph.quant import multiply_by_quantized_multiplier
+def _tflm_quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLM's QuantizeMultiplier, written out here: frexp, round half away from zero to Q31."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    fixed = int(math.copysign(math.floor(abs(q) * 2**31 + 0.5), q))
+    if fixed == 2**31:
+        fixed, shift = fixed // 2, shift + 1
+    return (0, 0) if shift < -31 else (fixed, shift)
 
+
+def _tflm_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """TFLM's MultiplyByQuantizedMultiplier (double rounding, the default build), in Python ints:
+    SaturatingRoundingDoublingHighMul then RoundingDivideByPOT."""
+    x = acc * (1 << max(shift, 0))
+    assert -2**31 <= x < 2**31, "the left shift overflows int32"
+    if x == multiplier == -2**31:
+        high = 2**31 - 1
+    else:
+        ab = x * multiplier
+        n = ab + (1 << 30 if ab >= 0 else 1 - (1 << 30))
+        high = abs(n) // 2**31 * (1 if n >= 0 else -1)  # C division truncates towards zero
+    exponent = max(-shift, 0)
+    mask = (1 << exponent) - 1
+    remainder, threshold = high & mask, (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> exponent) + (1 if remainder > threshold else 0)
+
+
+@pytest.mark.parametrize("left_shift", [False, True])
+def test_reference_matches_direct_loop(left_shift):
+    """The vectorized numpy conv equals a plain transliteration of TFLM's loops (small case). The
+    loop takes everything from the tensors as a .tflite states them (scales, zero points, padding
+    rule, activation) and requantizes with TFLM's arithmetic written out above: nothing from
+    prepare() or mcuforge.graph.quant."""
     rng = np.random.default_rng(9)
     graph, op = conv_case(rng, "conv2d", h=5, w=6, cin=3, cout=2, kh=3, kw=2, stride=(2, 1),
                           dilation=(1, 2), padding="same", extreme=True)
+    if left_shift:  # effective scale ~1.8: TFLM shifts left before the high multiply
+        w_scale = float(np.max(graph.tensor("w").quant.scale))
+        graph.tensor("y").quant = _quant([graph.tensor("x").quant.s * w_scale / 1.8], [3])
+        conv2d.prepare(op, graph)
+        assert op.attrs["shift"].max() == 1
     a = op.attrs
+    xq, wq, yq = (graph.tensor(n).quant for n in ("x", "w", "y"))
+    in_zp, out_zp, out_scale = int(xq.zero_point[0]), int(yq.zero_point[0]), float(yq.scale[0])
     x = _random_input(rng, graph)[0].astype(np.int64)
     w = graph.tensor("w").data.astype(np.int64)
     b = graph.tensor("b").data if "b" in op.inputs else np.zeros(2, np.int32)
     _, oh, ow, oc = graph.tensor("y").shape
+    sh, sw, dh, dw = *a["stride"], *a["dilation"]
+    # TFLite SAME padding: total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), half before
+    pad_h = max((oh - 1) * sh + (w.shape[1] - 1) * dh + 1 - x.shape[0], 0) // 2
+    pad_w = max((ow - 1) * sw + (w.shape[2] - 1) * dw + 1 - x.shape[1], 0) // 2
+    lo = max(-128, out_zp) if a["activation"] in ("relu", "relu6") else -128
+    hi = min(127, out_zp + int(round(6.0 / out_scale))) if a["activation"] == "relu6" else 127
     want = np.zeros((1, oh, ow, oc), np.int8)
-    for oy in range(oh):
-        for ox in range(ow):
-            for c in range(oc):
+    for c in range(oc):
+        filter_scale = float(wq.scale[c if wq.scale.size > 1 else 0])
+        mult, shift = _tflm_quantize_multiplier(float(xq.scale[0]) * filter_scale / out_scale)
+        for oy in range(oh):
+            for ox in range(ow):
                 acc = 0
                 for ky in range(w.shape[1]):
                     for kx in range(w.shape[2]):
-                        iy = oy * a["stride"][0] - a["pad"][0] + ky * a["dilation"][0]
-                        ix = ox * a["stride"][1] - a["pad"][1] + kx * a["dilation"][1]
+                        iy, ix = oy * sh - pad_h + ky * dh, ox * sw - pad_w + kx * dw
                         if 0 <= iy < x.shape[0] and 0 <= ix < x.shape[1]:
-                            acc += int((w[c, ky, kx] * (x[iy, ix] + a["input_offset"])).sum())
-                acc += int(b[c])
-                q = c if a["per_channel"] else 0
-                v = int(multiply_by_quantized_multiplier(acc, a["multiplier"][q], a["shift"][q])) + a["output_offset"]
-                want[0, oy, ox, c] = min(max(v, a["act_min"]), a["act_max"])
-    assert np.array_equal(conv2d.reference(op, graph, [x[None].astype(np.int8)])[0], want)
+                            acc += int((w[c, ky, kx] * (x[iy, ix] - in_zp)).sum())
+                v = _tflm_requantize(acc + int(b[c]), mult, shift) + out_zp
+                want[0, oy, ox, c] = min(max(v, lo), hi)
+    x8 = x[None].astype(np.int8)
+    assert np.array_equal(conv2d.reference(op, graph, [x8])[0], want)
+    assert np.array_equal(run_tflm(interpreter(graph), [x8]), want)
 
 
 def test_padding_helpers_follow_tflite():

@@ -110,16 +110,33 @@ def dequantize_case(rng) -> Graph:
                      tensor("y", shape, "float32"))
 
 
+def exact_ties(rng, scale: np.float32, n: int) -> np.ndarray:
+    """n float32 values x with x / scale (float32 division, as the quantize kernels and TFLM do)
+    exactly m + 0.5: real rounding ties by construction. The nearest float to (m + 0.5) scale
+    is not always one, so its neighbours are tried too; m for which no float is a tie is skipped."""
+    out = []
+    while len(out) < n:
+        half = np.float32(int(rng.integers(-200, 200)) + 0.5)
+        x = np.float32(half * scale)
+        for cand in (x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf))):
+            if np.float32(cand / scale) == half:
+                out.append(cand)
+                break
+    return np.array(out, np.float32)
+
+
 def random_input(rng, graph: Graph, name: str) -> np.ndarray:
     t = graph.tensors[name]
     if t.dtype == "float32":
-        out = graph.tensors[graph.outputs[0]]
-        scale = out.quant.s if out.quant is not None else 1.0
-        x = rng.normal(0.0, 80.0, t.shape) * scale
+        # the scale of the op this input feeds (graphs may hold several independent cases)
+        consumer = next(op for op in graph.ops if name in op.inputs)
+        out = graph.tensors[consumer.outputs[0]]
+        scale = np.float32(out.quant.s if out.quant is not None else 1.0)
+        x = (rng.normal(0.0, 80.0, t.shape) * scale).astype(np.float32)
         flat = x.reshape(-1)
         k = flat.size // 3
-        flat[:k] = (rng.integers(-200, 200, k) + 0.5) * scale  # near rounding ties
-        return x.astype(np.float32)
+        flat[:k] = exact_ties(rng, scale, k)
+        return x
     x = rng.integers(-128, 128, t.shape).astype(np.int8)
     if rng.random() < 0.2:
         x[...] = rng.choice([-128, 127, int(rng.integers(-128, 128))])  # constant / saturated inputs

@@ -2,7 +2,7 @@
 
 Two sources of single-op int8 models, both run in the ``tflite_micro`` Python interpreter:
 
-- flatbuffers written here from the random IR graphs of tests/test_kernels_misc.py, so that
+- flatbuffers written by tests/tflite_single_op.py from the random IR graphs of tests/test_kernels_misc.py, so that
   many quantization parameters (zero points at the extremes, equal and different scales, any
   beta) are covered, each with many random inputs -- softmax and average pooling included;
 - Keras 3 models converted by TFLiteConverter (full int8, seeded representative data, float
@@ -14,113 +14,14 @@ from __future__ import annotations
 
 import os
 
-import flatbuffers
 import numpy as np
 import pytest
 
 from mcuforge import ops
 from mcuforge.graph.ir import Graph
+from tflite_single_op import interpreter, run_tflm, tflm
 from test_kernels_misc import (add_case, dequantize_case, mean_case, pool_case, quantize_case, random_input,
                                requantize_case, single_op, softmax_case, tensor)
-
-tflm = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as S  # noqa: E402
-
-TYPES = {"int8": S.TensorType.INT8, "float32": S.TensorType.FLOAT32, "int32": S.TensorType.INT32}
-ACTIVATION_CODES = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
-OPCODES = {"avg_pool2d": "AVERAGE_POOL_2D", "max_pool2d": "MAX_POOL_2D", "mean": "MEAN", "add": "ADD",
-           "softmax": "SOFTMAX", "quantize": "QUANTIZE", "dequantize": "DEQUANTIZE", "reshape": "RESHAPE"}
-
-
-# ---------------------------------------------------------------- single-op flatbuffer writer
-
-
-def _options(op, graph: Graph) -> tuple[int, object, list[tuple[str, np.ndarray]]]:
-    """(builtin options type, options object, extra constant int32 inputs) for one IR op."""
-    a = op.attrs
-    if op.kind in ("avg_pool2d", "max_pool2d"):
-        o = S.Pool2DOptionsT()
-        o.padding = 0 if a["padding"] == "same" else 1
-        o.filterHeight, o.filterWidth = a["filter"]
-        o.strideH, o.strideW = a["stride"]
-        o.fusedActivationFunction = ACTIVATION_CODES[a["activation"]]
-        return S.BuiltinOptions.Pool2DOptions, o, []
-    if op.kind == "mean":
-        o = S.ReducerOptionsT()
-        o.keepDims = a["keepdims"]
-        return S.BuiltinOptions.ReducerOptions, o, [("axes", np.array(a["axes"], np.int32))]
-    if op.kind == "add":
-        o = S.AddOptionsT()
-        o.fusedActivationFunction = ACTIVATION_CODES[a["activation"]]
-        return S.BuiltinOptions.AddOptions, o, []
-    if op.kind == "softmax":
-        o = S.SoftmaxOptionsT()
-        o.beta = a["beta"]
-        return S.BuiltinOptions.SoftmaxOptions, o, []
-    if op.kind == "reshape":
-        shape = graph.tensors[op.outputs[0]].shape
-        o = S.ReshapeOptionsT()
-        o.newShape = list(shape)
-        return S.BuiltinOptions.ReshapeOptions, o, [("shape", np.array(shape, np.int32))]
-    return 0, None, []
-
-
-def to_tflite(graph: Graph) -> bytes:
-    """A one-operator .tflite flatbuffer for a single-op IR graph (neutral attrs only)."""
-    op = graph.ops[0]
-    options_type, options, consts = _options(op, graph)
-    model = S.ModelT()
-    model.version = 3
-    model.description = "mcuforge single-op test model"
-    code = getattr(S.BuiltinOperator, OPCODES[op.kind])
-    opcode = S.OperatorCodeT()
-    opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, min(code, 127), 1
-    model.operatorCodes = [opcode]
-    model.buffers = [S.BufferT()]
-    sub = S.SubGraphT()
-    sub.tensors = []
-    index: dict[str, int] = {}
-
-    def add_tensor(name, shape, dtype, quant=None, data=None):
-        t = S.TensorT()
-        t.name, t.shape, t.type = name, list(shape), TYPES[dtype]
-        buf = S.BufferT()
-        if data is not None:
-            buf.data = np.ascontiguousarray(data).view(np.uint8).reshape(-1).tolist()
-        model.buffers.append(buf)
-        t.buffer = len(model.buffers) - 1
-        if quant is not None:
-            q = S.QuantizationParametersT()
-            q.scale = [float(v) for v in quant.scale.reshape(-1)]
-            q.zeroPoint = [int(v) for v in quant.zero_point.reshape(-1)]
-            t.quantization = q
-        sub.tensors.append(t)
-        index[name] = len(sub.tensors) - 1
-
-    for name, t in graph.tensors.items():
-        add_tensor(name, t.shape, t.dtype, t.quant)
-    for name, data in consts:
-        add_tensor(name, data.shape, "int32", data=data)
-    o = S.OperatorT()
-    o.opcodeIndex = 0
-    o.inputs = [index[n] for n in op.inputs] + [index[n] for n, _ in consts]
-    o.outputs = [index[n] for n in op.outputs]
-    o.builtinOptionsType, o.builtinOptions = options_type, options
-    sub.operators = [o]
-    sub.inputs = [index[n] for n in graph.inputs]
-    sub.outputs = [index[n] for n in graph.outputs]
-    model.subgraphs = [sub]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def run_tflm(interpreter, inputs: list[np.ndarray]) -> np.ndarray:
-    for i, x in enumerate(inputs):
-        interpreter.set_input(x, i)
-    interpreter.invoke()
-    return interpreter.get_output(0)
-
 
 def assert_bit_exact(got: np.ndarray, want: np.ndarray, what: str) -> None:
     assert got.dtype == want.dtype, what
@@ -133,12 +34,12 @@ def check_against_tflm(graphs: list[Graph], rng, inputs_per_model: int) -> int:
     compared = 0
     for i, g in enumerate(graphs):
         op = g.ops[0]
-        interpreter = tflm.Interpreter.from_bytes(to_tflite(g))
+        interp = interpreter(g)
         mod = ops.get(op.kind)
         mod.prepare(op, g)
         for _ in range(inputs_per_model):
             xs = [random_input(rng, g, n) for n in g.inputs]
-            want = run_tflm(interpreter, xs)
+            want = run_tflm(interp, xs)
             got = mod.reference(op, g, xs)[0]
             assert_bit_exact(got, want, f"{op.kind} model {i} {op.attrs}")
             compared += 1
@@ -185,14 +86,14 @@ def test_quantize_requantize_dequantize_bit_exact_with_tflm():
 def test_quantize_ties_with_tflm():
     g = single_op("quantize", [tensor("x", (1, 10), "float32")], tensor("y", (1, 10), scale=0.5, zp=3))
     x = np.array([[-1.25, -0.25, 0.25, 1.25, -0.75, 0.75, 1e6, -1e6, 63.0, -65.5]], np.float32)
-    want = run_tflm(tflm.Interpreter.from_bytes(to_tflite(g)), [x])
+    want = run_tflm(interpreter(g), [x])
     assert_bit_exact(ops.get("quantize").reference(g.ops[0], g, [x])[0], want, "quantize ties")
 
 
 def test_reshape_with_tflm():
     g = single_op("reshape", [tensor("x", (1, 3, 4, 2), scale=0.1, zp=5)], tensor("y", (1, 24), scale=0.1, zp=5))
     x = np.random.default_rng(0).integers(-128, 128, (1, 3, 4, 2)).astype(np.int8)
-    want = run_tflm(tflm.Interpreter.from_bytes(to_tflite(g)), [x])
+    want = run_tflm(interpreter(g), [x])
     assert_bit_exact(ops.get("reshape").reference(g.ops[0], g, [x])[0], want, "reshape")
 
 
@@ -223,7 +124,8 @@ def _keras_models():
 def keras_tflite_models() -> dict[str, tuple[bytes, list[tuple]]]:
     """Converted once per test session: name -> (.tflite bytes, input shapes without batch)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     out = {}
     for i, (name, (model, shapes)) in enumerate(_keras_models().items()):
         rng = np.random.default_rng(200 + i)
@@ -265,9 +167,9 @@ def test_keras_converted_model_bit_exact_with_tflm(keras_tflite_models, name):
     graph = load_tflite(buf)
     kinds = [op.kind for op in graph.ops]
     assert EXPECTED_KINDS[name] in kinds and kinds[0] == "quantize" and kinds[-1] == "dequantize", kinds
-    interpreter = tflm.Interpreter.from_bytes(buf)
+    interp = tflm.Interpreter.from_bytes(buf)
     rng = np.random.default_rng(300)
     for k in range(20):
         xs = [rng.normal(0.3, 1.0 + 2.0 * j + (k % 3), (1,) + shape).astype(np.float32) for j, shape in enumerate(shapes)]
-        want = run_tflm(interpreter, xs)
+        want = run_tflm(interp, xs)
         assert_bit_exact(run_reference(graph, xs), want, f"{name} input {k}")

@@ -1,6 +1,7 @@
 """Shared pieces of the learning tests (no tests here): a synthetic keyword-like embedding
-task, and a firmware whose "model" copies its float32 input to its float32 output, so the
-host chooses the embedding the board's head learns from (WRITE_INPUT, INVOKE, TRAIN)."""
+task, a firmware whose "model" copies its float32 input to its float32 output, so the
+host chooses the embedding the board's head learns from (WRITE_INPUT, INVOKE, TRAIN), and the
+host side of a BNN session's checks (a board checkpoint as a numpy head, accuracies)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,3 +77,23 @@ def build_learning_firmware(board: str, dest: Path, task: Task, build_id: str,
         render_head_config(task.w_init, task.b_init, max_classes, defaults))
     return make_fake_project(board, dest, build_id=build_id, extensions=["learning"],
                              model_c=IDENTITY_MODEL_C % {"dim": task.dim})
+
+
+def head_of(model, blob: bytes):
+    """The numpy head holding a board's checkpoint blob."""
+    from mcuforge.learning.checkpoint import HeadState
+    from mcuforge.learning.rules import Head
+    from mcuforge.model.keras_bnn import load_bnn_keras
+
+    _, meta = load_bnn_keras(model)
+    return Head.from_state(HeadState.from_bytes(blob), meta["head_W"], meta["head_b"])
+
+
+def predictions(head, embeddings) -> np.ndarray:
+    return np.array([head.logits(e)[1] for e in embeddings])
+
+
+def accuracies(pred, labels, pretrained: int) -> dict:
+    ok, old = pred == labels, labels < pretrained
+    return {"accuracy_all": float(ok.mean()), "accuracy_old": float(ok[old].mean()),
+            "accuracy_new": float(ok[~old].mean())}

@@ -1,19 +1,15 @@
 """DS-CNN training, int8 conversion and TFLM accuracy on a tiny espeak-ng dataset."""
-import shutil
 
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-pytest.importorskip("tflite_micro")
-
-from mcuforge.data import kws  # noqa: E402
-from mcuforge.data.features import FeatureConfig  # noqa: E402
-from mcuforge.train.convert import (evaluate_tflite, input_details, predict_tflite,  # noqa: E402
+from mcuforge.data import kws
+from mcuforge.data.features import FeatureConfig
+from mcuforge.train.convert import (evaluate_tflite, input_details, predict_tflite,
                                     quantize_input, to_int8_tflite)
-from mcuforge.train.dscnn import build_dscnn  # noqa: E402
-from mcuforge.train.pipeline import load_kws_model, train_and_convert  # noqa: E402
-from mcuforge.train.train import fit_dscnn, train_kws  # noqa: E402
+from mcuforge.train.dscnn import build_dscnn
+from mcuforge.train.pipeline import load_kws_model, train_and_convert
+from mcuforge.train.train import fit_dscnn, train_kws
 
 LABELS = ["silence", "unknown", "yes", "no"]
 
@@ -29,8 +25,6 @@ def _op_names(tflite: bytes):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
     root = tmp_path_factory.mktemp("kws_train") / "data"
     voices = ["en-us+m1", "en-us+f2", "en-gb+m3", "en-gb-x-rp+f4", "en-029+m7", "en-gb-scotland+f1", "en-us-nyc+m2"]
     kws.build_kws_dataset(root, words=["yes", "no", "up"], voices=voices, clips_per_voice=3, unknown_per_voice=2,
@@ -64,7 +58,6 @@ def test_train_convert_and_tflm_accuracy(trained):
     rep = result["report"]
     tflite = result["tflite"]
     assert rep["eval_split"] == "test" and rep["n_eval"] == len(result["y_test"]) > 0
-    assert 0.0 <= rep["int8_accuracy"] <= 1.0 and 0.0 <= rep["float_accuracy"] <= 1.0
 
     assert set(_op_names(tflite)) == {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
     shape, scale, zp = input_details(tflite)
@@ -74,11 +67,23 @@ def test_train_convert_and_tflm_accuracy(trained):
     assert X.dtype == np.int8 and X.shape == (len(y), 49, 40, 1)
     out_int8 = predict_tflite(tflite, X)
     assert out_int8.dtype == np.int8 and out_int8.shape == (len(y), len(LABELS))
-    assert rep["int8_accuracy"] == pytest.approx(np.mean(np.argmax(out_int8, 1) == y))
-    assert evaluate_tflite(tflite, X, y) == rep["int8_accuracy"]
+    # the reported int8 accuracy, recomputed with TFLM's own interpreter, clip by clip
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(tflite, arena_size=200_000)
+    direct = []
+    for x in X:
+        interp.set_input(x[None], 0)
+        interp.invoke()
+        direct.append(int(np.argmax(interp.get_output(0))))
+    assert rep["int8_accuracy"] == np.mean(np.array(direct) == y)
+    # int8 decides as the float model does on the same (dequantized) clips: a broken conversion fails
+    Xf = (X.astype(np.float32) - zp) * scale
+    float_pred = np.argmax(result["model"].predict(Xf, verbose=0), 1)
+    assert np.mean(float_pred == np.array(direct)) >= 0.9
+    assert abs(rep["float_accuracy"] - np.mean(float_pred == y)) <= 2 / len(y)
 
     # int8 TFLM probabilities track the float model's softmax (softmax output scale is 1/256).
-    Xf = (X.astype(np.float32) - zp) * scale
     p_float = result["model"].predict(Xf, verbose=0)
     p_int8 = (out_int8.astype(np.float32) + 128) / 256
     assert np.mean(np.abs(p_float - p_int8)) < 0.03

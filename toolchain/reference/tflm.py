@@ -126,9 +126,19 @@ def tflm_run(tflite_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return TflmModel(tflite_bytes).run(inputs)
 
 
-def tflm_arena_bytes(tflite_bytes: bytes) -> int:
-    """Total arena TFLM uses for the model (tensors + its own persistent structures)."""
+def tflm_arena(tflite_bytes: bytes) -> dict[str, int]:
+    """TFLM's arena for the model in this process's (x86-64 host) build: ``activations`` (the
+    tensor buffers it plans per inference: what mcuforge's arena holds, the like-for-like number),
+    ``persistent`` (its interpreter structures, pointer-size dependent: larger on a 64-bit host
+    than on a Cortex-M) and ``total``, their sum."""
     model = TflmModel(tflite_bytes)
     zeros = [np.zeros(tuple(d["shape"]), dtype=d["dtype"]) for d in model.input_details]
     model.run(zeros)  # allocations are complete after the first invoke
-    return model.arena_report()["total"]
+    r = model.arena_report()
+    return {"activations": r["head"], "persistent": r["tail"], "total": r["total"]}
+
+
+def tflm_arena_bytes(tflite_bytes: bytes) -> int:
+    """Total arena TFLM uses for the model on the x86-64 host (activations + its persistent
+    structures); see :func:`tflm_arena` for the parts."""
+    return tflm_arena(tflite_bytes)["total"]

@@ -1,0 +1,48 @@
+"""bench/__main__.py's baselines, without a board: the arena without reuse is computed (not read from
+a key that never exists), TFLM's arena is split into activations (like for like) and its host total,
+and the on-device TFLM numbers come from the recorded baseline, labelled per model."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import __main__ as bench  # noqa: E402
+
+from mcuforge.validation import Validation  # noqa: E402
+from mcuforge.reference.tflm import tflm_arena  # noqa: E402
+
+MODEL = bench.TFLM_BASELINE / "model_int8.tflite"
+
+
+def _validation(**over) -> Validation:
+    fields = dict(board="netduinoplus2", samples=1, mismatches=0, mismatched_elements=0, max_abs_diff=0.0,
+                  cycles=[1_000_000], cycles_kind="emulated-instructions", macs=34064, arena_bytes=0,
+                  reference_arena_bytes=0, flash_bytes=40_000, ram_bytes=8_000, model_hash="m", firmware_hash="f")
+    return Validation(**{**fields, **over})
+
+
+def test_tflm_arena_parts_add_up_and_activations_are_the_smaller_part():
+    t = tflm_arena(MODEL.read_bytes())
+    assert t["activations"] + t["persistent"] == t["total"]
+    assert 0 < t["activations"] < t["total"] and t["persistent"] > 0
+
+
+def test_zoo_row_prints_the_arena_without_reuse_and_both_tflm_numbers():
+    a = bench.arena_baselines(MODEL)
+    assert 0 < a["arena"] <= a["no_reuse"] and a["tflm_activations"] < a["tflm_host_total"]
+    row = dict(zip(bench.ZOO_HEADERS, bench.zoo_row("tiny", _validation(), a)))
+    assert row["no reuse B"] == a["no_reuse"] and row["arena B"] == a["arena"]
+    assert row["TFLM act. B (host)"] == a["tflm_activations"]
+    assert row["TFLM total B (x86-64 host)"] == a["tflm_host_total"]
+    assert row["arena/TFLM act."] == f"{a['arena'] / a['tflm_activations']:.2f}x"
+
+
+def test_device_rows_use_tflm_measured_on_the_same_board():
+    recorded = json.loads((bench.TFLM_BASELINE / "tflm-baseline.json").read_text())
+    assert sorted(recorded["models"]) == ["kws_dscnn_int8.tflite", "model_int8.tflite"]
+    assert all((bench.TFLM_BASELINE / name).is_file() for name in recorded["models"])
+    assert recorded["board"] == "netduinoplus2" and "on the emulated STM32F405" in recorded["about"]
+    a = bench.arena_baselines(bench.TFLM_BASELINE / "kws_dscnn_int8.tflite")
+    row = dict(zip(bench.DEVICE_HEADERS, bench.device_row("kws_dscnn_int8.tflite", _validation(), a, recorded)))
+    assert row["TFLM arena B (device)"] == 22756 and row["TFLM CMSIS-NN instr"] == 8759528
+    assert row["arena B"] == a["arena"] and row["instr"] == 1_000_000
