@@ -15,6 +15,7 @@ from ._recurrent import gated_emit, gated_macs, ONE, require_float_state, sigmoi
 
 KIND = "gru_f32"
 TFLITE = ()
+INPUTS = ("x", "h", "kernel", "recurrent", "bias")  # operand roles; '?' marks an optional one
 TOLERANCE = 2e-6
 
 
