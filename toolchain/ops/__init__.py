@@ -4,7 +4,7 @@ Each module ``mcuforge.ops.<kind>`` pairs with ``firmware/kernels/<kind>.c`` and
 
 - ``KIND``: the IR op kind (``"conv2d"``...); ``TFLITE``: TFLite builtin names it lowers from;
   ``INPUTS``: the roles of its operands (``"bias?"``: optional), checked by :func:`check_operands`
-  before any op code touches them. Every op has one output.
+  before any op code touches them; ``OUTPUTS`` (optional) the roles of its outputs, if not one.
 - ``prepare(op, graph)``: fold quantization into integer attrs (multipliers, shifts, clamps,
   pads) using ``mcuforge.graph.quant``. Reads the neutral attrs a front end set.
 - ``reference(op, graph, inputs) -> list[np.ndarray]``: the numpy reference, integer-exact
@@ -61,11 +61,13 @@ def check_operands(op, kind: str, source: str) -> None:
     roles = getattr(get(kind), "INPUTS", None)
     if roles is None:  # an op module that does not declare them yet (tests/test_bad_models.py flags it)
         return
+    outputs = getattr(get(kind), "OUTPUTS", ("output",))
     required = sum(not r.endswith("?") for r in roles)
-    if not required <= len(op.inputs) <= len(roles) or len(op.outputs) != 1:
+    if not required <= len(op.inputs) <= len(roles) or len(op.outputs) != len(outputs):
         takes = ", ".join(r[:-1] + " (optional)" if r.endswith("?") else r for r in roles)
+        gives = f"{len(outputs)} output" + ("s" if len(outputs) > 1 else "")
         raise ModelError(f"operator {op.index} ({source}) has {len(op.inputs)} input(s) and {len(op.outputs)} "
-                         f"output(s); it takes {takes} and 1 output")
+                         f"output(s); it takes {takes} and {gives}")
     for k, (name, role) in enumerate(zip(op.inputs, roles)):
         if not name and not role.endswith("?"):
             raise ModelError(f"operator {op.index} ({source}) input {k} ({role}) is absent")

@@ -16,6 +16,7 @@ from ._recurrent import gated_emit, gated_macs, require_float_state, sigmoid, ta
 KIND = "lstm_f32"
 TFLITE = ()
 INPUTS = ("x", "h", "c", "kernel", "recurrent", "bias")  # operand roles; '?' marks an optional one
+OUTPUTS = ("h", "c")
 TOLERANCE = 2e-6
 
 
