@@ -144,15 +144,15 @@ def main(argv=None) -> int:
         from bench import binary
 
         print("\nbinary conv (XNOR + popcount, 32 channels a word) vs int8 convs of the same shape (the baselines): "
-              "mcuforge's int8 conv2d kernel (no DSP path) and its best int8 conv on this CPU, conv2d_threshold "
-              "(two multiply-adds per SMLAD; bench/binary.py)")
+              "mcuforge's int8 conv2d (its DSP kernel on cores with the DSP extension) and conv2d_threshold "
+              "(the BNN's int8 conv, two multiply-adds per SMLAD; bench/binary.py)")
         table(binary.run(args.board), binary.HEADERS)
     if "kws" not in skip:
         from bench import kws
 
         kws_rows = kws.run(args.board, Path(args.demo_dir))
-        print("\nkeyword spotters, cost per clip: whole BNN backbone vs int8 DS-CNN (the baseline). The DS-CNN runs "
-              "mcuforge's int8 conv/depthwise kernels (no DSP path); the BNN's int8 layers use SMLAD: the "
+        print("\nkeyword spotters, cost per clip: whole BNN backbone vs int8 DS-CNN (the baseline). The DS-CNN's "
+              "int8 layers and the BNN's first and last conv both use SMLAD on DSP cores; the "
               "'int8+float layers' column says how much of it that is (accuracy: see 'make demo', measured there)")
         table(kws_rows, kws.HEADERS)
     demo = Path(args.demo_dir)

@@ -4,8 +4,8 @@ Each layer is generated into its own firmware and run through the normal link; t
 profile gives the instructions of the layer alone. Flash is the layer's weight bytes. Two int8
 baselines, measured in the same run:
 
-- ``conv2d``: mcuforge's int8 conv kernel (firmware/kernels/conv2d.c), what an int8 TFLite model
-  gets; it has no DSP path yet (plain multiply-adds);
+- ``conv2d``: the int8 conv an int8 TFLite model gets from mcuforge (on a core with the DSP
+  extension the generator picks conv2d_dsp: SXTB16/SMLAD, TFLM's requantization);
 - ``conv2d_threshold`` (SMLAD): the best int8 conv kernel mcuforge has on a Cortex-M4, the BNN's first
   layer: the same int8 x int8 multiply-adds two per SMLAD instruction (firmware/kernels/mf_dot.h), with a
   threshold instead of TFLite's requantization at the end (cheaper than requantizing, so this baseline

@@ -3,8 +3,8 @@
 Uses the models 'make demo' trained (build/demo/kws_dscnn.tflite and bnn.keras) when they exist,
 otherwise the same architectures with untrained weights: cost does not depend on the weights.
 Accuracy is not printed here: it is measured by 'make demo' (on the board), not read back from
-files an earlier run left. The kernels differ: the DS-CNN's int8 convs have no DSP path, the BNN's
-int8 layers (first and last conv) use SMLAD; the "int8+float layers" column shows their share.
+files an earlier run left. The "int8+float layers" and "binary layers" columns split each model's instructions: on DSP
+cores both the DS-CNN's int8 layers and the BNN's first and last conv use SMLAD.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The espeak-ng keyword dataset: layout, wav format, voice-disjoint splits, determinism, errors."""
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
