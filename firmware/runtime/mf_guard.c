@@ -1,6 +1,7 @@
 #include <stdint.h>
 
 #include "mf_guard.h"
+#include "mf_link.h" /* MF_TEXT: the reasons stay in flash on the AVR */
 #include "mf_model_api.h"
 
 #define STACK_PAINT 0x5AC3A55Cu
@@ -75,16 +76,16 @@ uint8_t mf_guard_check(const char **why)
     const char *first = 0;
     if (!arena_guard_intact(mf_model_arena_guards.above)) {
         broken |= MF_GUARD_ARENA_BROKEN;
-        first = "arena overflow: a layer wrote past the end of the arena (guard bytes changed)";
+        first = MF_TEXT("arena overflow: a layer wrote past the end of the arena (guard bytes changed)");
     } else if (!arena_guard_intact(mf_model_arena_guards.below)) {
         broken |= MF_GUARD_ARENA_BROKEN;
-        first = "arena overflow: a layer wrote before the start of the arena (guard bytes changed)";
+        first = MF_TEXT("arena overflow: a layer wrote before the start of the arena (guard bytes changed)");
     }
     if (mf_guard_stack_bytes() != 0u &&
         mf_guard_stack_high_water() > mf_guard_stack_bytes() - 4u * STACK_LIMIT_WORDS) {
         broken |= MF_GUARD_STACK_BROKEN;
         if (first == 0) {
-            first = "stack overflow: the stack reached the end of its block (board.json stack_bytes)";
+            first = MF_TEXT("stack overflow: the stack reached the end of its block (board.json stack_bytes)");
         }
     }
     if (why != 0) {
