@@ -39,7 +39,7 @@ demo: setup
 	$(VENV)/bin/mcuforge demo
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra
+	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra --durations=25
 
 bench: setup
 	$(PY) -m bench

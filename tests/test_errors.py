@@ -33,6 +33,8 @@ DOCUMENTED = {
     "mcuforge.link.LinkTimeout": 5,
     "mcuforge.link.DeviceFault": 5,
     "mcuforge.link.DeviceOverflow": 5,
+    "mcuforge.link.BoardReset": 5,
+    "mcuforge.link.ReplyLost": 5,
     "mcuforge.link.FirmwareMismatch": 5,
     "mcuforge.link.ProtocolError": 5,
     "mcuforge.frontend.FrontendError": 5,

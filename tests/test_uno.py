@@ -174,4 +174,6 @@ def test_fit_check_knows_every_kernels_code_size_on_the_uno(tmp_path):
                         "-fdata-sections", f"-I{kernels}", "-c", str(src), "-o", str(obj)], check=True)
         text = int(subprocess.run(["avr-size", str(obj)], capture_output=True, text=True,
                                   check=True).stdout.split("\n")[1].split()[0])
+        if text == 0:  # a kernel for another core (the *_dsp variants need the Arm DSP extension)
+            continue
         assert src.stem in table and table[src.stem] >= text, (src.stem, text, table.get(src.stem))
