@@ -48,3 +48,12 @@ def fake_firmware(tmp_path_factory):
         return cache[board]
 
     return get
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a CLI a test interrupts: SIGINT handled as from a terminal. A child
+    inherits an ignored SIGINT (some test worker processes run with it ignored), and a Python
+    started with SIGINT ignored never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,6 +15,8 @@ import time
 import numpy as np
 import pytest
 
+from conftest import default_sigint
+
 from mcuforge.results.store import ResultsStore
 from models.zoo import ZOO
 
@@ -121,7 +123,7 @@ def test_flash_prints_readable_values(built):
 def _start_validate(model, db, work, samples=20000):
     return subprocess.Popen([sys.executable, "-m", "mcuforge", "validate", str(model), "--samples", str(samples),
                              "--db", str(db), "--workdir", str(work)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def _wait_for_samples(db, n, proc, timeout=300.0):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FAKE_MODEL, make_fake_project
+from conftest import FAKE_MODEL, default_sigint, make_fake_project
 from mcuforge.flash import QemuSession
 from mcuforge.link import DeviceFault, Link, LinkTimeout
 from mcuforge.link.faultproxy import FaultProxy, Faults
@@ -131,7 +131,7 @@ def test_flash_listen_then_port_alone(dense_project, tmp_path):
 
     model, project, _ = dense_project
     listen = subprocess.Popen([sys.executable, "-m", "mcuforge", "flash", str(project.path), "--listen"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         for line in listen.stdout:
             if line.startswith("listening on "):
