@@ -40,7 +40,12 @@ class Faults:
     delay_frame: float = 0.01  # per frame: hold the direction `delay` s before it
     delay: float = 1.5
     reset_every: int = 0  # board reset before every n-th host frame (0: never)
-    drop_nth: frozenset = frozenset()  # frame numbers (1-based, per direction) always dropped
+    # scripted faults at frame numbers (1-based, per direction), on top of the random ones: a
+    # test that must pass under any machine load spaces them out instead of drawing them
+    drop_nth: frozenset = frozenset()  # dropped
+    delay_nth: frozenset = frozenset()  # held for `delay` s
+    corrupt_nth: frozenset = frozenset()  # one burst of `burst` bytes in the middle of the frame
+    reset_nth: frozenset = frozenset()  # host frames: the board reset just before it goes out
     seed: int = 0
 
     @staticmethod
@@ -55,7 +60,7 @@ class FaultProxy:
                  board_host: str = "127.0.0.1", to_board: Faults | None = None):
         """``faults`` apply to the board's replies, ``to_board`` (default: the same) to the
         host's requests."""
-        if faults.reset_every and reset is None:
+        if (faults.reset_every or faults.reset_nth) and reset is None:
             raise ValueError("reset_every needs a reset callable")
         self.board = (board_host, board_port)
         self.faults = {"up": faults if to_board is None else to_board, "down": faults}
@@ -127,19 +132,20 @@ class FaultProxy:
             n = self.frames[direction]
         if direction == "down" and frame.seq == 0 and frame.type == (P.Msg.HELLO | P.REPLY):
             return raw  # the boot HELLO: see the module docstring
-        if direction == "up" and f.reset_every and n % f.reset_every == 0:
+        if direction == "up" and (f.reset_every and n % f.reset_every == 0 or n in f.reset_nth):
             self._count("board reset")
             self.reset()
         if n in f.drop_nth or rng.random() < f.drop_frame:
             self._count("frame dropped")
             return b""
-        if rng.random() < f.delay_frame:
+        if rng.random() < f.delay_frame or n in f.delay_nth:
             self._count("delayed past the timeout")
             time.sleep(f.delay)
         out = bytearray()
         hit = 0
-        for b in raw:
-            if hit == 0 and f.corrupt and rng.random() < f.corrupt / f.burst:
+        scripted = len(raw) // 2 if n in f.corrupt_nth else -1
+        for i, b in enumerate(raw):
+            if hit == 0 and (i == scripted or f.corrupt and rng.random() < f.corrupt / f.burst):
                 hit = f.burst
                 self._count("burst corrupted")
             if hit:
