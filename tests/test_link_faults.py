@@ -37,7 +37,7 @@ def test_three_retries_then_link_timeout(fake_firmware):
         # attempt's reply passes; the next PING loses all four
         lost = Faults.none(drop_nth=frozenset({2, 3, 4, 6, 7, 8, 9}))
         with FaultProxy(board.port, lost, to_board=Faults.none()) as proxy:
-            link = Link(proxy.url, timeout=0.5)
+            link = Link(proxy.url, timeout=1.0)  # a reply under load is far faster: the counts are exact
             link.connect(boot_timeout=0.1)  # no boot HELLO on a running board: asks for one
             hello_frames = proxy.frames["up"]
             assert link.ping(b"fourth time lucky") == b"fourth time lucky"
