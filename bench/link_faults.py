@@ -61,7 +61,7 @@ def faulty_validate(board: str, samples: int, seed: int) -> tuple[dict, dict]:
     """validate --port through the proxy on a board started as 'flash --listen' leaves it."""
     from mcuforge.boards import load_board
     from mcuforge.build.make import build
-    from mcuforge.codegen.generate import generate
+    from mcuforge.project import generate
     from mcuforge.validation import make_inputs, validate
     from mcuforge.flash import QemuSession
     from mcuforge.link.faultproxy import FaultProxy, Faults

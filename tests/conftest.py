@@ -22,7 +22,9 @@ def make_fake_project(board: str, dest: Path, build_id: str = "0123456789abcdef"
                       extensions=(), model_c: str | None = None):
     """Lay out a project around the hand-written fake model (tests/fixtures/fake_model)
     and build it; returns the BuildResult."""
-    from mcuforge.build import build, copy_platform, project_include_dirs, write_makefile
+    from mcuforge.build import build
+    from mcuforge.project import copy_platform, project_include_dirs
+    from mcuforge.project.exporters.make import write_makefile
 
     (dest / "model").mkdir(parents=True, exist_ok=True)
     shutil.copy(FAKE_MODEL / "model.h", dest / "model" / "model.h")

@@ -1,4 +1,4 @@
-"""Project layout (copy_platform + Makefile template) and the build with its size report,
+"""Project layout (copy_platform + the Makefile exporter) and the build with its size report,
 for every board, with the real Arm compiler."""
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 
 from conftest import EMULATED_BOARDS, FAKE_MODEL, make_fake_project
 from mcuforge.boards import board_names, load_board
-from mcuforge.build import (BuildError, ProjectError, copy_platform, elf_sizes, project_include_dirs,
-                            render_arch_files, render_makefile)
+from mcuforge.build import BuildError, elf_sizes
+from mcuforge.codegen.platform import PlatformError, render_arch_files
+from mcuforge.project import ProjectError, copy_platform, project_include_dirs
+from mcuforge.project.exporters.make import render_makefile
 from mcuforge.flash import open_session
 
 FAKE_ARENA = 1500 + 20 + 1500 + 4  # tests/fixtures/fake_model/model.c ARENA_BYTES
@@ -94,7 +96,7 @@ def test_linker_script_is_generated_from_board_json(board):
 
 def test_board_without_what_its_arch_derives_is_named():
     bad = dataclasses.replace(load_board("mps2-an385"), memory={"flash": {"origin": "0x0"}})
-    with pytest.raises(ProjectError, match=r"mps2-an385.*board.json lacks what linker.ld.j2 needs"):
+    with pytest.raises(PlatformError, match=r"mps2-an385.*board.json lacks what linker.ld.j2 needs"):
         render_arch_files(bad)
 
 

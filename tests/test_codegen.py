@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mcuforge.codegen.generate import generate
+from mcuforge.project import generate
 from mcuforge.model.errors import UnsupportedOpError
 from mcuforge.plan.budget import BudgetError
 from models.zoo import SUPPORTED, ZOO

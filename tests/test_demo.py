@@ -78,7 +78,7 @@ def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
 
 
 def test_paper_comparison_names_the_best_rule_and_the_gap():
-    from mcuforge.commands.demo import paper_comparison
+    from mcuforge.demo import paper_comparison
 
     sessions = [dict(scenario="1 new", rule="tinyol", accuracy_new=0.90, accuracy_old=0.6, accuracy_all=0.62),
                 dict(scenario="1 new", rule="cwr", accuracy_new=0.96, accuracy_old=0.5, accuracy_all=0.55),

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mcuforge.codegen.generate import MANIFEST, OutputDirError, generate
+from mcuforge.project import MANIFEST, OutputDirError, generate
 from models.zoo import ZOO
 
 

@@ -89,7 +89,7 @@ SAMPLES = 7
 def dense_project(tmp_path_factory):
     """A small zoo model (as a file, as the CLI takes it) and its project, built once."""
     from mcuforge.build.make import build
-    from mcuforge.codegen.generate import generate
+    from mcuforge.project import generate
     from models.zoo import ZOO
 
     folder = tmp_path_factory.mktemp("dense")

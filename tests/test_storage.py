@@ -90,7 +90,7 @@ def test_reference_keeps_state_between_calls():
 
 
 def test_generated_c_resets_state_and_copies_trainable(tmp_path):
-    from mcuforge.codegen.generate import generate
+    from mcuforge.project import generate
 
     project = generate(accumulator_graph(), "netduinoplus2", tmp_path / "p")
     c = (project.path / "model" / "model.c").read_text()

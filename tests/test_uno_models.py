@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mcuforge.boards import load_board
-from mcuforge.codegen.generate import generate
+from mcuforge.project import generate
 from mcuforge.validation import make_inputs, validate
 from mcuforge.model.tflite import load_tflite
 from mcuforge.plan.arena import plan_arena

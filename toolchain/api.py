@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .boards import list_boards, load_board
 from .build.make import build
-from .codegen.generate import generate
+from .project import generate
 from .flash import open_session
 from .learning.keywords import learn
 from .model.loader import Model, load

@@ -31,7 +31,7 @@ EXIT_CODES: dict[str, int] = {
     "mcuforge.errors.UsageError": EXIT_USAGE,
     "mcuforge.boards.BoardError": EXIT_USAGE,
     "mcuforge.results.ResultsError": EXIT_USAGE,
-    "mcuforge.codegen.generate.OutputDirError": EXIT_USAGE,
+    "mcuforge.project.OutputDirError": EXIT_USAGE,
     "mcuforge.learning.CheckpointError": EXIT_USAGE,
     "mcuforge.learning.LearningSessionError": EXIT_USAGE,
     "mcuforge.resources.ResourceError": EXIT_USAGE,
@@ -40,7 +40,8 @@ EXIT_CODES: dict[str, int] = {
     "mcuforge.plan.budget.BudgetError": EXIT_MODEL,
     # 4: the firmware did not build
     "mcuforge.build.BuildError": EXIT_BUILD,
-    "mcuforge.build.ProjectError": EXIT_BUILD,
+    "mcuforge.project.ProjectError": EXIT_BUILD,
+    "mcuforge.codegen.platform.PlatformError": EXIT_BUILD,
     # 5: flashing or the serial link failed
     "mcuforge.flash.FlashError": EXIT_BOARD,
     "mcuforge.link.LinkError": EXIT_BOARD,

@@ -5,6 +5,7 @@ They sit in the repository next to ``toolchain/``; ``MCUFORGE_HOME`` points else
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -37,3 +38,17 @@ def boards_dir() -> Path:
 
 def templates_dir() -> Path:
     return root() / "templates"
+
+
+def render_template(name: str, **context) -> str:
+    """Render ``templates/<name>`` (a project, arch or export template) with ``context``; an
+    undefined name is an error, not an empty string."""
+    return _template_env(str(templates_dir())).get_template(name).render(**context)
+
+
+@functools.lru_cache(maxsize=4)
+def _template_env(folder: str):
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True)

@@ -3,7 +3,7 @@
     with open_target("kws.tflite", "netduinoplus2") as target:
         outputs, cycles = target.run([x])
 
-Each verb is its own module (codegen.generate, build.make, flash, link.client); this only chains them.
+Each verb is its own module (project, build.make, flash, link.client); this only chains them.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen.generate import Project, generate
+from .project import Project, generate
 
 
 @dataclass
@@ -70,7 +70,7 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
                 method: str | None = None, port: str | None = None, progress=None,
                 project: Project | None = None, flash_options: dict | None = None) -> Target:
     """Generate, build and flash ``model`` for ``board`` and return a connected Target; with
-    ``project`` (``codegen.generate.load_project``), build and flash that one as it is.
+    ``project`` (``project.load_project``), build and flash that one as it is.
     ``flash_options`` go to the flash backend (e.g. ``via_bootloader=True`` for simavr)."""
     from .build.make import build
     from .flash import open_session

@@ -127,7 +127,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
     if len(x) == 0:
         raise UsageError("no inputs to validate (samples must be >= 1)")
     if project is not None:
-        from .codegen.generate import load_project
+        from .project import load_project
 
         project = load_project(project, loaded)
         board = project.board.name

@@ -1,4 +1,4 @@
-/* Default: no extensions. mcuforge.build.project.copy_platform() rewrites this file
+/* Default: no extensions. mcuforge.project.copy_platform() rewrites this file
  * when a project enables extensions. */
 #include "mf_runtime.h"
 

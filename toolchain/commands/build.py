@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..build.make import build
-    from ..codegen.generate import read_manifest
+    from ..project import read_manifest
 
     manifest = read_manifest(args.project)
     r = build(args.project)

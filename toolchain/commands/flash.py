@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..boards import load_board
-    from ..codegen.generate import read_manifest
+    from ..project import read_manifest
     from ..flash import get_backend, open_session
 
     from ..flash import check_method

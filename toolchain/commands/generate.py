@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..codegen.generate import generate
+    from ..project import generate
 
     project = generate(args.model, args.board, args.out, name=args.name, force=args.force)
     b = project.budget

@@ -49,7 +49,7 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
 
 
 def run(args) -> int:
-    from ..codegen.generate import read_manifest
+    from ..project import read_manifest
     from ..model.loader import load
 
     if args.project:

@@ -86,7 +86,7 @@ def bnn_metadata(model: Path) -> dict:
 def prepare_firmware(model, board: str, workdir) -> object:
     """Generate and build the learning firmware once (sessions flash the same ELF)."""
     from ..build.make import build
-    from ..codegen.generate import generate
+    from ..project import generate
 
     project = generate(model, board, workdir)
     build(project.path)

@@ -1,0 +1,216 @@
+"""Keyword spotting end to end on the (emulated) board: the library behind ``mcuforge demo``.
+
+Part 1 (int8, ``demo``): builds the keyword dataset offline (or uses a Speech Commands layout folder),
+trains a DS-CNN in Keras, converts it to int8, generates firmware, flashes it, runs the held-out
+(voice-disjoint) test set on the board and compares accuracy with the host's int8 (TFLM) accuracy: they
+must be equal.
+
+Part 2 (on-device continual learning, ``demo_learn``): pretrains a binary neural network on the 12 base
+classes, flashes it with the audio front end and a trainable head, and teaches the board 1 and then 4 new
+keywords with each of the seven learning rules, streaming raw audio over the serial link; compares the
+best rule with the paper's numbers (Vu et al. 2025, ``paper_comparison``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .boards import DEFAULT_BOARD
+from .learning.rules import RULES
+from .train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+
+# Vu et al. 2025, best rule, as stated in the paper's abstract.
+PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
+
+
+def check_rules(rules) -> list[str]:
+    """The learning rules named, each one of ``RULES``; refused with the list otherwise."""
+    bad = [r for r in rules if r not in RULES]
+    if bad:
+        raise ValueError(f"unknown rule(s) {bad}; rules: {', '.join(RULES)}")
+    return list(rules)
+
+
+def _say(msg: str) -> None:
+    """A progress line on stderr (stdout is the result)."""
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def demo(board: str = DEFAULT_BOARD, data=None, workdir="build/demo", epochs: int = 20,
+         clips_per_voice: int = 2, voices: int | None = None, test_samples: int | None = None, seed: int = 0, store=None,
+         method=None, port=None, progress: bool = True) -> dict:
+    """The int8 part: dataset (built offline unless ``data``), DS-CNN, int8 conversion, firmware, and the
+    held-out clips on the board against TFLM. Returns the measurements (also in WORKDIR/demo-int8.json)."""
+    from tqdm import tqdm
+
+    from .data.speech_commands import DEFAULT_LABELS
+    from .reference.tflm import TflmModel, tflm_arena_bytes
+    from .target import open_target
+    from .train.convert import evaluate_tflite, quantize_input, to_int8_tflite
+    from .train.train import fit_dscnn, load_normalized
+    from .data.features import FeatureConfig
+
+    t0 = time.time()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    labels = list(DEFAULT_LABELS)
+    data_dir = ensure_dataset(data, work, clips_per_voice, voices, seed, progress)
+
+    features = FeatureConfig(hop=160)  # 25 ms window, 10 ms hop: 98 frames x 40 mel bands per 1 s clip
+    _say(f"features: log-mel {features.win * 1000 // features.sample_rate} ms window, "
+         f"{features.hop * 1000 // features.sample_rate} ms hop, {features.n_mels} bands; labels {', '.join(labels)}")
+    splits, cfg = load_normalized(data_dir, labels, features)
+    X_tr, y_tr, _ = splits["train"]
+    X_va, y_va, _ = splits["validation"]
+    if splits.get("test") is None:
+        raise ValueError(f"{data_dir}: no test split (testing_list.txt): the demo measures on held-out clips")
+    X_te, y_te, _ = splits["test"]
+    _say(f"train a DS-CNN on {len(X_tr)} clips ({epochs} epochs; validation {len(X_va)}, test {len(X_te)})")
+    model, _history = fit_dscnn(X_tr, y_tr, X_va, y_va, len(labels), epochs=epochs,
+                                seed=seed, progress=progress)
+    float_acc = float(np.mean(np.argmax(model.predict(X_te[..., None], verbose=0), axis=1) == y_te))
+
+    _say("convert to int8 TFLite (full-integer quantization)")
+    tfl = to_int8_tflite(model, X_tr[..., None])  # it calibrates on evenly spaced clips of all classes
+    model_path = work / "kws_dscnn.tflite"
+    model_path.write_bytes(tfl)
+    cfg.save(work / "kws_dscnn.features.json")
+    if test_samples:
+        X_te, y_te = X_te[:test_samples], y_te[:test_samples]
+    X_q = quantize_input(X_te[..., None], tfl)
+    host_acc = evaluate_tflite(tfl, X_q, y_te)
+
+    _say(f"generate, build and flash to {board}")
+    with open_target(model_path, board, workdir=work / "firmware", name="kws_dscnn", method=method, port=port) as target:
+        proj = target.project
+        rid = None
+        if store is not None:
+            rid = store.start_run("demo", model_name=proj.manifest["model_name"], model_hash=proj.model_hash,
+                                  board=board, firmware_hash=proj.firmware_hash, cycles_kind=target.cycles_kind,
+                                  summary=dict(class_names=labels))
+        reference = TflmModel(tfl)
+        preds, cycles, mismatches = [], [], 0
+        rows = []
+        try:
+            for i, xi in enumerate(tqdm(X_q, desc="test set on board", unit="clip", disable=not progress,
+                                        file=sys.stderr)):
+                got, cyc = target.run([xi[None]])
+                want = reference.run([xi[None]])[0].reshape(got[0].shape)
+                mismatches += int(not np.array_equal(got[0], want))
+                preds.append(int(np.argmax(got[0].reshape(-1))))
+                cycles.append(int(cyc))
+                rows.append(dict(index=i, label=int(y_te[i]), predicted=preds[-1], cycles=int(cyc),
+                                 mismatches=int(not np.array_equal(got[0], want))))
+                if store is not None and len(rows) % 50 == 0:
+                    store.add_samples(rid, rows[-50:])
+        except BaseException:
+            if store is not None:
+                store.add_samples(rid, rows[len(rows) // 50 * 50:])
+                store.finish_run(rid, status="failed")
+            raise
+        if store is not None and len(rows) % 50:
+            store.add_samples(rid, rows[len(rows) // 50 * 50:])
+        board_acc = float(np.mean(np.array(preds) == y_te))
+        med = float(np.median(cycles))
+        result = dict(
+            board=board, labels=labels, test_samples=int(len(y_te)), accuracy_board=board_acc,
+            accuracy_host=float(host_acc), accuracy_float=float_acc, output_mismatches=mismatches,
+            cycles_median=med, cycles_kind=target.cycles_kind,
+            latency_ms_at_clock=med / target.project.board.clock_hz * 1e3,
+            clock_hz=target.project.board.clock_hz, macs=proj.macs,
+            flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
+            arena_bytes=proj.plan.arena_bytes, reference_arena_bytes=tflm_arena_bytes(tfl),
+            weights_bytes=proj.budget.weights_bytes, model=str(model_path), seconds=round(time.time() - t0, 1),
+        )
+        (work / "demo-int8.json").write_text(json.dumps(result, indent=1))
+        if store is not None:
+            store.add_metrics(rid, {k: v for k, v in result.items()
+                                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            store.finish_run(rid, status="ok" if board_acc == host_acc else "failed", summary=result)
+            result["run_id"] = rid
+    return result
+
+
+def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progress: bool) -> Path:
+    from .data.kws import build_kws_dataset
+
+    if data:
+        return Path(data)
+    data_dir = Path(workdir) / "data"
+    _say(f"keyword dataset (espeak-ng, offline) -> {data_dir}")
+    build_kws_dataset(data_dir, clips_per_voice=clips_per_voice, seed=seed, progress=progress, voices=voices)
+    return data_dir
+
+
+def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
+               scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
+               train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS) -> dict:
+    """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
+    scenario on the board. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    check_rules(rules)
+    from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
+    from .learning.keywords import learn, load_learn_data, prepare_firmware
+
+    work = Path(workdir)
+    if bnn is not None:
+        model_path = Path(bnn)
+        meta = read_bnn_metadata(model_path)
+        if list(meta["labels"]) != list(BASE_LABELS):
+            raise ValueError(f"{model_path} was trained on {meta['labels']}; the demo needs {list(BASE_LABELS)}")
+        pre = dict(meta.get("extra", {}))
+        _say(f"pretrained BNN {model_path} (not trained again)")
+    else:
+        model_path = work / "bnn.keras"
+        _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({epochs} epochs): {', '.join(BASE_LABELS)}")
+        model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
+                                            float_epochs=float_epochs)
+        pre = {k: v for k, v in history.items() if not isinstance(v, list)}
+        save_bnn(model, cfg, BASE_LABELS, model_path, extra=pre)
+    _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
+    project = prepare_firmware(model_path, board, work / "bnn-firmware")
+    sessions = []
+    # One stream for every session: the 4-new scenario's clips; the 1-new scenario keeps its first new
+    # keyword. The first session streams raw audio (front end + backbone run on the board per clip) and
+    # captures the embeddings the board computed; the others replay them (SET_EMBEDDING), so all rules
+    # learn from the same board-computed stream and each head is trained and evaluated on the board.
+    all_new = max((tuple(n) for _, n in scenarios), key=len)
+    full = load_learn_data(data_dir, list(BASE_LABELS), list(all_new), train_new, train_old, eval_per_class, seed)
+    capture: dict = {}
+    for scenario, new in sorted(scenarios, key=lambda s: -len(s[1])):
+        data = full.first_new(len(new))
+        keep_tr = full.train_labels < data.pretrained + len(new)
+        keep_te = full.eval_labels < data.pretrained + len(new)
+        for rule in rules:
+            replay = "train" in capture
+            _say(f"{scenario}: teach the board {', '.join(new)} with {rule}"
+                 + (" (replaying the board's embeddings)" if replay else " (streaming audio)"))
+            s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
+                      data=data, progress=progress, capture=None if replay else capture,
+                      train_embeddings=capture["train"][keep_tr] if replay else None,
+                      embeddings=capture["eval"][keep_te] if replay else None)
+            s["scenario"] = scenario
+            sessions.append(s)
+    return dict(pretrain=pre, model=str(model_path), board=board, sessions=sessions,
+                paper=paper_comparison(sessions), firmware=project.manifest)
+
+
+def paper_comparison(sessions: list[dict]) -> list[str]:
+    """One line per paper target: the best rule on the board for that metric, and met / missed by how much."""
+    lines = []
+    for scenario, goals in PAPER.items():
+        runs = [s for s in sessions if s["scenario"] == scenario]
+        for metric, goal in goals.items():
+            scored = [s for s in runs if s.get(metric) is not None]
+            if not scored:
+                continue
+            best = max(scored, key=lambda s: s[metric])
+            got = best[metric]
+            verdict = "met" if got >= goal else f"missed by {100 * (goal - got):.1f} points"
+            lines.append(f"{scenario}: best {metric.removeprefix('accuracy_')} {100 * got:.1f}% ({best['rule']}); "
+                         f"paper {100 * goal:.0f}%: {verdict}")
+    return lines
