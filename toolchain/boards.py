@@ -74,6 +74,9 @@ class Board:
     opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
     drivers: tuple[str, ...] = ()  # folders of firmware/drivers/ the board uses
     irq_count: int = 0  # interrupt lines (sizes a generated vector table)
+    # PlatformIO's standard platform and board id for this board (board.json "platformio",
+    # e.g. {"platform": "ststm32", "board": "genericSTM32F405RG"}); None: no PlatformIO board.
+    platformio: dict[str, str] | None = None
 
     @property
     def dsp(self) -> bool:
@@ -180,6 +183,11 @@ def _parse(folder: Path) -> Board:
             or not isinstance(kernels, dict) or not all(isinstance(v, int) and v >= 0 for v in kernels.values()):
         raise BoardError(f"{path}: 'runtime' must be {{\"flash_bytes\": N, \"ram_bytes\": N, "
                          f"\"kernel_flash_bytes\": {{op: N}}}}")
+    pio = raw.get("platformio")
+    if pio is not None and not (isinstance(pio, dict) and set(pio) == {"platform", "board"}
+                                and all(isinstance(v, str) and v for v in pio.values())):
+        raise BoardError(f"{path}: 'platformio' must be {{\"platform\": ID, \"board\": ID}} "
+                         "(PlatformIO's platform and board ids)")
     return Board(
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
@@ -192,7 +200,7 @@ def _parse(folder: Path) -> Board:
         path=folder, drivers=tuple(drivers), irq_count=irq_count,
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
         defines=defines, kernel_flash_bytes=dict(kernels),
-        **({"opt": raw["opt"]} if "opt" in raw else {}),
+        **({"opt": raw["opt"]} if "opt" in raw else {}), platformio=pio,
     )
 
 

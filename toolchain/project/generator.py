@@ -62,6 +62,7 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     loaded = load(model)
     graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
+    export.check(board_obj)
     model_name = c_ident(name or graph.name or "model")
     plan, budget = _plan(graph, board_obj)
 

@@ -43,6 +43,7 @@ class ProjectError(ValueError):
 @dataclass
 class Library:
     """What ``write_library`` laid out: the model's C, and what a build system needs to compile it."""
+    model_name: str
     model: ModelSource
     extensions: list[str]
     sources: list[str]       # C sources, relative to the library root (model/model.c included)
@@ -60,7 +61,7 @@ def write_library(root: Path, graph: Graph, meta: dict | None, plan: ArenaPlan, 
     for fname, text in headers.items():
         (root / fname).write_text(text)
     sources = copy_platform(board, root, extensions=extensions) + [MODEL_SOURCE]
-    return Library(model, extensions, sources, project_include_dirs(board, extensions))
+    return Library(model_name, model, extensions, sources, project_include_dirs(board, extensions))
 
 
 def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:

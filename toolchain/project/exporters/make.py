@@ -12,10 +12,15 @@ from ...boards import Board, load_board
 from ...codegen.platform import has_linker_script
 from ..layout import ProjectError, project_include_dirs
 
+BUILD_COMMAND = "mcuforge build {path}"  # how the user builds the project next
 NAME = "make"
 LIBRARY_DIR = "."  # the runtime library and the model sit at the project's root
 ENTRY = "main.c"   # templates/project/main.c
 MAKEFILE = "Makefile"
+
+
+def check(board: Board) -> None:
+    """Every board builds with make."""
 
 
 def export(project_dir: Path, board: Board, library) -> None:
