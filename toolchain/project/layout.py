@@ -41,27 +41,43 @@ class ProjectError(ValueError):
 
 
 @dataclass
-class Library:
-    """What ``write_library`` laid out: the model's C, and what a build system needs to compile it."""
+class Spec:
+    """What a project is generated from: the lowered graph, its plan, the board, the model's name
+    in C, and the model's device-side parts (``meta``: BNN labels, feature config, head)."""
+    graph: Graph
+    meta: dict | None
+    plan: ArenaPlan
+    board: Board
     model_name: str
+
+
+@dataclass
+class Library:
+    """What an exporter laid out: the model's C, and what a build system needs to compile it."""
+    root: Path               # the library's folder (mf_build_id.h goes there)
     model: ModelSource
     extensions: list[str]
     sources: list[str]       # C sources, relative to the library root (model/model.c included)
     include_dirs: list[str]  # include path, relative to the library root
 
 
-def write_library(root: Path, graph: Graph, meta: dict | None, plan: ArenaPlan, board: Board,
-                  model_name: str) -> Library:
+def write_library(root: Path, spec: Spec) -> Library:
     """The runtime library and the model, into ``root``."""
-    model = render(graph, plan, model_name)
-    (root / "model").mkdir(parents=True, exist_ok=True)
-    (root / "model" / "model.c").write_text(model.model_c)
-    (root / "model" / "model.h").write_text(model.model_h)
-    extensions, headers = device_extensions(graph, meta)
+    model = write_model(root / "model", spec)
+    extensions, headers = device_extensions(spec.graph, spec.meta)
     for fname, text in headers.items():
         (root / fname).write_text(text)
-    sources = copy_platform(board, root, extensions=extensions) + [MODEL_SOURCE]
-    return Library(model_name, model, extensions, sources, project_include_dirs(board, extensions))
+    sources = copy_platform(spec.board, root, extensions=extensions) + [MODEL_SOURCE]
+    return Library(root, model, extensions, sources, project_include_dirs(spec.board, extensions))
+
+
+def write_model(folder: Path, spec: Spec) -> ModelSource:
+    """``model.c`` and ``model.h`` into ``folder``."""
+    model = render(spec.graph, spec.plan, spec.model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.c").write_text(model.model_c)
+    (folder / "model.h").write_text(model.model_h)
+    return model
 
 
 def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:
