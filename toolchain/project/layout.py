@@ -80,6 +80,27 @@ def write_model(folder: Path, spec: Spec) -> ModelSource:
     return model
 
 
+# What model.c is written against besides the kernels (firmware/runtime/): what a build that
+# brings its own main, start-up and I/O (an Arduino core, MicroPython) needs of the runtime.
+MODEL_RUNTIME_HEADERS = ("mf_model_api.h", "mf_profile.h", "mf_cycles.h")
+
+
+def write_model_library(folder: Path, spec: Spec) -> Library:
+    """The model without mcuforge's runtime and link, in one folder: model.c/h, the kernels, the
+    runtime headers model.c includes and an ``mf_config.h`` without per-layer timing (for a
+    build system that brings its own entry point and I/O and one include folder)."""
+    model = write_model(folder, spec)
+    fw = resources.firmware_dir()
+    for f in sorted((fw / "kernels").iterdir()):
+        if f.is_file() and f.suffix in C_SUFFIXES:
+            shutil.copy2(f, folder / f.name)
+    for h in MODEL_RUNTIME_HEADERS:
+        shutil.copy2(fw / "runtime" / h, folder / h)
+    (folder / CONFIG_HEADER).write_text(render_config_header(spec.board, profile=False))
+    sources = sorted(p.name for p in folder.glob("*.c"))
+    return Library(folder, model, [], sources, ["."])
+
+
 def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:
     """Firmware extensions and their generated config headers for a model with device-side parts:
     a BNN keyword spotter gets the audio front end and the on-device learning head."""

@@ -10,7 +10,6 @@ link are not part of the library: a sketch calls the model directly.
 """
 from __future__ import annotations
 
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,15 +18,12 @@ import numpy as np
 from ... import resources
 from ...boards import Board
 from ...codegen.c_literals import c_array_body
-from ...codegen.platform import CONFIG_HEADER, render_config_header
 from ...errors import UsageError
-from ..layout import Library, Spec, write_model
+from ..layout import Library, Spec, write_model_library
 
 BUILD_COMMAND = "the Arduino IDE (Sketch > Include Library > Add .ZIP Library: {path}/*.zip)"
 NAME = "arduino"
 SAMPLE_SEED = 0  # the example's input: validation.make_inputs(graph, 1, SAMPLE_SEED)[0]
-# What model.c is written against besides the kernels (firmware/runtime/).
-RUNTIME_HEADERS = ("mf_model_api.h", "mf_profile.h", "mf_cycles.h")
 
 
 def library_name(model_name: str) -> str:
@@ -46,15 +42,7 @@ def export(project_dir: Path, spec: Spec) -> Library:
     board, name = spec.board, spec.model_name
     lib = project_dir / library_name(name)
     src = lib / "src"
-    model = write_model(src, spec)
-    fw = resources.firmware_dir()
-    for f in sorted((fw / "kernels").iterdir()):
-        if f.suffix in (".c", ".h"):
-            shutil.copy2(f, src / f.name)
-    for h in RUNTIME_HEADERS:
-        shutil.copy2(fw / "runtime" / h, src / h)
-    # no per-layer timing: the sketch times the whole invoke with micros()
-    (src / CONFIG_HEADER).write_text(render_config_header(board, profile=False))
+    library = write_model_library(src, spec)
     header = f"{library_name(name)}.h"
     (src / header).write_text(resources.render_template(
         "arduino/header.h.j2", board=board.to_dict(), model_name=name, header=header,
@@ -71,8 +59,7 @@ def export(project_dir: Path, spec: Spec) -> Library:
         "arduino/example.ino.j2", model_name=name, header=header, baud=board.uart["baud"], seed=SAMPLE_SEED,
         sample_bytes=sample.nbytes, sample_body=c_array_body(np.frombuffer(sample.tobytes(), np.uint8)),
         sample_comment=f"{t.name}: {'x'.join(map(str, t.shape))} {t.dtype}, as bytes"))
-    sources = sorted(p.relative_to(src).as_posix() for p in src.glob("*.c"))
-    return Library(src, model, [], sources, ["."])
+    return library
 
 
 def finish(project_dir: Path, library: Library) -> None:
