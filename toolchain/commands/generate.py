@@ -1,14 +1,14 @@
 """``mcuforge generate``: write a self-contained C99 firmware project for a model and a board, for
 one build system: --format make (the default: main.c + a plain Makefile), platformio
 (platformio.ini, the library under src/mcuforge/), arduino (an Arduino library, .zip, with an
-example sketch)."""
+example sketch), micropython (a MicroPython user C module)."""
 from __future__ import annotations
 
 from . import _common
 
 # The project formats (mcuforge.project.exporters, not imported here: --help stays fast; a test
 # checks that this list is the exporters').
-FORMATS = ("make", "platformio", "arduino")
+FORMATS = ("make", "platformio", "arduino", "micropython")
 
 
 def add_parser(sub) -> None:

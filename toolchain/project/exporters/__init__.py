@@ -10,9 +10,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from ...errors import UsageError
-from . import arduino, make, platformio
+from . import arduino, make, micropython, platformio
 
-EXPORTERS: dict[str, ModuleType] = {m.NAME: m for m in (make, platformio, arduino)}
+EXPORTERS: dict[str, ModuleType] = {m.NAME: m for m in (make, platformio, arduino, micropython)}
 DEFAULT_FORMAT = make.NAME
 
 
