@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import REPO
 from mcuforge.model.tflite import load_tflite
 from mcuforge.project import generate
+from mcuforge.project.exporters.micropython import build_firmware
 from mcuforge.reference.tflm import TflmModel
 from mcuforge.validation import make_inputs
 from models.zoo import ZOO
@@ -23,7 +24,6 @@ from models.zoo import ZOO
 pytestmark = pytest.mark.qemu
 
 NAME = "uno_mlp"
-PORTS = {"MPS2_AN385": "mps2-an385", "MPS2_AN500": "mps2-an500"}  # MicroPython board -> QEMU machine
 SHARED = Path(os.environ["MCUFORGE_SHARED"]) if os.environ.get("MCUFORGE_SHARED") else REPO.parent / "shared"
 
 
@@ -59,26 +59,45 @@ def run_script(elf: Path, machine: str, script: str, marker: str, timeout: float
     return out.decode(errors="replace")
 
 
-@pytest.mark.parametrize("port", sorted(PORTS))
-def test_module_runs_in_micropython_on_the_emulated_board_as_tflm_says(port, micropython, tmp_path):
-    data = ZOO[NAME]()
-    modules = tmp_path / "modules"
-    generate(data, PORTS[port], modules, name=NAME, fmt="micropython")
-    build = subprocess.run(["make", "-C", str(micropython / "ports" / "qemu"), f"BOARD={port}", "FROZEN_MANIFEST=",
-                            f"USER_C_MODULES={modules}", f"BUILD={tmp_path / 'build'}", "-j2"],
-                           capture_output=True, text=True, timeout=1200)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-
-    x = make_inputs(load_tflite(data), 2, seed=3)
+def check_on_board(elf: Path, machine: str, data: bytes) -> None:
+    """The module's shapes, and its outputs on two samples equal TFLM's bytes."""
+    graph = load_tflite(data)
+    x = make_inputs(graph, 2, seed=3)
     reference = TflmModel(data)
     lines = [f"import {NAME}", f"print('shape', {NAME}.input_shape, {NAME}.output_shape)"]
     for xi in x:
         lines.append(f"print('out', {NAME}.invoke(bytes.fromhex('{xi.tobytes().hex()}')).hex())")
-    text = run_script(tmp_path / "build" / "firmware.elf", PORTS[port], "\r\n".join(lines + ["print('end')"]) + "\r\n",
-                      "\nend")
-    graph = load_tflite(data)
+    text = run_script(elf, machine, "\r\n".join(lines + ["print('end')"]) + "\r\n", "\nend")
     shapes = (tuple(graph.tensors[graph.inputs[0]].shape), tuple(graph.tensors[graph.outputs[0]].shape))
     assert f"shape {shapes[0]} {shapes[1]}" in text, text
     got = [ln.split()[1] for ln in text.splitlines() if ln.startswith("out ")]
     want = [reference.run([xi[None]])[0].tobytes().hex() for xi in x]
     assert got == want, text
+
+
+def test_cortex_m7_module_built_from_python_runs_as_tflm_says(micropython, tmp_path):
+    """MPS2_AN500: the DSP kernels, MicroPython's double-precision floats."""
+    data = ZOO[NAME]()
+    generate(data, "mps2-an500", tmp_path / "modules", name=NAME, fmt="micropython")
+    elf = build_firmware(micropython, tmp_path / "modules", "MPS2_AN500", build_dir=tmp_path / "build")
+    check_on_board(elf, "mps2-an500", data)
+
+
+def test_cortex_m3_module_built_by_the_cli_runs_as_tflm_says(micropython, tmp_path):
+    """MPS2_AN385: the portable kernels, soft float; 'generate --micropython-dir' builds the
+    firmware from the checkout (and refuses a folder that is not one, before writing)."""
+    data = ZOO[NAME]()
+    model = tmp_path / "m.tflite"
+    model.write_bytes(data)
+    argv = [sys.executable, "-m", "mcuforge", "generate", str(model), "-b", "mps2-an385", "--format", "micropython",
+            "--name", NAME]
+    p = subprocess.run([*argv, "-o", str(tmp_path / "a"), "--micropython-dir", str(tmp_path),
+                        "--micropython-board", "MPS2_AN385"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "no ports/qemu/Makefile" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "a").exists()
+    p = subprocess.run([*argv, "-o", str(tmp_path / "b"), "--micropython-dir", str(micropython),
+                        "--micropython-board", "MPS2_AN385"], capture_output=True, text=True, timeout=1500)
+    assert p.returncode == 0, p.stderr
+    elf = micropython / "ports" / "qemu" / "build-MPS2_AN385" / "firmware.elf"
+    assert f"firmware {elf}" in p.stdout and elf.is_file(), p.stdout
+    check_on_board(elf, "mps2-an385", data)

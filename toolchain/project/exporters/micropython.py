@@ -50,3 +50,41 @@ def export(project_dir: Path, spec: Spec) -> Library:
 
 def finish(project_dir: Path, library: Library) -> None:
     """Nothing to add once the build id is written."""
+
+
+def check_checkout(micropython_dir, port: str = "qemu") -> Path:
+    """The port's folder in a MicroPython checkout; refused when there is none."""
+    port_dir = Path(micropython_dir) / "ports" / port
+    if not (port_dir / "Makefile").is_file():
+        raise UsageError(f"--micropython-dir {micropython_dir}: no ports/{port}/Makefile (a MicroPython checkout?)")
+    return port_dir
+
+
+def build_firmware(micropython_dir, modules_dir, board: str, port: str = "qemu", build_dir=None,
+                   frozen_manifest: str | None = "", jobs: int = 2, timeout: float = 1800) -> Path:
+    """Build MicroPython's ``port`` for its ``board`` with the modules in ``modules_dir`` (what
+    ``export`` wrote) from the checkout ``micropython_dir``; returns the firmware ELF.
+    ``frozen_manifest=""`` freezes nothing (a checkout without micropython-lib); None keeps the
+    port's own manifest."""
+    import subprocess
+
+    from ...build.make import BuildError
+
+    port_dir = check_checkout(micropython_dir, port)
+    build = Path(build_dir) if build_dir else port_dir / f"build-{board}"
+    argv = ["make", "-C", str(port_dir), f"BOARD={board}", f"USER_C_MODULES={Path(modules_dir).resolve()}",
+            f"BUILD={build.resolve()}", f"-j{jobs}"]
+    if frozen_manifest is not None:
+        argv.append(f"FROZEN_MANIFEST={frozen_manifest}")
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"MicroPython build timed out after {timeout:.0f} s: {' '.join(argv)}") from None
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip().splitlines()
+        raise BuildError(f"MicroPython build failed (make exit {proc.returncode}): {' '.join(argv)}\n"
+                         + "\n".join(log[-60:]))
+    elf = build / "firmware.elf"
+    if not elf.is_file():
+        raise BuildError(f"MicroPython build succeeded but {elf} is missing")
+    return elf
