@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Arm: build + QEMU; AVR: build + simavr (the Uno) + avrdude/Optiboot; clang-14 + libFuzzer + compiler-rt:
 # firmware C built for the host with sanitizers (tests/firmware_host.py).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
-                gcc-avr avr-libc binutils-avr simavr libsimavr-dev libsimavrparts1 libelf-dev gcc avrdude arduino-core-avr \
+                gcc-avr avr-libc binutils-avr simavr libsimavr-dev libsimavrparts1 libelf-dev gcc avrdude arduino-core-avr arduino-builder arduino-ctags \
                 clang-14 libfuzzer-14-dev libclang-rt-14-dev \
                 espeak-ng python3 python3-venv make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

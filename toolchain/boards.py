@@ -74,6 +74,12 @@ class Board:
     opt: str = "-O2"  # board.json "opt": the optimisation level (-Os where flash is scarce)
     drivers: tuple[str, ...] = ()  # folders of firmware/drivers/ the board uses
     irq_count: int = 0  # interrupt lines (sizes a generated vector table)
+    # PlatformIO's standard platform and board id for this board (board.json "platformio",
+    # e.g. {"platform": "ststm32", "board": "genericSTM32F405RG"}); None: no PlatformIO board.
+    platformio: dict[str, str] | None = None
+    # The Arduino board this board is (board.json "arduino": {"fqbn": "arduino:avr:uno"}), for
+    # the Arduino library export; None: not an Arduino board.
+    arduino_fqbn: str | None = None
 
     @property
     def dsp(self) -> bool:
@@ -180,6 +186,15 @@ def _parse(folder: Path) -> Board:
             or not isinstance(kernels, dict) or not all(isinstance(v, int) and v >= 0 for v in kernels.values()):
         raise BoardError(f"{path}: 'runtime' must be {{\"flash_bytes\": N, \"ram_bytes\": N, "
                          f"\"kernel_flash_bytes\": {{op: N}}}}")
+    pio = raw.get("platformio")
+    if pio is not None and not (isinstance(pio, dict) and set(pio) == {"platform", "board"}
+                                and all(isinstance(v, str) and v for v in pio.values())):
+        raise BoardError(f"{path}: 'platformio' must be {{\"platform\": ID, \"board\": ID}} "
+                         "(PlatformIO's platform and board ids)")
+    arduino = raw.get("arduino")
+    if arduino is not None and not (isinstance(arduino, dict) and set(arduino) == {"fqbn"}
+                                    and re.fullmatch(r"[\w.-]+:[\w.-]+:[\w.-]+", str(arduino["fqbn"]))):
+        raise BoardError(f"{path}: 'arduino' must be {{\"fqbn\": \"VENDOR:ARCH:BOARD\"}}")
     return Board(
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
@@ -192,7 +207,8 @@ def _parse(folder: Path) -> Board:
         path=folder, drivers=tuple(drivers), irq_count=irq_count,
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
         defines=defines, kernel_flash_bytes=dict(kernels),
-        **({"opt": raw["opt"]} if "opt" in raw else {}),
+        **({"opt": raw["opt"]} if "opt" in raw else {}), platformio=pio,
+        arduino_fqbn=arduino["fqbn"] if arduino else None,
     )
 
 

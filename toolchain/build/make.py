@@ -118,6 +118,12 @@ def build(project_dir: str | Path, jobs: int | None = None, make: str = "make",
     """``make`` in ``project_dir``; raises BuildError with the compiler output on failure."""
     project = Path(project_dir)
     if not (project / "Makefile").is_file():
+        from ..project import exporter, find_manifest
+
+        fmt = (find_manifest(project) or {}).get("format", "make")
+        if fmt != "make":  # a format its own tool builds
+            raise BuildError(f"{project} is a {fmt} project: build it with "
+                             f"{exporter(fmt).BUILD_COMMAND.format(path=project)}")
         raise BuildError(f"no Makefile in {project}: write the project first")
     if shutil.which(make) is None:
         raise BuildError(f"'{make}' not found on PATH (install make)")

@@ -1,7 +1,14 @@
-"""``mcuforge generate``: write a self-contained C99 firmware project for a model and a board."""
+"""``mcuforge generate``: write a self-contained C99 firmware project for a model and a board, for
+one build system: --format make (the default: main.c + a plain Makefile), platformio
+(platformio.ini, the library under src/mcuforge/), arduino (an Arduino library, .zip, with an
+example sketch), micropython (a MicroPython user C module)."""
 from __future__ import annotations
 
 from . import _common
+
+# The project formats (mcuforge.project.exporters, not imported here: --help stays fast; a test
+# checks that this list is the exporters').
+FORMATS = ("make", "platformio", "arduino", "micropython")
 
 
 def add_parser(sub) -> None:
@@ -12,22 +19,43 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="project folder to write")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that is not an mcuforge project (only mcuforge's own files)")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default=FORMATS[0],
+                   help=f"project format: {', '.join(FORMATS)} (default {FORMATS[0]})")
+    p.add_argument("--micropython-dir", default=None, metavar="DIR",
+                   help="--format micropython: also build MicroPython's firmware with the module from this checkout")
+    p.add_argument("--micropython-board", default=None, metavar="BOARD",
+                   help="with --micropython-dir: the port's board, e.g. MPS2_AN385 (ports/PORT/boards/)")
+    p.add_argument("--micropython-port", default="qemu", metavar="PORT",
+                   help="with --micropython-dir: the port (default qemu)")
     p.add_argument("--name", default=None, help="model name in the generated code (default: the file name)")
     _common.add_json(p, "the project summary")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..project import generate
+    from ..errors import UsageError
+    from ..project import exporter, generate
 
-    project = generate(args.model, args.board, args.out, name=args.name, force=args.force)
+    if args.micropython_dir is not None:  # checked before anything is written
+        from ..project.exporters.micropython import check_checkout
+
+        if args.fmt != "micropython" or not args.micropython_board:
+            raise UsageError("--micropython-dir goes with --format micropython and --micropython-board")
+        check_checkout(args.micropython_dir, args.micropython_port)
+    project = generate(args.model, args.board, args.out, name=args.name, force=args.force, fmt=args.fmt)
     b = project.budget
     print(f"wrote {project.path}/ for {project.board.name}: {len(project.layers)} layers, {project.macs:,} MACs")
     print(f"  weights {b.weights_bytes:,} B (flash), arena {project.plan.arena_bytes:,} B "
           f"({project.plan.naive_bytes():,} B without reuse), firmware {project.firmware_hash}")
-    print(f"  next: mcuforge build {project.path}")
+    print(f"  next: {exporter(args.fmt).BUILD_COMMAND.format(path=project.path)}")
+    firmware = None
+    if args.micropython_dir is not None:
+        from ..project.exporters.micropython import build_firmware
+
+        firmware = build_firmware(args.micropython_dir, project.path, args.micropython_board, args.micropython_port)
+        print(f"  MicroPython firmware {firmware}")
     _common.write_json(args.json, dict(project=str(project.path), board=project.board.name, layers=len(project.layers),
-                                       macs=project.macs, arena_bytes=project.plan.arena_bytes,
+                                       micropython_firmware=str(firmware) if firmware else None, macs=project.macs, arena_bytes=project.plan.arena_bytes,
                                        weights_bytes=b.weights_bytes, firmware_hash=project.firmware_hash,
                                        model_hash=project.model_hash))
     return 0

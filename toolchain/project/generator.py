@@ -20,7 +20,7 @@ from ..model.loader import load
 from ..plan.arena import ArenaPlan, plan_arena
 from ..plan.budget import Budget, check_fits
 from .exporters import DEFAULT_FORMAT, exporter
-from .layout import write_library
+from .layout import Spec
 from .manifest import MANIFEST, hash_tree, make_manifest, model_hash, read_manifest, write_manifest
 from .output import check_out_dir, install, owned_files, staging
 
@@ -62,19 +62,20 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     loaded = load(model)
     graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
+    export.check(board_obj)
     model_name = c_ident(name or graph.name or "model")
     plan, budget = _plan(graph, board_obj)
 
     out = Path(out_dir)
     previous = check_out_dir(out, force)
+    spec = Spec(graph, meta, plan, board_obj, model_name)
     with staging(out) as stage:
-        root = stage / export.LIBRARY_DIR
-        library = write_library(root, graph, meta, plan, board_obj, model_name)
-        export.export(stage, board_obj, library)
+        library = export.export(stage, spec)
         mhash = model_hash(graph, library.model.model_c)
-        build_id = (root / BUILD_ID_HEADER).relative_to(stage).as_posix()
+        build_id = (library.root / BUILD_ID_HEADER).relative_to(stage).as_posix()
         firmware_hash = hash_tree(stage, skip={build_id})
         (stage / build_id).write_text(render_build_id(firmware_hash, mhash))
+        export.finish(stage, library)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         write_manifest(stage, make_manifest(fmt=export.NAME, model_name=model_name, model_hash=mhash,
                                             firmware_hash=firmware_hash, board=board_obj, graph=graph, meta=meta,

@@ -41,26 +41,64 @@ class ProjectError(ValueError):
 
 
 @dataclass
+class Spec:
+    """What a project is generated from: the lowered graph, its plan, the board, the model's name
+    in C, and the model's device-side parts (``meta``: BNN labels, feature config, head)."""
+    graph: Graph
+    meta: dict | None
+    plan: ArenaPlan
+    board: Board
+    model_name: str
+
+
+@dataclass
 class Library:
-    """What ``write_library`` laid out: the model's C, and what a build system needs to compile it."""
+    """What an exporter laid out: the model's C, and what a build system needs to compile it."""
+    root: Path               # the library's folder (mf_build_id.h goes there)
     model: ModelSource
     extensions: list[str]
     sources: list[str]       # C sources, relative to the library root (model/model.c included)
     include_dirs: list[str]  # include path, relative to the library root
 
 
-def write_library(root: Path, graph: Graph, meta: dict | None, plan: ArenaPlan, board: Board,
-                  model_name: str) -> Library:
+def write_library(root: Path, spec: Spec) -> Library:
     """The runtime library and the model, into ``root``."""
-    model = render(graph, plan, model_name)
-    (root / "model").mkdir(parents=True, exist_ok=True)
-    (root / "model" / "model.c").write_text(model.model_c)
-    (root / "model" / "model.h").write_text(model.model_h)
-    extensions, headers = device_extensions(graph, meta)
+    model = write_model(root / "model", spec)
+    extensions, headers = device_extensions(spec.graph, spec.meta)
     for fname, text in headers.items():
         (root / fname).write_text(text)
-    sources = copy_platform(board, root, extensions=extensions) + [MODEL_SOURCE]
-    return Library(model, extensions, sources, project_include_dirs(board, extensions))
+    sources = copy_platform(spec.board, root, extensions=extensions) + [MODEL_SOURCE]
+    return Library(root, model, extensions, sources, project_include_dirs(spec.board, extensions))
+
+
+def write_model(folder: Path, spec: Spec) -> ModelSource:
+    """``model.c`` and ``model.h`` into ``folder``."""
+    model = render(spec.graph, spec.plan, spec.model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.c").write_text(model.model_c)
+    (folder / "model.h").write_text(model.model_h)
+    return model
+
+
+# What model.c is written against besides the kernels (firmware/runtime/): what a build that
+# brings its own main, start-up and I/O (an Arduino core, MicroPython) needs of the runtime.
+MODEL_RUNTIME_HEADERS = ("mf_model_api.h", "mf_profile.h", "mf_cycles.h")
+
+
+def write_model_library(folder: Path, spec: Spec) -> Library:
+    """The model without mcuforge's runtime and link, in one folder: model.c/h, the kernels, the
+    runtime headers model.c includes and an ``mf_config.h`` without per-layer timing (for a
+    build system that brings its own entry point and I/O and one include folder)."""
+    model = write_model(folder, spec)
+    fw = resources.firmware_dir()
+    for f in sorted((fw / "kernels").iterdir()):
+        if f.is_file() and f.suffix in C_SUFFIXES:
+            shutil.copy2(f, folder / f.name)
+    for h in MODEL_RUNTIME_HEADERS:
+        shutil.copy2(fw / "runtime" / h, folder / h)
+    (folder / CONFIG_HEADER).write_text(render_config_header(spec.board, profile=False))
+    sources = sorted(p.name for p in folder.glob("*.c"))
+    return Library(folder, model, [], sources, ["."])
 
 
 def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:

@@ -10,17 +10,27 @@ from typing import Iterable
 from ... import resources
 from ...boards import Board, load_board
 from ...codegen.platform import has_linker_script
-from ..layout import ProjectError, project_include_dirs
+from ..layout import Library, ProjectError, Spec, project_include_dirs, write_library
 
+BUILD_COMMAND = "mcuforge build {path}"  # how the user builds the project next
 NAME = "make"
-LIBRARY_DIR = "."  # the runtime library and the model sit at the project's root
 ENTRY = "main.c"   # templates/project/main.c
 MAKEFILE = "Makefile"
 
 
-def export(project_dir: Path, board: Board, library) -> None:
-    """Add the Makefile project's files around ``library`` (a ``layout.Library``)."""
-    write_makefile(project_dir, board, library.sources, library.include_dirs)
+def check(board: Board) -> None:
+    """Every board builds with make."""
+
+
+def export(project_dir: Path, spec: Spec) -> Library:
+    """The runtime library and the model at the project's root, main.c and the Makefile."""
+    library = write_library(project_dir, spec)
+    write_makefile(project_dir, spec.board, library.sources, library.include_dirs)
+    return library
+
+
+def finish(project_dir: Path, library: Library) -> None:
+    """Nothing to add once the build id is written."""
 
 
 def render_makefile(board: Board | str, sources: list[str], include_dirs: list[str],
