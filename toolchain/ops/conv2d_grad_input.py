@@ -37,7 +37,8 @@ def prepare(op: Op, graph: Graph) -> None:
     _train.set_grad_input_quant(op, g, w, gx)
 
 
-def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def sums(op: Op, graph: Graph, inputs: list[np.ndarray]) -> np.ndarray:
+    """The exact 64-bit sums before rounding, shaped as the input gradient (x 2^-16 s_g max s_W: real)."""
     g, y, w = inputs
     gx = graph.tensor(op.outputs[0])
     (h_in, w_in), (oh, ow), k_hw = gx.shape[1:3], g.shape[1:3], w.shape[1:3]
@@ -47,7 +48,11 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
     for ky, kx, rows, cols in _train.tap_slices(op, (oh, ow), k_hw):
         acc[rows, cols] += h @ w64[:, ky, kx, :]
     ph, pw = op.attrs["pad"]
-    return [_train.grad_input_output(acc[ph:ph + h_in, pw:pw + w_in], op).reshape(gx.shape)]
+    return acc[ph:ph + h_in, pw:pw + w_in].reshape(gx.shape)
+
+
+def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return [_train.grad_input_output(sums(op, graph, inputs), op)]
 
 
 def macs(op: Op, graph: Graph) -> int:

@@ -37,13 +37,16 @@ def prepare(op: Op, graph: Graph) -> None:
     op.attrs.update(batches=gx.size // depth, accum_depth=int(depth), out_depth=int(units))
 
 
-def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    a = op.attrs
+def sums(op: Op, graph: Graph, inputs: list[np.ndarray]) -> np.ndarray:
+    """The exact 64-bit sums before rounding, shaped as the input gradient (x 2^-16 s_g max s_W: real)."""
     g, y, w = inputs
-    n = a["out_depth"]
+    n = op.attrs["out_depth"]
     h = _train.masked(g.reshape(-1, n), y.reshape(-1, n), op) * _train.channel_ratio(op, n)
-    acc = h @ w.astype(np.int64)  # (B, D), exact in 64 bits
-    return [_train.grad_input_output(acc, op).reshape(graph.tensor(op.outputs[0]).shape)]
+    return (h @ w.astype(np.int64)).reshape(graph.tensor(op.outputs[0]).shape)
+
+
+def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return [_train.grad_input_output(sums(op, graph, inputs), op)]
 
 
 def macs(op: Op, graph: Graph) -> int:
