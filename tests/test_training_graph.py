@@ -9,7 +9,7 @@ import pytest
 
 from mcuforge.graph.backward import SparseUpdate, layers, training_graph
 from mcuforge.model.loader import load
-from mcuforge.reference.executor import initial_state, run_graph
+from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
 from models.zoo import fixture
 
 # biases of the last 2 layers with one (dense 1, conv); the weights of the last dense layer (it has no
@@ -21,10 +21,14 @@ def model_graph():
     return load(fixture("dense_flatten")).graph
 
 
-def samples(n: int, seed: int = 0):
+def samples_of(model: str, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    shape = model_graph().tensor(model_graph().inputs[0]).shape
-    return [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(n)]
+    g = load(fixture(model)).graph
+    return [rng.integers(-128, 128, g.tensor(g.inputs[0]).shape).astype(np.int8) for _ in range(n)]
+
+
+def samples(n: int, seed: int = 0):
+    return samples_of("dense_flatten", n, seed)
 
 
 def test_backward_is_pruned_and_each_step_follows_its_gradient():
@@ -79,16 +83,41 @@ def test_refuses_what_it_cannot_train():
         training_graph(model_graph(), SparseUpdate(weights={0: 1.5}), samples(1))
 
 
+def test_global_average_pooling_gradient_is_an_exact_broadcast():
+    """global_pool (conv2d+ReLU, MEAN over H and W, dense, softmax), conv weights trained: the
+    gradient reaches the conv through the mean as the dense layer's input gradient over H*W."""
+    g = training_graph(load(fixture("global_pool")).graph, SparseUpdate(weights={0: 1.0}), samples_of("global_pool", 4))
+    mean = next(op for op in g.ops if op.kind == "mean_grad_input")
+    gy, gx = g.tensor(mean.inputs[0]), g.tensor(mean.outputs[0])
+    assert gx.quant.s == pytest.approx(gy.quant.s / 81, rel=1e-6)
+    values = run_graph_all(g, [samples_of("global_pool", 1)[0], np.array([2], np.int32)])
+    np.testing.assert_array_equal(values[gx.name].reshape(-1, 8), np.broadcast_to(
+        np.where((values[mean.inputs[1]] > -128) & (values[mean.inputs[1]] < 127), values[gy.name], 0), (81, 8)))
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("model, update", [
+    ("global_pool", SparseUpdate(biases=1, weights={0: 0.5, 1: 1.0}, learning_rate=0.05)),
+])
+def test_board_trains_other_models_bit_exact(model, update, tmp_path):
+    g = training_graph(load(fixture(model)).graph, update, samples_of(model, 4))
+    train_on_board_and_compare(g, samples_of(model, 8, seed=4), tmp_path)
+
+
 @pytest.mark.qemu
 def test_board_trains_bit_exact_with_the_numpy_twin(tmp_path):
-    """12 training steps on netduinoplus2 over the link: every step's probabilities and every
-    trained tensor equal the numpy twin's, which carries the same state."""
+    """12 training steps of dense_flatten."""
+    train_on_board_and_compare(training_graph(model_graph(), UPDATE, samples(4)), samples(12, seed=4), tmp_path)
+
+
+def train_on_board_and_compare(g, xs, tmp_path):
+    """One training step per sample on netduinoplus2 over the link, random labels: every step's
+    probabilities and every trained tensor equal the numpy twin's, which carries the same state."""
     from mcuforge.target import open_target
 
-    g = training_graph(model_graph(), UPDATE, samples(4))
     state = initial_state(g)
-    xs = samples(12, seed=4)
-    labels = np.random.default_rng(5).integers(0, 10, 12).astype(np.int32)
+    classes = g.tensor(g.outputs[0]).shape[-1]
+    labels = np.random.default_rng(5).integers(0, classes, len(xs)).astype(np.int32)
     with open_target(g, "netduinoplus2", workdir=tmp_path) as target:
         for step, (x, lab) in enumerate(zip(xs, labels)):
             want = run_graph(g, [x, lab.reshape(1)], state)

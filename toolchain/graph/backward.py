@@ -132,8 +132,16 @@ def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndar
                 gx = _grad_tensor(g, op.inputs[0], g.tensor(gy).quant.s)
                 backward.append(Op("reshape", [gy], [gx], name=f"gradient through {where}"))
             continue
+        if op.kind == "mean":
+            if tuple(op.attrs["reduce"]) != (0, 1, 1, 0) or op.attrs["in_dims"][0] != 1:
+                raise ValueError(f"no backward for {where}: only a global average pooling (mean over H and W)")
+            if need_dx:
+                gx = _grad_tensor(g, op.inputs[0], g.tensor(gy).quant.s / op.attrs["count"])
+                backward.append(Op("mean_grad_input", [gy, op.outputs[0]], [gx], name=f"input gradient of {where}"))
+            continue
         if op.kind not in LAYERS:
-            raise ValueError(f"no backward for {where} yet: the backward covers {', '.join(LAYERS)} and reshape")
+            raise ValueError(f"no backward for {where} yet: the backward covers {', '.join(LAYERS)}, "
+                             "global average pooling and reshape")
         x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
         if need_dx:
             gx = _grad_tensor(g, x, 1.0)  # scale calibrated below
