@@ -94,7 +94,7 @@ def test_selection_keeps_budgets_and_takes_scores_then_potentials():
     assert sorted(everything.update.weights) == [0, 1, 2]
     assert all(len(c) == stats[i].channels for i, c in everything.update.weights.items())
     assert [layer for layer, _ in everything.chosen] == [s.layer for s in sorted(stats, key=lambda s: -s.score)]
-    for ram, macs in [(200, 10**9), (10**9, 1500), (300, 2500), (64, 800)]:
+    for ram, macs in [(200, 10**9), (10**9, 1500), (300, 2500), (160, 100)]:
         sel = select(stats, ram, macs, max_fraction=0.5)
         assert sel.ram_bytes <= ram and sel.macs <= macs
         for layer, chans in sel.chosen:
@@ -102,7 +102,7 @@ def test_selection_keeps_budgets_and_takes_scores_then_potentials():
             assert len(chans) <= max(1, s.channels // 2)
             # the chosen channels are the ones with the highest potentials
             assert s.potentials[chans].min() >= np.delete(s.potentials, chans).max(initial=-np.inf)
-    with pytest.raises(ValueError, match="no layer's best channel fits"):
+    with pytest.raises(ValueError, match="no layer fits"):
         select(stats, 1, 1)
 
 

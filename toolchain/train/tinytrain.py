@@ -10,7 +10,9 @@ its top channels (by D_o) as fit the budgets left, at most ``max_fraction`` of t
 
 Activations and gradients are the int8 training graph's (the numpy twin of what the board
 computes: :mod:`mcuforge.graph.backward`), dequantized. Costs, stated:
-- memory: the trainable RAM copy of the chosen channels' int8 weights (bytes);
+- memory: the trainable RAM copy of each chosen layer's int8 weights (bytes): the training graph
+  copies a layer's whole weight tensor even when only some channels train, so channels save
+  compute, not memory here; the activations and gradients the backward keeps are not counted yet;
 - compute: the weight-update MACs of the chosen channels plus the input-gradient MACs of every
   layer after the earliest chosen one (the backward that must run to reach it).
 """
@@ -40,10 +42,6 @@ class LayerStats:
     @property
     def channels(self) -> int:
         return self.potentials.size
-
-    @property
-    def channel_bytes(self) -> int:
-        return self.params // self.channels  # int8 weights of one output channel
 
     @property
     def channel_macs(self) -> int:
@@ -103,7 +101,7 @@ def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fract
     def cost(sel: dict[int, list[int]]) -> tuple[int, int]:
         if not sel:
             return 0, 0
-        ram = sum(len(c) * stats[i].channel_bytes for i, c in sel.items())
+        ram = sum(stats[i].params for i in sel)
         macs = sum(len(c) * stats[i].channel_macs for i, c in sel.items())
         macs += sum(s.grad_input_macs for s in stats if s.layer > min(sel))
         return ram, macs
@@ -119,6 +117,6 @@ def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fract
                 order.append((s.layer, trial[s.layer]))
                 break
     if not chosen:
-        raise ValueError(f"no layer's best channel fits {budget_ram} bytes and {budget_macs} MACs")
+        raise ValueError(f"no layer fits {budget_ram} bytes and {budget_macs} MACs")
     ram, macs = cost(chosen)
     return Selection(SparseUpdate(weights=dict(chosen), learning_rate=learning_rate), order, ram, macs, stats)
