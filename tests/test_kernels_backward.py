@@ -183,3 +183,53 @@ def test_backward_kernels_equal_numpy_on_target(tmp_path):
     changed = {n: int(np.abs(state[n].astype(np.int64) - graph.tensor(n).data).sum())
                for n in graph.outputs if n.endswith(("_w", "_b"))}
     assert sum(v > 0 for v in changed.values()) >= len(changed) - 1, changed  # (one 1x1x1x1 case may round to 0)
+
+
+# ---------------------------------------------------------------- loss and pooling gradients
+
+
+def _q(scale, zp=0):
+    from mcuforge.graph.ir import Quant
+
+    return Quant(np.array([scale], np.float32), np.array([zp], np.int64))
+
+
+def test_cross_entropy_gradient_c_equals_numpy_and_p_minus_onehot():
+    """C == numpy on the host; the gradient is p - onehot within its rounding (1/256), exactly
+    -1 + p at the label; a label outside the classes gives p alone."""
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    rng = np.random.default_rng(1)
+    t = {"p": Tensor("p", (3, 7), "int8", _q(1 / 256, -128)), "label": Tensor("label", (3,), "int32"),
+         "g": Tensor("g", (3, 7), "int8", _q(1 / 128))}
+    g = Graph("ce", t, [Op("softmax_cross_entropy_grad", ["p", "label"], ["g"])], ["p", "label"], ["g"])
+    lower(g)
+    p = rng.integers(-128, 128, (3, 7)).astype(np.int8)
+    p[0, 2] = 127  # a probability near 1 at a wrong class saturates at 127/128
+    label = np.array([4, 0, 9], np.int32)
+    got = run_emitted(g.ops[0], g, [p, label])[0]
+    want = run_graph(g, [p, label])[0]
+    np.testing.assert_array_equal(got, want)
+    onehot = np.zeros((3, 7))
+    onehot[0, 4] = onehot[1, 0] = 1
+    real = (p.astype(np.float64) + 128) / 256 - onehot
+    assert np.abs(want / 128 - real).max() <= 1 / 256 + 1e-12
+
+
+def test_mean_gradient_c_equals_numpy_and_is_a_broadcast():
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    rng = np.random.default_rng(2)
+    t = {"g": Tensor("g", (1, 5), "int8", _q(0.01)), "y": Tensor("y", (1, 5), "int8", _q(0.1, -3)),
+         "gx": Tensor("gx", (1, 3, 4, 5), "int8", _q(0.01 / 12))}
+    graph = Graph("mean", t, [Op("mean_grad_input", ["g", "y"], ["gx"])], ["g", "y"], ["gx"])
+    lower(graph)
+    gr, y = rng.integers(-128, 128, (1, 5)).astype(np.int8), np.array([[-128, 0, 5, 127, 1]], np.int8)
+    got = run_emitted(graph.ops[0], graph, [gr, y])[0]
+    np.testing.assert_array_equal(got, run_graph(graph, [gr, y])[0])
+    want = np.where((y > -128) & (y < 127), gr, 0)
+    np.testing.assert_array_equal(got.reshape(12, 5), np.broadcast_to(want, (12, 5)))
+    bad = copy.deepcopy(graph)
+    bad.tensor("gx").quant.scale[:] = 0.01
+    with pytest.raises(UnsupportedOpError, match="output gradient's / 12"):
+        lower(bad)
