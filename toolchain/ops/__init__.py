@@ -76,10 +76,13 @@ def check_operands(op, kind: str, source: str) -> None:
 def select_variants(graph, board) -> None:
     """Pick each op's kernel for the board's core, as ``op.attrs["variant"]``: what the op module's
     ``variant(op, graph, board)`` returns ("dsp": ``firmware/kernels/<kind>_dsp.c``), or no
-    variant (the portable reference kernel). Runs before the arena plan (scratch may differ)."""
+    variant (the portable reference kernel). Runs before the arena plan (scratch may differ). An op
+    reading a trainable tensor keeps the portable kernel: the variants lay their constants out
+    anew in flash at generation time, where training would not reach them."""
     for op in graph.ops:
         choose = getattr(get(op.kind), "variant", None)
-        v = choose(op, graph, board) if choose is not None else None
+        trained = any(n and graph.tensor(n).storage == "trainable" for n in op.inputs)
+        v = choose(op, graph, board) if choose is not None and not trained else None
         if v:
             op.attrs["variant"] = v
         else:

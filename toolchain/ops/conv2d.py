@@ -70,6 +70,9 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
     return ((np.asarray(x, dtype=np.int64) + 2**31) % 2**32) - 2**31
 
 
+WEIGHT_STORAGE = ("constant", "trainable")  # weights and biases: flash, or a RAM copy being trained
+
+
 def check_int8(op: Op, graph: Graph, names: list[str], what: list[str]) -> None:
     for n, w in zip(names, what):
         t = graph.tensor(n)
@@ -82,8 +85,8 @@ def check_int8(op: Op, graph: Graph, names: list[str], what: list[str]) -> None:
 def check_bias(op: Op, graph: Graph, channels: int) -> None:
     if len(op.inputs) > 2 and op.inputs[2]:
         b = graph.tensor(op.inputs[2])
-        if b.dtype != "int32" or not b.is_const:
-            raise ValueError(f"bias must be a constant int32 tensor (got {b.dtype})")
+        if b.dtype != "int32" or b.storage not in WEIGHT_STORAGE:
+            raise ValueError(f"bias must be a constant (or trainable) int32 tensor (got {b.dtype} {b.storage})")
         if b.size != channels:
             raise ValueError(f"bias has {b.size} values for {channels} output channels")
 
@@ -92,6 +95,18 @@ def bias_of(op: Op, graph: Graph) -> np.ndarray | None:
     if len(op.inputs) > 2 and op.inputs[2]:
         return graph.tensor(op.inputs[2]).data.astype(np.int64).reshape(-1)
     return None
+
+
+def operand(op: Op, graph: Graph, inputs: list, i: int) -> np.ndarray:
+    """Weights or bias as a reference reads them (int64): the value passed in (the executor passes
+    a trainable tensor's current value), else the constant's data (callers that pass only the input)."""
+    v = inputs[i] if len(inputs) > i and inputs[i] is not None else graph.tensor(op.inputs[i]).data
+    return np.asarray(v).astype(np.int64)
+
+
+def bias_in(op: Op, graph: Graph, inputs: list) -> np.ndarray | None:
+    """The bias a reference adds (see :func:`operand`), or None."""
+    return operand(op, graph, inputs, 2).reshape(-1) if len(op.inputs) > 2 and op.inputs[2] else None
 
 
 def requantize(acc: np.ndarray, op: Op) -> np.ndarray:
@@ -141,8 +156,8 @@ def prepare(op: Op, graph: Graph) -> None:
         raise ValueError(f"expects 4-D input/filter/output, got {x.shape}, {w.shape}, {y.shape}")
     if x.shape[0] != 1:
         raise ValueError(f"batch {x.shape[0]} is not supported (batch 1 only)")
-    if not w.is_const:
-        raise ValueError("the filter must be a constant tensor")
+    if w.storage not in WEIGHT_STORAGE:
+        raise ValueError("the filter must be a constant (or trainable) tensor")
     cout, kh, kw, cin = w.shape
     if cin != x.shape[3]:
         raise ValueError(f"grouped convolution (filter depth {cin}, input depth {x.shape[3]}) is not supported")
@@ -185,14 +200,14 @@ def _windows(xo: np.ndarray, out_hw, k_hw, stride, dilation, pad):
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     a = op.attrs
-    w = graph.tensor(op.inputs[1]).data.astype(np.int64)
+    w = operand(op, graph, inputs, 1)
     y = graph.tensor(op.outputs[0])
     # Padding with -input_offset makes out-of-image taps contribute 0, like TFLM skipping them.
     xo = inputs[0][0].astype(np.int64) + a["input_offset"]
     acc = np.zeros(y.shape[1:], dtype=np.int64)
     for ky, kx, slab in _windows(xo, y.shape[1:3], w.shape[1:3], a["stride"], a["dilation"], a["pad"]):
         acc += slab @ w[:, ky, kx, :].T
-    bias = bias_of(op, graph)
+    bias = bias_in(op, graph, inputs)
     if bias is not None:
         acc = wrap_int32(acc) + bias
     return [requantize(acc, op).reshape(y.shape)]

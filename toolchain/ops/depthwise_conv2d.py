@@ -16,7 +16,7 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from .conv2d import (
-    _windows, bias_expr, bias_of, c_params, check_bias, check_int8, compute_padding,
+    WEIGHT_STORAGE, _windows, bias_expr, bias_in, operand, c_params, check_bias, check_int8, compute_padding,
     conv_output_size, requantize, set_quant_attrs, wrap_int32,
 )
 
@@ -32,8 +32,8 @@ def prepare(op: Op, graph: Graph) -> None:
         raise ValueError(f"expects 4-D input/filter/output, got {x.shape}, {w.shape}, {y.shape}")
     if x.shape[0] != 1:
         raise ValueError(f"batch {x.shape[0]} is not supported (batch 1 only)")
-    if not w.is_const:
-        raise ValueError("the filter must be a constant tensor")
+    if w.storage not in WEIGHT_STORAGE:
+        raise ValueError("the filter must be a constant (or trainable) tensor")
     a = op.attrs
     cin, cout = x.shape[3], y.shape[3]
     m = int(a.get("depth_multiplier", cout // max(cin, 1)))
@@ -58,14 +58,14 @@ def prepare(op: Op, graph: Graph) -> None:
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     a = op.attrs
-    w = graph.tensor(op.inputs[1]).data.astype(np.int64)[0]  # (KH, KW, C*M)
+    w = operand(op, graph, inputs, 1)[0]  # (KH, KW, C*M)
     y = graph.tensor(op.outputs[0])
     # Output channel c*M+m reads input channel c: repeat each input channel M times.
     xo = np.repeat(inputs[0][0].astype(np.int64) + a["input_offset"], a["depth_multiplier"], axis=-1)
     acc = np.zeros(y.shape[1:], dtype=np.int64)
     for ky, kx, slab in _windows(xo, y.shape[1:3], w.shape[0:2], a["stride"], a["dilation"], a["pad"]):
         acc += slab * w[ky, kx]
-    bias = bias_of(op, graph)
+    bias = bias_in(op, graph, inputs)
     if bias is not None:
         acc = wrap_int32(acc) + bias
     return [requantize(acc, op).reshape(y.shape)]

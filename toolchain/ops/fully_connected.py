@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.ir import Graph, Op
-from .conv2d import bias_expr, bias_of, c_params, check_bias, check_int8, requantize, set_quant_attrs, wrap_int32
+from .conv2d import WEIGHT_STORAGE, bias_expr, bias_in, operand, c_params, check_bias, check_int8, requantize, set_quant_attrs, wrap_int32
 
 KIND = "fully_connected"
 TFLITE = ("FULLY_CONNECTED",)
@@ -28,8 +28,8 @@ INPUTS = ("input", "weights", "bias?")  # operand roles; '?' marks an optional o
 def prepare(op: Op, graph: Graph) -> None:
     check_int8(op, graph, [op.inputs[0], op.inputs[1], op.outputs[0]], ["input", "weights", "output"])
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    if not w.is_const:
-        raise ValueError("the weights must be a constant tensor")
+    if w.storage not in WEIGHT_STORAGE:
+        raise ValueError("the weights must be a constant (or trainable) tensor")
     if len(w.shape) != 2:
         raise ValueError(f"weights must be 2-D (units, depth), got {w.shape}")
     units, depth = w.shape
@@ -53,11 +53,11 @@ def prepare(op: Op, graph: Graph) -> None:
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     a = op.attrs
-    w = graph.tensor(op.inputs[1]).data.astype(np.int64) + a["filter_offset"]
+    w = operand(op, graph, inputs, 1) + a["filter_offset"]
     y = graph.tensor(op.outputs[0])
     x = inputs[0].reshape(a["batches"], a["accum_depth"]).astype(np.int64) + a["input_offset"]
     acc = x @ w.T
-    bias = bias_of(op, graph)
+    bias = bias_in(op, graph, inputs)
     if bias is not None:
         acc = wrap_int32(acc) + bias
     return [requantize(acc, op).reshape(y.shape)]

@@ -1,0 +1,29 @@
+/* Backward of the int8 depthwise 2-D convolution: gradient w.r.t. its input. Input channel c
+ * collects W[ky][kx][c*M+m] * dz[oy][ox][c*M+m] over its M output channels and the (output pixel,
+ * tap) pairs that read it; dz through the forward clamp, per-channel filter scales as Q16 ratios
+ * (mf_train.h). Layouts as the forward kernel. Bit-exact with
+ * toolchain/ops/depthwise_conv2d_grad_input.py. */
+#ifndef MF_DEPTHWISE_CONV2D_GRAD_INPUT_H
+#define MF_DEPTHWISE_CONV2D_GRAD_INPUT_H
+
+#include <stdint.h>
+
+#include "mf_const.h"
+
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w;
+    int32_t depth_multiplier;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;    /* the forward output clamp */
+    int32_t multiplier, shift;   /* s_g * max s_W / s_gx, Q31 */
+} mf_depthwise_conv2d_grad_input_params;
+
+void mf_depthwise_conv2d_grad_input_s8(const mf_depthwise_conv2d_grad_input_params *p, const int8_t *grad_out,
+                                       const int8_t *output, const int8_t *filter, const int32_t *ratio,
+                                       int8_t *grad_in);
+
+#endif

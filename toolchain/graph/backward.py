@@ -1,0 +1,185 @@
+"""Compile-time autodiff: the training graph of an int8 classifier under a sparse update (Lin et
+al. 2022, "On-Device Training Under 256KB Memory").
+
+:func:`training_graph` takes a lowered inference graph that ends in an int8 softmax and returns
+one graph whose invoke is one training step on one labelled sample: the forward pass (still the
+int8 graph, bit-exact with TFLM before training starts), the softmax cross-entropy gradient, then
+the backward of each layer from the last to the earliest one that trains, where
+
+- the weights and biases being trained are **trainable** tensors (an arena copy of their flash
+  constants; ``mf_model_reset()`` restores them) and every other weight stays in flash;
+- the backward of everything before the earliest trained layer is pruned, and a layer's input
+  gradient is computed only if a layer before it trains;
+- each weight gradient is applied in place as soon as it exists (the update ops compute and apply
+  it per weight, after that layer's input gradient has used the weights before the step), so no
+  weight gradient is ever stored;
+- forward activations the backward needs stay live in the one static arena (the planner sees
+  their uses), gradient tensors are planned there like any activation.
+
+Gradient tensors are int8 (:mod:`mcuforge.ops._train` states the formats); the logits gradient
+has the fixed scale 1/128, each input gradient a scale calibrated on the host: the largest
+magnitude the exact sums reach over the calibration samples, mapped to 127.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ops
+from .ir import Graph, Op, Quant, Tensor
+from .lower import lower
+
+LAYERS = ("conv2d", "depthwise_conv2d", "fully_connected")
+FORWARD_ATTRS = ("activation", "stride", "dilation", "padding", "depth_multiplier")
+
+
+@dataclass
+class SparseUpdate:
+    """What trains: the biases of the last ``biases`` layers that have one, and the weights of the layers in
+    ``weights`` (layer number among the conv/depthwise/fully connected layers, 0 = first) -> the
+    fraction of their output channels (the first ceil(r * C)) or an explicit channel list."""
+
+    biases: int = 0
+    weights: dict[int, float | list[int]] = field(default_factory=dict)
+    learning_rate: float = 0.01
+
+
+def layers(graph: Graph) -> list[Op]:
+    """The layers with weights, in execution order (what SparseUpdate numbers)."""
+    return [op for op in graph.ops if op.kind in LAYERS]
+
+
+def _grad_name(name: str) -> str:
+    return f"grad:{name}"
+
+
+def _grad_tensor(graph: Graph, of: str, scale: float) -> str:
+    t = graph.tensor(of)
+    name = _grad_name(of)
+    graph.tensors[name] = Tensor(name, t.shape, "int8", Quant(np.array([scale], np.float32), np.array([0], np.int64)))
+    return name
+
+
+def _channels(spec, count: int) -> list[int]:
+    if isinstance(spec, (list, tuple)):
+        return sorted(int(c) for c in spec)
+    if not 0.0 < float(spec) <= 1.0:
+        raise ValueError(f"a fraction of output channels must be in (0, 1], got {spec}")
+    return list(range(math.ceil(float(spec) * count)))
+
+
+def _check_chain(graph: Graph) -> None:
+    consumers = graph.consumers()
+    for op in graph.ops[:-1]:
+        if len(consumers.get(op.outputs[0], [])) != 1:
+            raise ValueError(f"the backward handles chains of layers; the output of {op.kind} "
+                             f"(model op {op.index}) feeds {len(consumers.get(op.outputs[0], []))} ops")
+
+
+def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndarray],
+                   read_back: bool = True) -> Graph:
+    """The training graph (inputs: the model's input, then ``label`` int32 (B,); outputs: the
+    probabilities, then with ``read_back`` every trainable tensor). ``calibration``: model inputs
+    (with labels drawn from the probabilities' classes, cycling) that set the gradient scales."""
+    g = copy.deepcopy(graph)
+    g.name = f"{graph.name}_train"
+    last = g.ops[-1]
+    if last.kind != "softmax" or g.outputs != last.outputs:
+        raise ValueError("training needs a classifier whose one output is an int8 softmax")
+    _check_chain(g)
+    probs, logits = last.outputs[0], last.inputs[0]
+    trainable_layers = layers(g)
+    if not update.biases and not update.weights:
+        raise ValueError("the sparse update trains nothing: give biases or weights")
+    train_w = {}
+    for i, spec in update.weights.items():
+        if not 0 <= i < len(trainable_layers):
+            raise ValueError(f"layer {i} does not exist: the model has {len(trainable_layers)} layers with weights")
+        op = trainable_layers[i]
+        axis = 3 if op.kind == "depthwise_conv2d" else 0
+        train_w[id(op)] = _channels(spec, g.tensor(op.inputs[1]).shape[axis])
+    with_bias = [op for op in trainable_layers if len(op.inputs) > 2 and op.inputs[2]]
+    train_b = {id(op) for op in with_bias[len(with_bias) - update.biases:]} if update.biases else set()
+    for op in trainable_layers:
+        if id(op) in train_w:
+            g.tensor(op.inputs[1]).persist = "trainable"
+        if id(op) in train_b:
+            g.tensor(op.inputs[2]).persist = "trainable"
+    trained = [g.ops.index(op) for op in trainable_layers if id(op) in train_w or id(op) in train_b]
+    earliest = min(trained)
+
+    batch = g.tensor(probs).shape[0]
+    g.tensors["label"] = Tensor("label", (batch,), "int32")
+    g.inputs = [*g.inputs, "label"]
+    classes = g.tensor(probs).shape[-1]
+    labels = [np.full(batch, i % classes, np.int32) for i in range(len(calibration))]
+    samples = [[x, lab] for x, lab in zip(calibration, labels)]
+
+    lr = float(update.learning_rate)
+    backward = [Op("softmax_cross_entropy_grad", [probs, "label"], [_grad_tensor(g, logits, 1 / 128)],
+                   name="loss gradient")]
+    for pos in range(len(g.ops) - 2, earliest - 1, -1):
+        op = g.ops[pos]
+        gy = _grad_name(op.outputs[0])
+        need_dx = pos > earliest
+        fwd = {k: op.attrs[k] for k in FORWARD_ATTRS if k in op.attrs}
+        where = f"{op.kind} (model op {op.index})"
+        if op.kind == "reshape":
+            if need_dx:
+                gx = _grad_tensor(g, op.inputs[0], g.tensor(gy).quant.s)
+                backward.append(Op("reshape", [gy], [gx], name=f"gradient through {where}"))
+            continue
+        if op.kind == "mean":
+            if tuple(op.attrs["reduce"]) != (0, 1, 1, 0) or op.attrs["in_dims"][0] != 1:
+                raise ValueError(f"no backward for {where}: only a global average pooling (mean over H and W)")
+            if need_dx:
+                gx = _grad_tensor(g, op.inputs[0], g.tensor(gy).quant.s / op.attrs["count"])
+                backward.append(Op("mean_grad_input", [gy, op.outputs[0]], [gx], name=f"input gradient of {where}"))
+            continue
+        if op.kind not in LAYERS:
+            raise ValueError(f"no backward for {where} yet: the backward covers {', '.join(LAYERS)}, "
+                             "global average pooling and reshape")
+        x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        if need_dx:
+            gx = _grad_tensor(g, x, 1.0)  # scale calibrated below
+            dx = Op(f"{op.kind}_grad_input", [gy, y, w], [gx], dict(fwd), name=f"input gradient of {where}")
+            backward.append(dx)
+            _calibrate(g, backward, dx, samples)
+        if id(op) in train_w:
+            backward.append(Op(f"{op.kind}_update", [gy, y, x, w], [w],
+                               dict(fwd, learning_rate=lr, channels=train_w[id(op)]), name=f"weights of {where}"))
+        if id(op) in train_b:
+            b = op.inputs[2]
+            backward.append(Op("bias_update", [gy, y, b], [b], dict(fwd, learning_rate=lr),
+                               name=f"bias of {where}"))
+    for k, op in enumerate(backward):
+        op.index = len(g.ops) + k
+    g.ops = g.ops + backward
+    if read_back:
+        g.outputs = [probs, *(t.name for t in g.persistent() if t.storage == "trainable")]
+    return lower(g)
+
+
+def _calibrate(g: Graph, backward: list[Op], dx: Op, samples: list[list[np.ndarray]]) -> None:
+    """Set the input gradient's scale of ``dx`` (the last op of ``backward``) from the exact sums
+    its kernel reaches on the samples: the largest real magnitude -> 127."""
+    from ..reference.executor import run_graph_all
+
+    partial = copy.copy(g)
+    partial.ops = g.ops + backward
+    partial.outputs = [dx.outputs[0]]
+    lower(partial)
+    mod = ops.get(dx.kind)
+    top = 0
+    for sample in samples:
+        values = run_graph_all(partial, sample)
+        args = [values[n] if n in values else g.tensor(n).data for n in dx.inputs]
+        top = max(top, int(np.abs(mod.sums(dx, partial, args)).max(initial=0)))
+    s_g = g.tensor(dx.inputs[0]).quant.s
+    s_wmax = float(np.max(g.tensor(dx.inputs[2]).quant.scale))
+    real = top * 2.0**-16 * s_g * s_wmax
+    scale = real / 127 if real > 0 else s_g * s_wmax
+    g.tensor(dx.outputs[0]).quant.scale[:] = np.float32(scale)

@@ -1,0 +1,122 @@
+"""TinyTrain's task-adaptive sparse update (Kwon et al., ICML 2024), on the host: which layers and
+which of their output channels to fine-tune for a task, from one forward and backward pass over its
+few labelled samples, under a memory and a compute budget.
+
+Per output channel o of a layer: the Fisher potential ``D_o = 1/(2N) sum_n (sum_d a_nd g_nd)^2``
+(a: the layer's output activation at position d for sample n, g: the loss gradient there); per
+layer ``P_i = sum_o D_o`` and the score ``s_i = P_i / ((|W_i| / max |W|) * (M_i / max M))``
+(|W| parameter count, M forward MACs). Layers are taken in descending score; each takes as many of
+its top channels (by D_o) as fit the budgets left, at most ``max_fraction`` of them.
+
+Activations and gradients are the int8 training graph's (the numpy twin of what the board
+computes: :mod:`mcuforge.graph.backward`), dequantized. Costs, stated:
+- memory: the trainable RAM copy of each chosen layer's int8 weights (bytes): the training graph
+  copies a layer's whole weight tensor even when only some channels train, so channels save
+  compute, not memory here; the activations and gradients the backward keeps are not counted yet;
+- compute: the weight-update MACs of the chosen channels plus the input-gradient MACs of every
+  layer after the earliest chosen one (the backward that must run to reach it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from ..graph.backward import SparseUpdate, layers, training_graph
+from ..graph.ir import Graph, Op
+from ..reference.executor import run_graph_all
+
+
+@dataclass
+class LayerStats:
+    layer: int                 # number among the layers with weights (SparseUpdate's numbering)
+    kind: str
+    potentials: np.ndarray     # D_o per output channel
+    params: int                # |W|
+    macs: int                  # forward MACs
+    grad_input_macs: int       # MACs of its input gradient
+    score: float = 0.0
+
+    @property
+    def channels(self) -> int:
+        return self.potentials.size
+
+    @property
+    def channel_macs(self) -> int:
+        return self.macs // self.channels  # the update of one channel costs one forward's share
+
+
+@dataclass
+class Selection:
+    update: SparseUpdate
+    chosen: list[tuple[int, list[int]]]  # (layer, channels) in the order they were taken
+    ram_bytes: int
+    macs: int
+    stats: list[LayerStats]
+
+
+def _channel_axis(op: Op) -> int:
+    return 3 if op.kind == "depthwise_conv2d" else 0
+
+
+def fisher_potentials(graph: Graph, support: list[tuple[np.ndarray, int]]) -> list[LayerStats]:
+    """D_o of every layer with weights over the labelled support set, with each layer's size and
+    cost, scored. One forward/backward per sample from the pretrained weights."""
+    probe = training_graph(graph, SparseUpdate(weights={0: [0]}), [x for x, _ in support], read_back=False)
+    net = layers(probe)
+    sums = [np.zeros(probe.tensor(op.outputs[0]).shape[-1]) for op in net]
+    for x, label in support:
+        values = run_graph_all(probe, [x, np.array([label], np.int32)])
+        for k, op in enumerate(net):
+            y, gy = probe.tensor(op.outputs[0]), probe.tensor(f"grad:{op.outputs[0]}")
+            a = y.quant.s * (values[y.name].astype(np.float64) - y.quant.zp)
+            g = gy.quant.s * values[gy.name].astype(np.float64)
+            sums[k] += ((a * g).reshape(-1, a.shape[-1]).sum(axis=0)) ** 2
+    stats = []
+    for k, op in enumerate(net):
+        dx = ops.get(f"{op.kind}_grad_input")
+        stats.append(LayerStats(k, op.kind, sums[k] / (2 * len(support)), probe.tensor(op.inputs[1]).size,
+                                int(ops.get(op.kind).macs(op, probe)),
+                                int(dx.macs(_grad_input_op(op), probe))))
+    top_w, top_m = max(s.params for s in stats), max(s.macs for s in stats)
+    for s in stats:
+        s.score = float(s.potentials.sum()) / ((s.params / top_w) * (s.macs / top_m))
+    return stats
+
+
+def _grad_input_op(op: Op) -> Op:
+    """A stand-in of the layer's input-gradient op, enough for its macs()."""
+    return Op(f"{op.kind}_grad_input", [f"grad:{op.outputs[0]}", op.outputs[0], op.inputs[1]], [op.inputs[0]])
+
+
+def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fraction: float = 1.0,
+           learning_rate: float = 0.01) -> Selection:
+    """The layers and channels to fine-tune under the budgets (see the module docstring)."""
+    if not 0.0 < max_fraction <= 1.0:
+        raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction}")
+    chosen: dict[int, list[int]] = {}
+
+    def cost(sel: dict[int, list[int]]) -> tuple[int, int]:
+        if not sel:
+            return 0, 0
+        ram = sum(stats[i].params for i in sel)
+        macs = sum(len(c) * stats[i].channel_macs for i, c in sel.items())
+        macs += sum(s.grad_input_macs for s in stats if s.layer > min(sel))
+        return ram, macs
+
+    order = []
+    for s in sorted(stats, key=lambda s: -s.score):
+        ranked = [int(c) for c in np.argsort(-s.potentials, kind="stable")]
+        for k in range(min(s.channels, max(1, math.floor(max_fraction * s.channels))), 0, -1):
+            trial = {**chosen, s.layer: sorted(ranked[:k])}
+            ram, macs = cost(trial)
+            if ram <= budget_ram and macs <= budget_macs:
+                chosen = trial
+                order.append((s.layer, trial[s.layer]))
+                break
+    if not chosen:
+        raise ValueError(f"no layer fits {budget_ram} bytes and {budget_macs} MACs")
+    ram, macs = cost(chosen)
+    return Selection(SparseUpdate(weights=dict(chosen), learning_rate=learning_rate), order, ram, macs, stats)
