@@ -40,6 +40,11 @@ def cases(rng) -> list:
         conv(h=5, w=3, cin=13, cout=7, kh=1, kw=1, stride=(1, 1), padding="valid"),  # pointwise, odd everything
         conv(h=9, w=6, cin=1, cout=5, kh=5, kw=3, stride=(2, 2), padding="same"),  # first layer: one channel
         conv(h=7, w=7, cin=6, cout=4, kh=3, kw=3, dilation=(2, 2), stride=(1, 1), padding="same", extreme=True),
+        # the assembly's own cases: int8 clamp, even channels, whole quads of groups and single groups;
+        # a ReLU6 clamp after it with an odd last channel
+        conv(h=3, w=5, cin=16, cout=8, kh=1, kw=1, stride=(1, 1), padding="valid", activation="none"),
+        conv(h=4, w=3, cin=5, cout=6, kh=2, kw=2, stride=(1, 1), padding="same", activation="none", extreme=True),
+        conv(h=3, w=3, cin=5, cout=9, kh=3, kw=3, stride=(1, 1), padding="same", activation="relu6"),
         dw(), dw(extreme=True), dw(h=6, w=5, cin=7, kh=3, kw=3, stride=(1, 1), padding="same"),
         dw(h=9, w=4, cin=9, kh=3, kw=2, stride=(2, 1), padding="valid", extreme=True),
         _fitting(lambda r: fc_case(r, filter_zp=0), rng), _fitting(lambda r: fc_case(r, extreme=True, filter_zp=0), rng),

@@ -83,8 +83,7 @@ static __attribute__((noinline)) void tail_group(const mf_depthwise_conv2d_param
     (void)a3;
     const int32_t acc[3] = {a0, a1, a2};
     for (int32_t k = 0; k < n; ++k) {
-        out[c + k] = mf_requant_output(acc[k], rq[2 * (c + k)], rq[2 * (c + k) + 1], p->output_offset, p->act_min,
-                                       p->act_max);
+        out[c + k] = mf_requant_folded_s8(acc[k], rq[2 * (c + k)], rq[2 * (c + k) + 1], p->act_min, p->act_max);
     }
 }
 
@@ -94,7 +93,7 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
 {
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
     const int32_t fh = p->filter_h, fw = p->filter_w, dw = p->dilation_w, in_h = p->in_h, in_w = p->in_w;
-    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t lo = p->act_min, hi = p->act_max;
     const int full = lo == INT8_MIN && hi == INT8_MAX; /* the clamp is int8's own: one SSAT */
     const int8_t **tap = (const int8_t **)scratch;
     int8_t *zp = (int8_t *)(tap + taps);
@@ -124,15 +123,15 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                 dw_taps(tap, w, c, taps, &a0, &a1, &a2, &a3);
                 const int32_t *restrict q = rq + 2 * c;
                 if (full) {
-                    out[c] = mf_requant_output_full(a0, q[0], q[1], off);
-                    out[c + 1] = mf_requant_output_full(a1, q[2], q[3], off);
-                    out[c + 2] = mf_requant_output_full(a2, q[4], q[5], off);
-                    out[c + 3] = mf_requant_output_full(a3, q[6], q[7], off);
+                    out[c] = mf_requant_folded_full(a0, q[0], q[1], mf_requant_folded_shift(q[1]));
+                    out[c + 1] = mf_requant_folded_full(a1, q[2], q[3], mf_requant_folded_shift(q[3]));
+                    out[c + 2] = mf_requant_folded_full(a2, q[4], q[5], mf_requant_folded_shift(q[5]));
+                    out[c + 3] = mf_requant_folded_full(a3, q[6], q[7], mf_requant_folded_shift(q[7]));
                 } else {
-                    out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
-                    out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
-                    out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);
-                    out[c + 3] = mf_requant_output(a3, q[6], q[7], off, lo, hi);
+                    out[c] = mf_requant_folded_s8(a0, q[0], q[1], lo, hi);
+                    out[c + 1] = mf_requant_folded_s8(a1, q[2], q[3], lo, hi);
+                    out[c + 2] = mf_requant_folded_s8(a2, q[4], q[5], lo, hi);
+                    out[c + 3] = mf_requant_folded_s8(a3, q[6], q[7], lo, hi);
                 }
             }
             if (c < ch) {

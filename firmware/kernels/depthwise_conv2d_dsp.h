@@ -6,8 +6,8 @@
  *   KH*KW taps in turn, four weights per tap: the order the kernel reads them.
  * - bias: bias + input_offset * sum of the channel's weights (c4 values), so the taps multiply raw
  *   int8 values; taps in the padding read the input zero point instead.
- * - rq: per channel (c4 of them), the multiplier and round_hi = 2^(e-2) for a right shift by
- *   e >= 2 (mf_requant.h's one-SMLAL path; multipliers >= 0).
+ * - rq: per channel (c4 of them), the multiplier and q_hi = (2 * output_offset + 1) * 2^(e-2) for
+ *   a right shift by e in [2, 22] (mf_requant.h's mf_requant_folded; multipliers >= 0).
  * - scratch: KH*KW tap pointers, then c4 bytes of zero points. */
 #ifndef MF_DEPTHWISE_CONV2D_DSP_H
 #define MF_DEPTHWISE_CONV2D_DSP_H

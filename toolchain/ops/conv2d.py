@@ -215,7 +215,7 @@ def scratch_bytes(op: Op, graph: Graph) -> int:
     from ._conv_dsp import conv_scratch_bytes
 
     w = graph.tensor(op.inputs[1])
-    return conv_scratch_bytes(int(np.prod(w.shape[1:])), w.shape[0]) if op.attrs.get("variant") == "dsp" else 0
+    return conv_scratch_bytes(int(np.prod(w.shape[1:]))) if op.attrs.get("variant") == "dsp" else 0
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
