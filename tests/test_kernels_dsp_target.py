@@ -47,6 +47,8 @@ def cases(rng) -> list:
         conv(h=3, w=3, cin=5, cout=9, kh=3, kw=3, stride=(1, 1), padding="same", activation="relu6"),
         dw(), dw(extreme=True), dw(h=6, w=5, cin=7, kh=3, kw=3, stride=(1, 1), padding="same"),
         dw(h=9, w=4, cin=9, kh=3, kw=2, stride=(2, 1), padding="valid", extreme=True),
+        dw(h=5, w=4, cin=12, kh=3, kw=3, stride=(1, 1), padding="same", activation="none"),  # the 3x3 assembly
+        dw(h=4, w=5, cin=8, kh=2, kw=2, stride=(1, 1), padding="same", activation="relu"),  # 3 taps a pass + 1
         _fitting(lambda r: fc_case(r, filter_zp=0), rng), _fitting(lambda r: fc_case(r, extreme=True, filter_zp=0), rng),
         _mean_case(rng, 17, 16, 7), _mean_case(rng, 3, 5, 8),
     ]

@@ -184,15 +184,6 @@ __attribute__((naked, noinline)) static void pairs_full(const pair_run *r __attr
         "pop {r4-r11, pc}\n\t");
 }
 
-/* Clamp n outputs to [lo, hi]: after pairs_full's int8 saturation, the same values as clamping
- * the requantized sums, since [lo, hi] lies within [-128, 127]. */
-static void clamp_outputs(int8_t *y, int32_t n, int32_t lo, int32_t hi)
-{
-    for (int32_t i = 0; i < n; ++i) {
-        y[i] = (int8_t)(y[i] < lo ? lo : (y[i] > hi ? hi : y[i]));
-    }
-}
-
 void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input, const int8_t *filter,
                       const int32_t *q, int16_t *scratch, int8_t *output)
 {
@@ -222,9 +213,7 @@ void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input
                 y0[2 * out_c - 1] = t[2];
             }
         }
-        if (lo != INT8_MIN || hi != INT8_MAX) {
-            clamp_outputs(y0, (two ? 2 : 1) * out_c, lo, hi);
-        }
+        mf_clamp_s8(y0, (two ? 2 : 1) * out_c, lo, hi);
     }
 }
 #else

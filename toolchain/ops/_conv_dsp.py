@@ -130,14 +130,15 @@ def emit_depthwise(op: Op, graph: Graph, ctx, params: str) -> str:
     ch = w.shape[2]
     filt = aligned_array(ctx, "filter", group_depthwise_filter(w), "int8_t",
                          f"{op.inputs[1]}: groups of 4 channels, each tap in turn (depthwise_conv2d_dsp.h)")
-    bias = ctx.array("bias", folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)),
-                     "int32_t", "bias + input_offset * sum(weights), per channel")
-    rq = ctx.array("rq", requant_pairs(op, k4(ch)), "int32_t",
-                   "per channel: Q31 multiplier, q_hi = (2 * output_offset + 1) * 2^(e-2) (mf_requant.h)")
+    groups = k4(ch) // 4
+    bias = folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)).reshape(groups, 4)
+    rq = requant_pairs(op, k4(ch)).reshape(groups, 8)
+    q = ctx.array("q", np.concatenate([bias, rq], axis=1), "int32_t",
+                  "per group of 4 channels: bias + input_offset * sum(weights) each, then multiplier and q_hi each")
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
-    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, {rq}, "
+    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {q}, "
             f"(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
 
 
