@@ -134,17 +134,23 @@ __attribute__((naked, noinline)) static void groups_s8(const group_run *r __attr
         "pop {r4-r11, pc}\n\t");
 }
 
+/* In place (output == input: mcuforge.plan.arena chose it, the shapes are equal and the stride 1),
+ * output row oy cannot be stored over input row oy while rows up to oy + pad_h still read it: rows
+ * wait in a ring of pad_h + 1 rows in scratch, and row oy - pad_h is stored once row oy is done. */
 void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_t *input, const int8_t *filter,
                                 const int32_t *q, void *scratch, int8_t *output)
 {
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
     const int32_t fh = p->filter_h, fw = p->filter_w, dw = p->dilation_w, in_h = p->in_h, in_w = p->in_w;
-    const int32_t lo = p->act_min, hi = p->act_max, whole = ch & ~3;
+    const int32_t lo = p->act_min, hi = p->act_max, whole = ch & ~3, row_bytes = p->out_w * ch;
     const int8_t **tap = (const int8_t **)scratch;
     int8_t *zp = (int8_t *)(tap + taps);
+    int8_t *ring = output == input ? zp + c4 : NULL;
+    const int32_t held = p->pad_h; /* rows a store waits for, in place */
     memset(zp, (int8_t)-p->input_offset, (size_t)c4);
     group_run run = {tap, filter, q, output, whole, taps, taps / 3, taps % 3};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        int8_t *out_row = ring != NULL ? ring + (oy % (held + 1)) * row_bytes : output + oy * row_bytes;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int8_t **tp = tap;
             for (int32_t ky = 0; ky < fh; ++ky) {
@@ -161,7 +167,7 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                     *tp++ = (uint32_t)in_x < (uint32_t)in_w ? row + in_x * ch : zp;
                 }
             }
-            int8_t *out = output + (oy * p->out_w + ox) * ch;
+            int8_t *out = out_row + ox * ch;
             if (whole > 0) {
                 run.out = out;
                 groups_s8(&run);
@@ -170,6 +176,14 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                 tail_group(p, tap, whole, filter + whole * taps, q + 3 * whole, out);
             }
             mf_clamp_s8(out, ch, lo, hi);
+        }
+        if (ring != NULL && oy >= held) { /* input row oy - held has its last reader done */
+            memcpy(output + (oy - held) * row_bytes, ring + ((oy - held) % (held + 1)) * row_bytes, (size_t)row_bytes);
+        }
+    }
+    for (int32_t oy = p->out_h - held; ring != NULL && oy < p->out_h; ++oy) {
+        if (oy >= 0) {
+            memcpy(output + oy * row_bytes, ring + (oy % (held + 1)) * row_bytes, (size_t)row_bytes);
         }
     }
 }

@@ -8,7 +8,8 @@
  *   channel's weights (so the taps multiply raw int8 values; taps in the padding read the input zero
  *   point instead), then per channel the multiplier and q_hi = (2 * output_offset + 1) * 2^(e-2)
  *   for a right shift by e in [2, 22] (mf_requant.h's mf_requant_folded; multipliers >= 0).
- * - scratch: KH*KW tap pointers, then c4 bytes of zero points. */
+ * - scratch: KH*KW tap pointers, then c4 bytes of zero points; in place (output == input), then
+ *   (pad_h + 1) * out_w * in_c bytes of output rows held back (mcuforge.ops._conv_dsp). */
 #ifndef MF_DEPTHWISE_CONV2D_DSP_H
 #define MF_DEPTHWISE_CONV2D_DSP_H
 

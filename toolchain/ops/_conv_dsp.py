@@ -114,6 +114,28 @@ def conv_scratch_bytes(depth: int) -> int:
     return 4 * k4(depth)
 
 
+def conv_in_place_scratch(op: Op, graph: Graph) -> int | None:
+    """0 where the DSP conv may write its output over its input (mcuforge.plan.arena): a 1x1 filter
+    at stride 1 with no more output channels than input ones, since each pixel pair is copied into
+    the column before its outputs are stored and outputs never run ahead of the pixels still
+    unread. None otherwise."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if (op.attrs.get("variant") != "dsp" or tuple(w.shape[1:3]) != (1, 1) or tuple(op.attrs["stride"]) != (1, 1)
+            or y.shape[3] > x.shape[3]):
+        return None
+    return 0
+
+
+def depthwise_in_place_scratch(op: Op, graph: Graph) -> int | None:
+    """The rows the DSP depthwise holds back when it writes over its input (depthwise_conv2d_dsp.h):
+    output row y waits until input row y has no reader left, pad_h rows later, so pad_h + 1 rows.
+    Where the output has the input's shape (stride 1); None otherwise."""
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if op.attrs.get("variant") != "dsp" or tuple(x.shape) != tuple(y.shape) or tuple(op.attrs["stride"]) != (1, 1):
+        return None
+    return (op.attrs["pad"][0] + 1) * y.shape[2] * y.shape[3]
+
+
 def group_depthwise_filter(w: np.ndarray) -> np.ndarray:
     """(KH, KW, C) int8 -> depthwise_conv2d_dsp.h's layout: groups of 4 channels, each tap in turn."""
     taps, ch = w.shape[0] * w.shape[1], w.shape[2]
