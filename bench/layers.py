@@ -73,6 +73,7 @@ def run(board: str, repo: Path, out=sys.stdout) -> bool:
               f"tflm-baseline.json), ceiling {CEILING:g} MACs/instr", file=out)
         table(rows, HEADER, out)
         print(f"flash {flash:,} B (TFLM+CMSIS-NN {tflm_flash:,} B), arena {arena:,} B (TFLM's on-device "
-              f"{tflm_arena:,} B, {arena / tflm_arena:.2f}x)", file=out)
+              f"{tflm_arena:,} B, {arena / tflm_arena:.2f}x); layers written over their input: "
+              f"{', '.join(map(str, prof['in_place_layers'])) or 'none'}", file=out)
         ok &= all(r[-1] == "yes" for r in rows)
     return ok

@@ -38,7 +38,7 @@ def aliases(graph: Graph) -> set[frozenset]:
 
 def check_no_overlap(graph: Graph, plan) -> None:
     life = lifetimes(graph)
-    alias = aliases(graph)
+    alias = aliases(graph) | {frozenset((graph.ops[i].inputs[0], graph.ops[i].outputs[0])) for i in plan.in_place}
     names = list(life)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -68,6 +68,53 @@ def test_zoo_plans_are_sound_and_never_larger_than_tflm(name):
     assert plan.arena_bytes <= plan.naive_bytes()
     # like for like: TFLM's activation arena, not its total with the interpreter's persistent structures
     assert plan.arena_bytes <= tflm_arena(data)["activations"], "arena larger than TFLM's for the same model"
+
+
+def _kws_on(board: str):
+    from mcuforge.boards import load_board
+
+    graph = load_tflite(ZOO["ds_cnn_kws"]())
+    op_registry.select_variants(graph, load_board(board))
+    return graph, plan_arena(graph)
+
+
+def test_dsp_layers_of_a_ds_cnn_run_in_place_below_the_two_tensor_bound():
+    """On a DSP core every depthwise and pointwise layer after the first conv writes over its input:
+    the arena is at most one activation tensor, the first conv's input and the largest scratch
+    (a few rows), under the bound of any plan of whole tensors (the largest pair alive at once)."""
+    graph, plan = _kws_on("netduinoplus2")
+    check_no_overlap(graph, plan)
+    kinds = [op.kind for op in graph.ops]
+    blocks = [i for i, k in enumerate(kinds) if k == "depthwise_conv2d"]
+    assert blocks and plan.in_place == sorted(blocks + [i + 1 for i in blocks])  # each depthwise and its pointwise
+    assert all(graph.ops[i].inputs[0] != graph.inputs[0] for i in plan.in_place)
+    sizes = [graph.tensors[op.outputs[0]].nbytes for op in graph.ops]
+    largest = max(graph.tensors[op.inputs[0]].nbytes + graph.tensors[op.outputs[0]].nbytes for op in graph.ops)
+    scratch = max(b.size for b in plan.buffers if b.tensors[0].startswith("__scratch__"))
+    assert max(sizes) <= plan.arena_bytes <= max(sizes) + graph.tensors[graph.inputs[0]].nbytes + scratch
+    assert plan.arena_bytes < largest
+
+
+def test_reference_kernels_keep_whole_tensors():
+    """The portable kernels read their input while they write: nothing in place on a Cortex-M3."""
+    graph, plan = _kws_on("mps2-an385")
+    assert plan.in_place == []
+    check_no_overlap(graph, plan)
+
+
+def test_an_input_read_again_later_is_not_written_over():
+    """A residual branch: the depthwise conv could run in place, but the ADD after it reads its
+    input again, so its output takes new bytes."""
+    from mcuforge.boards import load_board
+
+    graph = load_tflite(ZOO["residual"]())
+    op_registry.select_variants(graph, load_board("netduinoplus2"))
+    plan = plan_arena(graph)
+    check_no_overlap(graph, plan)
+    dw = next(i for i, op in enumerate(graph.ops) if op.kind == "depthwise_conv2d")
+    assert op_registry.get("depthwise_conv2d").in_place_scratch_bytes(graph.ops[dw], graph) is not None
+    assert graph.ops[dw + 1].kind == "add" and graph.ops[dw].inputs[0] in graph.ops[dw + 1].inputs
+    assert dw not in plan.in_place
 
 
 def _t(name, n, const=False):

@@ -40,6 +40,7 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
                       total_cycles=float(np.median(totals)), macs=target.project.macs, layers=layers,
                       flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
                       arena_bytes=target.project.plan.arena_bytes, stack_bytes=guards.stack_bytes,
+                      in_place_layers=target.project.plan.in_place_layers(target.project.graph, target.project.layers),
                       stack_high_water_bytes=guards.stack_high_water)
         if store is not None:
             rid = store.start_run("profile", model_name=result["model_name"], model_hash=result["model_hash"],

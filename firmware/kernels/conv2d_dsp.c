@@ -5,7 +5,11 @@
  * each four stored as (x0, x2), (x1, x3) -- the lanes SXTB16 splits four weight bytes into -- so
  * one SXTB16 pair of a filter word feeds both pixels. Then every pair of output channels is a 2x2
  * tile of dot products in four registers: per four weights of two channels, one 8-byte weight load,
- * one 16-byte input load, four SXTB16 and eight SMLAD (32 MACs in 14 instructions). */
+ * one 16-byte input load, four SXTB16 and eight SMLAD (16 MACs in 14 instructions).
+ *
+ * pairs_full, in assembly, runs all channel pairs of a pixel pair with the bias load and the
+ * requantization fused, saturating to int8; a narrower activation clamp is a pass over the pixel
+ * pair's outputs after it, an odd last channel one more pair into a small buffer. */
 #include "conv2d_dsp.h"
 
 #if defined(__ARM_FEATURE_DSP)
@@ -29,11 +33,14 @@ static int32_t put_run(int16_t *col, int32_t i, const int8_t *x, int32_t n, int1
     for (; (i & 3) != 0 && i < end; ++i, ++x) {
         col[COL_POS(i, 0)] = *x;
     }
-    for (; i + 4 <= end; i += 4, x += 4) {
-        const uint32_t v = mf_load32(x);
-        const uint32_t even = (uint32_t)__sxtb16((int8x4_t)v), odd = (uint32_t)mf_sxtb16_ror8(v);
-        memcpy(col + COL_POS(i, 0), &even, 4);
-        memcpy(col + COL_POS(i, 0) + 2, &odd, 4);
+    if (i + 4 <= end) { /* whole groups: 8 int16 apart in the column */
+        int16_t *dst = col + COL_POS(i, 0);
+        for (; i + 4 <= end; i += 4, x += 4, dst += 8) {
+            const uint32_t v = mf_load32(x);
+            const uint32_t even = (uint32_t)__sxtb16((int8x4_t)v), odd = (uint32_t)mf_sxtb16_ror8(v);
+            memcpy(dst, &even, 4);
+            memcpy(dst + 2, &odd, 4);
+        }
     }
     for (; i < end; ++i, ++x) {
         col[COL_POS(i, 0)] = *x;
@@ -75,102 +82,138 @@ static void im2col(const mf_conv2d_params *p, int32_t k4, const int8_t *input, i
     }
 }
 
-/* One group: four weights of each channel of the pair (one LDRD), four column values of each
- * pixel (one LDM into r8-r11, the registers x0a..x1b are bound to, in memory order), SXTB16
- * splitting the weights into the column's lane order, eight SMLAD: 14 instructions, 16 MACs. */
-#define DOT_GROUP \
-    "ldrd %[wa], %[wb], [%[w]], #8\n\t"                         \
-    "ldmia %[col]!, {r8, r9, r10, r11}\n\t"                     \
-    "sxtb16 %[t], %[wa]\n\t"                                    \
-    "smlad %[a00], %[t], %[x0a], %[a00]\n\t"                    \
-    "smlad %[a10], %[t], %[x1a], %[a10]\n\t"                    \
-    "sxtb16 %[t], %[wa], ror #8\n\t"                            \
-    "smlad %[a00], %[t], %[x0b], %[a00]\n\t"                    \
-    "smlad %[a10], %[t], %[x1b], %[a10]\n\t"                    \
-    "sxtb16 %[t], %[wb]\n\t"                                    \
-    "smlad %[a01], %[t], %[x0a], %[a01]\n\t"                    \
-    "smlad %[a11], %[t], %[x1a], %[a11]\n\t"                    \
-    "sxtb16 %[t], %[wb], ror #8\n\t"                            \
-    "smlad %[a01], %[t], %[x0b], %[a01]\n\t"                    \
-    "smlad %[a11], %[t], %[x1b], %[a11]\n\t"
+/* What pairs_full reads, at these byte offsets. */
+typedef struct {
+    const int8_t *w;      /*  0: the paired filter */
+    const int32_t *q;     /*  4: per pair: bias, bias, mult, q_hi, mult, q_hi */
+    const int16_t *col;   /*  8: the two pixels' column */
+    int32_t singles;      /* 12: groups of four % 4 */
+    int32_t quads;        /* 16: groups of four / 4 */
+    int8_t *y0;           /* 20: pixel 0's output; pixel 1's at y0 + y1_off */
+    int32_t y1_off;       /* 24: out_c, or 0 for a lone last pixel (pixel 0 is stored last) */
+    const int32_t *q_end; /* 28: q past the last pair */
+} pair_run;
 
-#define DOT_OPERANDS                                                                                                \
-    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w] "+r"(w), [col] "+r"(col),          \
-      [wa] "=&r"(wa), [wb] "=&r"(wb), [x0a] "=&r"(x0a), [x0b] "=&r"(x0b), [x1a] "=&r"(x1a), [x1b] "=&r"(x1b),     \
-      [t] "=&r"(t)                                                                                                  \
-    :                                                                                                               \
-    : "memory"
+/* One output of the requantization, from the accumulator in ACC into r10: mf_requant_folded with
+ * r6 = multiplier, r7 = q_hi, r8 = e - 2, and SSAT's own ASR #1 for the last bit of the shift. */
+#define RQ_FOLDED(ACC)                          \
+    "and r9, " ACC ", #0x80000000\n\t"          \
+    "orr r9, r9, #0x40000000\n\t"               \
+    "add r10, r7, " ACC ", asr #31\n\t"         \
+    "smlal r9, r10, " ACC ", r6\n\t"            \
+    "asr r10, r10, r8\n\t"                      \
+    "ssat r10, #8, r10, asr #1\n\t"
 
-/* The 2x2 tile (pixels x channels) over `groups` groups of four, accumulated into *a<px><ch>.
- * Assembly because GCC 12 neither folds the rotate into SXTB16 nor keeps the 14 live values in
- * registers (it reloads the loop bound from the stack). Four groups per iteration. */
-static inline void dot_2x2(const int8_t *w, const int16_t *col, int32_t groups, int32_t *p00, int32_t *p01,
-                           int32_t *p10, int32_t *p11)
+/* One group: four weights of each channel of the pair (one LDRD into r6, r7), four column values
+ * of each pixel (one LDM into r8-r11), SXTB16 splitting the weights into the column's lane order
+ * (in r12), eight SMLAD into a<pixel><channel> = a00 r0, a01 r1, a10 r2, a11 r3: 14 instructions
+ * for 16 MACs. w in r4, col in r5. */
+#define DOT_GROUP                         \
+    "ldrd r6, r7, [r4], #8\n\t"                 \
+    "ldmia r5!, {r8, r9, r10, r11}\n\t"         \
+    "sxtb16 r12, r6\n\t"                        \
+    "smlad r0, r12, r8, r0\n\t"                 \
+    "smlad r2, r12, r10, r2\n\t"                \
+    "sxtb16 r12, r6, ror #8\n\t"                \
+    "smlad r0, r12, r9, r0\n\t"                 \
+    "smlad r2, r12, r11, r2\n\t"                \
+    "sxtb16 r12, r7\n\t"                        \
+    "smlad r1, r12, r8, r1\n\t"                 \
+    "smlad r3, r12, r10, r3\n\t"                \
+    "sxtb16 r12, r7, ror #8\n\t"                \
+    "smlad r1, r12, r9, r1\n\t"                 \
+    "smlad r3, r12, r11, r3\n\t"
+
+/* Every channel pair of one pixel pair, int8 clamp (see pair_run): per pair, the bias pair into
+ * the four accumulators, the dot products (lr counts the loops), then four outputs, pixel 1's
+ * stored first. In assembly as a whole: the dot products need 14 registers, and GCC 12 spilled and
+ * reloaded around them (33 instructions of glue per pair against 16 here, requantization apart;
+ * it neither folds the rotate into SXTB16). */
+__attribute__((naked, noinline)) static void pairs_full(const pair_run *r __attribute__((unused))) /* in r0 */
 {
-    int32_t a00 = *p00, a01 = *p01, a10 = *p10, a11 = *p11;
-    uint32_t wa, wb, t;
-    register uint32_t x0a __asm__("r8"), x0b __asm__("r9"), x1a __asm__("r10"), x1b __asm__("r11");
-    if (groups & 1) {
-        __asm__(DOT_GROUP DOT_OPERANDS);
-    }
-    if (groups & 2) {
-        __asm__(DOT_GROUP DOT_GROUP DOT_OPERANDS);
-    }
-    for (int32_t n = groups >> 2; n > 0; --n) {
-        __asm__(DOT_GROUP DOT_GROUP DOT_GROUP DOT_GROUP DOT_OPERANDS);
-    }
-    *p00 = a00;
-    *p01 = a01;
-    *p10 = a10;
-    *p11 = a11;
-}
-
-/* The outputs of two pixels (one if !two) from acc: per channel, the pixels' sums side by side;
- * rq: per channel, the multiplier and 2^(e-2). A loop apart from the dot products, so that the
- * few values it needs stay in registers. */
-static void requantize_pair(const int32_t *restrict acc, const int32_t *restrict rq, int32_t out_c, int two,
-                            int32_t off, int32_t lo, int32_t hi, int8_t *restrict y0, int8_t *restrict y1)
-{
-    if (lo == INT8_MIN && hi == INT8_MAX && two) { /* no clamp but int8's own: one SSAT */
-        for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
-            const int32_t m = rq[0], rh = rq[1];
-            y0[c] = mf_requant_output_full(acc[0], m, rh, off);
-            y1[c] = mf_requant_output_full(acc[1], m, rh, off);
-        }
-        return;
-    }
-    for (int32_t c = 0; c < out_c; ++c, acc += 2, rq += 2) {
-        const int32_t m = rq[0], rh = rq[1];
-        y0[c] = mf_requant_output(acc[0], m, rh, off, lo, hi);
-        if (two) {
-            y1[c] = mf_requant_output(acc[1], m, rh, off, lo, hi);
-        }
-    }
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldm r0, {r1-r8}\n\t"
+        "sub sp, sp, #32\n\t"
+        "stm sp, {r1-r8}\n\t" /* the pair_run, at [sp] */
+        "mov r4, r1\n\t"      /* w */
+        "1:\n\t"
+        "ldr r5, [sp, #4]\n\t"
+        "ldrd r0, r1, [r5]\n\t" /* bias of the pair */
+        "mov r2, r0\n\t"
+        "mov r3, r1\n\t"
+        "ldrd r5, lr, [sp, #8]\n\t" /* col, singles */
+        "cmp lr, #0\n\t"
+        "beq 3f\n\t"
+        "2:\n\t"
+        DOT_GROUP
+        "subs lr, lr, #1\n\t"
+        "bne 2b\n\t"
+        "3:\n\t"
+        "ldr lr, [sp, #16]\n\t" /* quads */
+        "cmp lr, #0\n\t"
+        "beq 5f\n\t"
+        "4:\n\t"
+        DOT_GROUP DOT_GROUP DOT_GROUP DOT_GROUP
+        "subs lr, lr, #1\n\t"
+        "bne 4b\n\t"
+        "5:\n\t"
+        "ldr r5, [sp, #4]\n\t"
+        "ldrd r11, r12, [sp, #20]\n\t" /* y0, y1_off */
+        "ldrd r6, r7, [r5, #8]\n\t"    /* channel 0 */
+        "rbit r8, r7\n\t"
+        "clz r8, r8\n\t"
+        RQ_FOLDED("r2")
+        "strb r10, [r11, r12]\n\t"
+        RQ_FOLDED("r0")
+        "strb r10, [r11], #1\n\t"
+        "ldrd r6, r7, [r5, #16]\n\t"   /* channel 1 */
+        "rbit r8, r7\n\t"
+        "clz r8, r8\n\t"
+        RQ_FOLDED("r3")
+        "strb r10, [r11, r12]\n\t"
+        RQ_FOLDED("r1")
+        "strb r10, [r11], #1\n\t"
+        "adds r5, r5, #24\n\t"
+        "str r5, [sp, #4]\n\t"
+        "str r11, [sp, #20]\n\t"
+        "ldr lr, [sp, #28]\n\t"
+        "cmp r5, lr\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #32\n\t"
+        "pop {r4-r11, pc}\n\t");
 }
 
 void mf_conv2d_s8_dsp(const mf_conv2d_params *p, int32_t k4, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias, const int32_t *rq, int16_t *scratch,
-                      int8_t *output)
+                      const int32_t *q, int16_t *scratch, int8_t *output)
 {
-    const int32_t pixels = (int32_t)p->out_h * p->out_w, out_c = p->out_c, pairs = (out_c + 1) >> 1;
-    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
-    int32_t *acc = (int32_t *)(void *)(scratch + 2 * k4);
+    const int32_t pixels = (int32_t)p->out_h * p->out_w, out_c = p->out_c, full_pairs = out_c >> 1;
+    const int32_t lo = p->act_min, hi = p->act_max, groups = k4 >> 2;
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         const int two = pix + 1 < pixels;
         im2col(p, k4, input, pix, scratch);
         if (two) { /* an odd last pixel: the second column's sums are computed but not stored */
             im2col(p, k4, input, pix + 1, scratch + 4);
         }
-        const int8_t *w = filter;
-        for (int32_t j = 0; j < pairs; ++j, w += 2 * k4) {
-            int32_t a00 = bias[2 * j], a10 = a00, a01 = bias[2 * j + 1], a11 = a01; /* a<pixel><channel> */
-            dot_2x2(w, scratch, k4 >> 2, &a00, &a01, &a10, &a11);
-            acc[4 * j] = a00;
-            acc[4 * j + 1] = a10;
-            acc[4 * j + 2] = a01;
-            acc[4 * j + 3] = a11;
+        int8_t *y0 = output + pix * out_c;
+        pair_run run = {filter, q, scratch, groups & 3, groups >> 2, y0, two ? out_c : 0, q + 6 * full_pairs};
+        if (full_pairs > 0) {
+            pairs_full(&run);
         }
-        requantize_pair(acc, rq, out_c, two, off, lo, hi, output + pix * out_c, output + (pix + 1) * out_c);
+        if (out_c & 1) { /* the last channel and its zero partner, into t: pixel 0 at t[0], pixel 1 at t[2] */
+            int8_t t[4];
+            run.w = filter + full_pairs * 2 * k4;
+            run.q = run.q_end;
+            run.q_end += 6;
+            run.y0 = t;
+            run.y1_off = 2;
+            pairs_full(&run);
+            y0[out_c - 1] = t[0];
+            if (two) {
+                y0[2 * out_c - 1] = t[2];
+            }
+        }
+        mf_clamp_s8(y0, (two ? 2 : 1) * out_c, lo, hi);
     }
 }
 #else

@@ -2,9 +2,11 @@
  * depthwise_conv2d_dsp.h for what the generator prepares).
  *
  * Per output pixel the address of every tap is found once (a padding tap points at a row of zero
- * points, so every pixel runs the same loop and the folded bias stays exact); then per four
- * channels and tap: one load of four inputs, one of four weights, SXTB16 splits each into even and
- * odd channels and SMLABB/SMLATT accumulate the four channels (10 instructions per 4 MACs). */
+ * points, so every pixel runs the same loop and the folded bias stays exact); then, in assembly,
+ * per four channels: the biases, per tap one load of four inputs, one of four weights, SXTB16
+ * splitting each into even and odd channels and SMLABB/SMLATT accumulating the four channels (11
+ * instructions per 4 MACs), and the four outputs requantized and saturated to int8. A narrower
+ * activation clamp is a pass over the pixel's outputs after it; the last in_c % 4 channels are C. */
 #include "depthwise_conv2d_dsp.h"
 
 #if defined(__ARM_FEATURE_DSP)
@@ -22,59 +24,12 @@
         a3 = __smlatt(wo_, xo_, a3);                                              \
     } while (0)
 
-/* One tap of four channels: its input address, four inputs, four weights, SXTB16 into even and odd
- * channels, SMLABB/SMLATT (11 instructions for 4 MACs). */
-#define DW_TAP_ASM                                     \
-    "ldr %[x], [%[tp]], #4\n\t"                        \
-    "ldr %[x], [%[x], %[c]]\n\t"                       \
-    "ldr %[wv], [%[w]], #4\n\t"                        \
-    "sxtb16 %[t], %[x]\n\t"                            \
-    "sxtb16 %[x], %[x], ror #8\n\t"                    \
-    "sxtb16 %[u], %[wv]\n\t"                           \
-    "sxtb16 %[wv], %[wv], ror #8\n\t"                  \
-    "smlabb %[a0], %[u], %[t], %[a0]\n\t"              \
-    "smlatt %[a2], %[u], %[t], %[a2]\n\t"              \
-    "smlabb %[a1], %[wv], %[x], %[a1]\n\t"             \
-    "smlatt %[a3], %[wv], %[x], %[a3]\n\t"
-
-#define DW_OPERANDS                                                                                         \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [tp] "+r"(tp), [w] "+r"(w), [x] "=&r"(x), \
-      [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)                                                          \
-    : [c] "r"(c)                                                                                            \
-    : "memory"
-
-/* All taps of four channels (from channel c) into *p0..*p3. Assembly: GCC 12 spills the unrolled
- * C to the stack. A 3x3 filter unrolled, others three taps a pass. */
-static inline void dw_taps(const int8_t *const *tp, const int8_t *w, int32_t c, int32_t taps, int32_t *p0,
-                           int32_t *p1, int32_t *p2, int32_t *p3)
-{
-    int32_t a0 = *p0, a1 = *p1, a2 = *p2, a3 = *p3;
-    uint32_t x, wv, t, u;
-    if (taps == 9) { /* 3x3, the usual filter: no loop */
-        __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM
-                DW_OPERANDS);
-    } else {
-        for (int32_t n = taps / 3; n > 0; --n) {
-            __asm__(DW_TAP_ASM DW_TAP_ASM DW_TAP_ASM DW_OPERANDS);
-        }
-        for (int32_t n = taps % 3; n > 0; --n) {
-            __asm__(DW_TAP_ASM DW_OPERANDS);
-        }
-    }
-    *p0 = a0;
-    *p1 = a1;
-    *p2 = a2;
-    *p3 = a3;
-}
-
-/* The last in_c % 4 channels of one pixel, reading only their bytes (apart, so that the compiler
- * keeps the main loop's four outputs unrolled). */
+/* The last in_c % 4 channels of one pixel, reading only their bytes; q at their group. */
 static __attribute__((noinline)) void tail_group(const mf_depthwise_conv2d_params *p, const int8_t *const *tap,
-                                                 int32_t c, const int8_t *w, const int32_t *bias, const int32_t *rq,
-                                                 int8_t *out)
+                                                 int32_t c, const int8_t *w, const int32_t *q, int8_t *out)
 {
     const int32_t n = p->in_c - c, taps = (int32_t)p->filter_h * p->filter_w;
-    int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+    int32_t a0 = q[0], a1 = q[1], a2 = q[2], a3 = q[3];
     for (int32_t t = 0; t < taps; ++t, w += 4) {
         uint32_t x = 0;
         memcpy(&x, tap[t] + c, (size_t)n);
@@ -83,23 +38,119 @@ static __attribute__((noinline)) void tail_group(const mf_depthwise_conv2d_param
     (void)a3;
     const int32_t acc[3] = {a0, a1, a2};
     for (int32_t k = 0; k < n; ++k) {
-        out[c + k] = mf_requant_output(acc[k], rq[2 * (c + k)], rq[2 * (c + k) + 1], p->output_offset, p->act_min,
-                                       p->act_max);
+        out[c + k] = mf_requant_folded_s8(acc[k], q[4 + 2 * k], q[5 + 2 * k], INT8_MIN, INT8_MAX);
     }
 }
 
+/* What groups_s8 reads, at these byte offsets. */
+typedef struct {
+    const int8_t *const *tap; /*  0: the pixel's tap addresses */
+    const int8_t *w;          /*  4: the grouped filter */
+    const int32_t *q;         /*  8: per group: 4 biases, then multiplier and q_hi per channel */
+    int8_t *out;              /* 12: the pixel's output */
+    int32_t c_end;            /* 16: channels in whole groups of four (> 0) */
+    int32_t taps;             /* 20 */
+    int32_t threes, ones;     /* 24, 28: taps / 3, taps % 3 */
+} group_run;
+
+/* One tap of four channels (channel offset c in r6, weights at r5): its input address (ADDR, an
+ * addressing mode on the tap array r4), four inputs, four weights, SXTB16 into even and odd
+ * channels, SMLABB/SMLATT into a0..a3 = r0..r3 (11 instructions for 4 MACs). */
+#define DW_TAP_ASM(ADDR)                   \
+    "ldr r7, " ADDR "\n\t"                 \
+    "ldr r7, [r7, r6]\n\t"                 \
+    "ldr r8, [r5], #4\n\t"                 \
+    "sxtb16 r9, r7\n\t"                    \
+    "sxtb16 r7, r7, ror #8\n\t"            \
+    "sxtb16 r10, r8\n\t"                   \
+    "sxtb16 r8, r8, ror #8\n\t"            \
+    "smlabb r0, r10, r9, r0\n\t"           \
+    "smlatt r2, r10, r9, r2\n\t"           \
+    "smlabb r1, r8, r7, r1\n\t"            \
+    "smlatt r3, r8, r7, r3\n\t"
+
+/* The output of accumulator ACC (q at r11, out at r12): mf_requant_folded_full (mf_requant.h),
+ * SSAT's own ASR #1 taking the last bit of the shift. */
+#define DW_RQ_ASM(ACC)                         \
+    "ldrd r7, r8, [r11], #8\n\t"               \
+    "rbit r9, r8\n\t"                          \
+    "clz r9, r9\n\t"                           \
+    "and r10, " ACC ", #0x80000000\n\t"        \
+    "orr r10, r10, #0x40000000\n\t"            \
+    "add lr, r8, " ACC ", asr #31\n\t"         \
+    "smlal r10, lr, " ACC ", r7\n\t"           \
+    "asr lr, lr, r9\n\t"                       \
+    "ssat lr, #8, lr, asr #1\n\t"              \
+    "strb lr, [r12], #1\n\t"
+
+/* Every whole group of four channels of one pixel (see group_run). A 3x3 filter unrolled with the
+ * tap addresses at fixed offsets, others three taps a pass. In assembly as a whole: in C, GCC 12
+ * spilled the unrolled taps and reloaded its glue from the stack (25 instructions per group). */
+__attribute__((naked, noinline)) static void groups_s8(const group_run *r __attribute__((unused))) /* in r0 */
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldrd r4, r5, [r0]\n\t"       /* tap, w */
+        "ldrd r11, r12, [r0, #8]\n\t" /* q, out */
+        "add r0, r0, #16\n\t"
+        "ldm r0, {r0, r1, r2, r3}\n\t"
+        "push {r0, r1, r2, r3}\n\t"   /* [sp]: c_end, taps, threes, ones */
+        "movs r6, #0\n\t"             /* c */
+        "1:\n\t"
+        "ldm r11!, {r0, r1, r2, r3}\n\t" /* the group's biases */
+        "ldr lr, [sp, #4]\n\t"
+        "cmp lr, #9\n\t"
+        "bne 2f\n\t"
+        DW_TAP_ASM("[r4]") DW_TAP_ASM("[r4, #4]") DW_TAP_ASM("[r4, #8]")
+        DW_TAP_ASM("[r4, #12]") DW_TAP_ASM("[r4, #16]") DW_TAP_ASM("[r4, #20]")
+        DW_TAP_ASM("[r4, #24]") DW_TAP_ASM("[r4, #28]") DW_TAP_ASM("[r4, #32]")
+        "b 6f\n\t"
+        "2:\n\t"
+        "ldr lr, [sp, #8]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 4f\n\t"
+        "3:\n\t"
+        DW_TAP_ASM("[r4], #4") DW_TAP_ASM("[r4], #4") DW_TAP_ASM("[r4], #4")
+        "subs lr, lr, #1\n\t"
+        "bne 3b\n\t"
+        "4:\n\t"
+        "ldr lr, [sp, #12]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 5f\n\t"
+        "7:\n\t"
+        DW_TAP_ASM("[r4], #4")
+        "subs lr, lr, #1\n\t"
+        "bne 7b\n\t"
+        "5:\n\t"
+        "ldr lr, [sp, #4]\n\t"
+        "sub r4, r4, lr, lsl #2\n\t" /* back to the first tap */
+        "6:\n\t"
+        DW_RQ_ASM("r0") DW_RQ_ASM("r1") DW_RQ_ASM("r2") DW_RQ_ASM("r3")
+        "adds r6, r6, #4\n\t"
+        "ldr lr, [sp]\n\t"
+        "cmp r6, lr\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #16\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+
+/* In place (output == input: mcuforge.plan.arena chose it, the shapes are equal and the stride 1),
+ * output row oy cannot be stored over input row oy while rows up to oy + pad_h still read it: rows
+ * wait in a ring of pad_h + 1 rows in scratch, and row oy - pad_h is stored once row oy is done. */
 void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                                const int32_t *bias, const int32_t *rq, void *scratch,
-                                int8_t *output)
+                                const int32_t *q, void *scratch, int8_t *output)
 {
     const int32_t ch = p->in_c, c4 = (ch + 3) & ~3, taps = (int32_t)p->filter_h * p->filter_w;
     const int32_t fh = p->filter_h, fw = p->filter_w, dw = p->dilation_w, in_h = p->in_h, in_w = p->in_w;
-    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
-    const int full = lo == INT8_MIN && hi == INT8_MAX; /* the clamp is int8's own: one SSAT */
+    const int32_t lo = p->act_min, hi = p->act_max, whole = ch & ~3, row_bytes = p->out_w * ch;
     const int8_t **tap = (const int8_t **)scratch;
     int8_t *zp = (int8_t *)(tap + taps);
+    int8_t *ring = output == input ? zp + c4 : NULL;
+    const int32_t held = p->pad_h; /* rows a store waits for, in place */
     memset(zp, (int8_t)-p->input_offset, (size_t)c4);
+    group_run run = {tap, filter, q, output, whole, taps, taps / 3, taps % 3};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        int8_t *out_row = ring != NULL ? ring + (oy % (held + 1)) * row_bytes : output + oy * row_bytes;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int8_t **tp = tap;
             for (int32_t ky = 0; ky < fh; ++ky) {
@@ -116,28 +167,23 @@ void mf_depthwise_conv2d_s8_dsp(const mf_depthwise_conv2d_params *p, const int8_
                     *tp++ = (uint32_t)in_x < (uint32_t)in_w ? row + in_x * ch : zp;
                 }
             }
-            int8_t *restrict out = output + (oy * p->out_w + ox) * ch; /* stores alias nothing read here */
-            const int8_t *w = filter;
-            int32_t c = 0;
-            for (; c + 4 <= ch; c += 4, w += 4 * taps) {
-                int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-                dw_taps(tap, w, c, taps, &a0, &a1, &a2, &a3);
-                const int32_t *restrict q = rq + 2 * c;
-                if (full) {
-                    out[c] = mf_requant_output_full(a0, q[0], q[1], off);
-                    out[c + 1] = mf_requant_output_full(a1, q[2], q[3], off);
-                    out[c + 2] = mf_requant_output_full(a2, q[4], q[5], off);
-                    out[c + 3] = mf_requant_output_full(a3, q[6], q[7], off);
-                } else {
-                    out[c] = mf_requant_output(a0, q[0], q[1], off, lo, hi);
-                    out[c + 1] = mf_requant_output(a1, q[2], q[3], off, lo, hi);
-                    out[c + 2] = mf_requant_output(a2, q[4], q[5], off, lo, hi);
-                    out[c + 3] = mf_requant_output(a3, q[6], q[7], off, lo, hi);
-                }
+            int8_t *out = out_row + ox * ch;
+            if (whole > 0) {
+                run.out = out;
+                groups_s8(&run);
             }
-            if (c < ch) {
-                tail_group(p, tap, c, w, bias, rq, out);
+            if (whole < ch) {
+                tail_group(p, tap, whole, filter + whole * taps, q + 3 * whole, out);
             }
+            mf_clamp_s8(out, ch, lo, hi);
+        }
+        if (ring != NULL && oy >= held) { /* input row oy - held has its last reader done */
+            memcpy(output + (oy - held) * row_bytes, ring + ((oy - held) % (held + 1)) * row_bytes, (size_t)row_bytes);
+        }
+    }
+    for (int32_t oy = p->out_h - held; ring != NULL && oy < p->out_h; ++oy) {
+        if (oy >= 0) {
+            memcpy(output + oy * row_bytes, ring + (oy % (held + 1)) * row_bytes, (size_t)row_bytes);
         }
     }
 }

@@ -33,4 +33,16 @@ static inline int16x2_t mf_sxtb16_ror8(uint32_t v)
 }
 #endif
 
+/* y[0..n) clamped to [lo, hi]: after a kernel's int8 saturation the same values as clamping its
+ * requantized sums, since [lo, hi] lies within [-128, 127]. Nothing to do for int8's own range. */
+static inline void mf_clamp_s8(int8_t *y, int32_t n, int32_t lo, int32_t hi)
+{
+    if (lo == INT8_MIN && hi == INT8_MAX) {
+        return;
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        y[i] = (int8_t)(y[i] < lo ? lo : (y[i] > hi ? hi : y[i]));
+    }
+}
+
 #endif

@@ -28,21 +28,32 @@ static inline int32_t mf_requant_rshift(int32_t acc, int32_t mult, int32_t round
     return (int32_t)((k + (int64_t)acc * mult) >> 32) >> rshift;
 }
 
-/* The int8 output of one accumulator: requantized (fast path; rshift = e - 1 = 32 - clz(round_hi),
- * one CLZ), offset, clamped to [lo, hi]. */
-static inline int8_t mf_requant_output(int32_t acc, int32_t mult, int32_t round_hi, int32_t off, int32_t lo,
-                                       int32_t hi)
+/* The *_dsp kernels' form, with the output offset folded in: per channel the multiplier and
+ * q_hi = (2 * off + 1) * 2^(e-2) (mcuforge.ops._conv_dsp.requant_array), since off * 2^(31+e) added
+ * before the division adds off after it. 2 * off + 1 is odd, so e - 2 = ctz(q_hi) (RBIT + CLZ once
+ * per channel). The value of TFLite's requantization plus off, before the int8 clamp. */
+static inline int32_t mf_requant_folded_shift(int32_t q_hi)
 {
-    int32_t v = mf_requant_rshift(acc, mult, round_hi, 32 - __builtin_clz((uint32_t)round_hi)) + off;
-    v = v < lo ? lo : v;
-    return (int8_t)(v > hi ? hi : v);
+    return __builtin_ctz((uint32_t)q_hi);
 }
 
-/* mf_requant_output for the full int8 range ([lo, hi] = [-128, 127], no fused activation or a
- * ReLU whose zero point is -128): one saturation (SSAT on Arm) instead of two comparisons. */
-static inline int8_t mf_requant_output_full(int32_t acc, int32_t mult, int32_t round_hi, int32_t off)
+static inline int32_t mf_requant_folded(int32_t acc, int32_t mult, int32_t q_hi, int32_t s)
 {
-    const int32_t v = mf_requant_rshift(acc, mult, round_hi, 32 - __builtin_clz((uint32_t)round_hi)) + off;
+    return mf_requant_rshift(acc, mult, q_hi, s) >> 1; /* >> (e - 2) >> 1: SSAT's own shift in the asm */
+}
+
+/* mf_requant_folded clamped to [lo, hi]. */
+static inline int8_t mf_requant_folded_s8(int32_t acc, int32_t mult, int32_t q_hi, int32_t lo, int32_t hi)
+{
+    const int32_t v = mf_requant_folded(acc, mult, q_hi, mf_requant_folded_shift(q_hi));
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* mf_requant_folded_s8 for the full int8 range ([lo, hi] = [-128, 127]: no fused activation, or a
+ * ReLU whose zero point is -128): one saturation (SSAT on Arm) instead of two comparisons. */
+static inline int8_t mf_requant_folded_full(int32_t acc, int32_t mult, int32_t q_hi, int32_t s)
+{
+    const int32_t v = mf_requant_folded(acc, mult, q_hi, s);
 #if defined(__ARM_FEATURE_SAT)
     return (int8_t)__ssat(v, 8);
 #else

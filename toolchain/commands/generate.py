@@ -47,6 +47,9 @@ def run(args) -> int:
     print(f"wrote {project.path}/ for {project.board.name}: {len(project.layers)} layers, {project.macs:,} MACs")
     print(f"  weights {b.weights_bytes:,} B (flash), arena {project.plan.arena_bytes:,} B "
           f"({project.plan.naive_bytes():,} B without reuse), firmware {project.firmware_hash}")
+    in_place = project.plan.in_place_layers(project.graph, project.layers)
+    if in_place:
+        print(f"  in place (output over its input): layers {', '.join(map(str, in_place))}")
     print(f"  next: {exporter(args.fmt).BUILD_COMMAND.format(path=project.path)}")
     firmware = None
     if args.micropython_dir is not None:
@@ -57,5 +60,5 @@ def run(args) -> int:
     _common.write_json(args.json, dict(project=str(project.path), board=project.board.name, layers=len(project.layers),
                                        micropython_firmware=str(firmware) if firmware else None, macs=project.macs, arena_bytes=project.plan.arena_bytes,
                                        weights_bytes=b.weights_bytes, firmware_hash=project.firmware_hash,
-                                       model_hash=project.model_hash))
+                                       model_hash=project.model_hash, in_place_layers=in_place))
     return 0

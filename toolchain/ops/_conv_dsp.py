@@ -11,24 +11,30 @@ from ..graph.ir import Graph, Op
 from .conv2d import wrap_int32
 
 
+MAX_SHIFT = 22  # |q_hi| = |2 * off + 1| * 2^(e-2) < 2^28: K + acc * mult stays within int64
+
+
 def requant_fits(op: Op) -> bool:
-    """mf_requant.h's one-SMLAL path holds: multipliers >= 0, every shift right by 2 or more."""
+    """mf_requant.h's folded one-SMLAL path holds: multipliers >= 0, every shift right by 2 to 22."""
     a = op.attrs
-    return bool(np.all(np.asarray(a["multiplier"]) >= 0) and np.all(np.asarray(a["shift"]) <= -2))
+    shift = np.asarray(a["shift"])
+    return bool(np.all(np.asarray(a["multiplier"]) >= 0) and np.all(shift <= -2) and np.all(shift >= -MAX_SHIFT))
 
 
-def requant_array(op: Op, ctx, channels: int) -> str:
-    """Per channel (a per-tensor layer too), ``channels`` long: the multiplier and round_hi = 2^(e-2)
-    for a right shift by e (mf_requant.h; one CLZ gives e), side by side so that one LDRD reads both."""
+def requant_pairs(op: Op, channels: int) -> np.ndarray:
+    """(channels, 2) int32: per channel (a per-tensor layer too) the multiplier and
+    q_hi = (2 * output_offset + 1) * 2^(e-2) for its right shift by e (mf_requant.h's
+    mf_requant_folded: the output offset folded in, ctz(q_hi) = e - 2). Padding channels, never
+    stored, get multiplier 0 and q_hi 1."""
     a = op.attrs
     mult = np.asarray(a["multiplier"], np.int64).reshape(-1)
     e = -np.asarray(a["shift"], np.int64).reshape(-1)
     if mult.size == 1:  # per-tensor: the one value for every channel
         mult, e = np.repeat(mult, channels), np.repeat(e, channels)
-    mult = np.pad(mult, (0, channels - mult.size))  # padding channels: never stored
-    rh = np.pad(np.left_shift(1, e - 2), (0, channels - e.size), constant_values=1)
-    return ctx.array("rq", np.stack([mult, rh], axis=1).astype(np.int32), "int32_t",
-                     "per channel: Q31 multiplier, 2^(e-2) for its right shift by e")
+    q_hi = (2 * int(a["output_offset"]) + 1) * np.left_shift(np.int64(1), e - 2)
+    mult = np.pad(mult, (0, channels - mult.size))
+    q_hi = np.pad(q_hi, (0, channels - q_hi.size), constant_values=1)
+    return np.stack([mult, q_hi], axis=1).astype(np.int32)
 
 
 def k4(depth: int) -> int:
@@ -72,14 +78,15 @@ def _call_conv(op: Op, graph: Graph, ctx, params: str, w2d: np.ndarray) -> str:
     pairs = (w2d.shape[0] + 1) // 2
     filt = aligned_array(ctx, "filter", pair_filter(w2d), "int8_t",
                          f"{op.inputs[1]}: channel pairs, 4 weights each in turn (conv2d_dsp.h)")
-    bias = ctx.array("bias", folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs), "int32_t",
-                     "bias + input_offset * sum(weights), per channel")
-    rq = requant_array(op, ctx, 2 * pairs)
+    bias = folded_bias(w2d, bias_of(op, graph), op.attrs["input_offset"], 2 * pairs).reshape(pairs, 2)
+    rq = requant_pairs(op, 2 * pairs).reshape(pairs, 4)
+    q = ctx.array("q", np.concatenate([bias, rq], axis=1), "int32_t",
+                  "per channel pair: bias + input_offset * sum(weights) twice, then multiplier and q_hi twice")
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
-    return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, "
-            f"{rq}, (int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
+    return (f"mf_conv2d_s8_dsp(&{params}, {k4(w2d.shape[1])}, {ctx.tensor(op.inputs[0])}, {filt}, {q}, "
+            f"(int16_t *)(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
 
 
 def emit_conv2d(op: Op, graph: Graph, ctx, params: str) -> str:
@@ -102,9 +109,31 @@ def emit_fully_connected(op: Op, graph: Graph, ctx) -> str:
     return _call_conv(op, graph, ctx, params, graph.tensor(op.inputs[1]).data)
 
 
-def conv_scratch_bytes(depth: int, channels: int) -> int:
-    """Two int16 im2col columns, then the int32 sums of two pixels for every channel pair."""
-    return 4 * k4(depth) + 16 * ((channels + 1) // 2)
+def conv_scratch_bytes(depth: int) -> int:
+    """Two int16 im2col columns."""
+    return 4 * k4(depth)
+
+
+def conv_in_place_scratch(op: Op, graph: Graph) -> int | None:
+    """0 where the DSP conv may write its output over its input (mcuforge.plan.arena): a 1x1 filter
+    at stride 1 with no more output channels than input ones, since each pixel pair is copied into
+    the column before its outputs are stored and outputs never run ahead of the pixels still
+    unread. None otherwise."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if (op.attrs.get("variant") != "dsp" or tuple(w.shape[1:3]) != (1, 1) or tuple(op.attrs["stride"]) != (1, 1)
+            or y.shape[3] > x.shape[3]):
+        return None
+    return 0
+
+
+def depthwise_in_place_scratch(op: Op, graph: Graph) -> int | None:
+    """The rows the DSP depthwise holds back when it writes over its input (depthwise_conv2d_dsp.h):
+    output row y waits until input row y has no reader left, pad_h rows later, so pad_h + 1 rows.
+    Where the output has the input's shape (stride 1); None otherwise."""
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if op.attrs.get("variant") != "dsp" or tuple(x.shape) != tuple(y.shape) or tuple(op.attrs["stride"]) != (1, 1):
+        return None
+    return (op.attrs["pad"][0] + 1) * y.shape[2] * y.shape[3]
 
 
 def group_depthwise_filter(w: np.ndarray) -> np.ndarray:
@@ -123,13 +152,15 @@ def emit_depthwise(op: Op, graph: Graph, ctx, params: str) -> str:
     ch = w.shape[2]
     filt = aligned_array(ctx, "filter", group_depthwise_filter(w), "int8_t",
                          f"{op.inputs[1]}: groups of 4 channels, each tap in turn (depthwise_conv2d_dsp.h)")
-    bias = ctx.array("bias", folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)),
-                     "int32_t", "bias + input_offset * sum(weights), per channel")
-    rq = requant_array(op, ctx, k4(ch))
+    groups = k4(ch) // 4
+    bias = folded_bias(w.reshape(-1, ch).T, bias_of(op, graph), op.attrs["input_offset"], k4(ch)).reshape(groups, 4)
+    rq = requant_pairs(op, k4(ch)).reshape(groups, 8)
+    q = ctx.array("q", np.concatenate([bias, rq], axis=1), "int32_t",
+                  "per group of 4 channels: bias + input_offset * sum(weights) each, then multiplier and q_hi each")
     for name in op.inputs[1:]:
         if name:
             ctx.replace(name)
-    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {bias}, {rq}, "
+    return (f"mf_depthwise_conv2d_s8_dsp(&{params}, {ctx.tensor(op.inputs[0])}, {filt}, {q}, "
             f"(void *){ctx.tensor('__scratch__')}, {ctx.tensor(op.outputs[0])});")
 
 

@@ -230,7 +230,13 @@ def scratch_bytes(op: Op, graph: Graph) -> int:
     from ._conv_dsp import conv_scratch_bytes
 
     w = graph.tensor(op.inputs[1])
-    return conv_scratch_bytes(int(np.prod(w.shape[1:])), w.shape[0]) if op.attrs.get("variant") == "dsp" else 0
+    return conv_scratch_bytes(int(np.prod(w.shape[1:]))) if op.attrs.get("variant") == "dsp" else 0
+
+
+def in_place_scratch_bytes(op: Op, graph: Graph) -> int | None:
+    from ._conv_dsp import conv_in_place_scratch
+
+    return conv_in_place_scratch(op, graph)
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:

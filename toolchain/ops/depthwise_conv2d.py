@@ -90,6 +90,12 @@ def scratch_bytes(op: Op, graph: Graph) -> int:
     return depthwise_scratch_bytes(op, graph) if op.attrs.get("variant") == "dsp" else 0
 
 
+def in_place_scratch_bytes(op: Op, graph: Graph) -> int | None:
+    from ._conv_dsp import depthwise_in_place_scratch
+
+    return depthwise_in_place_scratch(op, graph)
+
+
 def emit(op: Op, graph: Graph, ctx) -> str:
     a = op.attrs
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])

@@ -84,7 +84,7 @@ def scratch_bytes(op: Op, graph: Graph) -> int:
     from ._conv_dsp import conv_scratch_bytes
 
     a = op.attrs
-    return conv_scratch_bytes(a["accum_depth"], a["out_depth"]) if a.get("variant") == "dsp" else 0
+    return conv_scratch_bytes(a["accum_depth"]) if a.get("variant") == "dsp" else 0
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
