@@ -435,6 +435,8 @@ class LearningSession:
             rows.append(np.frombuffer(link.read_output(0), dtype="<f4").copy())
             if k % 10 == 0 or k == n:
                 self.progress(f"held-out embeddings on the board: {k}/{n}")
+        # each INVOKE would have seen a reset before it; one after the last shows here
+        link.confirm_session("READ_OUTPUT")
         emb = np.stack(rows).astype(np.float32)
         buf = io.BytesIO()
         np.save(buf, emb)
@@ -446,6 +448,9 @@ class LearningSession:
         emb = self._eval_embeddings()
         pred = self.learn.eval_embeddings(emb)
         info = self.learn.info()
+        if info.samples != s:  # a reset whose boot HELLO was lost: a pretrained head answered
+            raise StateLost(f"{self.learn.link.url}: the board counts {info.samples} samples at the "
+                            f"evaluation of step {s}: its learning state was reset")
         y = self.eval_labels
         correct = pred == y
         old = y < self.pretrained
