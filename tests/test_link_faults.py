@@ -82,11 +82,11 @@ def _reset_before(link, board, proxy, type_, nth):
     link.request = wrapped
 
 
-@pytest.mark.parametrize("type_, nth", [("WRITE_INPUT", 2), ("INVOKE", 1), ("READ_OUTPUT", 2), ("HELLO", 1)],
-                         ids=["mid-inputs", "before-invoke", "mid-outputs", "after-outputs"])
+@pytest.mark.parametrize("type_, nth", [("WRITE_INPUT", 2), ("INVOKE", 1), ("READ_OUTPUT", 2), ("READ_OUTPUT", 3)],
+                         ids=["mid-inputs", "before-invoke", "mid-output", "last-output"])
 def test_a_reset_whose_boot_hello_is_lost_is_noticed_and_the_sample_run_again(fake_firmware, type_, nth):
     """The proxy drops every boot HELLO; the board is reset at each place in a sample (inputs half
-    written, before the INVOKE, outputs half read, after the last read): the board forgot the
+    written, before the INVOKE, output 0 half read, before output 1 is read): the board forgot the
     link's session number, so ``run()`` notices (BoardReset), runs the sample again and returns
     the model's exact output. Without the session number the input half lost or the outputs read
     from a fresh board would be returned as the sample's."""

@@ -141,6 +141,9 @@ def test_invoke_profile_error_payloads():
     with pytest.raises(P.ProtocolError):
         P.parse_invoke(b"\x00" * 12)  # a v1 reply: no session
     assert P.hello_payload() == b"" and P.hello_payload(0x01020304) == b"\x04\x03\x02\x01"
+    assert P.parse_read_output(struct.pack("<I", 9) + b"xyz") == (9, b"xyz")
+    with pytest.raises(P.ProtocolError, match="no session"):
+        P.parse_read_output(b"\x00\x01")  # a v1 reply of 2 bytes
     chunk = P.parse_profile(struct.pack("<HHHI", 3, 1, 9, 1234) + b"\x07CONV_2D")
     assert (chunk.first, chunk.total, chunk.layers) == (3, 9, ((1234, "CONV_2D"),))
     err = P.parse_error(P.error_payload(P.ErrorCode.BAD_INDEX, P.Msg.WRITE_INPUT, "nope"))

@@ -16,7 +16,8 @@ uint32_t mf_profile_t0;
 #endif
 
 /* The number the host gave in its last HELLO request; 0 after every boot (.bss), so an
- * INVOKE reply tells the host the board restarted even when the boot HELLO was lost. */
+ * INVOKE or READ_OUTPUT reply tells the host the board restarted even when the boot HELLO
+ * was lost. */
 static uint32_t session;
 
 static uint16_t hello_size(void)
@@ -157,7 +158,7 @@ static void on_invoke(const mf_frame *req)
     mf_link_end();
 }
 
-/* payload: index u8, offset u32, length u16 -> reply: the bytes */
+/* payload: index u8, offset u32, length u16 -> reply: session u32, the bytes */
 static void on_read_output(const mf_frame *req)
 {
     const mf_io *io;
@@ -168,15 +169,16 @@ static void on_read_output(const mf_frame *req)
     }
     offset = mf_link_get_u32(req->payload + 1);
     n = mf_link_get_u16(req->payload + 5);
-    if (n > MF_LINK_MAX_PAYLOAD) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("length over max payload"));
+    if (n > MF_LINK_MAX_PAYLOAD - 4u) {
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("length over max payload - 4"));
         return;
     }
     io = checked_io(req, mf_model_outputs, mf_model_num_outputs, req->payload[0], offset, n);
     if (io == 0) {
         return;
     }
-    mf_reply_begin(req, (uint16_t)n);
+    mf_reply_begin(req, (uint16_t)(n + 4u));
+    mf_link_put_u32(session);
     mf_link_put((const uint8_t *)io->data + offset, n);
     mf_link_end();
 }

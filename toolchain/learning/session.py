@@ -435,8 +435,6 @@ class LearningSession:
             rows.append(np.frombuffer(link.read_output(0), dtype="<f4").copy())
             if k % 10 == 0 or k == n:
                 self.progress(f"held-out embeddings on the board: {k}/{n}")
-        # each INVOKE would have seen a reset before it; one after the last shows here
-        link.confirm_session("READ_OUTPUT")
         emb = np.stack(rows).astype(np.float32)
         buf = io.BytesIO()
         np.save(buf, emb)

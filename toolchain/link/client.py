@@ -9,9 +9,8 @@ new one. A board that resets announces itself with its boot HELLO (seq 0): a req
 waiting then raises ``BoardReset`` at once (its reply will never come), and ``run()``
 runs its sample again, since the board lost its inputs. A reset whose boot HELLO is lost
 is caught by the session number: the host gives the board one in its HELLO request, the
-board forgets it at boot and echoes it in every INVOKE reply (and HELLO reply, which
-``run()`` reads after the outputs), so any reset since the session was set raises
-``BoardReset`` before a result is returned.
+board forgets it at boot and echoes it in every HELLO, INVOKE and READ_OUTPUT reply, so any
+reset since the session was set raises ``BoardReset`` before a result is returned.
 """
 from __future__ import annotations
 
@@ -217,9 +216,11 @@ class Link:
                             f"({total} bytes)")
         out = bytearray()
         while len(out) < length:
-            n = min(h.max_payload, length - len(out))
-            data = self.request(P.Msg.READ_OUTPUT,
-                                P.read_output_payload(index, offset + len(out), n)).payload
+            n = min(h.max_payload - P.READ_OUTPUT_OVERHEAD, length - len(out))
+            session, data = P.parse_read_output(self.request(
+                P.Msg.READ_OUTPUT, P.read_output_payload(index, offset + len(out), n)).payload)
+            if session != self.session:  # a fresh board's buffer, not the output asked for
+                self._silent_reset("READ_OUTPUT", session)
             if len(data) != n:
                 raise LinkError(f"{self.url}: READ_OUTPUT returned {len(data)} bytes, asked {n}")
             out += data
@@ -259,7 +260,6 @@ class Link:
             raise LinkError(f"{self.url}: model invoke failed with status {status}")
         outputs = [np.frombuffer(self.read_output(i), dtype=info.dtype).copy()
                    for i, info in enumerate(h.outputs)]
-        self.confirm_session("READ_OUTPUT")  # no reset between the INVOKE and the last read
         return outputs, cycles
 
     def profile(self) -> list[tuple[str, int]]:

@@ -313,8 +313,18 @@ def write_input_payload(index: int, offset: int, data: bytes) -> bytes:
     return struct.pack("<BI", index, offset) + bytes(data)
 
 
+READ_OUTPUT_OVERHEAD = 4  # the session number before the bytes: a reply holds max_payload - 4 of them
+
+
 def read_output_payload(index: int, offset: int, length: int) -> bytes:
     return struct.pack("<BIH", index, offset, length)
+
+
+def parse_read_output(payload: bytes) -> tuple[int, bytes]:
+    """-> (session, the bytes)"""
+    if len(payload) < READ_OUTPUT_OVERHEAD:
+        raise ProtocolError(f"READ_OUTPUT payload truncated ({len(payload)} bytes, no session)")
+    return struct.unpack_from("<I", payload)[0], payload[READ_OUTPUT_OVERHEAD:]
 
 
 def parse_invoke(payload: bytes) -> tuple[int, int, int]:
