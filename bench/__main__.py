@@ -144,8 +144,8 @@ def main(argv=None) -> int:
         from bench import binary
 
         print("\nbinary conv (XNOR + popcount, 32 channels a word) vs int8 convs of the same shape (the baselines): "
-              "mcuforge's int8 conv2d (its DSP kernel on cores with the DSP extension) and conv2d_threshold "
-              "(the BNN's int8 conv, two multiply-adds per SMLAD; bench/binary.py)")
+              "mcuforge's int8 conv2d (conv2d_dsp on cores with the DSP extension: its best int8 conv) and "
+              "conv2d_threshold (the BNN's own int8 conv, SMLAD dot products; bench/binary.py); emulated instructions")
         table(binary.run(args.board), binary.HEADERS)
     if "kws" not in skip:
         from bench import kws

@@ -11,7 +11,7 @@ Exit status 1 when anything crashed.
 from __future__ import annotations
 
 import argparse
-import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,22 +42,32 @@ def mutation_fuzz(cases: int, seed: int) -> tuple[list[list], int, float]:
 
 
 def atheris_fuzz(runs: int, seed: int) -> dict:
-    """Run the atheris target for ``runs`` executions in a child process (libFuzzer exits the process)."""
+    """Run the atheris target for ``runs`` executions in a child process (libFuzzer exits the process).
+    Stopped by SIGINT (Ctrl-C reaches both; one sent to this process alone is passed on), it reports
+    the executions made so far as ``interrupted``, not as a crash."""
+    from fuzz_firmware import parse_log
+
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, str(TESTS / "fuzz_reader.py"), f"-runs={runs}", f"-seed={seed}", "-max_len=8192",
                f"-artifact_prefix={tmp}/", "-print_final_stats=1", tmp + "/corpus",
                str(TESTS / "corpus" / "reader"), str(TESTS / "models" / "tflite")]
         Path(tmp, "corpus").mkdir()
+        log_path = Path(tmp, "log")
         start = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                proc.wait()
+            except KeyboardInterrupt:
+                proc.send_signal(signal.SIGINT)
+                proc.wait()
         wall = time.monotonic() - start
-        crashes = list(Path(tmp).glob("crash-*")) + list(Path(tmp).glob("timeout-*"))
-    done = re.search(r"Done (\d+) runs in (\d+) second", proc.stderr)
-    executions = int(done.group(1)) if done else 0
-    failed = len(crashes) or int(proc.returncode != 0)  # a crash that left no artifact still counts
-    return dict(executions=executions, crashes=failed,
-                seconds=round(wall, 1), rate=round(executions / wall) if wall else 0, returncode=proc.returncode,
-                tail=proc.stderr[-2000:] if proc.returncode else "")
+        res = parse_log(log_path.read_text(errors="replace"), proc.returncode, wall)
+        artifacts = [p.name for p in Path(tmp).glob("*-*") if p.is_file()]  # crash-, timeout-, oom-<sha1>
+    crashes = max(len(artifacts), res.crashes + res.hangs)  # a crash that left no artifact still counts
+    return dict(executions=res.executions, crashes=crashes, interrupted=res.interrupted and not crashes,
+                seconds=round(wall, 1), rate=round(res.rate), returncode=proc.returncode,
+                tail=res.log[-2000:] if crashes else "")
 
 
 def main(argv=None) -> int:
@@ -86,9 +96,12 @@ def main(argv=None) -> int:
         crashes += a["crashes"]
         print(f"\ncoverage-guided reader (atheris): {a['executions']:,} executions in {a['seconds']:,} s "
               f"({a['rate']:,}/s), crashes={a['crashes']}")
+        if a["interrupted"]:
+            print(f"INTERRUPTED (SIGINT) after {a['executions']:,} of {args.atheris_runs:,} executions: the counts "
+                  "above are of those")
         if a["tail"]:
             print(a["tail"], file=sys.stderr)
-    return 1 if crashes else 0
+    return 1 if crashes else 130 if args.atheris_runs and a["interrupted"] else 0
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def print_report(board: str = "netduinoplus2", samples: int = 30, seed: int = 1)
     table(decoder_throughput(), ["line carries", "bytes", "MB/s", "examined/B", "feed calls"])
     result, injected = faulty_validate(board, samples, seed)
     print(f"\nvalidate --port through the fault proxy ({board} under QEMU; 1% of bytes corrupted in 8-byte bursts, "
-          "0.1% dropped, 3% of frames dropped, 2% held 1.2 s past the 1 s timeout, a board reset every 25 requests)")
+          "0.1% dropped, 3% of frames dropped, 2% held 1.2 s past the 1 s timeout, a board reset every 25 requests; "
+          "boot HELLOs are damaged like any frame: a reset whose HELLO is lost is caught by the session number)")
     table([[k, v] for k, v in injected.items()], ["fault injected", "count"])
     table([[k, v] for k, v in result.items()], ["", "value"])
     recovered = result["faults injected"] if result["results lost"] == 0 else "-"

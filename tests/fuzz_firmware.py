@@ -219,19 +219,27 @@ class FuzzResult:
         return self.returncode == 0 and not (self.crashes or self.hangs or self.sanitizer_reports)
 
 
-def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
-    log = proc.stderr + proc.stdout
+def parse_log(log: str, returncode: int, seconds: float) -> FuzzResult:
+    """The figures of one libFuzzer (or atheris) run from its log. A run stopped by SIGINT is
+    ``interrupted``, not a crash: libFuzzer prints "run interrupted" and its final stats, atheris
+    (Python's own SIGINT handler) "KeyboardInterrupt: stopping." and no stats, so its count is the
+    last progress line's (a lower bound)."""
     stat = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
     done = re.search(r"Done (\d+) runs", log)
-    executions = int(stat.group(1)) if stat else int(done.group(1)) if done else 0
+    progress = re.findall(r"^#(\d+)\s", log, re.M)
+    executions = int((stat or done).group(1)) if stat or done else int(progress[-1]) if progress else 0
     reports = len(re.findall(r"^SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)", log, re.M))
     reports += len(re.findall(r"runtime error:", log)) if not reports else 0
     hangs = len(re.findall(r"ERROR: libFuzzer: timeout", log))
     crashes = len(re.findall(r"ERROR: libFuzzer: (deadly signal|crash)|==ERROR: ", log))
-    interrupted = "libFuzzer: run interrupted" in log
-    if proc.returncode != 0 and not (crashes or hangs or reports or interrupted):
+    interrupted = "libFuzzer: run interrupted" in log or "KeyboardInterrupt: stopping." in log
+    if returncode != 0 and not (crashes or hangs or reports or interrupted):
         crashes = 1
-    return FuzzResult(executions, seconds, crashes, hangs, reports, proc.returncode, log, interrupted)
+    return FuzzResult(executions, seconds, crashes, hangs, reports, returncode, log, interrupted)
+
+
+def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
+    return parse_log(proc.stderr + proc.stdout, proc.returncode, seconds)
 
 
 def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path = CORPUS,

@@ -21,3 +21,28 @@ def test_reader_survives_coverage_guided_inputs(tmp_path):
     assert proc.returncode == 0 and not crashes, f"{crashes}\n{proc.stderr[-3000:]}"
     assert f"Done {RUNS} runs" in proc.stderr
     assert "INITED" in proc.stderr and "corp: " in proc.stderr  # it read the seed corpus and fuzzed
+
+
+def test_bench_reports_a_sigint_stopped_run_as_interrupted_not_as_a_crash(tmp_path):
+    """Ctrl-C (SIGINT to the group) during `python -m bench fuzz`'s atheris run: the executions made so
+    far, crashes=0, INTERRUPTED, exit 130 (it used to say crashes=1)."""
+    import os
+    import signal
+    import time
+
+    from conftest import default_sigint
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the bench's temporary folder, to watch the fuzzer's log
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "fuzz", "--cases", "0", "--atheris-runs", "100000000"],
+                            cwd=TESTS.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=default_sigint)
+    deadline = time.monotonic() + 300
+    while not any("pulse" in p.read_text(errors="replace") for p in tmp_path.glob("*/log")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "crashes=0" in out and "INTERRUPTED (SIGINT) after" in out, out + err
+    executions = int(out.split("(atheris): ")[1].split(" executions")[0].replace(",", ""))
+    assert executions >= 128  # "pulse" is first printed at #128

@@ -169,3 +169,41 @@ def test_learn_refuses_a_new_keyword_the_dataset_lacks(tiny_bnn_and_data, tmp_pa
                            "--db", tmp_path / "r.db", "--workdir", tmp_path / "fw"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "seven" in proc.stderr
+
+
+@pytest.mark.qemu
+def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, tmp_path):
+    """``mcuforge flash DIR --listen`` keeps the learning firmware running; ``mcuforge learn --port URL``
+    (no --method) learns on that board: nothing is flashed, and afterwards the board at URL itself
+    holds the new class and the session's samples (a learn that ignored --port and started its own
+    QEMU would leave this one at its pretrained head)."""
+    import signal
+
+    from conftest import default_sigint
+    from mcuforge.learning.client import LearningClient
+    from mcuforge.learning.keywords import prepare_firmware
+    from mcuforge.link import Link
+
+    model, data_dir = tiny_bnn_and_data
+    project = prepare_firmware(model, BOARD, tmp_path / "fw")
+    listen = subprocess.Popen([sys.executable, "-m", "mcuforge", "flash", str(project.path), "--listen"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        url = next((line.split()[2] for line in listen.stdout if line.startswith("listening on ")), None)
+        assert url is not None, listen.stderr.read()
+        db, out = tmp_path / "r.db", tmp_path / "learn.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "mcuforge", "learn", model, "--data", data_dir, "--new", "zero", "--rule",
+             "tinyol", "--train-new", "2", "--train-old", "1", "--eval-per-class", "1", "--eval-every", "4",
+             "--port", url, "--workdir", project.path, "--db", db, "--json", out],
+            capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        s = json.loads(out.read_text())
+        assert s["stream"] == "audio" and s["new_classes"] == ["zero"] and s["recoveries"] == 0
+        with Link(url, expected_hash=project.firmware_hash) as link:
+            link.connect(boot_timeout=0.1)  # a running board: no boot HELLO, it asks for one
+            info = LearningClient(link).info()
+        assert info.classes == info.pretrained + 1 and info.samples == s["train_clips"], info
+    finally:
+        listen.send_signal(signal.SIGINT)  # Ctrl-C: the board is stopped
+        assert listen.wait(30) == 0

@@ -3,6 +3,8 @@ the documented retries, validate and learn on a board that is already running (`
 with corrupted, dropped and delayed bytes and frames and board resets, and CPU faults."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,79 @@ def test_three_retries_then_link_timeout(fake_firmware):
             assert link.stats.retries == 6 and proxy.frames["up"] - hello_frames == 8
             assert proxy.injected["frame dropped"] == 7
             link.close()
+
+
+# ---- a reset whose boot HELLO is lost ------------------------------------------------------
+
+def _fake_reference(x0, x1):
+    """What the fake model (tests/fixtures/fake_model) computes."""
+    return [(x0.astype(np.int16) + 1).astype(np.int8), np.array([int(x0.sum()) + int(x1.sum())], np.int32)]
+
+
+def _reset_silently(board, proxy) -> None:
+    """Reset the board and wait until it has booted (the proxy dropped its boot HELLO)."""
+    dropped, deadline = proxy.injected["boot HELLO dropped"], time.monotonic() + 60
+    board.reset()
+    while proxy.injected["boot HELLO dropped"] == dropped:
+        assert time.monotonic() < deadline, "the board sent no boot HELLO after its reset"
+        time.sleep(0.01)
+
+
+def _reset_before(link, board, proxy, type_, nth):
+    """Reset the board just before this link's ``nth`` request of ``type_`` goes out, and let it
+    go once the board has booted again (the proxy dropped its boot HELLO): a silent reset."""
+    seen, request = [0], link.request
+
+    def wrapped(t, *args, **kw):
+        if t == type_:
+            seen[0] += 1
+            if seen[0] == nth:
+                _reset_silently(board, proxy)
+        return request(t, *args, **kw)
+
+    link.request = wrapped
+
+
+@pytest.mark.parametrize("type_, nth", [("WRITE_INPUT", 2), ("INVOKE", 1), ("READ_OUTPUT", 2), ("READ_OUTPUT", 3)],
+                         ids=["mid-inputs", "before-invoke", "mid-output", "last-output"])
+def test_a_reset_whose_boot_hello_is_lost_is_noticed_and_the_sample_run_again(fake_firmware, type_, nth):
+    """The proxy drops every boot HELLO; the board is reset at each place in a sample (inputs half
+    written, before the INVOKE, output 0 half read, before output 1 is read): the board forgot the
+    link's session number, so ``run()`` notices (BoardReset), runs the sample again and returns
+    the model's exact output. Without the session number the input half lost or the outputs read
+    from a fresh board would be returned as the sample's."""
+    from mcuforge.link import protocol as P
+
+    rng = np.random.default_rng(7)
+    x0, x1 = rng.integers(-128, 128, 1500).astype(np.int8), rng.integers(-999, 999, 10).astype(np.int16)
+    with start_board(fake_firmware(BOARD).elf) as board, \
+            FaultProxy(board.port, Faults.none(drop_boot_hello=True), reset=board.reset) as proxy:
+        link = Link(proxy.url, timeout=2.0, invoke_timeout=2.0)
+        link.connect(boot_timeout=0.1)
+        _reset_before(link, board, proxy, P.Msg[type_], nth)
+        outputs, _ = link.run([x0, x1])
+        for got, want in zip(outputs, _fake_reference(x0, x1)):
+            np.testing.assert_array_equal(got, want)
+        assert proxy.injected["boot HELLO dropped"] == 1
+        assert (link.stats.resets, link.stats.silent_resets) == (1, 1), link.stats
+        assert link.stats.sample_reruns == 1 and link.invoke()[0] == 0  # the session holds again
+        link.close()
+
+
+def test_invoke_on_a_board_reset_since_the_inputs_raises_board_reset(fake_firmware):
+    """The INVOKE reply carries the session number: a reset between the inputs and the INVOKE
+    (boot HELLO lost) is a BoardReset naming the lost HELLO, not a result."""
+    from mcuforge.link import BoardReset
+
+    with start_board(fake_firmware(BOARD).elf) as board, \
+            FaultProxy(board.port, Faults.none(drop_boot_hello=True), reset=board.reset) as proxy:
+        link = Link(proxy.url, timeout=2.0)
+        link.connect(boot_timeout=0.1)
+        link.write_input(1, np.arange(10, dtype=np.int16))
+        _reset_silently(board, proxy)
+        with pytest.raises(BoardReset, match=r"before its INVOKE reply \(session 0, .*boot HELLO was lost"):
+            link.invoke()
+        link.close()
 
 
 HARDFAULT_HOOK = ('    if ((uint8_t)IN0[0] == 0x7Du && (uint8_t)IN0[1] == 0x7Du) {\n'
@@ -164,7 +239,7 @@ def test_flash_listen_then_port_alone(dense_project, tmp_path):
 
 
 def test_protocol_error_from_the_device_exits_5(dense_project):
-    """A device speaking another protocol version answers HELLO with version 2: a link
+    """A device speaking another protocol version answers HELLO with version 9: a link
     failure (5), not bad usage (2)."""
     import socket
     import threading
@@ -172,7 +247,7 @@ def test_protocol_error_from_the_device_exits_5(dense_project):
     from mcuforge.link import protocol as P
 
     _, project, _ = dense_project
-    hello_v2 = bytes([2]) + bytes(40)
+    hello_v2 = bytes([9]) + bytes(40)
     with socket.create_server(("127.0.0.1", 0)) as server:
         def device():
             conn, _ = server.accept()
@@ -187,7 +262,7 @@ def test_protocol_error_from_the_device_exits_5(dense_project):
         threading.Thread(target=device, daemon=True).start()
         r = _cli("flash", str(project.path), "--port", f"socket://127.0.0.1:{server.getsockname()[1]}")
     assert r.returncode == 5, (r.returncode, r.stderr)
-    assert "link protocol v2" in r.stderr and "Traceback" not in r.stderr
+    assert "link protocol v9" in r.stderr and "Traceback" not in r.stderr
 
 
 # ---- learn on a running board through faults -----------------------------------------------

@@ -103,7 +103,7 @@ def test_fuzz_frames_survive_random_corruption_of_neighbours():
 
 
 def _hello_payload(**over):
-    fields = dict(version=1, flags=3, max_payload=1024, clock=168_000_000, arena=3024, layers=2)
+    fields = dict(version=P.VERSION, flags=3, max_payload=1024, clock=168_000_000, arena=3024, layers=2)
     fields.update(over)
     out = struct.pack("<BBHIIH", fields["version"], fields["flags"], fields["max_payload"],
                       fields["clock"], fields["arena"], fields["layers"])
@@ -112,7 +112,7 @@ def _hello_payload(**over):
     out += bytes([2]) + struct.pack("<BI", 1, 1500) + struct.pack("<BI", 3, 20)
     out += bytes([1]) + struct.pack("<BI", 5, 40)
     out += bytes([3, 1, 2, 0x20])
-    out += struct.pack("<IIB", 8192, 612, 2)  # stack bytes, high water, guard bits
+    out += struct.pack("<IIBI", 8192, 612, 2, 0xC0FFEE)  # stack bytes, high water, guard bits, session
     return out
 
 
@@ -124,11 +124,12 @@ def test_parse_hello():
     assert h.inputs[1].count == 10 and h.outputs[0].dtype == np.dtype("<f4")
     assert h.message_types == (1, 2, 0x20) and h.semihosting and h.profiling
     assert (h.stack_bytes, h.stack_high_water, h.guard) == (8192, 612, P.GUARD_STACK_BROKEN)
+    assert h.session == 0xC0FFEE
 
 
 def test_parse_hello_errors_name_the_problem():
-    with pytest.raises(P.ProtocolError, match="v2"):
-        P.parse_hello(_hello_payload(version=2))
+    with pytest.raises(P.ProtocolError, match="v1, host speaks v2"):  # v1 firmware has no session
+        P.parse_hello(_hello_payload(version=1))
     with pytest.raises(P.ProtocolError, match="truncated"):
         P.parse_hello(_hello_payload()[:-5])
     with pytest.raises(P.ProtocolError, match="extra"):
@@ -136,9 +137,13 @@ def test_parse_hello_errors_name_the_problem():
 
 
 def test_invoke_profile_error_payloads():
-    assert P.parse_invoke(struct.pack("<iQ", -2, 2**40 + 5)) == (-2, 2**40 + 5)
+    assert P.parse_invoke(struct.pack("<iQI", -2, 2**40 + 5, 7)) == (-2, 2**40 + 5, 7)
     with pytest.raises(P.ProtocolError):
-        P.parse_invoke(b"\x00" * 11)
+        P.parse_invoke(b"\x00" * 12)  # a v1 reply: no session
+    assert P.hello_payload() == b"" and P.hello_payload(0x01020304) == b"\x04\x03\x02\x01"
+    assert P.parse_read_output(struct.pack("<I", 9) + b"xyz") == (9, b"xyz")
+    with pytest.raises(P.ProtocolError, match="no session"):
+        P.parse_read_output(b"\x00\x01")  # a v1 reply of 2 bytes
     chunk = P.parse_profile(struct.pack("<HHHI", 3, 1, 9, 1234) + b"\x07CONV_2D")
     assert (chunk.first, chunk.total, chunk.layers) == (3, 9, ((1234, "CONV_2D"),))
     err = P.parse_error(P.error_payload(P.ErrorCode.BAD_INDEX, P.Msg.WRITE_INPUT, "nope"))
@@ -163,7 +168,7 @@ def test_protocol_errors_are_link_errors_with_exit_code_5():
     from mcuforge.link import LinkError
 
     with pytest.raises(LinkError) as e:
-        P.parse_hello(_hello_payload(version=2))
+        P.parse_hello(_hello_payload(version=9))
     assert exit_code_for(e.value) == EXIT_BOARD == 5
     assert not isinstance(e.value, ValueError)  # ValueError means bad usage (exit 2)
 

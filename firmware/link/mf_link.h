@@ -39,7 +39,7 @@ static inline char mf_text_at(const char *s, uint8_t i)
 }
 #endif
 
-#define MF_LINK_VERSION 1
+#define MF_LINK_VERSION 2 /* 2: the host's session number in HELLO and INVOKE replies */
 #define MF_LINK_SYNC0 0xA5u
 #define MF_LINK_SYNC1 0x5Au
 #define MF_LINK_HEADER_BYTES 4u /* type, seq, len */

@@ -15,6 +15,11 @@
 uint32_t mf_profile_t0;
 #endif
 
+/* The number the host gave in its last HELLO request; 0 after every boot (.bss), so an
+ * INVOKE or READ_OUTPUT reply tells the host the board restarted even when the boot HELLO
+ * was lost. */
+static uint32_t session;
+
 static uint16_t hello_size(void)
 {
     uint32_t n = 1u + 1u + 2u + 4u + 4u + 2u;
@@ -26,6 +31,7 @@ static uint16_t hello_size(void)
     n += 1u + 5u * mf_model_num_outputs;
     n += 1u + mf_link_handler_count();
     n += 4u + 4u + 1u; /* stack bytes, stack high water, guard status */
+    n += 4u;           /* session */
     return (uint16_t)n;
 }
 
@@ -69,11 +75,19 @@ void mf_send_hello(uint8_t seq)
     mf_link_put_u32(mf_guard_stack_bytes());
     mf_link_put_u32(mf_guard_stack_high_water());
     mf_link_put_u8(mf_guard_check(0));
+    mf_link_put_u32(session);
     mf_link_end();
 }
 
+/* payload: none (a query) or session u32 (kept, and echoed in HELLO and INVOKE replies) */
 static void on_hello(const mf_frame *req)
 {
+    if (req->len == 4u) {
+        session = mf_link_get_u32(req->payload);
+    } else if (req->len != 0u) {
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("HELLO takes nothing or a session u32"));
+        return;
+    }
     mf_send_hello(req->seq);
 }
 
@@ -119,7 +133,7 @@ static void on_write_input(const mf_frame *req)
     mf_link_end();
 }
 
-/* reply: status i32, cycles u64 (mf_cycles ticks for the whole invoke); ERROR OVERFLOW
+/* reply: status i32, cycles u64 (mf_cycles ticks for the whole invoke), session u32; ERROR OVERFLOW
  * instead when the invoke broke a memory guard (its outputs cannot be trusted). */
 static void on_invoke(const mf_frame *req)
 {
@@ -137,13 +151,14 @@ static void on_invoke(const mf_frame *req)
         mf_reply_error(req, MF_ERR_OVERFLOW, why);
         return;
     }
-    mf_reply_begin(req, 12);
+    mf_reply_begin(req, 16);
     mf_link_put_u32((uint32_t)status);
     mf_link_put_u64(t1 - t0);
+    mf_link_put_u32(session);
     mf_link_end();
 }
 
-/* payload: index u8, offset u32, length u16 -> reply: the bytes */
+/* payload: index u8, offset u32, length u16 -> reply: session u32, the bytes */
 static void on_read_output(const mf_frame *req)
 {
     const mf_io *io;
@@ -154,15 +169,16 @@ static void on_read_output(const mf_frame *req)
     }
     offset = mf_link_get_u32(req->payload + 1);
     n = mf_link_get_u16(req->payload + 5);
-    if (n > MF_LINK_MAX_PAYLOAD) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("length over max payload"));
+    if (n > MF_LINK_MAX_PAYLOAD - 4u) {
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("length over max payload - 4"));
         return;
     }
     io = checked_io(req, mf_model_outputs, mf_model_num_outputs, req->payload[0], offset, n);
     if (io == 0) {
         return;
     }
-    mf_reply_begin(req, (uint16_t)n);
+    mf_reply_begin(req, (uint16_t)(n + 4u));
+    mf_link_put_u32(session);
     mf_link_put((const uint8_t *)io->data + offset, n);
     mf_link_end();
 }

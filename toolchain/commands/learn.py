@@ -1,7 +1,8 @@
 """'mcuforge learn': teach the board keywords its model never saw, on the device.
 
 Generates and flashes firmware for a BNN keyword spotter (.keras from 'mcuforge train bnn-kws'): the
-frozen binary backbone, the audio front end and a float head trained on the board. Then streams labelled
+frozen binary backbone, the audio front end and a float head trained on the board (with --port and no
+--method, the board already runs that firmware: nothing is flashed, the firmware hash is checked). Then streams labelled
 1 s clips (raw 16 kHz audio) from the dataset's train split over the serial link in a random order mixing
 old and new classes; the board computes log-mel features and the embedding, and updates its head with the
 chosen rule. At intervals the held-out (voice-disjoint) test split is evaluated by the board's head.
@@ -34,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-every", type=_common.positive_int, default=40, help="evaluate every N training clips (default 40)")
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--workdir", default=None, help="firmware project folder (default: build/learn-<model>)")
+    _common.add_flash_target(p)
     p.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted session")
     _common.add_json(p, "the session's results")
     _common.add_db(p)
@@ -62,6 +64,7 @@ def run(args) -> int:
     s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
               train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
               eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume,
+              method=args.method, port=args.port,
               progress=_common.progress())
     print_learn(s)
     _common.write_json(args.json, s)

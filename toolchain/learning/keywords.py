@@ -97,13 +97,17 @@ def learn(model, data_dir, board: str = DEFAULT_BOARD, rule: str = "tinyol", new
           lr: float = 0.05, batch: int = 8, train_new: int = 40, train_old: int = 8, eval_per_class: int = 30,
           eval_every: int = 40, seed: int = 0, workdir=None, store=None, project=None, data: LearnData | None = None,
           resume: int | None = None, embeddings: np.ndarray | None = None,
-          train_embeddings: np.ndarray | None = None, capture: dict | None = None, progress: bool = True) -> dict:
+          train_embeddings: np.ndarray | None = None, capture: dict | None = None, progress: bool = True,
+          method: str | None = None, port: str | None = None) -> dict:
     """One on-device learning session; returns its summary (accuracy_old/new/all, update_cycles, head_bytes...).
 
     The stream is raw audio (the board runs front end + backbone per clip) unless ``train_embeddings``
     replays embeddings this firmware computed earlier; ``capture`` (a dict) receives the training
     embeddings the board computed (``capture["train"]``) and the held-out ones (``capture["eval"]``).
-    ``embeddings`` are held-out embeddings from an earlier session of the same firmware."""
+    ``embeddings`` are held-out embeddings from an earlier session of the same firmware.
+    ``method``/``port`` choose how the board is reached (``flash.open_session``): with ``port`` and
+    no ``method`` the board already runs this firmware there and is attached, not flashed, also
+    when the session reconnects after losing it."""
     import io
 
     from tqdm import tqdm
@@ -126,7 +130,8 @@ def learn(model, data_dir, board: str = DEFAULT_BOARD, rule: str = "tinyol", new
         from ..results.store import ResultsStore
 
         store = ResultsStore()
-    open_board = board_opener(project.path, board, expected_hash=project.firmware_hash)
+    open_board = board_opener(project.path, board, method=method, expected_hash=project.firmware_hash,
+                              **({"port": port} if port else {}))
     n_train, n_eval = len(data.train_labels), len(data.eval_labels)
     stream = [(i, int(y)) for i, y in enumerate(data.train_labels)]
     plan = LearnPlan(rule=rule, lr=lr, batch=batch, eval_every=eval_every, checkpoint_every=max(1, eval_every // 2))

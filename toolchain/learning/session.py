@@ -446,6 +446,9 @@ class LearningSession:
         emb = self._eval_embeddings()
         pred = self.learn.eval_embeddings(emb)
         info = self.learn.info()
+        if info.samples != s:  # a reset whose boot HELLO was lost: a pretrained head answered
+            raise StateLost(f"{self.learn.link.url}: the board counts {info.samples} samples at the "
+                            f"evaluation of step {s}: its learning state was reset")
         y = self.eval_labels
         correct = pred == y
         old = y < self.pretrained

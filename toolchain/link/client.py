@@ -7,7 +7,10 @@ arrives damaged, or the device reports a transmission error. Replies are matched
 and type, so a late reply to an earlier attempt is discarded instead of being taken for a
 new one. A board that resets announces itself with its boot HELLO (seq 0): a request
 waiting then raises ``BoardReset`` at once (its reply will never come), and ``run()``
-runs its sample again, since the board lost its inputs.
+runs its sample again, since the board lost its inputs. A reset whose boot HELLO is lost
+is caught by the session number: the host gives the board one in its HELLO request, the
+board forgets it at boot and echoes it in every HELLO, INVOKE and READ_OUTPUT reply, so any
+reset since the session was set raises ``BoardReset`` before a result is returned.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ class LinkStats:
     retries: int = 0
     discarded_frames: int = 0
     damaged_replies: int = 0  # attempts given up early because a frame arrived damaged
-    resets: int = 0  # boot HELLOs seen after connecting: the board restarted
+    resets: int = 0  # the board restarted after connecting (boot HELLO, or session number lost)
+    silent_resets: int = 0  # of those, noticed by the session number alone: the boot HELLO was lost
     sample_reruns: int = 0  # run() calls that ran their sample again after a reset
     device_errors: list = field(default_factory=list)
 
@@ -73,6 +77,8 @@ class Link:
         self.expected_hash = expected_hash
         self.stats = LinkStats()
         self._hello: P.Hello | None = None
+        self.session = int.from_bytes(os.urandom(4), "little") or 1  # never 0: a booted board's
+        self._session_live = False  # the board holds self.session (no reset seen since)
         self._seq = 0
         self._decoder = P.FrameDecoder()
         self._frames: list[P.Frame] = []
@@ -96,22 +102,43 @@ class Link:
             pass
 
     def connect(self, boot_timeout: float = 10.0) -> P.Hello:
-        """Wait for the HELLO a board sends when it boots; if none comes (a real board
-        booted long ago), ask for one. Checks the firmware hash if one is expected."""
+        """Wait for the HELLO a board sends when it boots (a real board booted long ago sends
+        none), then ask for one, giving the board this link's session number. Checks the
+        firmware hash if one is expected."""
         frame = self._wait_for(lambda f: f.type == (P.Msg.HELLO | P.REPLY), boot_timeout,
                                raise_timeout=False)
         if frame is not None:
             self._set_hello(frame.payload)
-        else:
-            self.hello(refresh=True)
+        self.hello(refresh=True)
         if self.expected_hash is not None:
             self.expect_firmware(self.expected_hash)
         return self._hello
 
     def hello(self, refresh: bool = False) -> P.Hello:
+        """The board's HELLO; asking for it (first call, ``refresh``) also sets the session."""
         if self._hello is None or refresh:
-            self._set_hello(self.request(P.Msg.HELLO).payload)
+            self._set_hello(self.request(P.Msg.HELLO, P.hello_payload(self.session)).payload)
+            if self._hello.session != self.session:
+                raise P.ProtocolError(f"{self.url}: HELLO reply holds session {self._hello.session}, "
+                                      f"{self.session} was sent")
+            self._session_live = True
+            if self.expected_hash is not None:
+                self.expect_firmware(self.expected_hash)
         return self._hello
+
+    def confirm_session(self, what: str) -> None:
+        """Raise BoardReset if the board restarted since the session was set (its HELLO
+        query reply no longer holds the number), so that ``what`` it answered is not trusted."""
+        self._set_hello(self.request(P.Msg.HELLO, P.hello_payload()).payload)
+        if self._hello.session != self.session:
+            self._silent_reset(what, self._hello.session)
+
+    def _silent_reset(self, what: str, session: int) -> None:
+        self.stats.resets += 1
+        self.stats.silent_resets += 1
+        self._session_live = False
+        raise BoardReset(f"{self.url}: the board restarted before its {what} reply (session {session}, "
+                         f"{self.session} expected); its boot HELLO was lost")
 
     def _set_hello(self, payload: bytes) -> None:
         self._hello = P.parse_hello(payload)
@@ -122,6 +149,7 @@ class Link:
         """An unsolicited boot HELLO: the board restarted under us (its inputs, outputs and
         extension state are gone). Refuse it if it now runs other firmware."""
         self.stats.resets += 1
+        self._session_live = False
         self._set_hello(frame.payload)
         if self.expected_hash is not None:
             self.expect_firmware(self.expected_hash)
@@ -166,9 +194,16 @@ class Link:
     def invoke(self) -> tuple[int, int]:
         """-> (status, cycles): status 0 is success; cycles in counter ticks (see cycle_scale).
         Resent only when the device says the request arrived broken; a reply that never
-        comes raises ReplyLost (the model may have run and overwritten its input)."""
-        return P.parse_invoke(self.request(P.Msg.INVOKE, timeout=self.invoke_timeout,
-                                           resend_unanswered=False).payload)
+        comes raises ReplyLost (the model may have run and overwritten its input). A reply
+        without this link's session number (the board restarted, its boot HELLO lost) raises
+        BoardReset: the inputs it ran on are not the ones written."""
+        if not self._session_live:  # a Link used without connect(): set the session now
+            self.hello(refresh=True)
+        status, cycles, session = P.parse_invoke(self.request(P.Msg.INVOKE, timeout=self.invoke_timeout,
+                                                              resend_unanswered=False).payload)
+        if session != self.session:
+            self._silent_reset("INVOKE", session)
+        return status, cycles
 
     def read_output(self, index: int, length: int | None = None, offset: int = 0) -> bytes:
         h = self.hello()
@@ -181,9 +216,11 @@ class Link:
                             f"({total} bytes)")
         out = bytearray()
         while len(out) < length:
-            n = min(h.max_payload, length - len(out))
-            data = self.request(P.Msg.READ_OUTPUT,
-                                P.read_output_payload(index, offset + len(out), n)).payload
+            n = min(h.max_payload - P.READ_OUTPUT_OVERHEAD, length - len(out))
+            session, data = P.parse_read_output(self.request(
+                P.Msg.READ_OUTPUT, P.read_output_payload(index, offset + len(out), n)).payload)
+            if session != self.session:  # a fresh board's buffer, not the output asked for
+                self._silent_reset("READ_OUTPUT", session)
             if len(data) != n:
                 raise LinkError(f"{self.url}: READ_OUTPUT returned {len(data)} bytes, asked {n}")
             out += data
@@ -236,6 +273,7 @@ class Link:
                 raise LinkError(f"{self.url}: READ_PROFILE answered layers {chunk.first}+"
                                 f"{len(chunk.layers)} of {chunk.total}, asked from {len(layers)} of {total}")
             layers += [(op, cycles) for cycles, op in chunk.layers]
+        self.confirm_session("READ_PROFILE")
         return layers
 
     def exit(self, code: int = 0) -> None:
@@ -263,6 +301,8 @@ class Link:
         """Send a request, return its reply frame; ERROR replies raise LinkError. With
         ``resend_unanswered=False`` only a request the device reports broken is resent; a
         reply that does not come (or comes damaged) raises ReplyLost."""
+        if not self._session_live and self._hello is not None and type_ != P.Msg.HELLO:
+            self.hello(refresh=True)  # after a reset: the board gets its session number again first
         timeout = self.timeout if timeout is None else timeout
         retries = self.retries if retries is None else retries
         name = P.type_name(type_)

@@ -13,10 +13,10 @@ hit), single bytes dropped, whole frames dropped, the direction held for ``delay
 ``system_reset``) just before a host frame goes out. The order of bytes in a direction is
 kept, as on a UART. ``injected`` counts every fault by kind.
 
-The board's boot HELLO (seq 0) is spared: it is how the host notices a reset, and a
-reset whose HELLO is destroyed too cannot be noticed by the core protocol (README, "Link
-faults"). Connections may come and go (a host that reconnects after a failure); each one
-opens a new connection to the board.
+The board's boot HELLO (seq 0) is damaged like any frame unless ``spare_boot_hello``: the
+host then notices the reset by the session number the board forgot (docs/protocol.md).
+Connections may come and go (a host that reconnects after a failure); each one opens a new
+connection to the board.
 """
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ class Faults:
     delay_nth: frozenset = frozenset()  # held for `delay` s
     corrupt_nth: frozenset = frozenset()  # one burst of `burst` bytes in the middle of the frame
     reset_nth: frozenset = frozenset()  # host frames: the board reset just before it goes out
+    spare_boot_hello: bool = False  # pass the board's boot HELLO (seq 0) undamaged
+    drop_boot_hello: bool = False  # drop every boot HELLO: each reset is then a silent one
     seed: int = 0
 
     @staticmethod
@@ -131,7 +133,11 @@ class FaultProxy:
             self.frames[direction] += 1
             n = self.frames[direction]
         if direction == "down" and frame.seq == 0 and frame.type == (P.Msg.HELLO | P.REPLY):
-            return raw  # the boot HELLO: see the module docstring
+            if f.drop_boot_hello:
+                self._count("boot HELLO dropped")
+                return b""
+            if f.spare_boot_hello:
+                return raw
         if direction == "up" and (f.reset_every and n % f.reset_every == 0 or n in f.reset_nth):
             self._count("board reset")
             self.reset()

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ProtocolError
 
-VERSION = 1
+VERSION = 2  # 2: the host's session number in HELLO and INVOKE replies (docs/protocol.md)
 SYNC = b"\xa5\x5a"
 HEADER = struct.Struct("<BBH")  # type, seq, len
 MAX_FRAME_PAYLOAD = 0xFFFF
@@ -269,6 +269,7 @@ class Hello:
     stack_bytes: int = field(default=0, compare=False)       # 0: stack not painted
     stack_high_water: int = field(default=0, compare=False)  # deepest stack use since boot
     guard: int = field(default=0, compare=False)             # GUARD_* bits, 0 = intact
+    session: int = field(default=0, compare=False)           # the host's number; 0 after every boot
 
     @property
     def semihosting(self) -> bool:
@@ -297,26 +298,41 @@ def parse_hello(payload: bytes) -> Hello:
 
     inputs, outputs = ios(), ios()
     types = tuple(r.take(r.u8()))
-    stack_bytes, high_water, guard = r.unpack("IIB")
+    stack_bytes, high_water, guard, session = r.unpack("IIBI")
     r.done()
     return Hello(version, flags, max_payload, clock, arena, layers, board, fw_hash, model,
-                 counter, inputs, outputs, types, stack_bytes, high_water, guard)
+                 counter, inputs, outputs, types, stack_bytes, high_water, guard, session)
+
+
+def hello_payload(session: int | None = None) -> bytes:
+    """A HELLO request: a query, or ``session`` for the device to keep and echo (0 after a boot)."""
+    return b"" if session is None else struct.pack("<I", session)
 
 
 def write_input_payload(index: int, offset: int, data: bytes) -> bytes:
     return struct.pack("<BI", index, offset) + bytes(data)
 
 
+READ_OUTPUT_OVERHEAD = 4  # the session number before the bytes: a reply holds max_payload - 4 of them
+
+
 def read_output_payload(index: int, offset: int, length: int) -> bytes:
     return struct.pack("<BIH", index, offset, length)
 
 
-def parse_invoke(payload: bytes) -> tuple[int, int]:
-    """-> (status, cycles)"""
+def parse_read_output(payload: bytes) -> tuple[int, bytes]:
+    """-> (session, the bytes)"""
+    if len(payload) < READ_OUTPUT_OVERHEAD:
+        raise ProtocolError(f"READ_OUTPUT payload truncated ({len(payload)} bytes, no session)")
+    return struct.unpack_from("<I", payload)[0], payload[READ_OUTPUT_OVERHEAD:]
+
+
+def parse_invoke(payload: bytes) -> tuple[int, int, int]:
+    """-> (status, cycles, session)"""
     r = _Reader(payload, "INVOKE")
-    status, cycles = r.unpack("iQ")
+    status, cycles, session = r.unpack("iQI")
     r.done()
-    return status, cycles
+    return status, cycles, session
 
 
 @dataclass(frozen=True)
