@@ -1,0 +1,105 @@
+/* EMI-RNN windowing, early exit and bag rule around the generated one-step model (mf_rnn.h). */
+#include "mf_rnn.h"
+
+#include <string.h>
+
+#include "mf_model_api.h"
+
+#if MF_RNN_LOGITS_F32
+#include <math.h>
+#endif
+
+static uint8_t ring[MF_RNN_WINDOW][MF_RNN_FRAME_BYTES];
+static mf_rnn_bag bag;
+
+#if MF_RNN_LOGITS_F32
+/* The top class (first of equal logits) and whether its softmax probability reaches p_hat:
+ * p = 1 / sum_j exp(l_j - l_top), the sum in class order. */
+static uint8_t top_class(int *confident)
+{
+    const float *l = (const float *)mf_model_outputs[0].data;
+    uint8_t best = 0, j;
+    float sum = 0.0f;
+    for (j = 1; j < MF_RNN_CLASSES; ++j) {
+        if (l[j] > l[best]) {
+            best = j;
+        }
+    }
+    for (j = 0; j < MF_RNN_CLASSES; ++j) {
+        sum += expf(l[j] - l[best]);
+    }
+    *confident = 1.0f / sum >= MF_RNN_P_HAT_F32;
+    return best;
+}
+#endif
+
+/* One instance over the last n frames received (oldest first); returns its class. */
+static uint8_t run_instance(uint16_t n)
+{
+    uint16_t t, steps = n;
+    uint8_t cls = 0;
+    int confident = 0;
+    const uint32_t oldest = bag.frames - n;
+    mf_model_reset();
+    for (t = 0; t < n; ++t) {
+        memcpy(mf_model_inputs[0].data, ring[(oldest + t) % MF_RNN_WINDOW], MF_RNN_FRAME_BYTES);
+        (void)mf_model_invoke();
+        if (MF_RNN_EARLY_EXIT && (t + 1u) % MF_RNN_KAPPA == 0u && t + 1u < n) {
+            cls = top_class(&confident);
+            if (confident && (!MF_RNN_NEGATIVE_ONLY || cls == MF_RNN_NEGATIVE)) {
+                steps = (uint16_t)(t + 1u);
+                break;
+            }
+        }
+    }
+    if (steps == n) {
+        cls = top_class(&confident);
+    }
+    bag.steps += steps;
+    if (bag.instances < MF_RNN_REPORT_INSTANCES) {
+        bag.classes[bag.instances] = cls;
+        bag.exit_steps[bag.instances] = steps;
+    }
+    /* the bag rule, streamed: the longest run of one non-negative class */
+    bag.run_len = (bag.instances > 0u && cls == bag.run_class) ? (uint16_t)(bag.run_len + 1u) : 1u;
+    bag.run_class = cls;
+    if (cls != MF_RNN_NEGATIVE && bag.run_len > bag.best_len) {
+        bag.best_len = bag.run_len;
+        bag.best_class = cls;
+    }
+    bag.last_class = cls;
+    bag.instances++;
+    return cls;
+}
+
+void mf_rnn_begin(void)
+{
+    memset(&bag, 0, sizeof bag);
+}
+
+void mf_rnn_push(const uint8_t *frame)
+{
+    memcpy(ring[bag.frames % MF_RNN_WINDOW], frame, MF_RNN_FRAME_BYTES);
+    bag.frames++;
+    if (bag.frames >= MF_RNN_WINDOW && (bag.frames - MF_RNN_WINDOW) % MF_RNN_STRIDE == 0u) {
+        (void)run_instance(MF_RNN_WINDOW);
+    }
+}
+
+uint8_t mf_rnn_end(void)
+{
+    uint16_t k;
+    if (bag.instances == 0u && bag.frames > 0u) {
+        (void)run_instance((uint16_t)bag.frames); /* shorter than a window: one instance of all */
+    }
+    if (!MF_RNN_BAG_RULE) {
+        return bag.last_class;
+    }
+    k = MF_RNN_K < bag.instances ? MF_RNN_K : bag.instances;
+    return bag.best_len >= k ? bag.best_class : (uint8_t)MF_RNN_NEGATIVE;
+}
+
+const mf_rnn_bag *mf_rnn_state(void)
+{
+    return &bag;
+}
