@@ -7,6 +7,8 @@
 
 #if MF_RNN_LOGITS_F32
 #include <math.h>
+#else
+#include "mf_const.h"
 #endif
 
 static uint8_t ring[MF_RNN_WINDOW][MF_RNN_FRAME_BYTES];
@@ -29,6 +31,34 @@ static uint8_t top_class(int *confident)
         sum += expf(l[j] - l[best]);
     }
     *confident = 1.0f / sum >= MF_RNN_P_HAT_F32;
+    return best;
+}
+#else
+static const int16_t exp_table[257] MF_CONST = MF_RNN_EXP_TABLE;
+
+/* The same decision on int32 logits (MF_RNN_LOGIT_FRAC fractional bits): exp(-(l_top - l_j))
+ * from the Q14 table (differences in Q8, steps of 1/16 interpolated; 0 past 16), summed in
+ * class order; confident when the sum is at most MF_RNN_EXIT_SUM_MAX (= 2^14 / p_hat). */
+static uint8_t top_class(int *confident)
+{
+    const int32_t *l = (const int32_t *)mf_model_outputs[0].data;
+    uint8_t best = 0, j;
+    int32_t sum = 0;
+    for (j = 1; j < MF_RNN_CLASSES; ++j) {
+        if (l[j] > l[best]) {
+            best = j;
+        }
+    }
+    for (j = 0; j < MF_RNN_CLASSES; ++j) {
+        /* l_top - l_j in Q8, rounded: exact in uint32 for any two int32 logits */
+        const uint32_t diff = (uint32_t)l[best] - (uint32_t)l[j];
+        const uint32_t d = (diff >> (MF_RNN_LOGIT_FRAC - 8)) + ((diff >> (MF_RNN_LOGIT_FRAC - 9)) & 1u);
+        if (d < 4096u) {
+            const int32_t i = (int32_t)(d >> 4), f = (int32_t)(d & 15u), t0 = mf_ld_s16(&exp_table[i]);
+            sum += t0 + (((mf_ld_s16(&exp_table[i + 1]) - t0) * f) >> 4);
+        }
+    }
+    *confident = sum <= MF_RNN_EXIT_SUM_MAX;
     return best;
 }
 #endif

@@ -104,3 +104,55 @@ def load_rnn_keras(path) -> tuple[Graph, dict]:
     graph = step_graph(model, meta, stem)
     graph.source_hash = hashlib.sha256(path.read_bytes() + path.with_suffix(".json").read_bytes()).hexdigest()
     return graph, {**meta, "kind": "rnn"}
+
+
+# ---------------------------------------------------------------- fixed point (cores without an FPU)
+
+
+def fixed_point_graph(graph: Graph) -> Graph:
+    """The float one-step FastGRNN graph in fixed point (``fastgrnn_q`` + ``dense_q``; formats in
+    ``mcuforge.ops._fixed_rnn``): frames int16 Q11, state Q12, int16 weights with a power-of-two
+    scale each, int32 logits. LSTM and GRU have no fixed-point kernels (yet): refused."""
+    from ..ops._fixed_rnn import CLASSIFIER_MAX, FRAME_FRAC, GATE_FRAC, STATE_FRAC, quantize, tanh_table, weight_frac
+
+    cell, dense = graph.ops
+    if cell.kind != "fastgrnn_f32":
+        raise RnnModelError(f"{cell.kind}: only FastGRNN has a fixed-point kernel; generate this model for a "
+                            "board with an FPU (netduinoplus2, mps2-an386, mps2-an500)")
+    d, hidden = graph.tensor("frame").size, graph.tensor("h").size
+    t = {"frame": Tensor("frame", (1, d), "int16"), "h": Tensor("h", (1, hidden), "int16", persist="state"),
+         "tanh_table": Tensor("tanh_table", (257,), "int16", data=tanh_table())}
+    frac = [0] * 9
+    inputs = ["frame", "h"]
+    for k, name in enumerate(cell.inputs[2:6]):
+        if name:
+            w = graph.tensor(name).data
+            frac[2 + k] = weight_frac(w)
+            t[name] = Tensor(name, w.shape, "int16", data=quantize(w, frac[2 + k]))
+        inputs.append(name)
+    for name in cell.inputs[6:8]:
+        t[name] = Tensor(name, (hidden,), "int16", data=quantize(graph.tensor(name).data, STATE_FRAC))
+        inputs.append(name)
+    attrs = {"frac": frac, "zeta": int(quantize(cell.attrs["zeta"], GATE_FRAC)),
+             "nu": int(quantize(cell.attrs["nu"], GATE_FRAC)), "frame_frac": FRAME_FRAC}
+    cell_q = Op("fastgrnn_q", inputs + ["tanh_table"], ["h"], attrs, 0, "rnn")
+    kernel, bias = (graph.tensor(n).data for n in dense.inputs[1:])
+    fw = weight_frac(kernel, CLASSIFIER_MAX)
+    logit_frac = STATE_FRAC + fw
+    t["classifier/kernel"] = Tensor("classifier/kernel", kernel.shape, "int16", data=quantize(kernel, fw))
+    t["classifier/bias"] = Tensor("classifier/bias", bias.shape, "int32",
+                                  data=quantize(bias, logit_frac, -2**31, 2**31 - 1, np.int32))
+    t["logits"] = Tensor("logits", (1, kernel.shape[1]), "int32")
+    dense_q = Op("dense_q", ["h", "classifier/kernel", "classifier/bias"], ["logits"], {"frac": logit_frac}, 1,
+                 "classifier")
+    out = lower(Graph(graph.name, t, [cell_q, dense_q], inputs=["frame"], outputs=["logits"]))
+    out.source_hash = graph.source_hash
+    return out
+
+
+def graph_for_board(model, board) -> Graph:
+    """The graph ``model`` runs on ``board``: an RNN's FastGRNN in fixed point on a core without
+    an FPU, every other graph as loaded."""
+    if getattr(model, "kind", None) == "rnn" and not board.fpu:
+        return fixed_point_graph(model.graph)
+    return model.graph

@@ -40,7 +40,12 @@ def macs(op: Op, graph: Graph) -> int:
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
+    return emit_dense(op, graph, ctx, "mf_dense_f32")
+
+
+def emit_dense(op: Op, graph: Graph, ctx, function: str) -> str:
+    """``function(&params, x, w, b, y)`` with the {inputs, outputs} params (float and fixed point)."""
     w = tensor_in(op, graph, 1)
-    params = params_struct(ctx, "mf_dense_f32_params", {"inputs": w.shape[0], "outputs": w.shape[1]})
+    params = params_struct(ctx, f"{function}_params", {"inputs": w.shape[0], "outputs": w.shape[1]})
     x, wt, b = (ctx.tensor(n) for n in op.inputs)
-    return f"mf_dense_f32(&{params}, {x}, {wt}, {b}, {ctx.tensor(op.outputs[0])});"
+    return f"{function}(&{params}, {x}, {wt}, {b}, {ctx.tensor(op.outputs[0])});"

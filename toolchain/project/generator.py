@@ -16,6 +16,7 @@ from ..boards import load_board
 from ..codegen.model_c import Layer, c_ident, render
 from ..codegen.platform import BUILD_ID_HEADER, render_build_id
 from ..graph.ir import Graph
+from ..model.keras_rnn import graph_for_board
 from ..model.loader import load
 from ..plan.arena import ArenaPlan, plan_arena
 from ..plan.budget import Budget, check_fits
@@ -60,8 +61,8 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     the firmware hash covers exactly them and nothing is touched if generation fails."""
     export = exporter(fmt)
     loaded = load(model)
-    graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
+    graph, meta = graph_for_board(loaded, board_obj), loaded.meta  # an RNN in fixed point without an FPU
     export.check(board_obj)
     model_name = c_ident(name or graph.name or "model")
     plan, budget = _plan(graph, board_obj)
@@ -92,8 +93,8 @@ def load_project(project_dir, model) -> Project:
     from ..errors import UsageError
 
     manifest = read_manifest(project_dir)
-    graph = load(model).graph
     board_obj = load_board(manifest["board"])
+    graph = graph_for_board(load(model), board_obj)
     plan, budget = _plan(graph, board_obj)  # the kernels generate chose
     src = render(graph, plan, manifest["model_name"])
     mhash = model_hash(graph, src.model_c)

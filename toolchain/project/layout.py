@@ -112,9 +112,9 @@ def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[
     if meta.get("kind") == "rnn":
         from ..rnn.rule import RnnRule, render_rnn_config
 
-        frame, logits = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+        logits = graph.tensors[graph.outputs[0]]
         rule = RnnRule.from_meta(meta, classes=logits.size)
-        files["mf_rnn_config.h"] = render_rnn_config(rule, frame.nbytes, logits.dtype, board_obj.link_max_payload)
+        files["mf_rnn_config.h"] = render_rnn_config(rule, graph, board_obj.link_max_payload)
         return ["rnn"], files
     if meta.get("feature_config") is not None:
         from ..data.features import FeatureConfig

@@ -101,10 +101,12 @@ def check_rule(link: Link, rule: RnnRule) -> RnnInfo:
     return info
 
 
-def send_bag(link: Link, frames: np.ndarray, frame_dtype=np.float32) -> BagResult:
-    """Stream one bag [T, d] (BAG_BEGIN, BAG_FRAMES..., BAG_END) and return the device's result.
+def send_bag(link: Link, frames: np.ndarray) -> BagResult:
+    """Stream one bag [T, d] in the model input's dtype (``reference.frames_for``: float32, or
+    int16 for fixed point) as BAG_BEGIN, BAG_FRAMES..., BAG_END and return the device's result.
     A board that resets meanwhile lost the bag: it is sent again (up to the link's retries)."""
-    x = np.ascontiguousarray(np.asarray(frames, frame_dtype).astype(np.dtype(frame_dtype).newbyteorder("<")))
+    frames = np.asarray(frames)
+    x = np.ascontiguousarray(frames.astype(frames.dtype.newbyteorder("<")))
     if x.ndim != 2 or len(x) == 0:
         raise RnnLinkError(f"a bag is [T, d] frames with T >= 1, got shape {x.shape}")
     frame_bytes = x[0].nbytes

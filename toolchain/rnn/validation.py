@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UsageError
-from .reference import BagResult, run_bag
+from .reference import BagResult, frames_for, run_bag
 from .rule import RnnRule
 
 
@@ -114,9 +114,11 @@ def validate_rnn(model, board: str, data: str, split: str = "test", samples: int
         bar = tqdm(total=len(X), desc="validate", unit="bag", disable=not progress, file=sys.stderr)
         with recording as run, contextlib.closing(bar):
             boards, hosts, cycles, mismatches = [], [], [], 0
+            graph = target.project.graph  # the board's number format (fixed point without an FPU)
             for i, (bag, label) in enumerate(zip(X, y)):
-                got = send_bag(target.link, bag)
-                want = run_bag(graph, rule, bag)
+                frames = frames_for(graph, bag)
+                got = send_bag(target.link, frames)
+                want = run_bag(graph, rule, frames)
                 bad = not got.same_decisions(want)
                 mismatches += bad
                 boards.append(got)
