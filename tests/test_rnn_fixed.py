@@ -76,3 +76,21 @@ def test_board_is_bit_exact_with_the_twin(tmp_path, board):
         if board == "uno":
             size = target.build
             assert size.ram_bytes <= 2048 and size.flash_bytes <= 32256, (size.ram_bytes, size.flash_bytes)
+
+
+def test_a_ring_too_large_for_the_uno_is_refused_with_the_numbers(tmp_path):
+    import keras
+
+    from mcuforge.codegen.generate import generate
+    from mcuforge.data.sequences import load_sequences
+    from mcuforge.plan.budget import BudgetError
+    from mcuforge.train.rnn import RnnConfig, build_model, save_rnn
+    from test_rnn_firmware import bags
+
+    data = load_sequences(bags(tmp_path / "long.npz", steps=400, d=3))
+    cfg = RnnConfig(cell="fastgrnn", hidden=4, window=300, stride=50)  # a ring of 300 x 6 bytes
+    path = save_rnn(build_model(cfg, 3, 3, 300), cfg, data, tmp_path / "long.rnn.keras")
+    keras.backend.clear_session()
+    with pytest.raises(BudgetError, match=r"RAM: needs .* \+ extensions 1,888\), uno has 2,048"):
+        generate(path, "uno", tmp_path / "fw")
+    assert not (tmp_path / "fw").exists()

@@ -11,7 +11,8 @@
 #include "mf_const.h"
 #endif
 
-static uint8_t ring[MF_RNN_WINDOW][MF_RNN_FRAME_BYTES];
+#define MF_RNN_STREAM (MF_RNN_STRIDE >= MF_RNN_WINDOW) /* instances do not overlap: no ring */
+
 static mf_rnn_bag bag;
 
 #if MF_RNN_LOGITS_F32
@@ -63,34 +64,15 @@ static uint8_t top_class(int *confident)
 }
 #endif
 
-/* One instance over the last n frames received (oldest first); returns its class. */
-static uint8_t run_instance(uint16_t n)
+/* An instance ended with class cls after steps: its record and the bag rule, streamed (the
+ * longest run of one non-negative class). */
+static void finish_instance(uint8_t cls, uint16_t steps)
 {
-    uint16_t t, steps = n;
-    uint8_t cls = 0;
-    int confident = 0;
-    const uint32_t oldest = bag.frames - n;
-    mf_model_reset();
-    for (t = 0; t < n; ++t) {
-        memcpy(mf_model_inputs[0].data, ring[(oldest + t) % MF_RNN_WINDOW], MF_RNN_FRAME_BYTES);
-        (void)mf_model_invoke();
-        if (MF_RNN_EARLY_EXIT && (t + 1u) % MF_RNN_KAPPA == 0u && t + 1u < n) {
-            cls = top_class(&confident);
-            if (confident && (!MF_RNN_NEGATIVE_ONLY || cls == MF_RNN_NEGATIVE)) {
-                steps = (uint16_t)(t + 1u);
-                break;
-            }
-        }
-    }
-    if (steps == n) {
-        cls = top_class(&confident);
-    }
     bag.steps += steps;
     if (bag.instances < MF_RNN_REPORT_INSTANCES) {
         bag.classes[bag.instances] = cls;
         bag.exit_steps[bag.instances] = steps;
     }
-    /* the bag rule, streamed: the longest run of one non-negative class */
     bag.run_len = (bag.instances > 0u && cls == bag.run_class) ? (uint16_t)(bag.run_len + 1u) : 1u;
     bag.run_class = cls;
     if (cls != MF_RNN_NEGATIVE && bag.run_len > bag.best_len) {
@@ -99,7 +81,86 @@ static uint8_t run_instance(uint16_t n)
     }
     bag.last_class = cls;
     bag.instances++;
-    return cls;
+}
+
+/* Step t (0-based) of an instance of n steps just ran: is it an exit? (*cls: its top class) */
+static int exits_at(uint16_t t, uint16_t n, uint8_t *cls)
+{
+    int confident = 0;
+    if (!MF_RNN_EARLY_EXIT || (t + 1u) % MF_RNN_KAPPA != 0u || t + 1u >= n) {
+        return 0;
+    }
+    *cls = top_class(&confident);
+    return confident && (!MF_RNN_NEGATIVE_ONLY || *cls == MF_RNN_NEGATIVE);
+}
+
+static void step(const uint8_t *frame)
+{
+    memcpy(mf_model_inputs[0].data, frame, MF_RNN_FRAME_BYTES);
+    (void)mf_model_invoke();
+}
+
+#if MF_RNN_STREAM
+/* Instances do not overlap (stride >= window): each frame steps the running instance as it
+ * arrives, no ring. An instance that exited skips the rest of its frames; it counts once its
+ * window is complete (or at the end of a bag shorter than a window), as the twin's instances. */
+static uint16_t inst_steps;
+static uint8_t inst_exited, inst_class;
+
+void mf_rnn_begin(void)
+{
+    memset(&bag, 0, sizeof bag);
+    inst_steps = 0;
+    inst_exited = 0;
+}
+
+void mf_rnn_push(const uint8_t *frame)
+{
+    const uint16_t p = (uint16_t)(bag.frames % MF_RNN_STRIDE);
+    bag.frames++;
+    if (p >= MF_RNN_WINDOW) {
+        return; /* between instances */
+    }
+    if (p == 0u) {
+        mf_model_reset();
+        inst_steps = 0;
+        inst_exited = 0;
+    }
+    if (!inst_exited) {
+        step(frame);
+        inst_steps++;
+        inst_exited = (uint8_t)exits_at(p, MF_RNN_WINDOW, &inst_class);
+    }
+    if (p + 1u == MF_RNN_WINDOW) {
+        int confident;
+        finish_instance(inst_exited ? inst_class : top_class(&confident), inst_steps);
+    }
+}
+
+static void end_short_bag(void)
+{
+    int confident;
+    finish_instance(inst_exited ? inst_class : top_class(&confident), inst_steps);
+}
+#else
+static uint8_t ring[MF_RNN_WINDOW][MF_RNN_FRAME_BYTES];
+
+/* One instance over the last n frames received (oldest first). */
+static void run_instance(uint16_t n)
+{
+    uint16_t t;
+    uint8_t cls;
+    int confident;
+    const uint32_t oldest = bag.frames - n;
+    mf_model_reset();
+    for (t = 0; t < n; ++t) {
+        step(ring[(oldest + t) % MF_RNN_WINDOW]);
+        if (exits_at(t, n, &cls)) {
+            finish_instance(cls, (uint16_t)(t + 1u));
+            return;
+        }
+    }
+    finish_instance(top_class(&confident), n);
 }
 
 void mf_rnn_begin(void)
@@ -112,15 +173,21 @@ void mf_rnn_push(const uint8_t *frame)
     memcpy(ring[bag.frames % MF_RNN_WINDOW], frame, MF_RNN_FRAME_BYTES);
     bag.frames++;
     if (bag.frames >= MF_RNN_WINDOW && (bag.frames - MF_RNN_WINDOW) % MF_RNN_STRIDE == 0u) {
-        (void)run_instance(MF_RNN_WINDOW);
+        run_instance(MF_RNN_WINDOW);
     }
 }
+
+static void end_short_bag(void)
+{
+    run_instance((uint16_t)bag.frames);
+}
+#endif
 
 uint8_t mf_rnn_end(void)
 {
     uint16_t k;
     if (bag.instances == 0u && bag.frames > 0u) {
-        (void)run_instance((uint16_t)bag.frames); /* shorter than a window: one instance of all */
+        end_short_bag(); /* shorter than a window: one instance of all its frames */
     }
     if (!MF_RNN_BAG_RULE) {
         return bag.last_class;

@@ -11,7 +11,9 @@
  * A bag ends with the bag rule: the class of the longest run of equal non-negative instance
  * classes if it is at least min(MF_RNN_K, instances) long (ties: the earlier run), else the
  * negative class; without the rule, the last instance's class. A bag shorter than a window
- * is one instance over all its frames.
+ * is one instance over all its frames. When instances do not overlap (stride >= window, e.g.
+ * one instance per bag without EMI) there is no ring: each frame steps the running instance as
+ * it arrives.
  *
  * Sizes and settings: the generated mf_rnn_config.h. The numpy twin of every decision here is
  * toolchain/rnn/reference.py. */

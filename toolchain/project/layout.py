@@ -101,6 +101,17 @@ def write_model_library(folder: Path, spec: Spec) -> Library:
     return Library(folder, model, [], sources, ["."])
 
 
+def extension_ram(graph: Graph, meta: dict | None, board_obj) -> int:
+    """Static RAM the model's firmware extensions add (the RNN's ring of frames; the other
+    extensions are in the board's runtime figure or too large for a small part anyway)."""
+    if not meta or meta.get("kind") != "rnn":
+        return 0
+    from ..rnn.rule import RnnRule, ram_bytes
+
+    rule = RnnRule.from_meta(meta, classes=graph.tensors[graph.outputs[0]].size)
+    return ram_bytes(rule, graph, board_obj.link_max_payload)
+
+
 def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[str], dict[str, str]]:
     """Firmware extensions and their generated config headers for a model with device-side parts:
     a BNN keyword spotter gets the audio front end and the on-device learning head; an RNN the

@@ -30,7 +30,9 @@ class RnnRule:
     def from_meta(cls, meta: dict, classes: int) -> "RnnRule":
         cfg = meta["config"]
         emi, negative = bool(cfg["emi"]), meta.get("negative")
-        return cls(int(meta["input_dim"]), int(meta["window"]), int(cfg["stride"]), int(classes), emi,
+        window = int(meta["window"])
+        stride = int(cfg["stride"]) if emi else window  # without EMI one instance covers the bag
+        return cls(int(meta["input_dim"]), window, stride, int(classes), emi,
                    np.float32(cfg["p_hat"]), int(cfg["kappa"]), negative, bool(cfg["negative_only_exit"]),
                    emi and negative is not None, int(cfg["k"]))
 
@@ -63,6 +65,13 @@ def logit_frac(graph) -> int | None:
     """Fractional bits of a fixed-point graph's int32 logits (None for float logits)."""
     t = graph.tensors[graph.outputs[0]]
     return None if t.dtype == "float32" else int(graph.ops[-1].attrs["frac"])
+
+
+def ram_bytes(rule: RnnRule, graph, max_payload: int) -> int:
+    """Static RAM of firmware/rnn/: the ring of frames and the bag record (upper bound)."""
+    frame = graph.tensors[graph.inputs[0]].nbytes
+    ring = 0 if rule.stride >= rule.window else rule.window * frame  # no ring when instances do not overlap
+    return ring + 24 + 3 * report_instances(max_payload) + 16
 
 
 def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
