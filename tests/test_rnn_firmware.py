@@ -61,18 +61,20 @@ def test_twin_equals_the_keras_model_on_whole_windows(tmp_path):
         assert run_bag(m.graph, rule, bag).cls == top_class(lg, rule.p_hat)[0]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("cell,kw", [("fastgrnn", dict(rank=2)), ("lstm", {})])
-def test_board_decides_every_bag_as_the_twin(tmp_path, cell, kw):
+@pytest.mark.parametrize("cell,kw,board", [
+    pytest.param("fastgrnn", dict(rank=2), "netduinoplus2", marks=pytest.mark.qemu),
+    pytest.param("lstm", {}, "netduinoplus2", marks=pytest.mark.qemu),
+    pytest.param("lstm", {}, "uno", marks=pytest.mark.simavr)])  # no FPU: the float kernels in software
+def test_board_decides_every_bag_as_the_twin(tmp_path, cell, kw, board):
     from mcuforge import api
 
     path, npz = untrained(tmp_path, cell, **kw)
-    v = api.validate(path, "netduinoplus2", data=str(npz), workdir=tmp_path / "fw", progress=False)
+    v = api.validate(path, board, data=str(npz), workdir=tmp_path / "fw", progress=False)
     assert v.samples == 8 and v.mismatches == 0 and v.accuracy_board == v.accuracy_host, v.summary()
     assert all(len(b.exit_steps) == b.instances == 4 for b in v.board_results)
     assert v.mean_exit_step < 8 and v.mean_steps < v.full_steps  # some instances stopped early
     assert {b.cls for b in v.board_results} != {0}  # the bag rule picked positives somewhere
-    assert v.cycles_kind == "emulated-instructions" and min(v.cycles) > 0
+    assert v.cycles_kind == {"uno": "simulated-cycles"}.get(board, "emulated-instructions") and min(v.cycles) > 0
 
 
 @pytest.mark.qemu

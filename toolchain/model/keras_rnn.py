@@ -117,8 +117,8 @@ def fixed_point_graph(graph: Graph) -> Graph:
 
     cell, dense = graph.ops
     if cell.kind != "fastgrnn_f32":
-        raise RnnModelError(f"{cell.kind}: only FastGRNN has a fixed-point kernel; generate this model for a "
-                            "board with an FPU (netduinoplus2, mps2-an386, mps2-an500)")
+        raise RnnModelError(f"{cell.kind}: only FastGRNN has a fixed-point kernel (LSTM and GRU run their float "
+                            "kernels, in software floating point where the core has no FPU)")
     d, hidden = graph.tensor("frame").size, graph.tensor("h").size
     t = {"frame": Tensor("frame", (1, d), "int16"), "h": Tensor("h", (1, hidden), "int16", persist="state"),
          "tanh_table": Tensor("tanh_table", (257,), "int16", data=tanh_table())}
@@ -152,7 +152,8 @@ def fixed_point_graph(graph: Graph) -> Graph:
 
 def graph_for_board(model, board) -> Graph:
     """The graph ``model`` runs on ``board``: an RNN's FastGRNN in fixed point on a core without
-    an FPU, every other graph as loaded."""
-    if getattr(model, "kind", None) == "rnn" and not board.fpu:
+    an FPU; every other graph as loaded (an LSTM or GRU there runs its float kernels in software
+    floating point: slow, but the same code)."""
+    if getattr(model, "kind", None) == "rnn" and not board.fpu and model.graph.ops[0].kind == "fastgrnn_f32":
         return fixed_point_graph(model.graph)
     return model.graph
