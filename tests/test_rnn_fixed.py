@@ -81,7 +81,7 @@ def test_board_is_bit_exact_with_the_twin(tmp_path, board):
 def test_a_ring_too_large_for_the_uno_is_refused_with_the_numbers(tmp_path):
     import keras
 
-    from mcuforge.codegen.generate import generate
+    from mcuforge.project import generate
     from mcuforge.data.sequences import load_sequences
     from mcuforge.plan.budget import BudgetError
     from mcuforge.train.rnn import RnnConfig, build_model, save_rnn
