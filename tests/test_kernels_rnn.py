@@ -157,3 +157,17 @@ def test_gated_steps_on_the_board_follow_the_twin(kind, tmp_path):
             state["h"] = got.copy()  # (an LSTM's c is not an output: its drift shows up in h)
     assert worst <= 10 * ops.get(kind).TOLERANCE, worst
     assert np.abs(state["h"]).max() > 0.05
+
+
+def test_dense_f32_emitted_equals_the_twin_bit_for_bit():
+    from mcuforge.ops import dense_f32
+
+    rng = np.random.default_rng(2)
+    t = {"x": Tensor("x", (1, 9), "float32"), "y": Tensor("y", (1, 4), "float32"),
+         "w": Tensor("w", (9, 4), "float32", data=rng.normal(0, 1, (9, 4)).astype(np.float32)),
+         "b": Tensor("b", (4,), "float32", data=rng.normal(0, 1, 4).astype(np.float32))}
+    g = Graph("dense", t, [Op("dense_f32", ["x", "w", "b"], ["y"], {}, index=0)], inputs=["x"], outputs=["y"])
+    x = rng.normal(0, 1, (1, 9)).astype(np.float32)
+    want = dense_f32.reference(g.ops[0], g, [x, t["w"].data, t["b"].data])[0]
+    assert np.array_equal(run_emitted(g.ops[0], g, [x])[0], want)
+    np.testing.assert_allclose(want[0], x[0] @ t["w"].data + t["b"].data, rtol=1e-5)

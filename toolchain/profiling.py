@@ -41,7 +41,8 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
                       flash_bytes=target.build.flash_bytes, ram_bytes=target.build.ram_bytes,
                       arena_bytes=target.project.plan.arena_bytes, stack_bytes=guards.stack_bytes,
                       in_place_layers=target.project.plan.in_place_layers(target.project.graph, target.project.layers),
-                      stack_high_water_bytes=guards.stack_high_water)
+                      stack_high_water_bytes=guards.stack_high_water,
+                      per_step=model.kind == "rnn")  # an RNN's invoke is one step of its cell
         if store is not None:
             rid = store.start_run("profile", model_name=result["model_name"], model_hash=result["model_hash"],
                                   board=board, firmware_hash=result["firmware_hash"], cycles_kind=result["cycles_kind"])

@@ -109,12 +109,34 @@ def load_inputs(path, graph) -> np.ndarray:
     return x
 
 
-def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int = 10,
+def start_recording(store, target, board: str):
+    """The store's run of a validation on ``target`` (a null context without a store): marked
+    failed or interrupted if the loop dies, every sample kept."""
+    if store is None:
+        return contextlib.nullcontext()
+    return store.run("validate", model_name=target.project.manifest["model_name"],
+                     model_hash=target.project.model_hash, board=board,
+                     firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind)
+
+
+def finish_recording(store, run, result) -> None:
+    """Store ``result``'s numeric summary as metrics and end the run ok or failed."""
+    if run is None:
+        return
+    summary = result.summary()
+    run.metrics({k: v for k, v in summary.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
+    store.finish_run(run.id, status="ok" if result.ok else "failed", summary=summary)
+
+
+def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int | None = None,
              seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
-             project=None, flash_options: dict | None = None) -> Validation:
+             project=None, flash_options: dict | None = None, data: str | None = None):
     """Generate, build and flash ``model`` (or the generated ``project`` folder as it is); run
     ``inputs`` on the board and on TFLM; compare. ``flash_options`` go to the flash backend
-    (e.g. ``via_bootloader=True`` for simavr)."""
+    (e.g. ``via_bootloader=True`` for simavr). ``samples``: random inputs when ``inputs`` is None
+    (default 10). An RNN (.rnn.keras) runs the bags of ``data``'s test split instead
+    (``mcuforge.rnn.validation.validate_rnn``; ``samples`` then takes the first N, default all)."""
     from tqdm import tqdm
 
     from .model.loader import load
@@ -122,8 +144,18 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
     from .target import open_target
 
     loaded = load(model)  # read (and folded) once: the generator gets the same object
+    if loaded.kind == "rnn":
+        from .rnn.validation import validate_rnn
+
+        if data is None or inputs is not None:
+            raise UsageError("an RNN is validated on bags of sequences: give --data DATA (aeon:NAME, a .npz or a "
+                             "keyword folder), not --inputs")
+        return validate_rnn(loaded, board, data, samples=samples, workdir=workdir, store=store, method=method,
+                            port=port, progress=progress, project=project, flash_options=flash_options)
+    if data is not None:
+        raise UsageError("--data is for RNN models (.rnn.keras); give other models --inputs X.npy")
     graph, meta = loaded.graph, loaded.meta
-    x = make_inputs(graph, samples, seed) if inputs is None else inputs
+    x = make_inputs(graph, 10 if samples is None else samples, seed) if inputs is None else inputs
     if len(x) == 0:
         raise UsageError("no inputs to validate (samples must be >= 1)")
     if project is not None:
@@ -149,10 +181,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
     with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project,
                      flash_options=flash_options) as target:
         # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
-        recording = store.run("validate", model_name=target.project.manifest["model_name"],
-                              model_hash=target.project.model_hash, board=board,
-                              firmware_hash=target.project.firmware_hash,
-                              cycles_kind=target.cycles_kind) if store is not None else contextlib.nullcontext()
+        recording = start_recording(store, target, board)
         bar = tqdm(total=len(x), desc="validate", unit="sample", disable=not progress, file=sys.stderr)
         with recording as run, contextlib.closing(bar):
             outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
@@ -182,9 +211,5 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
                 clock_hz=target.hello.clock_hz, runtime_ram_bytes=size.sizes.runtime_ram_bytes,
                 stack_bytes=size.stack,
             )
-            if run is not None:
-                summary = result.summary()
-                run.metrics({k: v for k, v in summary.items()
-                             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "run_id"})
-                store.finish_run(run.id, status="ok" if result.ok else "failed", summary=summary)
+            finish_recording(store, run, result)
     return result

@@ -11,7 +11,7 @@
 #include "mf_link.h"
 
 #ifndef MF_LINK_MAX_HANDLERS
-#define MF_LINK_MAX_HANDLERS 48 /* core 7 + frontend 5 + learning 10 today; HELLO lists them all */
+#define MF_LINK_MAX_HANDLERS 48 /* core 7 + frontend 5 + learning 11 + rnn 4 today; HELLO lists them all */
 #endif
 /* A frame whose bytes stop for this long is dropped (and, after an oversized length,
  * the line must be idle this long before the next frame is read). */

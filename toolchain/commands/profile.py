@@ -11,7 +11,7 @@ from . import _common
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="per-layer cycles, MACs and MACs/cycle measured on the board",
                        description=_common.doc(__doc__))
-    p.add_argument("model", help="int8 .tflite model")
+    p.add_argument("model", help="int8 .tflite model, BNN .keras, or .rnn.keras (per-step cycles of its cell)")
     _common.add_board(p)
     p.add_argument("--runs", type=_common.positive_int, default=3, help="invocations to take the per-layer median over (default 3)")
     p.add_argument("--seed", type=_common.natural_int, default=0)
@@ -26,6 +26,9 @@ def print_profile(result: dict, out=sys.stdout) -> None:
 
     kind = cycles_label(result["cycles_kind"])
     print(f"{result['model_name']} on {result['board']}: cycles are {kind}", file=out)
+    if result.get("per_step"):
+        print("one invoke is one step of the RNN cell and its classifier (per frame; an instance runs window steps)",
+              file=out)
     rows = [[l["index"], l["op"], l["input_shape"], l["output_shape"], l["macs"], round(l["cycles"]),
              l["macs_per_cycle"] or 0.0, f"{100 * l['share']:.1f}%"] for l in result["layers"]]
     rows.append(["", "total", "", "", result["macs"], round(result["total_cycles"]),

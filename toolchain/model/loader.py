@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..graph.ir import Graph
 
-FORMATS = ".tflite int8 models, .keras BNNs made with mcuforge's binary layers"
+FORMATS = (".tflite int8 models, .keras BNNs made with mcuforge's binary layers, .rnn.keras time-series "
+           "classifiers of mcuforge train rnn")
 
 
 @dataclass
@@ -29,10 +30,13 @@ class Model:
 
     @property
     def kind(self) -> str:
-        """"tflite", "bnn" (a folded .keras BNN) or "graph" (built in Python)."""
+        """"tflite", "bnn" (a folded .keras BNN), "rnn" (one step of a .rnn.keras classifier;
+        the windowing is a firmware extension) or "graph" (built in Python)."""
         if self.source is not None:
             return "tflite"
-        return "bnn" if self.meta is not None else "graph"
+        if self.meta is None:
+            return "graph"
+        return "rnn" if self.meta.get("kind") == "rnn" else "bnn"
 
 
 def load(model) -> Model:
@@ -48,6 +52,11 @@ def load(model) -> Model:
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
+    if path.suffix == ".keras" and _sidecar_format(path) == "mcuforge-rnn":
+        from .keras_rnn import load_rnn_keras
+
+        graph, meta = load_rnn_keras(path)
+        return Model(graph, meta=meta, path=path)
     if path.suffix == ".keras":
         from .keras_bnn import load_bnn_keras
 
@@ -62,6 +71,18 @@ def load(model) -> Model:
         _name_after(graph, path)
         return Model(graph, source=data, path=path)
     raise ValueError(f"{path}: unknown model format '{path.suffix}' (supported: {FORMATS})")
+
+
+def _sidecar_format(path: Path) -> str | None:
+    """The ``format`` of the JSON saved beside a .keras model (None if absent or unreadable:
+    the BNN front end then names the problem)."""
+    import json
+
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None
 
 
 def _name_after(graph: Graph, path: Path) -> None:

@@ -42,7 +42,7 @@ def runtime_ram(graph: Graph, board) -> int:
         len(graph.inputs) + len(graph.outputs))
 
 
-def estimate(graph: Graph, plan: ArenaPlan, board) -> Budget:
+def estimate(graph: Graph, plan: ArenaPlan, board, extension_ram: int = 0) -> Budget:
     weights = sum(t.nbytes for t in graph.constants())
     params = 0
     for op in graph.ops:
@@ -57,13 +57,15 @@ def estimate(graph: Graph, plan: ArenaPlan, board) -> Budget:
         flash_needed=weights + params + code,
         flash_available=int(board.flash_bytes),
         arena_bytes=plan.arena_bytes,
-        ram_needed=plan.arena_bytes + stack + runtime_ram(graph, board),
+        ram_needed=plan.arena_bytes + stack + runtime_ram(graph, board) + extension_ram,
         ram_available=int(board.ram_bytes),
     )
 
 
-def check_fits(graph: Graph, plan: ArenaPlan, board) -> Budget:
-    b = estimate(graph, plan, board)
+def check_fits(graph: Graph, plan: ArenaPlan, board, extension_ram: int = 0) -> Budget:
+    """``extension_ram``: static RAM of the firmware extensions the model brings (e.g. the RNN's
+    ring of frames)."""
+    b = estimate(graph, plan, board, extension_ram)
     problems = []
     if b.flash_needed > b.flash_available:
         problems.append(
@@ -73,7 +75,9 @@ def check_fits(graph: Graph, plan: ArenaPlan, board) -> Budget:
     if b.ram_needed > b.ram_available:
         problems.append(
             f"RAM: needs {b.ram_needed:,} bytes (arena {b.arena_bytes:,} + stack {int(getattr(board, 'stack_bytes', 8192)):,} "
-            f"+ runtime ~{runtime_ram(graph, board):,}), {board.name} has {b.ram_available:,}: "
+            f"+ runtime ~{runtime_ram(graph, board):,}"
+            + (f" + extensions {extension_ram:,}" if extension_ram else "")
+            + f"), {board.name} has {b.ram_available:,}: "
             f"{b.ram_needed - b.ram_available:,} bytes over"
         )
     if problems:

@@ -16,11 +16,12 @@ from ..boards import load_board
 from ..codegen.model_c import Layer, c_ident, render
 from ..codegen.platform import BUILD_ID_HEADER, render_build_id
 from ..graph.ir import Graph
+from ..model.keras_rnn import graph_for_board
 from ..model.loader import load
 from ..plan.arena import ArenaPlan, plan_arena
 from ..plan.budget import Budget, check_fits
 from .exporters import DEFAULT_FORMAT, exporter
-from .layout import Spec
+from .layout import Spec, extension_ram
 from .manifest import MANIFEST, hash_tree, make_manifest, model_hash, read_manifest, write_manifest
 from .output import check_out_dir, install, owned_files, staging
 
@@ -42,11 +43,12 @@ class Project:
         return json.loads((self.path / MANIFEST).read_text())
 
 
-def _plan(graph: Graph, board_obj) -> tuple[ArenaPlan, Budget]:
-    """Kernels for the board's core, the arena plan, and the fit check (before any C is written)."""
+def _plan(graph: Graph, board_obj, meta: dict | None) -> tuple[ArenaPlan, Budget]:
+    """Kernels for the board's core, the arena plan, and the fit check (before any C is written;
+    with the RAM of the model's firmware extensions)."""
     op_registry.select_variants(graph, board_obj)
     plan = plan_arena(graph)
-    return plan, check_fits(graph, plan, board_obj)
+    return plan, check_fits(graph, plan, board_obj, extension_ram(graph, meta, board_obj))
 
 
 def generate(model, board: str, out_dir, name: str | None = None, force: bool = False,
@@ -60,11 +62,11 @@ def generate(model, board: str, out_dir, name: str | None = None, force: bool = 
     the firmware hash covers exactly them and nothing is touched if generation fails."""
     export = exporter(fmt)
     loaded = load(model)
-    graph, meta = loaded.graph, loaded.meta
     board_obj = load_board(board)
+    graph, meta = graph_for_board(loaded, board_obj), loaded.meta  # an RNN in fixed point without an FPU
     export.check(board_obj)
     model_name = c_ident(name or graph.name or "model")
-    plan, budget = _plan(graph, board_obj)
+    plan, budget = _plan(graph, board_obj, meta)
 
     out = Path(out_dir)
     previous = check_out_dir(out, force)
@@ -92,9 +94,10 @@ def load_project(project_dir, model) -> Project:
     from ..errors import UsageError
 
     manifest = read_manifest(project_dir)
-    graph = load(model).graph
     board_obj = load_board(manifest["board"])
-    plan, budget = _plan(graph, board_obj)  # the kernels generate chose
+    loaded = load(model)
+    graph = graph_for_board(loaded, board_obj)
+    plan, budget = _plan(graph, board_obj, loaded.meta)  # the kernels generate chose
     src = render(graph, plan, manifest["model_name"])
     mhash = model_hash(graph, src.model_c)
     if mhash != manifest["model_hash"]:

@@ -64,7 +64,7 @@ class Library:
 def write_library(root: Path, spec: Spec) -> Library:
     """The runtime library and the model, into ``root``."""
     model = write_model(root / "model", spec)
-    extensions, headers = device_extensions(spec.graph, spec.meta)
+    extensions, headers = device_extensions(spec.graph, spec.meta, spec.board)
     for fname, text in headers.items():
         (root / fname).write_text(text)
     sources = copy_platform(spec.board, root, extensions=extensions) + [MODEL_SOURCE]
@@ -101,13 +101,32 @@ def write_model_library(folder: Path, spec: Spec) -> Library:
     return Library(folder, model, [], sources, ["."])
 
 
-def device_extensions(graph: Graph, meta: dict | None) -> tuple[list[str], dict[str, str]]:
+def extension_ram(graph: Graph, meta: dict | None, board_obj) -> int:
+    """Static RAM the model's firmware extensions add (the RNN's ring of frames; the other
+    extensions are in the board's runtime figure or too large for a small part anyway)."""
+    if not meta or meta.get("kind") != "rnn":
+        return 0
+    from ..rnn.rule import RnnRule, ram_bytes
+
+    rule = RnnRule.from_meta(meta, classes=graph.tensors[graph.outputs[0]].size)
+    return ram_bytes(rule, graph, board_obj.link_max_payload)
+
+
+def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[str], dict[str, str]]:
     """Firmware extensions and their generated config headers for a model with device-side parts:
-    a BNN keyword spotter gets the audio front end and the on-device learning head."""
+    a BNN keyword spotter gets the audio front end and the on-device learning head; an RNN the
+    windowing, early exit and bag rule around its one-step graph."""
     if not meta:
         return [], {}
     files: dict[str, str] = {}
     exts: list[str] = []
+    if meta.get("kind") == "rnn":
+        from ..rnn.rule import RnnRule, render_rnn_config
+
+        logits = graph.tensors[graph.outputs[0]]
+        rule = RnnRule.from_meta(meta, classes=logits.size)
+        files["mf_rnn_config.h"] = render_rnn_config(rule, graph, board_obj.link_max_payload)
+        return ["rnn"], files
     if meta.get("feature_config") is not None:
         from ..data.features import FeatureConfig
         from ..frontend.config import render_frontend_config

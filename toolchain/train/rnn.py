@@ -282,7 +282,11 @@ def save_rnn(model, cfg: RnnConfig, data, path, report: dict | None = None) -> P
                 negative=data.negative, input_dim=int(model.input_shape[-1]), window=int(model.input_shape[1]),
                 data=data.name, feature_config=data.feature_config, report=report or {})
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    import keras
+
+    # The same layers and weights, uncompiled: the training loss is a Python function, which a
+    # .keras file may only name as code (the generator's safe-mode check refuses it).
+    keras.Model(model.inputs, model.outputs, name=model.name).save(path)
     write_sidecar(path, meta)
     return path
 

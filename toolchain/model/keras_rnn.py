@@ -1,0 +1,159 @@
+"""Front end for the time-series classifiers of ``mcuforge train rnn``: a saved ``.rnn.keras``
+(``mcuforge.train.rnn.save_rnn``: the Keras model and its ``.json`` beside it) as the IR graph
+of **one step**, which the device runs once per input frame:
+
+    frame float32 [1, d] -> fastgrnn_f32 | lstm_f32 | gru_f32 -> dense_f32 -> logits float32 [1, C]
+                            (h [1, H], and an LSTM's c, are *state* tensors: in the arena,
+                             updated in place, zeroed by mf_model_reset() before each window)
+
+What happens around the step (the ring of recent frames, an instance every stride, the early
+exit at p_hat every kappa steps, the bag rule) is the ``rnn`` firmware extension
+(``firmware/rnn/``), configured from the metadata this returns (``mcuforge.rnn.RnnRule``).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..graph.ir import Graph, Op, Tensor
+from ..graph.lower import lower
+from .errors import ModelError
+from .keras_bnn import check_keras_archive
+
+
+class RnnModelError(ModelError):
+    """The .rnn.keras file is not a model this front end can compile (the message says why)."""
+
+
+def _f32(v) -> np.ndarray:
+    return np.asarray(v, np.float32)
+
+
+def _check_activations(cell, kind: str) -> None:
+    cfg = cell.get_config()
+    want = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+    bad = {k: cfg.get(k) for k, v in want.items() if cfg.get(k) != v}
+    if kind == "gru" and cfg.get("reset_after"):
+        bad["reset_after"] = True
+    if not cfg.get("use_bias", True):
+        bad["use_bias"] = False
+    if bad:
+        raise RnnModelError(f"{kind} cell with {bad}: the device kernels implement tanh/sigmoid cells with biases"
+                            " (GRU: reset_after=False), as mcuforge train rnn builds them")
+
+
+def step_graph(model, meta: dict, name: str) -> Graph:
+    """The Keras model's cell and classifier as the lowered graph of one step."""
+    cell_kind = meta["config"]["cell"]
+    try:
+        cell = model.get_layer("rnn").cell
+        dense = model.get_layer("classifier")
+    except ValueError as exc:
+        raise RnnModelError(f"not a model of mcuforge train rnn (no 'rnn' and 'classifier' layers): {exc}") from None
+    d = int(model.input_shape[-1])
+    hidden = int(cell.units)
+    kernel, bias = (_f32(v) for v in dense.get_weights())
+    classes = kernel.shape[1]
+    t = {"frame": Tensor("frame", (1, d), "float32"),
+         "h": Tensor("h", (1, hidden), "float32", persist="state"),
+         "logits": Tensor("logits", (1, classes), "float32"),
+         "classifier/kernel": Tensor("classifier/kernel", kernel.shape, "float32", data=kernel),
+         "classifier/bias": Tensor("classifier/bias", bias.shape, "float32", data=bias)}
+
+    def const(key, value):
+        t[key] = Tensor(key, value.shape, "float32", data=_f32(value))
+        return key
+
+    if cell_kind == "fastgrnn":
+        ws = [const(f"{cell_kind}/{v.name}", _f32(v.numpy())) for v in cell.w]
+        us = [const(f"{cell_kind}/{v.name}", _f32(v.numpy())) for v in cell.u]
+        sig = lambda v: float(1 / (1 + np.exp(-float(np.asarray(v.numpy())))))  # noqa: E731
+        inputs = ["frame", "h", ws[0], ws[1] if len(ws) > 1 else "", us[0], us[1] if len(us) > 1 else "",
+                  const("fastgrnn/b_z", cell.b_z.numpy()), const("fastgrnn/b_h", cell.b_h.numpy())]
+        cell_op = Op("fastgrnn_f32", inputs, ["h"], {"zeta": sig(cell.zeta), "nu": sig(cell.nu)}, 0, "rnn")
+    elif cell_kind in ("lstm", "gru"):
+        _check_activations(cell, cell_kind)
+        k, r, b = (_f32(v) for v in cell.get_weights())
+        states = ["h"]
+        if cell_kind == "lstm":
+            t["c"] = Tensor("c", (1, hidden), "float32", persist="state")
+            states.append("c")
+        inputs = ["frame", *states, const(f"{cell_kind}/kernel", k), const(f"{cell_kind}/recurrent", r),
+                  const(f"{cell_kind}/bias", b)]
+        cell_op = Op(f"{cell_kind}_f32", inputs, states, {}, 0, "rnn")
+    else:
+        raise RnnModelError(f"unknown cell {cell_kind!r} (fastgrnn, lstm, gru)")
+    ops = [cell_op, Op("dense_f32", ["h", "classifier/kernel", "classifier/bias"], ["logits"], {}, 1, "classifier")]
+    return lower(Graph(name, t, ops, inputs=["frame"], outputs=["logits"]))
+
+
+def load_rnn_keras(path) -> tuple[Graph, dict]:
+    """Read ``path`` (.keras) and its ``.json``; returns (the one-step graph, the metadata with
+    ``kind`` "rnn")."""
+    from ..train.rnn import load_rnn
+
+    path = Path(path)
+    check_keras_archive(path)  # only Keras built-ins and mcuforge's objects, before Keras reads it
+    try:
+        model, _, meta = load_rnn(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RnnModelError(f"{path}: cannot read the RNN ({exc})") from None
+    stem = path.name[:-len(".keras")].replace(".rnn", "") or "rnn"
+    graph = step_graph(model, meta, stem)
+    graph.source_hash = hashlib.sha256(path.read_bytes() + path.with_suffix(".json").read_bytes()).hexdigest()
+    return graph, {**meta, "kind": "rnn"}
+
+
+# ---------------------------------------------------------------- fixed point (cores without an FPU)
+
+
+def fixed_point_graph(graph: Graph) -> Graph:
+    """The float one-step FastGRNN graph in fixed point (``fastgrnn_q`` + ``dense_q``; formats in
+    ``mcuforge.ops._fixed_rnn``): frames int16 Q11, state Q12, int16 weights with a power-of-two
+    scale each, int32 logits. LSTM and GRU have no fixed-point kernels (yet): refused."""
+    from ..ops._fixed_rnn import CLASSIFIER_MAX, FRAME_FRAC, GATE_FRAC, STATE_FRAC, quantize, tanh_table, weight_frac
+
+    cell, dense = graph.ops
+    if cell.kind != "fastgrnn_f32":
+        raise RnnModelError(f"{cell.kind}: only FastGRNN has a fixed-point kernel (LSTM and GRU run their float "
+                            "kernels, in software floating point where the core has no FPU)")
+    d, hidden = graph.tensor("frame").size, graph.tensor("h").size
+    t = {"frame": Tensor("frame", (1, d), "int16"), "h": Tensor("h", (1, hidden), "int16", persist="state"),
+         "tanh_table": Tensor("tanh_table", (257,), "int16", data=tanh_table())}
+    frac = [0] * 9
+    inputs = ["frame", "h"]
+    for k, name in enumerate(cell.inputs[2:6]):
+        if name:
+            w = graph.tensor(name).data
+            frac[2 + k] = weight_frac(w)
+            t[name] = Tensor(name, w.shape, "int16", data=quantize(w, frac[2 + k]))
+        inputs.append(name)
+    for name in cell.inputs[6:8]:
+        t[name] = Tensor(name, (hidden,), "int16", data=quantize(graph.tensor(name).data, STATE_FRAC))
+        inputs.append(name)
+    attrs = {"frac": frac, "zeta": int(quantize(cell.attrs["zeta"], GATE_FRAC)),
+             "nu": int(quantize(cell.attrs["nu"], GATE_FRAC)), "frame_frac": FRAME_FRAC}
+    cell_q = Op("fastgrnn_q", inputs + ["tanh_table"], ["h"], attrs, 0, "rnn")
+    kernel, bias = (graph.tensor(n).data for n in dense.inputs[1:])
+    fw = weight_frac(kernel, CLASSIFIER_MAX)
+    logit_frac = STATE_FRAC + fw
+    t["classifier/kernel"] = Tensor("classifier/kernel", kernel.shape, "int16", data=quantize(kernel, fw))
+    t["classifier/bias"] = Tensor("classifier/bias", bias.shape, "int32",
+                                  data=quantize(bias, logit_frac, -2**31, 2**31 - 1, np.int32))
+    t["logits"] = Tensor("logits", (1, kernel.shape[1]), "int32")
+    dense_q = Op("dense_q", ["h", "classifier/kernel", "classifier/bias"], ["logits"], {"frac": logit_frac}, 1,
+                 "classifier")
+    out = lower(Graph(graph.name, t, [cell_q, dense_q], inputs=["frame"], outputs=["logits"]))
+    out.source_hash = graph.source_hash
+    return out
+
+
+def graph_for_board(model, board) -> Graph:
+    """The graph ``model`` runs on ``board``: an RNN's FastGRNN in fixed point on a core without
+    an FPU; every other graph as loaded (an LSTM or GRU there runs its float kernels in software
+    floating point: slow, but the same code)."""
+    if getattr(model, "kind", None) == "rnn" and not board.fpu and model.graph.ops[0].kind == "fastgrnn_f32":
+        return fixed_point_graph(model.graph)
+    return model.graph
