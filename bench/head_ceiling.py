@@ -33,15 +33,17 @@ PROBE_STEPS = (250, 500, 1000, 2000, 4000)  # checkpoints of one run per decay
 SPLITS = ("train", "validation", "test")
 
 
-def folded_embeddings(graph, meta, features: np.ndarray) -> np.ndarray:
+def folded_embeddings(graph, meta, features: np.ndarray, batch: int = 64) -> np.ndarray:
     """The board's embedding of each clip's float features: int8 quantization as the front end
-    does it, then the folded network in numpy (bit-exact with the C on the board)."""
+    does it, then the folded network in numpy (bit-exact with the C on the board), ``batch``
+    clips per numpy pass (the same values as one clip at a time, ~10x faster)."""
     from mcuforge.model.keras_bnn import quantize_inputs
-    from mcuforge.reference.executor import run_graph
+    from mcuforge.reference.executor import run_graph_batch
 
-    shape = graph.tensors[graph.inputs[0]].shape
     q = quantize_inputs(np.asarray(features, np.float32), meta)
-    return np.stack([run_graph(graph, [x.reshape(shape)])[0].reshape(-1) for x in q]).astype(np.float32)
+    out = [run_graph_batch(graph, [q[i : i + batch]])[0].reshape(len(q[i : i + batch]), -1)
+           for i in range(0, len(q), batch)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
 def embeddings(model_path: Path, data_dir: Path, progress: bool = False) -> dict:

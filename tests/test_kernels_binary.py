@@ -453,3 +453,31 @@ def test_kernels_compile_for_cortex_m(tmp_path, cpu_flags):
                f"-I{KERNELS}", "-c", str(KERNELS / f"{name}.c"), "-o", str(tmp_path / f"{name}.o")]
         res = subprocess.run(cmd, capture_output=True, text=True)
         assert res.returncode == 0, f"{name}: {res.stderr}"
+
+
+# ---------------------------------------------------------------- a batch through the references
+
+
+@pytest.mark.parametrize("kind", sorted(k for k in CASES if getattr(__import__("mcuforge").ops.get(k), "BATCHED", False)))
+def test_batched_reference_equals_one_sample_at_a_time(kind):
+    """run_graph_batch (bench/head_ceiling.py's embeddings) gives each sample's run_graph values."""
+    from mcuforge.reference.executor import run_graph, run_graph_batch
+
+    rng = np.random.default_rng(sum(map(ord, kind)) + 1)
+    for case in range(3):
+        g = CASES[kind](rng)
+        batch = [np.stack([random_input(rng, g, n) for _ in range(5)]) for n in g.inputs]
+        got = run_graph_batch(g, batch)[0]
+        assert got.shape[0] == 5
+        for i in range(5):
+            np.testing.assert_array_equal(got[i : i + 1], run_graph(g, [b[i] for b in batch])[0],
+                                          err_msg=f"{kind} case {case} sample {i}")
+
+
+def test_batched_executor_refuses_an_op_that_takes_one_sample():
+    from mcuforge.reference.executor import run_graph_batch
+
+    g = mean_f32_case(np.random.default_rng(0))
+    g.ops[0].kind = "softmax"  # an int8 op whose reference takes one sample
+    with pytest.raises(ValueError, match="softmax take one sample at a time"):
+        run_graph_batch(g, [random_input(np.random.default_rng(1), g, g.inputs[0])])

@@ -28,6 +28,7 @@ from .conv2d import compute_padding, conv_output_size
 KIND = "bconv2d"
 TFLITE = ()
 INPUTS = ("input", "filter", "threshold", "flip")  # operand roles; '?' marks an optional one
+BATCHED = True  # reference() takes a leading batch axis (reference.executor.run_graph_batch)
 
 
 # ---------------------------------------------------------------- bit packing shared by binary ops
@@ -75,36 +76,45 @@ def threshold_bits(acc: np.ndarray, threshold: np.ndarray, flip: np.ndarray) -> 
 
 
 def signs_padded(x: np.ndarray, pad: tuple[int, int], out_hw, k_hw, stride, value: int) -> np.ndarray:
-    """x [H,W,C] placed in a canvas covering every tap of every output, filled with ``value``."""
+    """x [..., H, W, C] placed in a canvas covering every tap of every output, filled with ``value``
+    (leading axes, e.g. a batch, are kept)."""
     (oh, ow), (kh, kw), (sh, sw), (ph, pw) = out_hw, k_hw, stride, pad
-    h, w = x.shape[:2]
+    h, w = x.shape[-3:-1]
     need_h = max((oh - 1) * sh + kh, ph + h)
     need_w = max((ow - 1) * sw + kw, pw + w)
-    canvas = np.full((need_h, need_w, x.shape[2]), value, dtype=np.int64)
-    canvas[ph : ph + h, pw : pw + w] = x
+    canvas = np.full(x.shape[:-3] + (need_h, need_w, x.shape[-1]), value, dtype=np.int64)
+    canvas[..., ph : ph + h, pw : pw + w, :] = x
     return canvas
 
 
 def tap_slabs(canvas: np.ndarray, out_hw, k_hw, stride):
-    """Yield (ky, kx, slab[oy, ox, c]) of the input each filter tap sees."""
+    """Yield (ky, kx, slab[..., oy, ox, c]) of the input each filter tap sees."""
     (oh, ow), (kh, kw), (sh, sw) = out_hw, k_hw, stride
     for ky in range(kh):
         for kx in range(kw):
-            yield ky, kx, canvas[ky : ky + (oh - 1) * sh + 1 : sh, kx : kx + (ow - 1) * sw + 1 : sw]
+            yield ky, kx, canvas[..., ky : ky + (oh - 1) * sh + 1 : sh, kx : kx + (ow - 1) * sw + 1 : sw, :]
 
 
 def integer_conv(canvas: np.ndarray, w: np.ndarray, out_hw, stride) -> np.ndarray:
-    """sum over taps of canvas-slab @ w[o, ky, kx, :] as int64 [OH, OW, O]. Integer inputs whose
+    """sum over taps of canvas-slab @ w[o, ky, kx, :] as int64 [..., OH, OW, O]. Integer inputs whose
     sums stay below 2^53 (checked) are exact in float64, which numpy multiplies with BLAS."""
     wf = np.asarray(w, dtype=np.float64)
     cf = np.asarray(canvas, dtype=np.float64)
     bound = float(np.abs(cf).max(initial=0)) * float(np.abs(wf).sum(axis=(1, 2, 3)).max(initial=0))
     if bound >= 2.0**53:
         raise ValueError("accumulators too large for an exact float64 reference")
-    acc = np.zeros(tuple(out_hw) + (wf.shape[0],), dtype=np.float64)
+    shape = cf.shape[:-3] + tuple(out_hw) + (wf.shape[0],)
+    acc = np.zeros((int(np.prod(shape[:-1])), shape[-1]), dtype=np.float64)
     for ky, kx, slab in tap_slabs(cf, out_hw, wf.shape[1:3], stride):
-        acc += slab @ wf[:, ky, kx, :].T
-    return acc.astype(np.int64)
+        # a contiguous 2-D copy of the strided slab: one BLAS call (N-D matmul on a view is slow)
+        acc += np.ascontiguousarray(slab).reshape(acc.shape[0], -1) @ wf[:, ky, kx, :].T
+    return acc.reshape(shape).astype(np.int64)
+
+
+def batch_of(x, t) -> np.ndarray:
+    """``x`` as [N, *t.shape[1:]]: one sample (N = 1, the graph's shape) or a batch of them
+    (``reference.executor.run_graph_batch``)."""
+    return np.asarray(x).reshape((-1,) + tuple(t.shape[1:]))
 
 
 def conv_geometry(op: Op, in_hw, k_hw, out_hw) -> None:
@@ -195,13 +205,13 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
     c = int(a["in_channels"])
     w_t, y_t = tensor_in(op, graph, 1), tensor_out(op, graph)
     o, kh, kw = w_t.shape[:3]
-    x = signs(np.asarray(inputs[0]).reshape(tensor_in(op, graph).shape)[0], c)
+    x = signs(batch_of(inputs[0], tensor_in(op, graph)), c)
     w = signs(w_t.data, c)
     out_hw = y_t.shape[1:3]
     canvas = signs_padded(x, a["pad"], out_hw, (kh, kw), a["stride"], -1)
     dot = integer_conv(canvas, w, out_hw, a["stride"])
     bits = threshold_bits(dot, tensor_in(op, graph, 2).data, tensor_in(op, graph, 3).data)
-    return [pack_bits(bits)[None].astype(np.uint32)]
+    return [pack_bits(bits).astype(np.uint32)]
 
 
 def macs(op: Op, graph: Graph) -> int:

@@ -17,11 +17,12 @@ import numpy as np
 from ..graph.ir import Graph, Op
 from ._checks import ensure_prepared, require_dtype, tensor_in, tensor_out
 from ._cparams import params_struct
-from .bconv2d import check_int16_fields, check_packed, conv_fields, conv_geometry, integer_conv, signs, signs_padded
+from .bconv2d import check_int16_fields, check_packed, conv_fields, conv_geometry, batch_of, integer_conv, signs, signs_padded
 
 KIND = "bconv2d_int8w"
 TFLITE = ()
 INPUTS = ("input", "filter", "scale", "offset")  # operand roles; '?' marks an optional one
+BATCHED = True  # reference() takes a leading batch axis (reference.executor.run_graph_batch)
 
 
 def prepare(op: Op, graph: Graph) -> None:
@@ -53,12 +54,12 @@ def prepare(op: Op, graph: Graph) -> None:
 
 
 def accumulators(op: Op, graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Exact int64 acc [OH, OW, O] of one packed input."""
+    """Exact int64 acc [N, OH, OW, O] of a packed input (one sample, or a batch)."""
     ensure_prepared(op, graph, "pad", prepare)
     a = op.attrs
     w = tensor_in(op, graph, 1).data.astype(np.int64)
     out_hw = tensor_out(op, graph).shape[1:3]
-    xs = signs(np.asarray(x).reshape(tensor_in(op, graph).shape)[0], w.shape[3])
+    xs = signs(batch_of(x, tensor_in(op, graph)), w.shape[3])
     canvas = signs_padded(xs, a["pad"], out_hw, w.shape[1:3], a["stride"], int(a["pad_value"]))
     return integer_conv(canvas, w, out_hw, a["stride"])
 
@@ -74,7 +75,7 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
     acc = accumulators(op, graph, inputs[0])
     y = affine_relu(acc, tensor_in(op, graph, 2).data.astype(np.float32),
                     tensor_in(op, graph, 3).data.astype(np.float32), op.attrs["activation"] == "relu")
-    return [y[None]]
+    return [y]
 
 
 def macs(op: Op, graph: Graph) -> int:

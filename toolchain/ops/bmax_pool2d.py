@@ -15,11 +15,12 @@ from ..graph.ir import Graph, Op
 from . import _pooling
 from ._checks import ensure_prepared, tensor_in, tensor_out
 from ._cparams import params_struct
-from .bconv2d import check_int16_fields, check_packed, pack_bits, unpack_bits
+from .bconv2d import batch_of, check_int16_fields, check_packed, pack_bits, unpack_bits
 
 KIND = "bmax_pool2d"
 TFLITE = ()
 INPUTS = ("input",)  # operand roles; '?' marks an optional one
+BATCHED = True  # reference() takes a leading batch axis (reference.executor.run_graph_batch)
 
 
 def prepare(op: Op, graph: Graph) -> None:
@@ -56,13 +57,13 @@ def _fields(op: Op, graph: Graph) -> dict:
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     ensure_prepared(op, graph, "pad", prepare)
     c = int(op.attrs["channels"])
-    bits = unpack_bits(np.asarray(inputs[0]).reshape(tensor_in(op, graph).shape)[0], c)
+    bits = unpack_bits(batch_of(inputs[0], tensor_in(op, graph)), c)
     y_t = tensor_out(op, graph)
-    out = np.zeros(tuple(y_t.shape[1:3]) + (c,), dtype=np.uint8)  # an empty window stays -1
+    out = np.zeros((bits.shape[0],) + tuple(y_t.shape[1:3]) + (c,), dtype=np.uint8)  # an empty window stays -1
     for oy, ox, y0, y1, x0, x1 in _pooling.windows(op, graph):
         if y1 > y0 and x1 > x0:
-            out[oy, ox] = bits[y0:y1, x0:x1].max(axis=(0, 1))
-    return [pack_bits(out)[None].astype(np.uint32)]
+            out[:, oy, ox] = bits[:, y0:y1, x0:x1].max(axis=(1, 2))
+    return [pack_bits(out).astype(np.uint32)]
 
 
 def macs(op: Op, graph: Graph) -> int:

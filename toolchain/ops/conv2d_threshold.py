@@ -19,12 +19,13 @@ import numpy as np
 from ..graph.ir import Graph, Op
 from ._checks import ensure_prepared, per_tensor, require_dtype, tensor_in, tensor_out
 from ._cparams import params_struct
-from .bconv2d import (check_int16_fields, check_packed, check_threshold, conv_fields, conv_geometry,
-                      integer_conv, pack_bits, threshold_bits)
+from .bconv2d import (batch_of, check_int16_fields, check_packed, check_threshold, conv_fields, conv_geometry,
+                      integer_conv, pack_bits, signs_padded, threshold_bits)
 
 KIND = "conv2d_threshold"
 TFLITE = ()
 INPUTS = ("input", "filter", "threshold", "flip", "bias?")  # operand roles; '?' marks an optional one
+BATCHED = True  # reference() takes a leading batch axis (reference.executor.run_graph_batch)
 
 
 def accumulator_range(weights: np.ndarray, input_offset: int, bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,17 +70,14 @@ def prepare(op: Op, graph: Graph) -> None:
 
 
 def accumulators(op: Op, graph: Graph, x: np.ndarray) -> np.ndarray:
-    """int64 acc [OH, OW, O] of one input (exact: prepare() rules out int32 overflow)."""
+    """int64 acc [N, OH, OW, O] of one input or a batch (exact: prepare() rules out int32 overflow)."""
     ensure_prepared(op, graph, "pad", prepare)
     a = op.attrs
     w = tensor_in(op, graph, 1).data.astype(np.int64)
     y_t = tensor_out(op, graph)
     out_hw, k_hw = y_t.shape[1:3], w.shape[1:3]
-    xo = np.asarray(x).reshape(tensor_in(op, graph).shape)[0].astype(np.int64) + a["input_offset"]
-    (oh, ow), (kh, kw), (sh, sw), (ph, pw) = out_hw, k_hw, a["stride"], a["pad"]
-    canvas = np.zeros((max((oh - 1) * sh + kh, ph + xo.shape[0]), max((ow - 1) * sw + kw, pw + xo.shape[1]),
-                       xo.shape[2]), dtype=np.int64)  # zero-point padding: offset input 0
-    canvas[ph : ph + xo.shape[0], pw : pw + xo.shape[1]] = xo
+    xo = batch_of(x, tensor_in(op, graph)).astype(np.int64) + a["input_offset"]
+    canvas = signs_padded(xo, a["pad"], out_hw, k_hw, a["stride"], 0)  # zero-point padding: offset input 0
     acc = integer_conv(canvas, w, out_hw, a["stride"])
     b = _bias(op, graph)
     if b is not None:
@@ -90,7 +88,7 @@ def accumulators(op: Op, graph: Graph, x: np.ndarray) -> np.ndarray:
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     acc = accumulators(op, graph, inputs[0])
     bits = threshold_bits(acc, tensor_in(op, graph, 2).data, tensor_in(op, graph, 3).data)
-    return [pack_bits(bits)[None].astype(np.uint32)]
+    return [pack_bits(bits).astype(np.uint32)]
 
 
 def macs(op: Op, graph: Graph) -> int:

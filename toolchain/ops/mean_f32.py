@@ -16,6 +16,7 @@ from ._cparams import params_struct
 KIND = "mean_f32"
 TFLITE = ()
 INPUTS = ("input",)  # operand roles; '?' marks an optional one
+BATCHED = True  # reference() takes a leading batch axis (reference.executor.run_graph_batch)
 
 
 def prepare(op: Op, graph: Graph) -> None:
@@ -32,12 +33,13 @@ def prepare(op: Op, graph: Graph) -> None:
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     ensure_prepared(op, graph, "inv_count", prepare)
-    x_t = tensor_in(op, graph)
-    rows = np.asarray(inputs[0], dtype=np.float32).reshape(-1, x_t.shape[3])
-    total = np.zeros(x_t.shape[3], dtype=np.float32)
-    for row in rows:  # sequential float32 sum, the C loop's order
-        total = (total + row).astype(np.float32)
-    return [(total * np.float32(op.attrs["inv_count"])).astype(np.float32).reshape(tensor_out(op, graph).shape)]
+    x_t, y_t = tensor_in(op, graph), tensor_out(op, graph)
+    x = np.asarray(inputs[0], dtype=np.float32)
+    rows = x.reshape(x.size // x_t.size, -1, x_t.shape[3])  # [N, pixels, C]: one sample or a batch
+    total = np.zeros((rows.shape[0], x_t.shape[3]), dtype=np.float32)
+    for i in range(rows.shape[1]):  # sequential float32 sum, the C loop's order
+        total = (total + rows[:, i]).astype(np.float32)
+    return [(total * np.float32(op.attrs["inv_count"])).astype(np.float32).reshape((-1,) + tuple(y_t.shape[1:]))]
 
 
 def macs(op: Op, graph: Graph) -> int:

@@ -80,3 +80,36 @@ def run_graph(graph: Graph, inputs: list, state: dict | None = None) -> list[np.
     """The graph outputs for one sample (inputs in ``graph.inputs`` order)."""
     values = run_graph_all(graph, inputs, state)
     return [values[n] for n in graph.outputs]
+
+
+def run_graph_batch(graph: Graph, inputs: list) -> list[np.ndarray]:
+    """The graph outputs for a batch of N samples at once (each input [N, *shape[1:]] or its flat
+    equivalent), one numpy pass per op: the same values as ``run_graph`` sample by sample, for a
+    stateless graph whose ops all declare ``BATCHED`` (their reference takes a leading batch axis)."""
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph {graph.name!r} has {len(graph.inputs)} inputs, got {len(inputs)}")
+    if graph.persistent():
+        raise ValueError(f"graph {graph.name!r} has state or trainable tensors: run it sample by sample")
+    unbatched = sorted({op.kind for op in graph.ops if not getattr(ops.get(op.kind), "BATCHED", False)})
+    if unbatched:
+        raise ValueError(f"ops {', '.join(unbatched)} take one sample at a time: use run_graph")
+    values: dict[str, np.ndarray] = {}
+    n = None
+    for name, x in zip(graph.inputs, inputs):
+        t = graph.tensor(name)
+        arr = np.asarray(x)
+        per = t.size // t.shape[0]
+        if arr.size % per or (n is not None and arr.size // per != n):
+            raise ValueError(f"input {name!r}: {arr.size} values are not a whole batch of shape {t.shape[1:]}")
+        n = arr.size // per
+        values[name] = np.stack([_as_input(graph, name, s) for s in arr.reshape((n,) + tuple(t.shape[1:]))])[:, 0]
+    for op in graph.ops:
+        args = [None if not a else graph.tensor(a).data if graph.tensor(a).is_const else values[a] for a in op.inputs]
+        for name, v in zip(op.outputs, ops.get(op.kind).reference(op, graph, args)):
+            t = graph.tensor(name)
+            v = np.asarray(v)
+            if v.shape != (n,) + tuple(t.shape[1:]) or v.dtype != np.dtype(DTYPES[t.dtype]):
+                raise RuntimeError(f"{op.kind} (layer {op.index}) produced {v.dtype}{v.shape} for {name!r}, "
+                                   f"expected {t.dtype}{(n,) + tuple(t.shape[1:])}")
+            values[name] = v
+    return [values[name] for name in graph.outputs]
