@@ -130,7 +130,7 @@ def fuzz_sources(firmware: Path = FIRMWARE) -> list[Path]:
 def build_fuzzer(dest: Path, firmware: Path = FIRMWARE) -> Path:
     """The libFuzzer target (dest/fuzz_link) from the firmware sources under ``firmware``."""
     write_configs(dest)
-    includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "learning", "frontend", "rnn")]
+    includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "kernels", "learning", "frontend", "rnn")]
     flags = [f"-I{d}" for d in includes]
     return compile_host(fuzz_sources(firmware), dest / "fuzz_link", flags, fuzzer=True)
 
