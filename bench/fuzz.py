@@ -6,7 +6,7 @@
    executions, seeded from tests/corpus/reader and the zoo.
 
 Deterministic: fixed model bytes and seeds (``--seed``); rates depend on the machine and its load.
-Exit status 1 when anything crashed.
+Exit status 1 when anything crashed; 130 when Ctrl-C stopped it (after the counts so far).
 """
 from __future__ import annotations
 
@@ -21,24 +21,34 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 
-def mutation_fuzz(cases: int, seed: int) -> tuple[list[list], int, float]:
-    """Rows per model, the crash count and the CPU seconds; ``cases`` spread evenly over the zoo."""
-    from model_fuzz import fuzz_model
+def mutation_fuzz(cases: int, seed: int) -> tuple[list[list], int, float, bool]:
+    """Rows per model, the crash count, the CPU seconds and whether Ctrl-C stopped the run;
+    ``cases`` spread evenly over the zoo. Stopped by Ctrl-C, the rows are those of the models
+    done so far and the one cut short (its cases finished, marked "(interrupted)")."""
+    from model_fuzz import FuzzResult, fuzz_model
     from models.zoo import ZOO
 
     per_model = -(-cases // len(ZOO))
-    rows, crashes, total_cpu = [], 0, 0.0
+    rows, crashes, total_cpu, interrupted = [], 0, 0.0, False
     for i, name in enumerate(ZOO):
+        res = FuzzResult()
         start = time.process_time()
-        res = fuzz_model(name, ZOO[name](), per_model, first_seed=seed + i * per_model)
+        try:
+            fuzz_model(name, ZOO[name](), per_model, first_seed=seed + i * per_model, into=res)
+        except KeyboardInterrupt:
+            interrupted = True
         cpu = time.process_time() - start
         crashes += len(res.crashes)
         total_cpu += cpu
-        rows.append([name, res.executions, res.compiled, res.refusals, len(res.crashes), round(res.executions / cpu)])
+        if res.executions or not interrupted:
+            rows.append([name + (" (interrupted)" if interrupted else ""), res.executions, res.compiled,
+                         res.refusals, len(res.crashes), round(res.executions / cpu) if cpu else 0])
         for c in res.crashes[:3]:
             print(f"  CRASH {c.model} seed {c.seed}: {c.what}\n    {c.error}", file=sys.stderr)
         print(f"  {name}: {res.executions} cases, {len(res.crashes)} crashes", file=sys.stderr, flush=True)
-    return rows, crashes, total_cpu
+        if interrupted:
+            break
+    return rows, crashes, total_cpu, interrupted
 
 
 def atheris_fuzz(runs: int, seed: int) -> dict:
@@ -83,14 +93,18 @@ def main(argv=None) -> int:
     crashes = 0
     if args.cases:
         start = time.monotonic()
-        rows, crashes, cpu = mutation_fuzz(args.cases, args.seed)
+        rows, crashes, cpu, interrupted = mutation_fuzz(args.cases, args.seed)
         wall = time.monotonic() - start
         total = [sum(r[i] for r in rows) for i in range(1, 5)]
         print("\nstructure-aware mutations (read, lower, plan, generate C; rate = cases per CPU second)")
-        table(rows + [["all models", *total, round(total[0] / cpu)]],
+        table(rows + [["all models", *total, round(total[0] / cpu) if cpu else 0]],
               ["model", "executions", "compiled", "refusals", "crashes", "cases/s"])
         print(f"{total[0]:,} executions in {wall:,.0f} s wall: {total[2]:,} refusals (ModelError), "
               f"{total[1]:,} compiled, crashes={total[3]}")
+        if interrupted:
+            print(f"INTERRUPTED (SIGINT) after {total[0]:,} of the {args.cases:,} cases asked: the counts above are of "
+                  "those; the coverage-guided run was not started")
+            return 1 if crashes else 130
     if args.atheris_runs:
         a = atheris_fuzz(args.atheris_runs, args.seed)
         crashes += a["crashes"]

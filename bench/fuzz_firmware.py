@@ -1,5 +1,5 @@
 """The firmware fuzz figure: the link parser, dispatcher and every message handler (core,
-frontend, learning) built for the host with libFuzzer + ASan/UBSan (tests/fuzz/), run from
+frontend, learning, RNN) built for the host with libFuzzer + ASan/UBSan (tests/fuzz/), run from
 the checked-in seed corpus for 10^7 executions. Prints executions, crashes, hangs, sanitizer
 reports (each must be 0) and the rate (executions per second of wall time, and per CPU
 second: the rate depends on the machine and its load, the counts must not).

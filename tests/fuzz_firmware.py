@@ -1,5 +1,6 @@
 """The firmware's C built for the host with clang-14 and ASan/UBSan (no tests here): the
-libFuzzer target over the link parser and every message handler (tests/fuzz/), its seed
+libFuzzer target over the link parser and every message handler (core, frontend, learning,
+RNN; tests/fuzz/), its seed
 corpus (tests/fuzz/corpus/, one valid frame of every message type and a few sessions), and
 the fuzz model's configuration, which the QEMU bounds tests build for the board too.
 
@@ -36,6 +37,11 @@ DIM, MAX_CLASSES, PRETRAINED = 8, 4, 2
 HEAD_DEFAULTS = {"rule": "tinyol", "lr": 0.05, "batch": 2}
 INPUT_SCALE, INPUT_ZERO_POINT = 0.1, 0
 BUILD_ID = "f0221234abcd0001"
+# The RNN extension's windowing over the same model (one frame = input 0, logits = the first
+# RNN_CLASSES values of output 0): overlapping instances (the ring), early exit checked every
+# step, a negative class and the bag rule, so a few frames reach every decision.
+RNN_WINDOW, RNN_STRIDE, RNN_CLASSES, RNN_KAPPA, RNN_K = 3, 1, 4, 1, 2
+RNN_P_HAT, RNN_NEGATIVE = 0.6, 0
 
 
 def feature_config():
@@ -51,8 +57,28 @@ def head_init() -> tuple[np.ndarray, np.ndarray]:
     return (((j * 7 + k * 3) % 11 - 5) / 8).astype(np.float32), (np.arange(PRETRAINED) / 16).astype(np.float32)
 
 
+def frame_bytes() -> int:
+    """Input 0 of the fuzz model: the front end's frames x mels int8, also one RNN frame."""
+    cfg = feature_config()
+    return cfg.n_frames * cfg.n_mels
+
+
+def rnn_config() -> str:
+    """mf_rnn_config.h of the fuzz build, from the same writer as a generated RNN project's."""
+    from mcuforge.graph.ir import Graph, Tensor
+    from mcuforge.rnn.rule import RnnRule, render_rnn_config
+
+    rule = RnnRule(frame_bytes(), RNN_WINDOW, RNN_STRIDE, RNN_CLASSES, True, np.float32(RNN_P_HAT),
+                   RNN_KAPPA, RNN_NEGATIVE, False, True, RNN_K)
+    step = Graph("fuzz_rnn_step", {"frame": Tensor("frame", (1, frame_bytes()), "int8"),
+                                   "logits": Tensor("logits", (1, RNN_CLASSES), "float32")},
+                 [], ["frame"], ["logits"])
+    return render_rnn_config(rule, step, MAX_PAYLOAD)
+
+
 def write_configs(dest: Path) -> None:
-    """mf_head_config.h, mf_frontend_config.h, mf_build_id.h and mf_config.h of the fuzz build into dest."""
+    """mf_head_config.h, mf_frontend_config.h, mf_rnn_config.h, mf_build_id.h and mf_config.h
+    of the fuzz build into dest."""
     from mcuforge.frontend import HEADER_NAME, render_frontend_config
     from mcuforge.learning.config import render_head_config
 
@@ -61,6 +87,7 @@ def write_configs(dest: Path) -> None:
     (dest / "mf_head_config.h").write_text(render_head_config(w, b, MAX_CLASSES, HEAD_DEFAULTS))
     (dest / HEADER_NAME).write_text(render_frontend_config(feature_config(), INPUT_SCALE,
                                                            INPUT_ZERO_POINT))
+    (dest / "mf_rnn_config.h").write_text(rnn_config())
     (dest / "mf_build_id.h").write_text(
         f'#ifndef MF_BUILD_ID_H\n#define MF_BUILD_ID_H\n#define MF_BUILD_ID "{BUILD_ID}"\n#endif\n')
     # What a firmware project's generated mf_config.h gives the runtime (this build has no board.json).
@@ -97,13 +124,13 @@ def fuzz_sources(firmware: Path = FIRMWARE) -> list[Path]:
     return ([FUZZ_DIR / "fuzz_link.c", FUZZ_DIR / "host_board.c", FUZZ_DIR / "fuzz_model.c",
              firmware / "link" / "mf_link.c", rt / "mf_dispatch.c", rt / "mf_handlers_core.c",
              rt / "mf_guard.c"] + sorted((firmware / "learning").glob("*.c"))
-            + sorted((firmware / "frontend").glob("*.c")))
+            + sorted((firmware / "frontend").glob("*.c")) + sorted((firmware / "rnn").glob("*.c")))
 
 
 def build_fuzzer(dest: Path, firmware: Path = FIRMWARE) -> Path:
     """The libFuzzer target (dest/fuzz_link) from the firmware sources under ``firmware``."""
     write_configs(dest)
-    includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "learning", "frontend")]
+    includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "kernels", "learning", "frontend", "rnn")]
     flags = [f"-I{d}" for d in includes]
     return compile_host(fuzz_sources(firmware), dest / "fuzz_link", flags, fuzzer=True)
 
@@ -123,6 +150,20 @@ def _f32(values) -> bytes:
     return np.asarray(values, "<f4").tobytes()
 
 
+def rnn_frames(*classes: int | None) -> bytes:
+    """RNN frames, each making the fuzz model's logits favour one class (None: all equal, an
+    unconfident step): out0[k] sums input 0's bytes i = k mod DIM."""
+    out = b""
+    for c in classes:
+        out += bytes(100 if c is not None and i % DIM == c else 0 for i in range(frame_bytes()))
+    return out
+
+
+def bag_frames(first: int, *classes: int | None) -> bytes:
+    """A BAG_FRAMES record: first_frame u32 then the frames."""
+    return record(0x32, struct.pack("<I", first) + rnn_frames(*classes))
+
+
 def seed_inputs() -> dict[str, bytes]:
     """Seed name -> fuzz input: a valid request of every message type (named by its type),
     then whole sessions, then raw streams (noise and frames)."""
@@ -130,7 +171,7 @@ def seed_inputs() -> dict[str, bytes]:
     from mcuforge.link import protocol as P
 
     cfg = feature_config()
-    n_in0 = cfg.n_frames * cfg.n_mels
+    n_in0 = frame_bytes()
     out0 = 4 * DIM
     audio = (np.arange(200) * 97 % 2000 - 1000).astype("<i2").tobytes()
     blob = Head(*head_init(), MAX_CLASSES, **HEAD_DEFAULTS).state.to_bytes()
@@ -161,6 +202,10 @@ def seed_inputs() -> dict[str, bytes]:
                                  record(0x28, struct.pack("<I", half) + blob[half:])),
         "29_learn_reset": framed(record(0x29)),
         "2a_set_embedding": framed(record(0x2A, _f32(np.arange(DIM) / DIM))),
+        "30_rnn_info": framed(record(0x30)),
+        "31_bag_begin": framed(record(0x31), bag_frames(0, 1)),
+        "32_bag_frames": framed(bag_frames(0, 2, 2)),
+        "33_bag_end": framed(bag_frames(0, None, 3), record(0x33)),
         "session_infer": framed(
             record(0x03, P.write_input_payload(0, 0, bytes(range(n_in0)))),
             record(0x03, P.write_input_payload(1, 0, b"\x05\x00\x06\x00\x07\x00\x08\x00")),
@@ -175,6 +220,13 @@ def seed_inputs() -> dict[str, bytes]:
             record(0x12, struct.pack("<I", 100) + audio[200:]),  # a resend overlapping the first
             record(0x12, struct.pack("<I", 200) + audio), record(0x13), record(0x04),
             record(0x23, b"\x00")),
+        # (sessions within the fuzz runs' max_len of 512: a frame is 120 bytes) instances as
+        # they fall due (window 3, stride 1) with an early exit, an empty resend acknowledged
+        # again, a lost chunk refused, the end repeated, frames after the end refused
+        "session_rnn": framed(
+            record(0x30), record(0x31), bag_frames(0, 1, 1), bag_frames(2, 1), bag_frames(2),
+            bag_frames(9), record(0x33), record(0x33), bag_frames(3), record(0x31), record(0x33)),
+        "session_rnn_bag_rule": framed(bag_frames(0, 2, 2), bag_frames(2, 2, None), record(0x33)),
         # the fuzzer's first find: a huge lr overflows the head to inf, the next softmax sees
         # NaN logits, and mf_head_expf converted NaN to int (undefined behaviour)
         "found_nan_logits": framed(

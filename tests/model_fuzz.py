@@ -443,18 +443,22 @@ def run_case(data: bytes, board) -> Exception | None:
     return None
 
 
-def fuzz_model(name: str, data: bytes, cases: int, first_seed: int = 0, board=None) -> FuzzResult:
+def fuzz_model(name: str, data: bytes, cases: int, first_seed: int = 0, board=None,
+               into: FuzzResult | None = None) -> FuzzResult:
+    """``cases`` mutations of a model, counted into ``into`` (a new result if None) as each ends:
+    stopped by Ctrl-C, ``into`` holds the cases finished so far (the one cut short is not counted)."""
     board = board or load_board(BOARD)
     mut = Mutator(data)
-    res = FuzzResult()
+    res = FuzzResult() if into is None else into
     for seed in range(first_seed, first_seed + cases):
         case, what = mut.case(seed)
-        res.executions += 1
         try:
             refusal = run_case(case, board)
         except Exception as exc:  # the fuzzer's job: record every non-ModelError as a crash
+            res.executions += 1
             res.crashes.append(Crash(name, seed, what, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
             continue
+        res.executions += 1
         if refusal is None:
             res.compiled += 1
         else:

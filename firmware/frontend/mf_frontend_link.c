@@ -184,13 +184,17 @@ static void on_read_features(const mf_frame *req)
 }
 #endif
 
+static const mf_link_route routes[] MF_CONST = {
+    {MF_MSG_FRONTEND_INFO, on_info},
+    {MF_MSG_AUDIO_BEGIN, on_begin},
+    {MF_MSG_AUDIO_CHUNK, on_chunk},
+    {MF_MSG_AUDIO_END, on_end},
+#if MF_FRONTEND_KEEP_FLOAT
+    {MF_MSG_READ_FEATURES, on_read_features},
+#endif
+};
+
 void mf_ext_frontend_register(void)
 {
-    (void)mf_link_register(MF_MSG_FRONTEND_INFO, on_info);
-    (void)mf_link_register(MF_MSG_AUDIO_BEGIN, on_begin);
-    (void)mf_link_register(MF_MSG_AUDIO_CHUNK, on_chunk);
-    (void)mf_link_register(MF_MSG_AUDIO_END, on_end);
-#if MF_FRONTEND_KEEP_FLOAT
-    (void)mf_link_register(MF_MSG_READ_FEATURES, on_read_features);
-#endif
+    (void)MF_LINK_REGISTER_ROUTES(routes);
 }

@@ -371,18 +371,22 @@ static void on_reset(const mf_frame *req)
     reply_empty(req);
 }
 
+static const mf_link_route routes[] MF_CONST = {
+    {MSG_LEARN_CONFIG, on_config},
+    {MSG_LEARN_INFO, on_info},
+    {MSG_ADD_CLASS, on_add_class},
+    {MSG_TRAIN, on_train},
+    {MSG_PREDICT, on_predict},
+    {MSG_EVAL_EMBEDDING, on_eval_embedding},
+    {MSG_STATE_INFO, on_state_info},
+    {MSG_READ_STATE, on_read_state},
+    {MSG_WRITE_STATE, on_write_state},
+    {MSG_LEARN_RESET, on_reset},
+    {MSG_SET_EMBEDDING, on_set_embedding},
+};
+
 void mf_ext_learning_register(void)
 {
     mf_head_reset();
-    (void)mf_link_register(MSG_LEARN_CONFIG, on_config);
-    (void)mf_link_register(MSG_LEARN_INFO, on_info);
-    (void)mf_link_register(MSG_ADD_CLASS, on_add_class);
-    (void)mf_link_register(MSG_TRAIN, on_train);
-    (void)mf_link_register(MSG_PREDICT, on_predict);
-    (void)mf_link_register(MSG_EVAL_EMBEDDING, on_eval_embedding);
-    (void)mf_link_register(MSG_STATE_INFO, on_state_info);
-    (void)mf_link_register(MSG_READ_STATE, on_read_state);
-    (void)mf_link_register(MSG_WRITE_STATE, on_write_state);
-    (void)mf_link_register(MSG_LEARN_RESET, on_reset);
-    (void)mf_link_register(MSG_SET_EMBEDDING, on_set_embedding);
+    (void)MF_LINK_REGISTER_ROUTES(routes);
 }

@@ -162,10 +162,14 @@ static void on_end(const mf_frame *req)
     mf_link_end();
 }
 
+static const mf_link_route routes[] MF_CONST = {
+    {MF_MSG_RNN_INFO, on_info},
+    {MF_MSG_BAG_BEGIN, on_begin},
+    {MF_MSG_BAG_FRAMES, on_frames},
+    {MF_MSG_BAG_END, on_end},
+};
+
 void mf_ext_rnn_register(void)
 {
-    (void)mf_link_register(MF_MSG_RNN_INFO, on_info);
-    (void)mf_link_register(MF_MSG_BAG_BEGIN, on_begin);
-    (void)mf_link_register(MF_MSG_BAG_FRAMES, on_frames);
-    (void)mf_link_register(MF_MSG_BAG_END, on_end);
+    (void)MF_LINK_REGISTER_ROUTES(routes);
 }

@@ -2,12 +2,7 @@
 #include "mf_cycles.h"
 #include "mf_runtime.h"
 
-typedef struct {
-    uint8_t type;
-    mf_link_handler fn;
-} handler_entry;
-
-static handler_entry handlers[MF_LINK_MAX_HANDLERS];
+static mf_link_route handlers[MF_LINK_MAX_HANDLERS];
 static uint32_t handler_count;
 static mf_link_parser parser;
 static uint8_t discarding; /* after an oversized length: drop bytes until the line idles */
@@ -27,9 +22,20 @@ int mf_link_register(uint8_t type, mf_link_handler handler)
         }
     }
     handlers[handler_count].type = type;
-    handlers[handler_count].fn = handler;
+    handlers[handler_count].handler = handler;
     handler_count++;
     return 0;
+}
+
+uint32_t mf_link_register_routes(const mf_link_route *routes, uint32_t count)
+{
+    uint32_t i, refused = 0;
+    for (i = 0; i < count; i++) {
+        mf_link_route r;
+        mf_copy_const(&r, &routes[i], sizeof r); /* the table is MF_CONST */
+        refused += mf_link_register(r.type, r.handler) != 0 ? 1u : 0u;
+    }
+    return refused;
 }
 
 uint32_t mf_link_handler_count(void)
@@ -74,7 +80,7 @@ void mf_dispatch(const mf_frame *req)
     current_type = req->type;
     for (i = 0; i < handler_count; i++) {
         if (handlers[i].type == req->type) {
-            handlers[i].fn(req);
+            handlers[i].handler(req);
             return;
         }
     }

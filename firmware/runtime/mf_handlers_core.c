@@ -231,14 +231,18 @@ static void on_exit(const mf_frame *req)
     mf_board_exit(code);
 }
 
+static const mf_link_route routes[] MF_CONST = {
+    {MF_MSG_HELLO, on_hello},
+    {MF_MSG_PING, on_ping},
+    {MF_MSG_WRITE_INPUT, on_write_input},
+    {MF_MSG_INVOKE, on_invoke},
+    {MF_MSG_READ_OUTPUT, on_read_output},
+    {MF_MSG_READ_PROFILE, on_read_profile},
+    {MF_MSG_EXIT, on_exit},
+};
+
 void mf_handlers_core_register(void)
 {
     mf_guard_init(); /* at boot, from main: the stack below is still unused */
-    (void)mf_link_register(MF_MSG_HELLO, on_hello);
-    (void)mf_link_register(MF_MSG_PING, on_ping);
-    (void)mf_link_register(MF_MSG_WRITE_INPUT, on_write_input);
-    (void)mf_link_register(MF_MSG_INVOKE, on_invoke);
-    (void)mf_link_register(MF_MSG_READ_OUTPUT, on_read_output);
-    (void)mf_link_register(MF_MSG_READ_PROFILE, on_read_profile);
-    (void)mf_link_register(MF_MSG_EXIT, on_exit);
+    (void)MF_LINK_REGISTER_ROUTES(routes);
 }

@@ -1,6 +1,6 @@
 /* The firmware runtime: a table of link message handlers and the loop that serves them.
- * Extensions (on-device learning, audio streaming...) add message types by calling
- * mf_link_register() from their mf_ext_<name>_register(); the project's generated
+ * Extensions (on-device learning, audio streaming...) add message types by registering a
+ * table of routes from their mf_ext_<name>_register(); the project's generated
  * mf_extensions.c calls those, so the dispatcher itself never changes. */
 #ifndef MF_RUNTIME_H
 #define MF_RUNTIME_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mf_config.h"
+#include "mf_const.h"
 #include "mf_link.h"
 
 #ifndef MF_LINK_MAX_HANDLERS
@@ -28,6 +29,20 @@ typedef void (*mf_link_handler)(const mf_frame *req);
 
 /* 0 = registered; -1 = table full or type already taken or reserved. */
 int mf_link_register(uint8_t type, mf_link_handler handler);
+
+/* One message type and its handler. The core and each extension list theirs in one table,
+ *     static const mf_link_route routes[] MF_CONST = {{MSG_A, on_a}, {MSG_B, on_b}};
+ * kept in flash (MF_CONST: no RAM on the AVR either), and register it with
+ * MF_LINK_REGISTER_ROUTES(routes). */
+typedef struct {
+    uint8_t type;
+    mf_link_handler handler;
+} mf_link_route;
+
+/* Registers routes[0..count) in order; returns how many were refused. */
+uint32_t mf_link_register_routes(const mf_link_route *routes, uint32_t count);
+#define MF_LINK_REGISTER_ROUTES(routes) \
+    mf_link_register_routes((routes), (uint32_t)(sizeof(routes) / sizeof((routes)[0])))
 /* Registered types, in registration order (for HELLO). */
 uint32_t mf_link_handler_count(void);
 uint8_t mf_link_handler_type(uint32_t i);

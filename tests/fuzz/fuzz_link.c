@@ -1,13 +1,13 @@
 /* libFuzzer target: the firmware's link parser, dispatcher and every message handler (core,
- * frontend, learning), built for the host with ASan/UBSan (tests/fuzz_firmware.py).
+ * frontend, learning, RNN), built for the host with ASan/UBSan (tests/fuzz_firmware.py).
  *
  * Input: byte 0 picks the mode.
  *   even: the rest is the raw byte stream the UART receives (noise, partial frames, ...);
  *   odd:  the rest is records `type u8, seq u8, len u16le, payload`, each sent as a frame with
  *         a correct CRC (payload cut to what the input holds; a len over the max payload is
  *         sent as a header alone), the line idling after each one, as a host would.
- * Every input starts from the same state (parser reset, head reset, a clip just opened,
- * arena zeroed, guards refilled); host_board.c checks every reply is a well-made frame. */
+ * Every input starts from the same state (parser reset, head reset, a clip and a bag just
+ * opened, arena zeroed, guards refilled); host_board.c checks every reply is a well-made frame. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,11 +19,13 @@
 
 void mf_ext_frontend_register(void);
 void mf_ext_learning_register(void);
+void mf_ext_rnn_register(void);
 
 void mf_extensions_register(void)
 {
     mf_ext_frontend_register();
     mf_ext_learning_register();
+    mf_ext_rnn_register();
 }
 
 static uint8_t frame_buf[6u + 65535u + 2u];
@@ -78,6 +80,7 @@ static void reset_state(void)
     mf_guard_init();
     dispatch_empty(0x29); /* LEARN_RESET */
     dispatch_empty(0x11); /* AUDIO_BEGIN */
+    dispatch_empty(0x31); /* BAG_BEGIN */
     mf_runtime_serve_once(); /* idle: the parser starts clean */
 }
 

@@ -1,6 +1,7 @@
 /* The model behind the firmware fuzz target (host) and the bounds and guard tests (QEMU),
- * shaped for both extensions: input 0 is the front end's frames x mels int8, output 0 a
- * float32 embedding of MF_HEAD_DIM values for the learning head.
+ * shaped for the extensions: input 0 is the front end's frames x mels int8 (and one frame of
+ * the RNN), output 0 a float32 embedding of MF_HEAD_DIM values for the learning head (its
+ * first values the RNN's logits).
  *   out0[k] = (sum of in0[i] over i = k mod DIM) / 128,   out1 = sum(in0) + sum(in1)
  * Test hooks, when in1[0] == 0x0A0A: in1[1] == 0x0F0F writes one byte past the arena (an
  * arena overflow), 0x0D0D takes 2 KB more stack, 0x0B0B (Cortex-M) writes a word at the
@@ -84,6 +85,9 @@ static int32_t run_hook(void)
         return 0;
     }
 }
+
+/* No state tensors: the RNN extension's reset before each instance has nothing to zero. */
+void mf_model_reset(void) {}
 
 int mf_model_invoke(void)
 {

@@ -164,7 +164,8 @@ def copy_platform(board: Board | str, dest_dir: str | Path,
     the board's drivers (+ ``firmware/<ext>/`` per extension), the board folder, ``mf_config.h``
     and the arch files generated from board.json; returns its C sources, relative to ``dest_dir``.
     An extension ``NAME`` is a folder ``firmware/NAME/`` whose C code defines
-    ``void mf_ext_NAME_register(void)`` (it calls ``mf_link_register``)."""
+    ``void mf_ext_NAME_register(void)`` (it registers its table of
+    ``mf_link_route`` with ``MF_LINK_REGISTER_ROUTES``)."""
     board = load_board(board)
     dest = Path(dest_dir)
     fw = resources.firmware_dir()
