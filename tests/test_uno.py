@@ -3,6 +3,8 @@ the link in 64-byte frames, exact simulated cycle counts. The fake model's firmw
 input on the AVR) runs on the simulated part; sessions take ~0.1 s once built."""
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 
 import numpy as np
@@ -148,7 +150,19 @@ def test_debian_prebuilt_optiboot_does_not_fit_the_boot_section():
     assert lo == 0x7E00 and hi <= 0x8000
 
 
-@pytest.mark.slow  # flaky: avrdude sometimes cannot open the simavr pty ("programmer is not responding"); out of make test until fixed
+def test_optiboot_waits_for_a_slow_starting_avrdude(fake_firmware, tmp_path, monkeypatch):
+    """Optiboot's 1 s upload window opens with avrdude's first byte, as the Uno's DTR auto-reset
+    opens it on the board: an avrdude that starts 2 s after the part still uploads. (Started
+    at once, simavr ran the window out before avrdude sent anything when avrdude was slow to
+    start: "unable to open programmer".)"""
+    slow = tmp_path / "avrdude"
+    slow.write_text(f"#!/bin/sh\nsleep 2\nexec {shutil.which('avrdude')} \"$@\"\n")
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with open_session(fake_firmware(UNO).elf, UNO, via_bootloader=True) as s:
+        assert s.uploaded and s.argv[1] == "--auto-reset"
+        assert s.link().hello().model_name == "fake_model"
+
 
 def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
     """The real Uno path on the simulated part: Optiboot, the board's avrdude command over the

@@ -13,6 +13,11 @@ simavr is cycle-accurate and deterministic: Timer1 counts *simulated cycles* of 
 ``via_bootloader=True`` puts the firmware on the part the way a real Uno gets it: the part
 starts in Optiboot, the board's ``avrdude`` command uploads the firmware's HEX through the pty
 (STK500 protocol, the bootloader writes flash with SPM), Optiboot's watchdog reset starts it.
+As on the board, Optiboot's 1 s upload window opens when avrdude is ready: the runner holds
+the part in reset until avrdude's first byte (a pty has no DTR for the Uno's auto-reset) and
+runs the bootloader no faster than real time (simavr runs it ~2x faster; started at once, the
+window closed before a slow-starting avrdude sent its first GET_SYNC, and the upload failed
+with "unable to open programmer").
 Debian's prebuilt ``optiboot_atmega328.hex`` cannot be used for this: built with avr-gcc 5.4
 it is 532 bytes, so it runs past the end of flash (appStart at 0x8004) and its version word at
 0x7FFE overwrites an instruction of watchdogConfig. ``optiboot_hex()`` builds Optiboot from
@@ -124,11 +129,14 @@ def hex_span(path: Path) -> tuple[int, int]:
     return lo, hi
 
 
-def simavr_argv(images: list[Path], board: Board) -> list[str]:
-    """The runner's command line: MCU, clock, then the firmware ELF or HEX images."""
+def simavr_argv(images: list[Path], board: Board, auto_reset: bool = False) -> list[str]:
+    """The runner's command line: MCU, clock, then the firmware ELF or HEX images.
+    ``auto_reset``: the part starts in the bootloader image (the last) on the host's first byte,
+    as the Uno's DTR auto-reset starts Optiboot when avrdude opens the port (``simavr_uart.c``)."""
     if board.emulator is None or board.emulator.kind != "simavr":
         raise FlashError(f"board '{board.name}' has no simavr emulator entry in its board.json")
-    return [str(runner_path()), board.emulator.machine, str(board.clock_hz), *map(str, images)]
+    return [str(runner_path()), *(["--auto-reset"] if auto_reset else []), board.emulator.machine,
+            str(board.clock_hz), *map(str, images)]
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -144,10 +152,10 @@ class SimavrSession(Session):
     uploaded = False  # True when the firmware came through the bootloader (via_bootloader)
 
     def __init__(self, images: list[Path], board: Board, log_path: str | Path | None = None,
-                 start_timeout: float = 10.0):
+                 start_timeout: float = 10.0, auto_reset: bool = False):
         super().__init__()
         self.board = board
-        self.argv = simavr_argv(images, board)
+        self.argv = simavr_argv(images, board, auto_reset)
         self._tmpdir = None
         if log_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="mcuforge-simavr-")
@@ -282,9 +290,12 @@ class SimavrBackend(FlashBackend):
     def _upload_through_optiboot(elf: Path, board: Board, log_path, start_timeout: float) -> SimavrSession:
         from .tools import ToolBackend
 
-        session = SimavrSession([optiboot_hex()], board, log_path=log_path, start_timeout=start_timeout)
+        # The part stays in reset until avrdude's first byte (auto_reset), then Optiboot waits
+        # for the upload (it saw an external reset) for 1 s of real time or more.
+        session = SimavrSession([optiboot_hex()], board, log_path=log_path, start_timeout=start_timeout,
+                                auto_reset=True)
         try:
-            session.resume()  # Optiboot waits for the upload (it saw an external reset)
+            session.resume()
             ToolBackend("avrdude").flash(elf, board, port=session.url)
         except BaseException:
             session.close()

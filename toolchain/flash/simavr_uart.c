@@ -1,7 +1,7 @@
 /* mcuforge's simavr runner: one AVR running a firmware ELF (or Intel HEX images) with its
  * USART0 on a pseudo-terminal, both ways (libsimavr + libsimavrparts' uart_pty).
  *
- *   mcuforge-simavr MCU CLOCK_HZ FIRMWARE [FIRMWARE...]
+ *   mcuforge-simavr [--auto-reset] MCU CLOCK_HZ FIRMWARE [FIRMWARE...]
  *
  * A FIRMWARE ending in .hex is loaded at the addresses it names (e.g. a bootloader); the
  * run starts at the last one's lowest address. Prints "pty PATH" and waits for a line on
@@ -9,10 +9,21 @@
  * the firmware halts with `cli; sleep`, prints "cycles N", "stack N" (for an ELF: the most
  * stack the firmware used, RAM above .bss being painted before the run) and "halted CODE" (or "crashed
  * pc ADDR") and exits when stdin closes. Exit status: r24 at the halt (the firmware's exit
- * code), 125 if the simulated part crashed. */
+ * code), 125 if the simulated part crashed.
+ *
+ * --auto-reset stands in for the Uno's auto-reset (the host's DTR pulse resets the part, so
+ * Optiboot's 1 s upload window opens when avrdude is ready to talk). A pty carries no DTR: the
+ * part stays in reset after "go" until the host's first byte arrives (avrdude's first
+ * GET_SYNC, which Optiboot then reads), and while it runs in the bootloader image it runs no
+ * faster than real time, so that window is at least 1 s of host time, as on the board. Without
+ * it the bootloader started when the host said "go", ran ~2x faster than real time, and
+ * gave up before a slow-starting avrdude (300 ms of DTR pulse, its config parse, a loaded
+ * host) sent anything. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <simavr/parts/uart_pty.h>
@@ -91,6 +102,45 @@ static int load_hex(avr_t *avr, const char *path, uint32_t *start)
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* --auto-reset: sleep while the part, running at or above `boot` (the bootloader), is ahead of
+ * real time since it entered there; checked once per simulated millisecond. */
+typedef struct {
+    uint32_t boot;
+    int inside;
+    avr_cycle_count_t cycle0, next;
+    double t0;
+} pacer_t;
+
+static void pace(avr_t *avr, pacer_t *p)
+{
+    double ahead;
+    if (avr->cycle < p->next) {
+        return;
+    }
+    p->next = avr->cycle + avr->frequency / 1000u;
+    if (avr->pc < p->boot) {
+        p->inside = 0; /* the application runs as fast as the host allows */
+        return;
+    }
+    if (!p->inside) {
+        p->inside = 1;
+        p->cycle0 = avr->cycle;
+        p->t0 = now_s();
+        return;
+    }
+    ahead = (double)(avr->cycle - p->cycle0) / avr->frequency - (now_s() - p->t0);
+    if (ahead > 0.0) {
+        usleep((useconds_t)(ahead * 1e6));
+    }
+}
+
 int main(int argc, char **argv)
 {
     static uart_pty_t pty;
@@ -99,10 +149,16 @@ int main(int argc, char **argv)
     char line[16];
     int state, i, have_start = 0;
     uint32_t start = 0, a, ram_used = 0;
-    int have_elf = 0;
+    int have_elf = 0, auto_reset = 0;
+    pacer_t pacer = {0};
 
+    if (argc > 1 && strcmp(argv[1], "--auto-reset") == 0) {
+        auto_reset = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 4) {
-        fprintf(stderr, "usage: %s MCU CLOCK_HZ FIRMWARE.elf|IMAGE.hex...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--auto-reset] MCU CLOCK_HZ FIRMWARE.elf|IMAGE.hex...\n", argv[0]);
         return 2;
     }
     avr = avr_make_mcu_by_name(argv[1]);
@@ -138,6 +194,11 @@ int main(int argc, char **argv)
         avr->codeend = avr->flashend;
         avr->data[MCUSR_ADDR] = EXTRF_BIT;
     }
+    if (auto_reset && !have_start) {
+        fprintf(stderr, "mcuforge-simavr: --auto-reset needs a bootloader .hex image to start in\n");
+        return 2;
+    }
+    pacer.boot = start;
 
     /* Paint the RAM the firmware's data and bss leave free: what the stack overwrites shows. */
     for (a = avr->ioend + 1u + ram_used; a <= avr->ramend; a++) {
@@ -160,9 +221,24 @@ int main(int argc, char **argv)
         uart_pty_stop(&pty);
         return 0; /* the host went away before starting the run */
     }
+    /* The reset is released by the host's first byte (uart_pty's thread queues it; the part's
+     * receiver takes it once enabled), or by the host going away. */
+    while (auto_reset && pty.pty.out.read == pty.pty.out.write && pty.pty.buffer_len == 0) {
+        struct timeval none = {0, 0};
+        fd_set in;
+        FD_ZERO(&in);
+        FD_SET(0, &in);
+        if (select(1, &in, NULL, NULL, &none) > 0 && fgets(line, sizeof line, stdin) == NULL) {
+            _exit(0);
+        }
+        usleep(1000);
+    }
 
     do {
         state = avr_run(avr);
+        if (auto_reset) {
+            pace(avr, &pacer);
+        }
     } while (state != cpu_Done && state != cpu_Crashed);
 
     /* The last bytes the firmware sent (its EXIT reply) may still be in uart_pty's queue:
