@@ -8,16 +8,11 @@
 
 #include <stdint.h>
 
-#include "mf_const.h"
+#include "mf_train.h"
 
 typedef struct {
-    int32_t in_h, in_w, in_c;    /* the forward input (= this gradient's output) */
-    int32_t out_h, out_w, out_c; /* the forward output (= the incoming gradient) */
-    int32_t filter_h, filter_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;        /* the forward layer's leading padding */
-    int32_t act_min, act_max;    /* the forward output clamp */
+    mf_window win;               /* in: the forward input (= this gradient's output), out: the forward output */
+    int32_t in_c, out_c;
     int32_t multiplier, shift;   /* s_g * max s_W / s_gx, Q31 */
 } mf_conv2d_grad_input_params;
 

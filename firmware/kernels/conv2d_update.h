@@ -8,17 +8,12 @@
 
 #include <stdint.h>
 
-#include "mf_const.h"
+#include "mf_train.h"
 
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t filter_h, filter_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;
+    mf_window win;
+    int32_t in_c, out_c;
     int32_t input_offset;        /* -input zero point */
-    int32_t act_min, act_max;    /* the forward output clamp */
     int32_t n_channels;          /* output channels updated (listed in channels) */
 } mf_conv2d_update_params;
 

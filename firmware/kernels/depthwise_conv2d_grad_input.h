@@ -8,17 +8,11 @@
 
 #include <stdint.h>
 
-#include "mf_const.h"
+#include "mf_train.h"
 
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w;
-    int32_t depth_multiplier;
-    int32_t filter_h, filter_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;
-    int32_t act_min, act_max;    /* the forward output clamp */
+    mf_window win;
+    int32_t in_c, depth_multiplier;
     int32_t multiplier, shift;   /* s_g * max s_W / s_gx, Q31 */
 } mf_depthwise_conv2d_grad_input_params;
 

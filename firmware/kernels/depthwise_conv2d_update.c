@@ -1,36 +1,21 @@
 /* int8 depthwise conv2d backward, filter update in place. */
 #include "depthwise_conv2d_update.h"
 
-#include "mf_train.h"
-
 void mf_depthwise_conv2d_update_s8(const mf_depthwise_conv2d_update_params *params, const int8_t *grad_out,
                                    const int8_t *output, const int8_t *input, const int32_t *step_mult,
                                    const int32_t *step_shift, const int16_t *channels, int8_t *filter)
 {
     MF_PARAMS(mf_depthwise_conv2d_update_params, p, params);
+    const mf_window *win = &p->win;
     const int32_t cout = p->in_c * p->depth_multiplier;
     for (int32_t k = 0; k < p->n_channels; ++k) {
         const int32_t oc = mf_ld_s16(&channels[k]), c = oc / p->depth_multiplier;
         const int32_t mult = mf_ld_s32(&step_mult[oc]), shift = mf_ld_s32(&step_shift[oc]);
-        for (int32_t ky = 0; ky < p->filter_h; ++ky) {
-            for (int32_t kx = 0; kx < p->filter_w; ++kx) {
-                int32_t sum = 0;
-                for (int32_t oy = 0; oy < p->out_h; ++oy) {
-                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dilation_h;
-                    if (iy < 0 || iy >= p->in_h) {
-                        continue;
-                    }
-                    for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dilation_w;
-                        if (ix < 0 || ix >= p->in_w) {
-                            continue;
-                        }
-                        const int32_t o = (oy * p->out_w + ox) * cout + oc;
-                        const int32_t g = mf_grad_masked(grad_out[o], output[o], p->act_min, p->act_max);
-                        sum += g * ((int32_t)input[(iy * p->in_w + ix) * p->in_c + c] + p->input_offset);
-                    }
-                }
-                int8_t *w = &filter[(ky * p->filter_w + kx) * cout + oc];
+        for (int32_t ky = 0; ky < win->filter_h; ++ky) {
+            for (int32_t kx = 0; kx < win->filter_w; ++kx) {
+                const int32_t sum = mf_window_weight_sum(win, ky, kx, &grad_out[oc], &output[oc], cout, &input[c],
+                                                         p->in_c, p->input_offset);
+                int8_t *w = &filter[(ky * win->filter_w + kx) * cout + oc];
                 *w = mf_sgd_s8(*w, sum, mult, shift);
             }
         }

@@ -1,11 +1,13 @@
 /* Steps shared by the int8 backward kernels (mirrors toolchain/ops/_train.py, which documents
- * the number formats): the gradient through the forward clamp, the 64-bit input-gradient sum
- * brought back to int8, and the QAS-scaled SGD step applied in place. */
+ * the number formats): the gradient through the forward clamp, the window walks of the conv and
+ * depthwise backward kernels (weight-gradient sum of one tap, input-gradient sum of one pixel),
+ * the 64-bit input-gradient sum brought back to int8, and the QAS-scaled SGD step applied in place. */
 #ifndef MF_TRAIN_H
 #define MF_TRAIN_H
 
 #include <stdint.h>
 
+#include "mf_const.h"
 #include "mf_quant.h"
 
 /* The gradient through the forward layer's clamp: 0 where its output sat at a bound. */
@@ -34,6 +36,88 @@ static inline int32_t mf_grad_source(int32_t i, int32_t k, int32_t pad, int32_t 
         return -1;
     }
     return num / stride;
+}
+
+/* The window of a conv-family layer, as every conv backward kernel's params struct holds it: the
+ * forward input and output planes, the filter taps, stride, dilation, leading padding and the
+ * forward output clamp. */
+typedef struct {
+    int32_t in_h, in_w;
+    int32_t out_h, out_w;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;
+} mf_window;
+
+/* The outputs [*lo, *hi) of a row (or column) of size outputs whose tap, at offset off (tap *
+ * dilation - pad) from output * stride, reads inside an input of in_size. */
+static inline void mf_window_span(int32_t off, int32_t stride, int32_t in_size, int32_t size, int32_t *lo,
+                                  int32_t *hi)
+{
+    const int32_t first = off < 0 ? (-off + stride - 1) / stride : 0;
+    const int32_t end = in_size > off ? (in_size - off + stride - 1) / stride : 0;
+    *lo = first;
+    *hi = end < size ? end : size;
+}
+
+/* The weight-gradient sum of tap (ky, kx) for one output channel: over the output pixels whose
+ * tap reads inside the image, dz[oy][ox] (through the clamp) * (x[iy][ix] + input_offset).
+ * grad_out and output point at the channel in pixel 0 (out_c channels a pixel), input at the
+ * input channel the tap reads (in_c channels a pixel). Taps in the padding add nothing. */
+static inline int32_t mf_window_weight_sum(const mf_window *w, int32_t ky, int32_t kx, const int8_t *grad_out,
+                                           const int8_t *output, int32_t out_c, const int8_t *input,
+                                           int32_t in_c, int32_t input_offset)
+{
+    const int32_t off_y = ky * w->dilation_h - w->pad_h, off_x = kx * w->dilation_w - w->pad_w;
+    int32_t oy0, oy1, ox0, ox1;
+    mf_window_span(off_y, w->stride_h, w->in_h, w->out_h, &oy0, &oy1);
+    mf_window_span(off_x, w->stride_w, w->in_w, w->out_w, &ox0, &ox1);
+    const int32_t act_min = w->act_min, act_max = w->act_max, x_step = w->stride_w * in_c;
+    int32_t sum = 0;
+    for (int32_t oy = oy0; oy < oy1; ++oy) {
+        const int32_t o0 = (oy * w->out_w + ox0) * out_c;
+        const int8_t *g = &grad_out[o0], *y = &output[o0];
+        const int8_t *x = &input[((oy * w->stride_h + off_y) * w->in_w + ox0 * w->stride_w + off_x) * in_c];
+        for (int32_t ox = ox0; ox < ox1; ++ox, g += out_c, y += out_c, x += x_step) {
+            sum += mf_grad_masked(*g, *y, act_min, act_max) * ((int32_t)*x + input_offset);
+        }
+    }
+    return sum;
+}
+
+/* The exact input-gradient sum of input pixel (iy, ix): over the (tap, output pixel) pairs that
+ * read it and n output channels j, filter[tap][j] * dz[oy][ox][j] (through the clamp) * ratio[j].
+ * grad_out and output point at the first of the n channels in pixel 0 (out_c channels a pixel),
+ * ratio at its ratio, filter at its weight of tap 0; a tap's weights are tap_stride apart, the
+ * channels' channel_stride apart. */
+static inline int64_t mf_window_input_sum(const mf_window *w, int32_t iy, int32_t ix, const int8_t *grad_out,
+                                          const int8_t *output, int32_t out_c, const int32_t *ratio,
+                                          const int8_t *filter, int32_t tap_stride, int32_t channel_stride,
+                                          int32_t n)
+{
+    int64_t acc = 0;
+    for (int32_t ky = 0; ky < w->filter_h; ++ky) {
+        const int32_t oy = mf_grad_source(iy, ky, w->pad_h, w->dilation_h, w->stride_h, w->out_h);
+        if (oy < 0) {
+            continue;
+        }
+        for (int32_t kx = 0; kx < w->filter_w; ++kx) {
+            const int32_t ox = mf_grad_source(ix, kx, w->pad_w, w->dilation_w, w->stride_w, w->out_w);
+            if (ox < 0) {
+                continue;
+            }
+            const int32_t o = (oy * w->out_w + ox) * out_c;
+            const int8_t *f = &filter[(ky * w->filter_w + kx) * tap_stride];
+            for (int32_t j = 0; j < n; ++j) {
+                const int32_t h = mf_grad_masked(grad_out[o + j], output[o + j], w->act_min, w->act_max)
+                                  * mf_ld_s32(&ratio[j]);
+                acc += (int64_t)mf_ld_s8(&f[j * channel_stride]) * h;
+            }
+        }
+    }
+    return acc;
 }
 
 /* The SGD step of one int8 weight: w - round(sum * m), clamped to [-127, 127]. */

@@ -33,7 +33,7 @@ import numpy as np
 from ..graph.ir import Graph, Op, Tensor
 from ..graph.quant import (INT32_MAX, INT32_MIN, activation_range, multiply_by_quantized_multiplier,
                            quantize_multiplier, quantize_multipliers)
-from .conv2d import compute_padding, conv_output_size
+from .conv2d import c_params, check_int8, compute_padding, conv_output_size
 
 GRAD_MIN, GRAD_MAX = -128, 127
 WEIGHT_MIN, WEIGHT_MAX = -127, 127
@@ -88,17 +88,17 @@ def set_geometry(op: Op, in_hw, k_hw, out_hw) -> None:
 
 
 def geometry_fields(op: Op, x_shape, g_shape, w_shape, depthwise: bool = False) -> dict:
-    """The params-struct fields every conv-family backward kernel shares: shapes, stride,
-    dilation, padding and the forward clamp (``x_shape``: the forward input's shape)."""
+    """The params-struct fields every conv-family backward kernel shares: its ``mf_window``
+    (``win``: planes, taps, stride, dilation, padding, the forward clamp; mf_train.h) and the
+    depths (``x_shape``: the forward input's shape)."""
     a = op.attrs
     kh, kw = w_shape[1:3]
-    return {
-        "in_h": x_shape[1], "in_w": x_shape[2], "in_c": x_shape[3], "out_h": g_shape[1], "out_w": g_shape[2],
-        **({"depth_multiplier": a["depth_multiplier"]} if depthwise else {"out_c": g_shape[3]}),
-        "filter_h": kh, "filter_w": kw, "stride_h": a["stride"][0], "stride_w": a["stride"][1],
-        "dilation_h": a["dilation"][0], "dilation_w": a["dilation"][1], "pad_h": a["pad"][0], "pad_w": a["pad"][1],
-        "act_min": a["act_min"], "act_max": a["act_max"],
-    }
+    win = {"in_h": x_shape[1], "in_w": x_shape[2], "out_h": g_shape[1], "out_w": g_shape[2],
+           "filter_h": kh, "filter_w": kw, "stride_h": a["stride"][0], "stride_w": a["stride"][1],
+           "dilation_h": a["dilation"][0], "dilation_w": a["dilation"][1], "pad_h": a["pad"][0],
+           "pad_w": a["pad"][1], "act_min": a["act_min"], "act_max": a["act_max"]}
+    return {**{f"win.{k}": v for k, v in win.items()}, "in_c": x_shape[3],
+            **({"depth_multiplier": a["depth_multiplier"]} if depthwise else {"out_c": g_shape[3]})}
 
 
 def tap_slices(op: Op, out_hw, k_hw):
@@ -117,6 +117,75 @@ def padded_hw(op: Op, in_hw, out_hw, k_hw) -> tuple[int, int]:
     a = op.attrs
     need = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out_hw, a["stride"], k_hw, a["dilation"])]
     return max(need[0], a["pad"][0] + in_hw[0]), max(need[1], a["pad"][1] + in_hw[1])
+
+
+def input_windows(op: Op, x: np.ndarray, out_hw, k_hw, repeat: int = 1):
+    """Yield (ky, kx, window): what tap (ky, kx) reads of the forward input ``x`` (H, W, C) plus
+    ``input_offset`` at every output pixel, (OH, OW, C*repeat) int64 (channels repeated for a
+    depthwise multiplier); taps in the padding read 0, so they add nothing."""
+    (h_in, w_in), (ph, pw) = x.shape[:2], op.attrs["pad"]
+    xo = np.zeros((*padded_hw(op, (h_in, w_in), out_hw, k_hw), x.shape[2] * repeat), np.int64)
+    xo[ph:ph + h_in, pw:pw + w_in] = np.repeat(x.astype(np.int64) + op.attrs["input_offset"], repeat, axis=-1)
+    for ky, kx, rows, cols in tap_slices(op, out_hw, k_hw):
+        yield ky, kx, xo[rows, cols]
+
+
+def scatter_taps(op: Op, in_hw, out_hw, k_hw, depth: int, tap_values) -> np.ndarray:
+    """The transposed walk: ``tap_values(ky, kx)`` (OH, OW, depth) added at the input pixels tap
+    (ky, kx) reads; -> (H, W, depth) int64, what lands in the padding dropped."""
+    acc = np.zeros((*padded_hw(op, in_hw, out_hw, k_hw), depth), np.int64)
+    for ky, kx, rows, cols in tap_slices(op, out_hw, k_hw):
+        acc[rows, cols] += tap_values(ky, kx)
+    ph, pw = op.attrs["pad"]
+    return acc[ph:ph + in_hw[0], pw:pw + in_hw[1]]
+
+
+def prepare_conv_grad_input(op: Op, graph: Graph, check_shapes) -> None:
+    """What a conv or depthwise input gradient derives (``check_shapes(op, x_shape, g_shape, w)``
+    checks the layer's own shapes): geometry, clamp, Q16 ratios and the output multiplier."""
+    g, y, w = (graph.tensor(n) for n in op.inputs)
+    gx = graph.tensor(op.outputs[0])
+    check_same_shape(g, y)
+    check_shapes(op, gx.shape, g.shape, w)
+    set_geometry(op, gx.shape[1:3], w.shape[1:3], g.shape[1:3])
+    set_clamp(op, y)
+    set_grad_input_quant(op, g, w, gx)
+
+
+def prepare_conv_update(op: Op, graph: Graph, check_shapes, channel_axis: int) -> None:
+    """What a conv or depthwise weight update derives from its inputs, checked: geometry, clamp,
+    channels (on the filter's ``channel_axis``), QAS step multipliers, input offset."""
+    g, y, x = (graph.tensor(n) for n in op.inputs[:3])
+    w = trainable_in_place(op, graph, op.inputs[3], "int8", "filter")
+    check_int8(op, graph, [x.name, w.name], ["input", "filter"])
+    check_same_shape(g, y)
+    check_shapes(op, x.shape, g.shape, w)
+    prepare_conv_step(op, g, y, x, w, w.shape[channel_axis])
+
+
+def emit_conv_grad_input(op: Op, graph: Graph, ctx, channel_axis: int, depthwise: bool = False) -> str:
+    a = op.attrs
+    g, w, gx = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[2]), graph.tensor(op.outputs[0])
+    params = c_params(ctx, f"mf_{op.kind}_params", {
+        **geometry_fields(op, gx.shape, g.shape, w.shape, depthwise),
+        "multiplier": a["multiplier"], "shift": a["shift"],
+    })
+    ratio = ctx.array("ratio", channel_ratio(op, w.shape[channel_axis]).astype(np.int32), "int32_t",
+                      "Q16 filter-scale ratios to the largest, per output channel")
+    gs, ys, ws = (ctx.tensor(n) for n in op.inputs)
+    return f"mf_{op.kind}_s8(&{params}, {gs}, {ys}, {ws}, {ratio}, {ctx.tensor(op.outputs[0])});"
+
+
+def emit_conv_update(op: Op, graph: Graph, ctx, depthwise: bool = False) -> str:
+    a = op.attrs
+    g, x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[2]), graph.tensor(op.inputs[3])
+    params = c_params(ctx, f"mf_{op.kind}_params", {
+        **geometry_fields(op, x.shape, g.shape, w.shape, depthwise),
+        "input_offset": a["input_offset"], "n_channels": len(a["channels"]),
+    })
+    mult, shift, chans = emit_step_arrays(ctx, op)
+    gs, ys, xs, ws = (ctx.tensor(n) for n in op.inputs)
+    return f"mf_{op.kind}_s8(&{params}, {gs}, {ys}, {xs}, {mult}, {shift}, {chans}, {ws});"
 
 
 # ---------------------------------------------------------------- input gradient

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from . import _train
-from .conv2d import c_params, check_int8
+from .conv2d_grad_input import check_conv
 
 KIND = "conv2d_update"
 INPUTS = ("grad_output", "output", "input", "filter")
@@ -26,28 +26,15 @@ OUTPUTS = ("filter",)
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    g, y, x = (graph.tensor(n) for n in op.inputs[:3])
-    w = _train.trainable_in_place(op, graph, op.inputs[3], "int8", "filter")
-    check_int8(op, graph, [x.name, w.name], ["input", "filter"])
-    _train.check_same_shape(g, y)
-    if len(w.shape) != 4 or len(x.shape) != 4 or len(g.shape) != 4 or x.shape[0] != 1 or g.shape[0] != 1:
-        raise ValueError(f"expects 4-D batch-1 input, gradient and filter, got {x.shape}, {g.shape}, {w.shape}")
-    if w.shape[0] != g.shape[3] or w.shape[3] != x.shape[3]:
-        raise ValueError(f"filter {w.shape} does not map {x.shape} to {g.shape}")
-    _train.prepare_conv_step(op, g, y, x, w, w.shape[0])
+    _train.prepare_conv_update(op, graph, check_conv, channel_axis=0)
 
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    a = op.attrs
     g, y, x, w = inputs
-    (h_in, w_in), (oh, ow), k_hw = x.shape[1:3], g.shape[1:3], w.shape[1:3]
     gm = _train.masked(g[0], y[0], op).reshape(-1, w.shape[0])  # (OH*OW, Cout)
-    xo = np.zeros((*_train.padded_hw(op, (h_in, w_in), (oh, ow), k_hw), x.shape[3]), np.int64)
-    ph, pw = a["pad"]
-    xo[ph:ph + h_in, pw:pw + w_in] = x[0].astype(np.int64) + a["input_offset"]  # padding taps add 0
     sums = np.zeros(w.shape, np.int64)
-    for ky, kx, rows, cols in _train.tap_slices(op, (oh, ow), k_hw):
-        sums[:, ky, kx, :] = gm.T @ xo[rows, cols].reshape(-1, x.shape[3])
+    for ky, kx, window in _train.input_windows(op, x[0], g.shape[1:3], w.shape[1:3]):
+        sums[:, ky, kx, :] = gm.T @ window.reshape(-1, x.shape[3])
     return [_train.sgd_step(w, sums, op, _train.WEIGHT_MIN, _train.WEIGHT_MAX).astype(np.int8)]
 
 
@@ -57,12 +44,4 @@ def macs(op: Op, graph: Graph) -> int:
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
-    a = op.attrs
-    g, x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[2]), graph.tensor(op.inputs[3])
-    params = c_params(ctx, "mf_conv2d_update_params", {
-        **_train.geometry_fields(op, x.shape, g.shape, w.shape),
-        "input_offset": a["input_offset"], "n_channels": len(a["channels"]),
-    })
-    mult, shift, chans = _train.emit_step_arrays(ctx, op)
-    gs, ys, xs, ws = (ctx.tensor(n) for n in op.inputs)
-    return f"mf_conv2d_update_s8(&{params}, {gs}, {ys}, {xs}, {mult}, {shift}, {chans}, {ws});"
+    return _train.emit_conv_update(op, graph, ctx)

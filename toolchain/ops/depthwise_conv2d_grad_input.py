@@ -15,7 +15,6 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from . import _train
-from .conv2d import c_params
 
 KIND = "depthwise_conv2d_grad_input"
 INPUTS = ("grad_output", "output", "filter")
@@ -36,27 +35,18 @@ def check_depthwise(op: Op, x_shape, g_shape, w) -> int:
 
 
 def prepare(op: Op, graph: Graph) -> None:
-    g, y, w = (graph.tensor(n) for n in op.inputs)
-    gx = graph.tensor(op.outputs[0])
-    _train.check_same_shape(g, y)
-    check_depthwise(op, gx.shape, g.shape, w)
-    _train.set_geometry(op, gx.shape[1:3], w.shape[1:3], g.shape[1:3])
-    _train.set_clamp(op, y)
-    _train.set_grad_input_quant(op, g, w, gx)
+    _train.prepare_conv_grad_input(op, graph, check_depthwise)
 
 
 def sums(op: Op, graph: Graph, inputs: list[np.ndarray]) -> np.ndarray:
     """The exact 64-bit sums before rounding, shaped as the input gradient (x 2^-16 s_g max s_W: real)."""
     g, y, w = inputs
     gx = graph.tensor(op.outputs[0])
-    (h_in, w_in), (oh, ow), k_hw = gx.shape[1:3], g.shape[1:3], w.shape[1:3]
     h = _train.masked(g[0], y[0], op) * _train.channel_ratio(op, w.shape[3])  # (OH, OW, C*M)
     w64 = w[0].astype(np.int64)
-    acc = np.zeros((*_train.padded_hw(op, (h_in, w_in), (oh, ow), k_hw), w.shape[3]), np.int64)
-    for ky, kx, rows, cols in _train.tap_slices(op, (oh, ow), k_hw):
-        acc[rows, cols] += h * w64[ky, kx]
-    ph, pw = op.attrs["pad"]
-    return acc[ph:ph + h_in, pw:pw + w_in].reshape(h_in, w_in, gx.shape[3], -1).sum(axis=-1).reshape(gx.shape)
+    acc = _train.scatter_taps(op, gx.shape[1:3], g.shape[1:3], w.shape[1:3], w.shape[3],
+                              lambda ky, kx: h * w64[ky, kx])
+    return acc.reshape(*gx.shape[1:], -1).sum(axis=-1).reshape(gx.shape)  # M output channels per input
 
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -69,13 +59,4 @@ def macs(op: Op, graph: Graph) -> int:
 
 
 def emit(op: Op, graph: Graph, ctx) -> str:
-    a = op.attrs
-    g, w, gx = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[2]), graph.tensor(op.outputs[0])
-    params = c_params(ctx, "mf_depthwise_conv2d_grad_input_params", {
-        **_train.geometry_fields(op, gx.shape, g.shape, w.shape, depthwise=True),
-        "multiplier": a["multiplier"], "shift": a["shift"],
-    })
-    ratio = ctx.array("ratio", _train.channel_ratio(op, w.shape[3]).astype(np.int32), "int32_t",
-                      "Q16 filter-scale ratios to the largest, per output channel")
-    gs, ys, ws = (ctx.tensor(n) for n in op.inputs)
-    return f"mf_depthwise_conv2d_grad_input_s8(&{params}, {gs}, {ys}, {ws}, {ratio}, {ctx.tensor(op.outputs[0])});"
+    return _train.emit_conv_grad_input(op, graph, ctx, channel_axis=3, depthwise=True)
