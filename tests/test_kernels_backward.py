@@ -1,7 +1,9 @@
 """The int8 backward kernels (input gradient, QAS-scaled in-place weight and bias steps of fully
 connected, conv2d, 1x1 conv2d and depthwise conv2d): C == numpy twin on the host and on the
 emulated board (carrying the trained tensors across steps), and the numpy twin == TensorFlow's
-autodiff of the float64 graph within the rounding the int8 formats allow (stated per test)."""
+autodiff of the float64 graph within the rounding the int8 formats allow (stated per test); the
+loss (softmax cross-entropy) and global-average-pooling gradients == their numpy twins on the
+host and on the emulated board."""
 from __future__ import annotations
 
 import copy
@@ -194,16 +196,31 @@ def _q(scale, zp=0):
     return Quant(np.array([scale], np.float32), np.array([zp], np.int64))
 
 
+def _ce_graph(batches: int, classes: int):
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    t = {"p": Tensor("p", (batches, classes), "int8", _q(1 / 256, -128)),
+         "label": Tensor("label", (batches,), "int32"), "g": Tensor("g", (batches, classes), "int8", _q(1 / 128))}
+    g = Graph("ce", t, [Op("softmax_cross_entropy_grad", ["p", "label"], ["g"])], ["p", "label"], ["g"])
+    lower(g)
+    return g
+
+
+def _mean_graph(h: int, w: int, c: int):
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    t = {"g": Tensor("g", (1, c), "int8", _q(0.01)), "y": Tensor("y", (1, c), "int8", _q(0.1, -3)),
+         "gx": Tensor("gx", (1, h, w, c), "int8", _q(0.01 / (h * w)))}
+    graph = Graph("mean", t, [Op("mean_grad_input", ["g", "y"], ["gx"])], ["g", "y"], ["gx"])
+    lower(graph)
+    return graph
+
+
 def test_cross_entropy_gradient_c_equals_numpy_and_p_minus_onehot():
     """C == numpy on the host; the gradient is p - onehot within its rounding (1/256), exactly
     -1 + p at the label; a label outside the classes gives p alone."""
-    from mcuforge.graph.ir import Graph, Op, Tensor
-
     rng = np.random.default_rng(1)
-    t = {"p": Tensor("p", (3, 7), "int8", _q(1 / 256, -128)), "label": Tensor("label", (3,), "int32"),
-         "g": Tensor("g", (3, 7), "int8", _q(1 / 128))}
-    g = Graph("ce", t, [Op("softmax_cross_entropy_grad", ["p", "label"], ["g"])], ["p", "label"], ["g"])
-    lower(g)
+    g = _ce_graph(3, 7)
     p = rng.integers(-128, 128, (3, 7)).astype(np.int8)
     p[0, 2] = 127  # a probability near 1 at a wrong class saturates at 127/128
     label = np.array([4, 0, 9], np.int32)
@@ -217,13 +234,8 @@ def test_cross_entropy_gradient_c_equals_numpy_and_p_minus_onehot():
 
 
 def test_mean_gradient_c_equals_numpy_and_is_a_broadcast():
-    from mcuforge.graph.ir import Graph, Op, Tensor
-
     rng = np.random.default_rng(2)
-    t = {"g": Tensor("g", (1, 5), "int8", _q(0.01)), "y": Tensor("y", (1, 5), "int8", _q(0.1, -3)),
-         "gx": Tensor("gx", (1, 3, 4, 5), "int8", _q(0.01 / 12))}
-    graph = Graph("mean", t, [Op("mean_grad_input", ["g", "y"], ["gx"])], ["g", "y"], ["gx"])
-    lower(graph)
+    graph = _mean_graph(3, 4, 5)
     gr, y = rng.integers(-128, 128, (1, 5)).astype(np.int8), np.array([[-128, 0, 5, 127, 1]], np.int8)
     got = run_emitted(graph.ops[0], graph, [gr, y])[0]
     np.testing.assert_array_equal(got, run_graph(graph, [gr, y])[0])
@@ -233,3 +245,47 @@ def test_mean_gradient_c_equals_numpy_and_is_a_broadcast():
     bad.tensor("gx").quant.scale[:] = 0.01
     with pytest.raises(UnsupportedOpError, match="output gradient's / 12"):
         lower(bad)
+
+
+@pytest.mark.qemu
+def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
+    """softmax_cross_entropy_grad (2, 7 and 12 classes, 1-4 rows) and mean_grad_input (1x1, 3x4
+    and 5x2 positions, 1-9 channels) in one firmware on netduinoplus2 == their numpy twins.
+    The inputs reach what a wrong kernel gets wrong: odd probabilities (the half-up rounding),
+    p = 127 at a wrong class and -128 at the label (the clamps), labels outside the classes,
+    mean outputs at both int8 bounds (the mask), gradients of every sign."""
+    from mcuforge.target import open_target
+    from test_kernels_target import merge
+
+    rng = np.random.default_rng(13)
+    cases = [_ce_graph(1, 2), _ce_graph(3, 7), _ce_graph(4, 12), _mean_graph(1, 1, 9), _mean_graph(3, 4, 5),
+             _mean_graph(5, 2, 1)]
+    graph = merge(cases, "loss_pool")
+    lower(graph)
+    seen = []
+    with open_target(graph, "netduinoplus2", workdir=tmp_path) as target:
+        for trial in range(3):
+            xs = []
+            for name in graph.inputs:
+                shape = graph.tensor(name).shape
+                if name.endswith("label"):  # one row's label past the classes
+                    classes = graph.tensor(name.replace("label", "p")).shape[1]
+                    v = rng.integers(0, classes, shape)
+                    v[trial % len(v)] = classes + trial
+                    xs.append(v.astype(np.int32))
+                    continue
+                v = rng.integers(-128, 128, shape)
+                edge = rng.random(shape) < 0.3
+                v = np.where(edge, rng.choice([-128, 127], shape), v)
+                if name.endswith("_y"):  # a mean output at each bound, then one inside
+                    v.flat[trial % v.size] = (-128, 127, 0)[trial]
+                xs.append(v.astype(np.int8))
+            want = run_graph(graph, xs)
+            got, _ = target.run(xs)
+            for name, a, b in zip(graph.outputs, got, want):
+                np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"trial {trial}: {name} differs")
+            seen.append(want)
+    # the inputs did reach both clamps of the loss gradient and the mean's mask
+    ce = np.concatenate([w.reshape(-1) for want in seen for w in want[:3]])
+    assert (ce == 127).any() and (ce == -128).any()
+    assert all(any((want[i] == 0).any() for want in seen) for i in range(3, 6))
