@@ -27,6 +27,8 @@ DOCUMENTED = {
     "mcuforge.model.UnsupportedOpError": 3,
     "mcuforge.model.keras_bnn.BnnFoldError": 3,
     "mcuforge.plan.budget.BudgetError": 3,
+    "mcuforge.train.adapt.AdaptError": 2,
+    "mcuforge.train.adapt.MethodUnsupported": 3,
     "mcuforge.build.BuildError": 4,
     "mcuforge.project.ProjectError": 4,
     "mcuforge.codegen.platform.PlatformError": 4,

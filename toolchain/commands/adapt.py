@@ -1,0 +1,78 @@
+"""'mcuforge adapt': few-shot adaptation of an int8 classifier on the board.
+
+Samples TASKS random tasks from the dataset folder (Speech Commands layout): for each of the
+--classes, --shots support clips from the train split and --queries query clips from the test
+split, as the model's int8 inputs (MODEL.features.json beside the model, as 'mcuforge train'
+writes it). For each task the board starts from the pretrained weights, the support set is
+streamed over the link (--epochs training steps per clip), then the query set runs on the board
+with what it learned. Class k of the task is the model's output k.
+
+Methods: none (class prototypes of the board's pretrained features, fit on the host; no
+backprop), last-layer, bias (every bias), sparse-update (a static scheme: the last layers under
+the budgets), tinytrain (TinyTrain's Fisher-potential choice of layers and channels under the
+budgets; the selection runs on the host, on the numpy twin of the board's training graph),
+full (every weight and bias, where it fits the board).
+"""
+from __future__ import annotations
+
+import sys
+
+from ..train.adapt import METHODS, adapt, check_method, kws_tasks
+from . import _common
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("adapt", help="few-shot adaptation on the board: train on a task's support set, "
+                                     "evaluate its query set", description=_common.doc(__doc__))
+    p.add_argument("model", help="int8 .tflite classifier (a DS-CNN from 'mcuforge train dscnn-kws', "
+                                 "with its .features.json beside it)")
+    p.add_argument("--data", required=True, help="dataset folder (Speech Commands layout)")
+    _common.add_board(p)
+    p.add_argument("--method", default="tinytrain", choices=METHODS, help="what trains (default tinytrain)")
+    p.add_argument("--classes", required=True, help="comma-separated words of the task, e.g. yes,no")
+    p.add_argument("--shots", type=_common.positive_int, default=5, help="support clips per class (default 5)")
+    p.add_argument("--queries", type=_common.positive_int, default=10, help="query clips per class (default 10)")
+    p.add_argument("--tasks", type=_common.positive_int, default=3, help="random tasks (default 3)")
+    p.add_argument("--epochs", type=_common.positive_int, default=3, help="passes over the support set (default 3)")
+    p.add_argument("--budget-ram", type=_common.positive_int, default=16384,
+                   help="bytes of trainable weight copies tinytrain/sparse-update may use (default 16384)")
+    p.add_argument("--budget-macs", type=_common.positive_int, default=None,
+                   help="backward MACs per step tinytrain/sparse-update may use (default: one forward's)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--seed", type=_common.natural_int, default=0)
+    p.add_argument("--workdir", default=None, help="where the firmware is generated (default: a temporary folder)")
+    _common.add_json(p, "the summary")
+    p.set_defaults(func=run)
+
+
+def print_adapt(r: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up when called: --json - moves stdout to stderr
+    print(f"{r['method']} on {r['board']}: {r['tasks']} task(s) of {len(r['classes'])} classes "
+          f"({', '.join(r['classes'])}), {r['shots']} shots, {r['queries']} queries per class", file=out)
+    print(f"  accuracy   {100 * r['accuracy']:.1f}% +- {100 * r['accuracy_std']:.1f}", file=out)
+    print(f"  memory     {r['train_memory_bytes']:,} bytes on the board (arena {r['arena_bytes']:,}, of it "
+          f"trainable copies {r['trainable_bytes']:,}; stack high-water {r['stack_high_water_bytes']:,})", file=out)
+    print(f"  per step   {r['macs_per_step']:,.0f} MACs, {r['cycles_per_step']:,.0f} {r['cycles_kind']}", file=out)
+    print(f"  selection  {r['selection_ran']}", file=out)
+    for k, chosen in enumerate(r.get("chosen", [])):
+        what = ", ".join(f"layer {c['layer']} ({c['kind']}) {c['channels']}/{c['of']} channels" for c in chosen)
+        print(f"  task {k + 1} chose {what}", file=out)
+
+
+def run(args) -> int:
+    from ..boards import load_board
+
+    check_method(args.method)
+    load_board(args.board)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    tasks = kws_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed)
+    show = _common.progress()
+    r = adapt(args.model, tasks, classes, board=args.board, method=args.method, epochs=args.epochs,
+              budget_ram=args.budget_ram, budget_macs=args.budget_macs, learning_rate=args.lr,
+              workdir=args.workdir, seed=args.seed,
+              progress=(lambda msg: print(msg, file=sys.stderr)) if show else None)
+    print_adapt(r)
+    summary = {k: v for k, v in r.items() if k != "per_task"}
+    summary["per_task"] = [{k: v for k, v in row.items() if k not in ("trained", "prototypes")} for row in r["per_task"]]
+    _common.write_json(args.json, summary)
+    return 0

@@ -1,0 +1,342 @@
+"""Few-shot adaptation of an int8 classifier on the board: ``mcuforge adapt``'s library side.
+
+A task is N classes with K labelled support samples each and held-out query samples. For every
+task the board starts from the pretrained weights (a fresh boot of the training firmware), the
+support set is streamed over the link, one training step per sample and epoch, and the query set
+is then run on the board with what it learned. Class k of the task is output k of the model's
+softmax (the first N outputs are the task's; the prediction is the largest of them).
+
+Methods (what trains; the training graph is :func:`mcuforge.graph.backward.training_graph`):
+
+- ``none``: nothing trains. The board computes the pretrained features (the input of the last
+  layer) of the support and query samples; the host fits class prototypes (the mean feature per
+  class) and gives each query the nearest prototype's class.
+- ``last-layer``: the weights and bias of the last layer.
+- ``bias``: the bias of every layer (TinyTL-style).
+- ``sparse-update``: a static scheme under the budget (Lin et al. 2022): whole layers taken from
+  the last one backwards while the weight copies fit ``budget_ram`` and the backward
+  ``budget_macs``, plus the biases of every layer from the earliest one taken. Lin et al. choose
+  the scheme by an offline contribution analysis; that is not done here: the scheme is the last
+  layers (``scheme`` says so).
+- ``tinytrain``: TinyTrain's task-adaptive choice (:mod:`mcuforge.train.tinytrain`: Fisher
+  potentials from one forward/backward over the support set, layer scores, top channels under the
+  budgets) plus the biases of the layers from the earliest one chosen. The selection runs **on the
+  host**, on the numpy twin of the board's int8 training graph (``selection_ran`` says so); the
+  on-board selection is not written yet.
+- ``full``: every weight and bias, on the board; where it does not fit the board, the generator's
+  budget error says so (the host fallback is not written yet).
+
+Measured per task, on the board: query accuracy; the training firmware's arena (activations kept
+for the backward, gradients, trainable copies) plus its stack high-water: ``train_memory_bytes``;
+counts per training step (one forward and backward of one sample) in the board's cycles kind.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from ..graph.backward import SparseUpdate, layers, training_graph
+from ..graph.ir import Graph
+from ..model.errors import ModelError
+
+METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
+SELECTION = {
+    "none": "none (prototypes fit on the host from board features)",
+    "last-layer": "fixed", "bias": "fixed", "full": "fixed",
+    "sparse-update": "offline, static (last layers under the budget; no contribution analysis yet)",
+    "tinytrain": "host (TinyTrain's Fisher potentials on the numpy twin of the board's training graph)",
+}
+
+
+@dataclass
+class Task:
+    support: list[tuple[np.ndarray, int]]  # (model input, class 0..N-1)
+    query: list[tuple[np.ndarray, int]]
+
+
+class AdaptError(UsageError):
+    """Bad arguments or data for adapt: the method, classes, shots, the features config (exit 2)."""
+
+
+class MethodUnsupported(ModelError):
+    """A method the backward cannot run on this model yet, with the reason (exit 3)."""
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise AdaptError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+    return method
+
+
+# ---------------------------------------------------------------- what trains
+
+
+def _biased(graph: Graph) -> list[int]:
+    """Layer numbers (SparseUpdate's) of the layers with a bias."""
+    return [i for i, op in enumerate(layers(graph)) if len(op.inputs) > 2 and op.inputs[2]]
+
+
+def _biases_from(graph: Graph, earliest: int) -> int:
+    """SparseUpdate.biases that trains the bias of every layer from ``earliest`` on (their
+    gradients exist anyway once a layer at or before them trains)."""
+    return sum(1 for i in _biased(graph) if i >= earliest)
+
+
+def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs: int,
+                learning_rate: float) -> tuple[SparseUpdate, list[dict]]:
+    """The SparseUpdate of ``method`` and, for the selecting methods, what was chosen
+    ([{"layer", "kind", "channels", "of"}])."""
+    from .tinytrain import fisher_potentials, select
+
+    net = layers(graph)
+    last = len(net) - 1
+    if method == "last-layer":
+        return SparseUpdate(biases=1 if last in _biased(graph) else 0, weights={last: 1.0},
+                            learning_rate=learning_rate), []
+    if method == "bias":
+        if not _biased(graph):
+            raise AdaptError("method bias: the model's layers have no biases")
+        return SparseUpdate(biases=len(_biased(graph)), learning_rate=learning_rate), []
+    if method == "full":
+        return SparseUpdate(biases=len(_biased(graph)), weights={i: 1.0 for i in range(len(net))},
+                            learning_rate=learning_rate), []
+    try:
+        stats = fisher_potentials(graph, support)
+    except ValueError as exc:
+        raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
+    if method == "sparse-update":  # task-blind: later layers first, whole layers
+        for s in stats:
+            s.potentials = np.ones_like(s.potentials)
+            s.score = float(s.layer)
+    try:
+        sel = select(stats, budget_ram, budget_macs, learning_rate=learning_rate)
+    except ValueError as exc:  # nothing fits the budgets
+        raise AdaptError(f"method {method}: {exc}") from None
+    earliest = min(sel.update.weights)
+    update = SparseUpdate(biases=_biases_from(graph, earliest), weights=sel.update.weights,
+                          learning_rate=learning_rate)
+    chosen = [dict(layer=i, kind=stats[i].kind, channels=len(ch), of=stats[i].channels) for i, ch in sel.chosen]
+    return update, chosen
+
+
+# ---------------------------------------------------------------- on the board
+
+
+def _cycles_kind(target) -> str:
+    return target.cycles_kind.replace("-", " ")  # "emulated instructions", "simulated cycles", "hardware"
+
+
+def _predict(probs: np.ndarray, classes: int) -> int:
+    return int(np.argmax(np.asarray(probs).reshape(-1)[:classes]))
+
+
+def _memory(target) -> dict:
+    guards = target.link.hello(refresh=True)  # the stack high-water after the runs (mf_guard.c)
+    plan = target.project.plan
+    arena, stack = int(plan.arena_bytes), int(guards.stack_high_water)
+    trainable = sum(t.nbytes for t in target.project.graph.persistent() if t.storage == "trainable")
+    return dict(arena_bytes=arena, trainable_bytes=int(trainable),
+                stack_high_water_bytes=stack, train_memory_bytes=arena + stack)
+
+
+def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
+                step) -> dict:
+    """Train ``tg`` (the training graph of ``graph``) on the board over the support set; run the
+    query set on ``graph`` with the weights the board trained."""
+    from ..target import open_target
+
+    cycles = []
+    with open_target(tg, board, workdir=workdir / "train", progress=step) as target:
+        step(f"train: {epochs} epoch(s) of {len(task.support)} support samples")
+        order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
+        for i in order:
+            x, label = task.support[i]
+            got, cyc = target.run([x, np.array([label], np.int32)])
+            cycles.append(cyc)
+        memory = _memory(target)
+        kind = _cycles_kind(target)
+        macs = int(target.project.macs)
+    trained = {name: np.asarray(v).reshape(tg.tensor(name).shape).astype(tg.tensor(name).dtype)
+               for name, v in zip(tg.outputs[1:], got[1:])}
+    evaluated = copy.deepcopy(graph)
+    evaluated.source_hash = ""  # its own weights: hashed from its C
+    for name, value in trained.items():
+        evaluated.tensor(name).data = value
+    with open_target(evaluated, board, workdir=workdir / "eval", progress=step) as target:
+        step(f"query: {len(task.query)} samples")
+        preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
+                macs_per_step=macs, order=order, predictions=preds, trained=trained, **memory)
+
+
+def feature_graph(graph: Graph) -> Graph:
+    """The model up to its last layer: its output is that layer's input (the pretrained features)."""
+    last = layers(graph)[-1]
+    g = copy.deepcopy(graph)
+    g.name = f"{graph.name}_features"
+    g.ops = g.ops[:graph.ops.index(last)]
+    if not g.ops:
+        raise AdaptError("method none: the model has one layer; there are no pretrained features before it")
+    g.outputs = [last.inputs[0]]
+    return g
+
+
+def _prototypes_task(graph: Graph, task: Task, classes: int, board: str, workdir: Path, step) -> dict:
+    from ..target import open_target
+
+    fg = feature_graph(graph)
+    t = fg.tensor(fg.outputs[0])
+
+    def real(v):
+        return t.quant.s * (np.asarray(v, np.float64).reshape(-1) - t.quant.zp)
+
+    with open_target(fg, board, workdir=workdir / "features", progress=step) as target:
+        step(f"features of {len(task.support)} support and {len(task.query)} query samples")
+        support, cycles = [], []
+        for x, _ in task.support:
+            out, cyc = target.run([x])
+            support.append(real(out[0]))
+            cycles.append(cyc)
+        query = [real(target.run([x])[0][0]) for x, _ in task.query]
+        memory = _memory(target)
+        kind = _cycles_kind(target)
+        macs = int(target.project.macs)
+    labels = np.array([y for _, y in task.support])
+    protos = np.stack([np.mean([f for f, y in zip(support, labels) if y == k], axis=0) for k in range(classes)])
+    preds = [int(np.argmin(((protos - q) ** 2).sum(axis=1))) for q in query]
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
+                macs_per_step=macs, predictions=preds, prototypes=protos, **memory)
+
+
+def _accuracy(preds, query) -> float:
+    return float(np.mean([p == y for p, (_, y) in zip(preds, query)]))
+
+
+# ---------------------------------------------------------------- the verb
+
+
+def check_model(graph: Graph, classes: int) -> int:
+    """The model's number of outputs, checked against the task's classes."""
+    if not graph.ops or graph.ops[-1].kind != "softmax" or len(graph.outputs) != 1:
+        raise AdaptError("adapt needs a classifier whose one output is an int8 softmax")
+    outputs = int(graph.tensor(graph.outputs[0]).shape[-1])
+    if not 1 < classes <= outputs:
+        raise AdaptError(f"a task of {classes} classes needs 2..{outputs} (the model's outputs)")
+    return outputs
+
+
+def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
+          epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float = 0.01,
+          workdir=None, seed: int = 0, progress=None) -> dict:
+    """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes.
+    ``budget_macs`` defaults to the model's forward MACs (a step's backward within one forward's
+    work). ``progress``: a callable taking one line (None: quiet)."""
+    import tempfile
+
+    from ..model.loader import load
+
+    check_method(method)
+    graph = load(model).graph
+    check_model(graph, len(classes))
+    if not tasks:
+        raise AdaptError("no tasks")
+    if budget_macs is None:
+        from .. import ops
+
+        budget_macs = sum(int(ops.get(op.kind).macs(op, graph)) for op in graph.ops)
+    step = progress or (lambda msg: None)
+    tmp = tempfile.TemporaryDirectory(prefix="mcuforge-adapt-") if workdir is None else None
+    root = Path(workdir or tmp.name)
+    rng = np.random.default_rng(seed)
+    rows, chosen = [], []
+    try:
+        for k, task in enumerate(tasks):
+            step(f"task {k + 1}/{len(tasks)}: {method}")
+            wd = root / f"task{k}"
+            if method == "none":
+                row = _prototypes_task(graph, task, len(classes), board, wd, step)
+            else:
+                update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate)
+                try:
+                    tg = training_graph(graph, update, [x for x, _ in task.support])
+                except ValueError as exc:
+                    raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
+                row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step)
+                row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
+                                                                    for i, v in update.weights.items()})
+                chosen.append(picked)
+            rows.append(row)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    acc = np.array([r["accuracy"] for r in rows])
+    out = dict(
+        method=method, board=board, classes=list(classes), shots=len(tasks[0].support) // len(classes),
+        queries=len(tasks[0].query), tasks=len(tasks), epochs=0 if method == "none" else epochs,
+        accuracy=float(acc.mean()), accuracy_std=float(acc.std()), accuracies=acc.tolist(),
+        train_memory_bytes=max(r["train_memory_bytes"] for r in rows),
+        arena_bytes=max(r["arena_bytes"] for r in rows), trainable_bytes=max(r["trainable_bytes"] for r in rows),
+        stack_high_water_bytes=max(r["stack_high_water_bytes"] for r in rows),
+        macs_per_step=float(np.mean([r["macs_per_step"] for r in rows])),
+        cycles_per_step=float(np.mean([r["cycles_per_step"] for r in rows])),
+        cycles_kind=rows[0]["cycles_kind"], selection_ran=SELECTION[method],
+        budget_ram=budget_ram, budget_macs=budget_macs,
+    )
+    if method == "none":
+        out["classifier"] = "class prototypes (nearest mean) fit on the host from the board's features"
+        out["step"] = "one forward to the features (no training step on the board)"
+    else:
+        out["updates"] = [r["update"] for r in rows]
+    if method in ("tinytrain", "sparse-update"):
+        out["chosen"] = chosen
+    out["per_task"] = rows
+    return out
+
+
+# ---------------------------------------------------------------- tasks from a dataset folder
+
+
+def kws_tasks(model_path, data_dir, classes: list[str], shots: int, queries: int, tasks: int,
+              seed: int = 0) -> list[Task]:
+    """Random tasks from a Speech Commands-layout folder: per task and class, ``shots`` support
+    clips from the train split and ``queries`` query clips from the test split (validation if
+    there is none), as the model's int8 inputs (the features config beside the model:
+    ``MODEL.features.json``, as ``mcuforge train`` writes it)."""
+    from ..data.features import FeatureConfig
+    from ..data.speech_commands import load_split
+    from ..frontend.reference import quantize_features
+    from ..model.loader import load
+
+    model_path = Path(model_path)
+    graph = load(model_path).graph
+    check_model(graph, len(classes))
+    cfg_path = model_path.with_suffix(".features.json")
+    if not cfg_path.is_file():
+        raise AdaptError(f"{cfg_path} not found: adapt needs the features config beside the model "
+                         "(as 'mcuforge train' writes it)")
+    cfg = FeatureConfig.load(cfg_path)
+    x_t = graph.tensor(graph.inputs[0])
+    if int(np.prod(x_t.shape)) != cfg.n_frames * cfg.n_mels:
+        raise AdaptError(f"features {cfg.shape} do not fit the model's input {tuple(x_t.shape)}")
+    X_tr, y_tr, _ = load_split(data_dir, classes, "train", features=cfg)
+    try:
+        X_q, y_q, _ = load_split(data_dir, classes, "test", features=cfg)
+    except ValueError:
+        X_q, y_q, _ = load_split(data_dir, classes, "validation", features=cfg)
+    q_tr = quantize_features(X_tr, x_t.quant.s, x_t.quant.zp).reshape(-1, *x_t.shape)
+    q_q = quantize_features(X_q, x_t.quant.s, x_t.quant.zp).reshape(-1, *x_t.shape)
+    for name, y, n in (("train", y_tr, shots), ("query", y_q, queries)):
+        for k, c in enumerate(classes):
+            if int((y == k).sum()) < n:
+                raise AdaptError(f"class {c!r} has {int((y == k).sum())} {name} clips; {n} are needed")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(tasks):
+        sup = [(q_tr[i], k) for k in range(len(classes)) for i in rng.choice(np.flatnonzero(y_tr == k), shots, replace=False)]
+        qry = [(q_q[i], k) for k in range(len(classes)) for i in rng.choice(np.flatnonzero(y_q == k), queries, replace=False)]
+        out.append(Task(sup, qry))
+    return out
