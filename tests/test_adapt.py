@@ -144,13 +144,33 @@ def test_adapt_verb_end_to_end_on_a_dataset_folder(tmp_path, capsys):
     out = tmp_path / "adapt.json"
     code = main(["adapt", str(model), "--data", str(tmp_path / "data"), "--classes", "hum,hiss", "--method",
                  "last-layer", "--shots", "2", "--queries", "2", "--tasks", "1", "--epochs", "1",
-                 "--workdir", str(tmp_path / "work"), "--json", str(out)])
+                 "--workdir", str(tmp_path / "work"), "--json", str(out), "--db", str(tmp_path / "r.db")])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     r = json.loads(out.read_text())
-    assert KEYS <= set(r) and r["classes"] == ["hum", "hiss"] and r["shots"] == 2 and r["tasks"] == 1
+    assert KEYS <= set(r) and r["classes"] == ["hum", "hiss"] and r["shots"] == r["queries"] == 2 and r["tasks"] == 1
     assert r["cycles_kind"] == "emulated instructions" and r["updates"] == [{"biases": 1, "weights": {"9": 1.0}}]
     assert 0 <= r["accuracy"] <= 1 and len(r["per_task"][0]["predictions"]) == 4
     assert r["train_memory_bytes"] > r["trainable_bytes"] > 0 and r["cycles_per_step"] > 0
     assert f"{r['train_memory_bytes']:,} bytes on the board" in printed.out
     assert printed.err == ""  # no progress lines when stderr is not a terminal
+    from mcuforge.results.store import ResultsStore
+
+    with ResultsStore(tmp_path / "r.db", readonly=True) as store:
+        run = store.get_run(r["run_id"])
+        assert (run.kind, run.status, run.board, run.cycles_kind) == ("adapt", "ok", "netduinoplus2",
+                                                                       "emulated-instructions")
+        assert store.metric(run.id, "train_memory_bytes") == r["train_memory_bytes"]
+        assert [s.predicted for s in store.samples(run.id)] == r["per_task"][0]["predictions"]
+
+
+def test_a_method_whose_training_firmware_does_not_fit_is_refused_with_why():
+    """Every bias of ds_cnn_kws: the backward to its first layer keeps ~350 KB of activations and
+    gradients, netduinoplus2 has 128 KB: refused (exit 3) before anything is built, naming what
+    trains and the RAM it needs."""
+    graph = load(fixture("ds_cnn_kws")).graph
+    x = np.zeros(graph.tensor(graph.inputs[0]).shape, np.int8)
+    with pytest.raises(MethodUnsupported, match=r"(?s)method bias trains the biases of the last 10 layers: its "
+                                                r"training firmware does not fit netduinoplus2 .*RAM: needs") as err:
+        adapt(fixture("ds_cnn_kws"), [Task([(x, 0), (x, 1)], [(x, 0)])], ["a", "b"], method="bias")
+    assert exit_code_for(err.value) == 3

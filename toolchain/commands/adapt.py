@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--workdir", default=None, help="where the firmware is generated (default: a temporary folder)")
     _common.add_json(p, "the summary")
+    _common.add_db(p)
     p.set_defaults(func=run)
 
 
@@ -54,6 +55,8 @@ def print_adapt(r: dict, out=None) -> None:
           f"trainable copies {r['trainable_bytes']:,}; stack high-water {r['stack_high_water_bytes']:,})", file=out)
     print(f"  per step   {r['macs_per_step']:,.0f} MACs, {r['cycles_per_step']:,.0f} {r['cycles_kind']}", file=out)
     print(f"  selection  {r['selection_ran']}", file=out)
+    if r.get("run_id") is not None:
+        print(f"  stored     run {r['run_id']}", file=out)
     for k, chosen in enumerate(r.get("chosen", [])):
         what = ", ".join(f"layer {c['layer']} ({c['kind']}) {c['channels']}/{c['of']} channels" for c in chosen)
         print(f"  task {k + 1} chose {what}", file=out)
@@ -66,10 +69,11 @@ def run(args) -> int:
     load_board(args.board)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     tasks = kws_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed)
+    store = _common.open_store(args)
     show = _common.progress()
     r = adapt(args.model, tasks, classes, board=args.board, method=args.method, epochs=args.epochs,
               budget_ram=args.budget_ram, budget_macs=args.budget_macs, learning_rate=args.lr,
-              workdir=args.workdir, seed=args.seed,
+              workdir=args.workdir, seed=args.seed, store=store,
               progress=(lambda msg: print(msg, file=sys.stderr)) if show else None)
     print_adapt(r)
     summary = {k: v for k, v in r.items() if k != "per_task"}

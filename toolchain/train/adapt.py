@@ -42,6 +42,7 @@ from ..errors import UsageError
 from ..graph.backward import SparseUpdate, layers, training_graph
 from ..graph.ir import Graph
 from ..model.errors import ModelError
+from ..plan.budget import BudgetError
 
 METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
 SELECTION = {
@@ -130,6 +131,25 @@ def _cycles_kind(target) -> str:
     return target.cycles_kind.replace("-", " ")  # "emulated instructions", "simulated cycles", "hardware"
 
 
+METRICS = ("accuracy", "accuracy_std", "train_memory_bytes", "arena_bytes", "trainable_bytes",
+           "stack_high_water_bytes", "macs_per_step", "cycles_per_step")
+
+
+def record(store, result: dict, graph: Graph) -> int:
+    """Store an adapt summary as a results-database run: its metrics, one sample row per query
+    (task, label, predicted) and the summary; returns the run id."""
+    summary = {k: v for k, v in result.items() if k != "per_task"}
+    rid = store.start_run("adapt", model_name=graph.name, model_hash=(graph.source_hash or "")[:16] or None,
+                          board=result["board"], cycles_kind=result["cycles_kind"].replace(" ", "-"),
+                          summary=dict(method=result["method"], classes=result["classes"]))
+    store.add_metrics(rid, {k: result[k] for k in METRICS})
+    store.add_samples(rid, [dict(index=len(task["predictions"]) * t + i, label=int(y), predicted=int(p), task=t)
+                            for t, task in enumerate(result["per_task"])
+                            for i, (p, y) in enumerate(zip(task["predictions"], task["labels"]))])
+    store.finish_run(rid, "ok", summary=summary)
+    return rid
+
+
 def _predict(probs: np.ndarray, classes: int) -> int:
     return int(np.argmax(np.asarray(probs).reshape(-1)[:classes]))
 
@@ -170,7 +190,7 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
         step(f"query: {len(task.query)} samples")
         preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]
     return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
-                macs_per_step=macs, order=order, predictions=preds, trained=trained, **memory)
+                macs_per_step=macs, order=order, labels=[y for _, y in task.query], predictions=preds, trained=trained, **memory)
 
 
 def feature_graph(graph: Graph) -> Graph:
@@ -209,7 +229,7 @@ def _prototypes_task(graph: Graph, task: Task, classes: int, board: str, workdir
     protos = np.stack([np.mean([f for f, y in zip(support, labels) if y == k], axis=0) for k in range(classes)])
     preds = [int(np.argmin(((protos - q) ** 2).sum(axis=1))) for q in query]
     return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
-                macs_per_step=macs, predictions=preds, prototypes=protos, **memory)
+                macs_per_step=macs, labels=[y for _, y in task.query], predictions=preds, prototypes=protos, **memory)
 
 
 def _accuracy(preds, query) -> float:
@@ -217,6 +237,18 @@ def _accuracy(preds, query) -> float:
 
 
 # ---------------------------------------------------------------- the verb
+
+
+def _describe(update: SparseUpdate) -> str:
+    def share(v) -> str:
+        if not isinstance(v, float):
+            return f"{len(v)} channels"
+        return "all channels" if v == 1.0 else f"{v:.0%} of its channels"
+
+    weights = ", ".join(f"layer {i} ({share(v)})" for i, v in sorted(update.weights.items()))
+    parts = ([f"the weights of {weights}"] if weights else []) + ([f"the biases of the last {update.biases} layers"]
+                                                                 if update.biases else [])
+    return " and ".join(parts)
 
 
 def check_model(graph: Graph, classes: int) -> int:
@@ -231,10 +263,11 @@ def check_model(graph: Graph, classes: int) -> int:
 
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
           epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float = 0.01,
-          workdir=None, seed: int = 0, progress=None) -> dict:
-    """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes.
-    ``budget_macs`` defaults to the model's forward MACs (a step's backward within one forward's
-    work). ``progress``: a callable taking one line (None: quiet)."""
+          workdir=None, seed: int = 0, progress=None, store=None) -> dict:
+    """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
+    (with ``store``, also recorded there: ``run_id``). ``budget_macs`` defaults to the model's
+    forward MACs (a step's backward within one forward's work). ``progress``: a callable taking
+    one line (None: quiet)."""
     import tempfile
 
     from ..model.loader import load
@@ -265,7 +298,13 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                     tg = training_graph(graph, update, [x for x, _ in task.support])
                 except ValueError as exc:
                     raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
-                row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step)
+                try:
+                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step)
+                except BudgetError as exc:
+                    raise MethodUnsupported(
+                        f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
+                        f"({exc}). The backward keeps the activations and gradients of every layer after the "
+                        "earliest one trained; --budget-ram counts only the trainable weight copies") from None
                 row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
                                                                     for i, v in update.weights.items()})
                 chosen.append(picked)
@@ -276,7 +315,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     acc = np.array([r["accuracy"] for r in rows])
     out = dict(
         method=method, board=board, classes=list(classes), shots=len(tasks[0].support) // len(classes),
-        queries=len(tasks[0].query), tasks=len(tasks), epochs=0 if method == "none" else epochs,
+        queries=len(tasks[0].query) // len(classes), tasks=len(tasks), epochs=0 if method == "none" else epochs,
         accuracy=float(acc.mean()), accuracy_std=float(acc.std()), accuracies=acc.tolist(),
         train_memory_bytes=max(r["train_memory_bytes"] for r in rows),
         arena_bytes=max(r["arena_bytes"] for r in rows), trainable_bytes=max(r["trainable_bytes"] for r in rows),
@@ -294,6 +333,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     if method in ("tinytrain", "sparse-update"):
         out["chosen"] = chosen
     out["per_task"] = rows
+    if store is not None:
+        out["run_id"] = record(store, out, graph)
     return out
 
 
