@@ -122,3 +122,20 @@ def test_selected_update_trains():
         for x, lab in data:
             run_graph(g, [x, np.array([lab], np.int32)], state)
     assert loss() < 0.9 * before
+
+
+def test_selection_with_activations_counts_what_the_backward_keeps():
+    """activations=True: the memory adds, for every layer from the earliest chosen one on, its
+    output and that output's gradient (int8); a budget the weights alone fit then takes fewer
+    layers."""
+    stats = fisher_potentials(model_graph(), support())
+    assert [s.kept_bytes for s in stats] == [2 * 4 * 4 * 4, 2 * 16, 2 * 10]  # conv 4x4x4, dense 16, dense 10
+    weights_only = select(stats, 10**9, 10**9)
+    with_kept = select(stats, 10**9, 10**9, activations=True)
+    assert with_kept.update.weights == weights_only.update.weights
+    assert with_kept.ram_bytes == weights_only.ram_bytes + sum(s.kept_bytes for s in stats)
+    tight = select(stats, weights_only.ram_bytes, 10**9, activations=True)
+    assert sorted(tight.update.weights) != [0, 1, 2] and tight.ram_bytes <= weights_only.ram_bytes
+    earliest = min(tight.update.weights)
+    assert tight.ram_bytes == (sum(stats[i].params for i in tight.update.weights)
+                               + sum(s.kept_bytes for s in stats if s.layer >= earliest))

@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--tasks", type=_common.positive_int, default=3, help="random tasks (default 3)")
     p.add_argument("--epochs", type=_common.positive_int, default=3, help="passes over the support set (default 3)")
     p.add_argument("--budget-ram", type=_common.positive_int, default=16384,
-                   help="bytes of trainable weight copies tinytrain/sparse-update may use (default 16384)")
+                   help="bytes tinytrain/sparse-update may use: the trainable weight copies plus the activations "
+                        "and gradients the backward keeps (an estimate; the forward's own buffers come on top; "
+                        "default 16384)")
     p.add_argument("--budget-macs", type=_common.positive_int, default=None,
                    help="backward MACs per step tinytrain/sparse-update may use (default: one forward's)")
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")

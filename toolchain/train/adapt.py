@@ -14,8 +14,9 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
 - ``last-layer``: the weights and bias of the last layer.
 - ``bias``: the bias of every layer (TinyTL-style).
 - ``sparse-update``: a static scheme under the budget (Lin et al. 2022): whole layers taken from
-  the last one backwards while the weight copies fit ``budget_ram`` and the backward
-  ``budget_macs``, plus the biases of every layer from the earliest one taken. Lin et al. choose
+  the last one backwards while the weight copies and the activations and gradients the backward
+  keeps fit ``budget_ram`` (:func:`mcuforge.train.tinytrain.select` with ``activations=True``)
+  and the backward ``budget_macs``, plus the biases of every layer from the earliest one taken. Lin et al. choose
   the scheme by an offline contribution analysis; that is not done here: the scheme is the last
   layers (``scheme`` says so).
 - ``tinytrain``: TinyTrain's task-adaptive choice (:mod:`mcuforge.train.tinytrain`: Fisher
@@ -114,7 +115,7 @@ def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs
             s.potentials = np.ones_like(s.potentials)
             s.score = float(s.layer)
     try:
-        sel = select(stats, budget_ram, budget_macs, learning_rate=learning_rate)
+        sel = select(stats, budget_ram, budget_macs, learning_rate=learning_rate, activations=True)
     except ValueError as exc:  # nothing fits the budgets
         raise AdaptError(f"method {method}: {exc}") from None
     earliest = min(sel.update.weights)
@@ -304,7 +305,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
                         f"({exc}). The backward keeps the activations and gradients of every layer after the "
-                        "earliest one trained; --budget-ram counts only the trainable weight copies") from None
+                        "earliest one trained: give a smaller --budget-ram, train fewer layers or use a smaller model") from None
                 row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
                                                                     for i, v in update.weights.items()})
                 chosen.append(picked)

@@ -12,7 +12,9 @@ Activations and gradients are the int8 training graph's (the numpy twin of what 
 computes: :mod:`mcuforge.graph.backward`), dequantized. Costs, stated:
 - memory: the trainable RAM copy of each chosen layer's int8 weights (bytes): the training graph
   copies a layer's whole weight tensor even when only some channels train, so channels save
-  compute, not memory here; the activations and gradients the backward keeps are not counted yet;
+  compute, not memory here; with ``activations=True`` also, for every layer from the earliest
+  chosen one on, its output activation and that output's gradient (what the backward keeps in
+  the arena; an estimate: the planner may share some of these buffers);
 - compute: the weight-update MACs of the chosen channels plus the input-gradient MACs of every
   layer after the earliest chosen one (the backward that must run to reach it).
 """
@@ -37,6 +39,7 @@ class LayerStats:
     params: int                # |W|
     macs: int                  # forward MACs
     grad_input_macs: int       # MACs of its input gradient
+    kept_bytes: int = 0        # its output activation + that output's gradient (int8)
     score: float = 0.0
 
     @property
@@ -79,7 +82,8 @@ def fisher_potentials(graph: Graph, support: list[tuple[np.ndarray, int]]) -> li
         dx = ops.get(f"{op.kind}_grad_input")
         stats.append(LayerStats(k, op.kind, sums[k] / (2 * len(support)), probe.tensor(op.inputs[1]).size,
                                 int(ops.get(op.kind).macs(op, probe)),
-                                int(dx.macs(_grad_input_op(op), probe))))
+                                int(dx.macs(_grad_input_op(op), probe)),
+                                kept_bytes=2 * probe.tensor(op.outputs[0]).size))
     top_w, top_m = max(s.params for s in stats), max(s.macs for s in stats)
     for s in stats:
         s.score = float(s.potentials.sum()) / ((s.params / top_w) * (s.macs / top_m))
@@ -92,8 +96,9 @@ def _grad_input_op(op: Op) -> Op:
 
 
 def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fraction: float = 1.0,
-           learning_rate: float = 0.01) -> Selection:
-    """The layers and channels to fine-tune under the budgets (see the module docstring)."""
+           learning_rate: float = 0.01, activations: bool = False) -> Selection:
+    """The layers and channels to fine-tune under the budgets (see the module docstring;
+    ``activations``: the memory counts the backward's kept activations and gradients too)."""
     if not 0.0 < max_fraction <= 1.0:
         raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction}")
     chosen: dict[int, list[int]] = {}
@@ -102,6 +107,8 @@ def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fract
         if not sel:
             return 0, 0
         ram = sum(stats[i].params for i in sel)
+        if activations:
+            ram += sum(s.kept_bytes for s in stats if s.layer >= min(sel))
         macs = sum(len(c) * stats[i].channel_macs for i, c in sel.items())
         macs += sum(s.grad_input_macs for s in stats if s.layer > min(sel))
         return ram, macs
