@@ -92,3 +92,30 @@ def test_outputs_seeds_and_learn_models_checked_first(model, tmp_path):
     bnn.write_bytes(b"PK")
     usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "not found", "b.json")
     assert not db.exists()
+
+
+def test_printers_write_where_stdout_is_when_called():
+    """`--json -` moves the human-readable text to stderr (cli.main redirects stdout): a printer
+    whose default was the sys.stdout of import time wrote that text into the JSON stream."""
+    import contextlib
+    import importlib
+    import inspect
+    import io
+    import pkgutil
+
+    import mcuforge.commands as commands
+    from mcuforge.commands.validate import print_summary
+    from mcuforge.validation import Validation
+
+    for info in pkgutil.iter_modules(commands.__path__):
+        mod = importlib.import_module(f"mcuforge.commands.{info.name}")
+        for name, fn in inspect.getmembers(mod, inspect.isfunction):
+            for p in inspect.signature(fn).parameters.values():
+                assert not hasattr(p.default, "write"), f"{info.name}.{name}({p.name}=...) binds a stream at import"
+    v = Validation(board="netduinoplus2", samples=1, mismatches=0, mismatched_elements=0, max_abs_diff=0.0,
+                   cycles=[1000], cycles_kind="emulated-instructions", macs=10, arena_bytes=64,
+                   reference_arena_bytes=0, flash_bytes=4000, ram_bytes=800, model_hash="m", firmware_hash="f")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        print_summary(v)
+    assert "netduinoplus2: 1 samples" in buf.getvalue()

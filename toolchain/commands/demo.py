@@ -53,7 +53,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def print_demo(r: dict, out=sys.stdout) -> None:
+def print_demo(r: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     emulated = r["cycles_kind"] != "hardware"
     unit = "emulated instructions (QEMU -icount; not a hardware timing)" if emulated else "cycles"
     same = "equal" if r["accuracy_board"] == r["accuracy_host"] else "DIFFERENT"
@@ -70,7 +71,8 @@ def print_demo(r: dict, out=sys.stdout) -> None:
           f"TFLM {r['reference_arena_bytes']:,} B ({ratio:.2f}x)")
 
 
-def print_learn_table(r: dict, out=sys.stdout) -> None:
+def print_learn_table(r: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     pre = r["pretrain"]
     if "test_accuracy" in pre:
         print(f"\nBNN backbone pretrained on 12 classes: host test accuracy {100 * pre['test_accuracy']:.1f}%", file=out)

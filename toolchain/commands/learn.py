@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def print_learn(s: dict, out=sys.stdout) -> None:
+def print_learn(s: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     unit = "emulated instructions" if s["cycles_kind"] != "hardware" else "cycles"
 
     def pct(v):

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def print_profile(result: dict, out=sys.stdout) -> None:
+def print_profile(result: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     from ..results.report import cycles_label
 
     kind = cycles_label(result["cycles_kind"])

@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def print_summary(v: Validation, out=sys.stdout) -> None:
+def print_summary(v: Validation, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     s = v.summary()
     emulated = v.cycles_kind == "emulated-instructions"
     kind = {"emulated-instructions": "emulated instructions per inference (QEMU -icount; not a hardware timing)",
@@ -52,7 +53,8 @@ def print_summary(v: Validation, out=sys.stdout) -> None:
         print(f"  runtime  {v.runtime_ram_bytes:,} B static RAM besides the arena, {v.stack_bytes:,} B stack", file=out)
 
 
-def print_rnn_summary(v, out=sys.stdout) -> None:
+def print_rnn_summary(v, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
     s = v.summary()
     verdict = ("every bag decided as by the twin" if v.mismatches == 0
                else f"{v.mismatches} of {v.samples} bags DIFFER from the twin")
