@@ -18,11 +18,11 @@ from mcuforge.flash import FlashError, open_session
 from mcuforge.flash.image import check_image, flash_origin
 from mcuforge.flash.ports import auto_port, list_ports
 
-N2, UNO = "netduinoplus2", "uno"
+N2, UNO, NUCLEO = "netduinoplus2", "uno", "nucleo-f401re"
 
 # What each real tool says when the probe or board it needs is not there.
 NO_HARDWARE = {
-    "openocd": "Error: open failed",  # after interface/stlink.cfg and target/stm32f4x.cfg resolved
+    "openocd": "Error: open failed",  # after its config files (interface + target, or board/) resolved
     "st-flash": "Couldn't find any ST-Link devices",
     "pyocd": "No connected debug probes",
     "dfu-util": "No DFU capable USB device available",
@@ -40,7 +40,8 @@ def _installed(name):
 
 
 @pytest.mark.parametrize("method, board", [("openocd", N2), ("st-flash", N2), ("pyocd", N2), ("dfu-util", N2),
-                                           ("stm32flash", N2), ("avrdude", UNO)])
+                                           ("stm32flash", N2), ("avrdude", UNO),
+                                           ("openocd", NUCLEO), ("st-flash", NUCLEO)])
 def test_real_tool_without_its_probe_is_a_flash_error_retried(method, board, fake_firmware, tmp_path, monkeypatch):
     exe = _installed(load_board(board).flash_commands[method][0])
     monkeypatch.setenv("PATH", f"{os.path.dirname(exe)}:{os.environ['PATH']}")
@@ -82,7 +83,7 @@ def test_retries_succeed_once_the_board_answers(fake_firmware, tmp_path, monkeyp
 
 
 def test_images_are_checked_against_the_part(fake_firmware, tmp_path, monkeypatch):
-    for board in (N2, UNO):
+    for board in (N2, UNO, NUCLEO):
         lo, hi = check_image(fake_firmware(board).elf, load_board(board))
         assert lo == flash_origin(load_board(board)) and hi - lo <= load_board(board).flash_bytes
     assert flash_origin(load_board(N2)) == 0x08000000
