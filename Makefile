@@ -4,8 +4,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Arm: build + QEMU; AVR: build + simavr (the Uno) + avrdude/Optiboot; clang-14 + libFuzzer + compiler-rt:
-# firmware C built for the host with sanitizers (tests/firmware_host.py).
+# firmware C built for the host with sanitizers (tests/firmware_host.py); the real-board flashing tools,
+# run without hardware by tests/test_flash_tools.py (openocd, st-flash, stm32flash, dfu-util; ~10 MiB).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+                openocd stlink-tools stm32flash dfu-util \
                 gcc-avr avr-libc binutils-avr simavr libsimavr-dev libsimavrparts1 libelf-dev gcc avrdude arduino-core-avr arduino-builder arduino-ctags \
                 clang-14 libfuzzer-14-dev libclang-rt-14-dev \
                 espeak-ng python3 python3-venv make

@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 FAKE_MODEL = Path(__file__).resolve().parent / "fixtures" / "fake_model"
 # Every board QEMU emulates (test_boards checks none is missing): the whole zoo validates on each.
 EMULATED_BOARDS = ["netduinoplus2", "mps2-an386", "mps2-an385", "mps2-an500"]
+# Boards with no emulator of their part: built in the suite, their flashing tools run without a
+# probe (tests/test_flash_tools.py); the firmware runs only on the board.
+REAL_BOARDS = ["nucleo-f401re"]
 # One board per UART driver (STM32 USART, CMSDK UART): the link tests run on these; the other
 # boards share their driver and the common Cortex-M code, and run the link in every validate.
 UART_BOARDS = ["netduinoplus2", "mps2-an386"]

@@ -51,6 +51,9 @@ env.Append(CCFLAGS=cpu + ["-ffunction-sections", "-fdata-sections"], LINKFLAGS=c
 env.Replace(PROGNAME="firmware")  # as the standard platforms name it
 elf = env.BuildProgram()
 hexfile = env.Command(join("$BUILD_DIR", "${PROGNAME}.hex"), elf, "$OBJCOPY -O ihex $SOURCES $TARGET")
+if arch == "avr":  # as atmelavr uploads an Arduino board: avrdude through its bootloader
+    env.Replace(UPLOADCMD="avrdude -c arduino -p $BOARD_MCU -P $UPLOAD_PORT -b $UPLOAD_SPEED -U flash:w:$SOURCE:i",
+                UPLOAD_SPEED=115200)
 AlwaysBuild(env.Alias("upload", hexfile, "$UPLOADCMD"))
 Default([hexfile])
 '''

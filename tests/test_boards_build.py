@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import EMULATED_BOARDS, FAKE_MODEL, make_fake_project
+from conftest import EMULATED_BOARDS, FAKE_MODEL, REAL_BOARDS, make_fake_project
 from mcuforge.boards import board_names, load_board
 from mcuforge.build import BuildError, elf_sizes
 from mcuforge.codegen.platform import PlatformError, render_arch_files
@@ -20,7 +20,7 @@ from mcuforge.flash import open_session
 FAKE_ARENA = 1500 + 20 + 1500 + 4  # tests/fixtures/fake_model/model.c ARENA_BYTES
 
 
-@pytest.mark.parametrize("board", EMULATED_BOARDS)
+@pytest.mark.parametrize("board", EMULATED_BOARDS + REAL_BOARDS)
 def test_build_fake_model_and_sizes(board, fake_firmware):
     b = load_board(board)
     r = fake_firmware(board)
@@ -55,7 +55,7 @@ def test_kernels_use_dsp_and_fpu_only_where_the_core_has_them(board, fake_firmwa
 
 def test_project_layout_and_makefile(tmp_path):
     srcs = copy_platform("netduinoplus2", tmp_path)
-    for s in ("firmware/link/mf_link.c", "board/uart.c", "board/board.c", "mf_vectors.c",
+    for s in ("firmware/link/mf_link.c", "firmware/drivers/stm32f4-usart/mf_stm32f4_usart.c", "board/board.c", "mf_vectors.c",
               "firmware/runtime/arch/cortex-m/mf_cycles_cortexm.c",
               "firmware/runtime/arch/cortex-m/mf_uart_cortexm.c"):
         assert s in srcs and (tmp_path / s).is_file()

@@ -102,6 +102,9 @@ def test_dead_port_or_board_exits_5(built, tmp_path):
     # A real flashing tool against a serial port with no board behind it.
     p = exits(mcuforge("flash", root / "fw", "--method", "stm32flash", "--port", tmp_path / "ttyNOPE"), 5)
     assert "stm32flash failed" in p.stderr and "ttyNOPE" in p.stderr
+    # The real openocd with no ST-LINK attached, retried as asked.
+    p = exits(mcuforge("flash", root / "fw", "--method", "openocd", "--retries", "1", "--timeout", "60"), 5)
+    assert "openocd failed (exit 1) (2 attempts)" in p.stderr and "open failed" in p.stderr
     # The emulated board answers, but with other firmware than the project says: the link refuses it.
     fw = _copy_project(root / "fw", tmp_path / "fw")
     manifest = json.loads((fw / "mcuforge.json").read_text())

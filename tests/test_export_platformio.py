@@ -4,6 +4,10 @@ the ELF PlatformIO linked runs on the emulated board, announces the project's fi
 is bit-exact with TFLM."""
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,3 +86,31 @@ def test_cli_writes_the_platformio_project_and_build_names_its_tool(tmp_path):
     p = mcuforge("build", tmp_path / "fw")
     assert p.returncode == 4 and "is a platformio project: build it with pio run -d" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.simavr
+def test_pio_upload_is_a_flash_method_through_optiboot(core, tmp_path, monkeypatch):
+    """``pio run -t upload --upload-port PORT`` of the exported project, as the board's
+    ``platformio`` flash method, puts the firmware on the simulated Uno through Optiboot (the
+    local platform uploads with avrdude, as atmelavr does); the board then runs this project."""
+    from mcuforge.boards import load_board
+    from mcuforge.flash import get_backend
+
+    data = ZOO[MODEL]()
+    project = generate(data, "uno", tmp_path / "fw", fmt="platformio")
+    work = offline_project(project.path, tmp_path / "offline", core["PLATFORMIO_PLATFORM"])
+    p = pio(["run", "-d", str(work)], core)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    elf = work / ".pio" / "build" / "uno" / "firmware.elf"
+    argv = get_backend("platformio", load_board("uno")).flash(work, load_board("uno"), port="/dev/ttyACM0", dry_run=True)
+    assert argv == ["pio", "run", "-d", str(work), "-e", "uno", "-t", "upload", "--upload-port", "/dev/ttyACM0"]
+
+    for k, v in core.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # the venv's pio
+    x = make_inputs(load_tflite(data), 1, seed=3)[0]
+    with open_session(elf, "uno", via_bootloader=True, uploader="platformio") as session:
+        assert session.uploaded
+        got, _ = session.link(expected_hash=project.firmware_hash).run([x[None]])
+    want = TflmModel(data).run([x[None]])[0]
+    np.testing.assert_array_equal(np.asarray(got[0]).reshape(want.shape), want)

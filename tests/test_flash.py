@@ -95,9 +95,10 @@ def test_missing_qemu_is_a_clear_error(fake_firmware, monkeypatch, tmp_path):
     ("openocd", ["openocd", "-f", "interface/stlink.cfg", "-f", "target/stm32f4x.cfg",
                  "-c", "program {elf} verify reset exit"]),
     ("st-flash", ["st-flash", "--reset", "write", "{bin}", "0x08000000"]),
-    ("pyocd", ["pyocd", "flash", "--target", "stm32f405rgtx", "{elf}"]),
+    ("pyocd", ["pyocd", "flash", "--no-wait", "--target", "stm32f405rgtx", "{elf}"]),
     ("stm32flash", ["stm32flash", "-b", "115200", "-w", "{bin}", "-v", "-g", "0x08000000",
                     "/dev/ttyUSB7"]),
+    ("dfu-util", ["dfu-util", "-a", "0", "-d", "0483:df11", "-s", "0x08000000:leave", "-D", "{bin}"]),
 ])
 def test_real_board_command_lines(method, expected, fake_firmware):
     elf = fake_firmware(N2).elf
@@ -117,7 +118,8 @@ def test_serial_port_required_and_env(fake_firmware, monkeypatch):
 
 @pytest.mark.parametrize("method, hint", [("openocd", "apt-get install openocd"),
                                           ("st-flash", "stlink-tools"), ("pyocd", "pip install pyocd"),
-                                          ("stm32flash", "apt-get install stm32flash")])
+                                          ("stm32flash", "apt-get install stm32flash"),
+                                          ("dfu-util", "apt-get install dfu-util")])
 def test_missing_tool_is_a_clear_error(method, hint, fake_firmware, monkeypatch, tmp_path):
     elf = fake_firmware(N2).elf
     monkeypatch.setenv("PATH", str(tmp_path))

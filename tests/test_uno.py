@@ -38,7 +38,7 @@ def test_uno_board_facts():
     assert (b.arch, b.mcu, b.clock_hz, b.ram_bytes, b.flash_bytes) == ("avr", "ATmega328P", 16_000_000, 2048, 32256)
     assert not b.fpu and b.toolchain_prefix == "avr-" and b.link_max_payload == 64
     assert b.emulator.kind == "simavr" and b.emulator.machine == "atmega328p" and b.exit == "halt"
-    assert b.flash_methods == ("simavr", "avrdude") and b.defines == {"MF_LINK_MAX_HANDLERS": 11}
+    assert b.flash_methods == ("simavr", "avrdude", "platformio") and b.defines == {"MF_LINK_MAX_HANDLERS": 11}
 
 
 def test_runner_is_built_once_keyed_by_its_source(monkeypatch, tmp_path):

@@ -8,26 +8,14 @@
 #include "stm32f4_regs.h"
 
 #define HSI_HZ 16000000u
-#define READY_SPINS 500000u
 
 static uint32_t sysclk_hz = HSI_HZ;
 static uint32_t pclk2_hz = HSI_HZ;
 
-static int wait_bits(volatile uint32_t *reg, uint32_t mask, uint32_t value)
-{
-    uint32_t i;
-    for (i = 0; i < READY_SPINS; i++) {
-        if ((*reg & mask) == value) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static int start_pll_168mhz(void)
 {
     RCC_CR |= RCC_CR_HSEON;
-    if (!wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
+    if (!stm32_wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
         return 0;
     }
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
@@ -35,14 +23,14 @@ static int start_pll_168mhz(void)
     /* M=25 (1 MHz), N=336, P=2 (168 MHz), Q=7 (48 MHz), source HSE */
     RCC_PLLCFGR = 25u | (336u << 6) | (0u << 16) | (1u << 22) | (7u << 24);
     RCC_CR |= RCC_CR_PLLON;
-    if (!wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
+    if (!stm32_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
         return 0;
     }
     /* 5 wait states at 3.3 V, prefetch and caches on, before raising the clock */
     FLASH_ACR = 5u | (1u << 8) | (1u << 9) | (1u << 10);
     /* AHB /1, APB1 /4, APB2 /2, then switch SYSCLK to the PLL */
     RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | (5u << 10) | (4u << 13) | 2u;
-    return wait_bits(&RCC_CFGR, 0xCu, 0x8u);
+    return stm32_wait_bits(&RCC_CFGR, 0xCu, 0x8u);
 }
 
 void mf_board_init(void)
@@ -61,7 +49,12 @@ uint32_t mf_board_clock_hz(void)
     return sysclk_hz;
 }
 
-uint32_t stm32_pclk2_hz(void)
+/* The link UART, USART1 on APB2: PA9 TX / PA10 RX, AF7 (the pins the ST system bootloader uses too). */
+uint32_t stm32_usart_setup(void)
 {
+    RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
+    RCC_APB2ENR |= RCC_APB2ENR_USART1EN;
+    GPIOA_MODER = (GPIOA_MODER & ~((3u << 18) | (3u << 20))) | (2u << 18) | (2u << 20);
+    GPIOA_AFRH = (GPIOA_AFRH & ~((0xFu << 4) | (0xFu << 8))) | (7u << 4) | (7u << 8);
     return pclk2_hz;
 }

@@ -37,7 +37,8 @@ def add_workdir(p) -> None:
 def add_flash_target(p) -> None:
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator if it has one)")
     p.add_argument("--port", default=None,
-                   help="serial port or pyserial URL of a real board (e.g. /dev/ttyACM0, COM3, socket://host:port); "
+                   help="serial port or pyserial URL of a real board (e.g. /dev/ttyACM0, COM3, socket://host:port; "
+                        "'auto': the one ST-LINK or Arduino attached, see 'mcuforge ports'); "
                         "without --method nothing is flashed: the board already runs the firmware there "
                         "(a real one, or one kept by 'mcuforge flash DIR --listen', which prints its URL)")
 

@@ -23,6 +23,10 @@ def add_parser(sub) -> None:
                    help="serial port or pyserial URL of the board's link; without --method: a board that "
                         "already runs this firmware (nothing is flashed)")
     p.add_argument("--dry-run", action="store_true", help="print the flashing command instead of running it")
+    p.add_argument("--retries", type=_common.natural_int, default=0,
+                   help="run a failing flashing tool up to N more times, 1 s apart (a probe or board being attached)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds one run of the flashing tool may take (default 120)")
     p.add_argument("--listen", "--keep", dest="listen", action="store_true",
                    help="keep the board running and print its pyserial URL until Ctrl-C")
     _common.add_json(p, "the board's hello")
@@ -30,7 +34,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..boards import load_board
+    from ..boards import EMULATOR_KINDS, load_board
     from ..project import read_manifest
     from ..flash import get_backend, open_session
 
@@ -55,6 +59,8 @@ def run(args) -> int:
             print(shlex.join(get_backend(method, board).flash(args.project, board, port=args.port, dry_run=True)))
         return 0
     options = {"port": args.port} if args.port else {}
+    if method is not None and method not in EMULATOR_KINDS:
+        options.update(retries=args.retries, timeout=args.timeout)
     session = open_session(args.project, board=board, method=method, **options)
     try:
         link = session.link(expected_hash=manifest["firmware_hash"])

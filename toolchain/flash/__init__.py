@@ -63,8 +63,10 @@ def attach(port: str, board: Board | str) -> SerialSession:
     pyserial URL such as ``socket://127.0.0.1:PORT``): nothing is flashed; the link checks
     the firmware hash when it connects. An emulated board (kept by ``flash --listen``) runs
     with its board's -icount shift, which converts its SysTick counts to instructions."""
+    from .ports import resolve_port
+
     board = load_board(board)
-    session = SerialSession(port, board)
+    session = SerialSession(resolve_port(port, board), board)
     if board.emulator is not None:
         session.icount_shift = board.emulator.icount_shift
     return session

@@ -13,10 +13,18 @@ class FlashError(RuntimeError):
 
 
 def resolve_elf(target: str | Path) -> Path:
-    """A firmware ELF, or a project directory holding ``build/firmware.elf``."""
+    """A firmware ELF, or a project directory holding ``build/firmware.elf`` (a PlatformIO
+    project: ``.pio/build/ENV/firmware.elf``)."""
     p = Path(target)
     if p.is_dir():
         elf = p / "build" / "firmware.elf"
+        if (p / "platformio.ini").is_file():
+            built = sorted(p.glob(".pio/build/*/firmware.elf"))
+            if len(built) == 1:
+                return built[0]
+            raise FlashError(f"{p} is a PlatformIO project " + (
+                "with no .pio/build/*/firmware.elf: build it first (pio run)" if not built else
+                f"built for several environments ({', '.join(e.parent.name for e in built)}): name the ELF"))
         if not elf.is_file():
             raise FlashError(f"{p} has no build/firmware.elf: build the project first")
         return elf

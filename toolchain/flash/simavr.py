@@ -270,16 +270,17 @@ class SimavrBackend(FlashBackend):
     name = "simavr"
 
     def flash(self, elf, board: Board, *, images: list[str | Path] | None = None,
-              via_bootloader: bool = False, log_path: str | Path | None = None,
+              via_bootloader: bool = False, uploader: str = "avrdude", log_path: str | Path | None = None,
               start_timeout: float = 10.0, **options) -> SimavrSession:
         """Run ``elf`` on the simulated part. ``images`` (Intel HEX files, e.g. a bootloader)
         replace the ELF: the part then starts at the last image's lowest address.
-        ``via_bootloader``: start in Optiboot and upload ``elf`` with the board's avrdude
-        command through the part's serial port, as on a real Uno."""
+        ``via_bootloader``: start in Optiboot and upload ``elf`` with the board's ``uploader``
+        command (avrdude, or ``platformio``: ``pio run -t upload`` of the PlatformIO project
+        the ELF was built in) through the part's serial port, as on a real Uno."""
         if options:
             raise FlashError(f"simavr backend: unknown options {sorted(options)}")
         if via_bootloader:
-            return self._upload_through_optiboot(resolve_elf(elf), board, log_path, start_timeout)
+            return self._upload_through_optiboot(resolve_elf(elf), board, log_path, start_timeout, uploader)
         files = [Path(p) for p in images] if images else [resolve_elf(elf)]
         for f in files:
             if not f.is_file():
@@ -287,7 +288,8 @@ class SimavrBackend(FlashBackend):
         return SimavrSession(files, board, log_path=log_path, start_timeout=start_timeout)
 
     @staticmethod
-    def _upload_through_optiboot(elf: Path, board: Board, log_path, start_timeout: float) -> SimavrSession:
+    def _upload_through_optiboot(elf: Path, board: Board, log_path, start_timeout: float,
+                                 uploader: str) -> SimavrSession:
         from .tools import ToolBackend
 
         # The part stays in reset until avrdude's first byte (auto_reset), then Optiboot waits
@@ -296,7 +298,7 @@ class SimavrBackend(FlashBackend):
                                 auto_reset=True)
         try:
             session.resume()
-            ToolBackend("avrdude").flash(elf, board, port=session.url)
+            ToolBackend(uploader).flash(elf, board, port=session.url)
         except BaseException:
             session.close()
             raise

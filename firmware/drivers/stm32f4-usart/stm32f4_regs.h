@@ -1,4 +1,4 @@
-/* The few STM32F405 registers this board uses (RM0090). */
+/* The few STM32F4 registers the STM32F4 boards use (RM0090 for the F405, RM0368 for the F401). */
 #ifndef STM32F4_REGS_H
 #define STM32F4_REGS_H
 
@@ -20,6 +20,7 @@
 #define RCC_CR_PLLRDY (1u << 25)
 #define RCC_AHB1ENR_GPIOAEN (1u << 0)
 #define RCC_APB1ENR_PWREN (1u << 28)
+#define RCC_APB1ENR_USART2EN (1u << 17)
 #define RCC_APB2ENR_USART1EN (1u << 4)
 
 #define PWR_CR MF_REG32(0x40007000u)
@@ -27,9 +28,10 @@
 
 #define GPIOA_BASE 0x40020000u
 #define GPIOA_MODER MF_REG32(GPIOA_BASE + 0x00u)
+#define GPIOA_AFRL MF_REG32(GPIOA_BASE + 0x20u)
 #define GPIOA_AFRH MF_REG32(GPIOA_BASE + 0x24u)
 
-/* USART registers, at the base of the link UART (board.json uart.base: USART1, 0x40011000). */
+/* USART registers, at the base of the link UART (board.json uart.base). */
 #define USART_SR MF_REG32(MF_UART_BASE + 0x00u)
 #define USART_DR MF_REG32(MF_UART_BASE + 0x04u)
 #define USART_BRR MF_REG32(MF_UART_BASE + 0x08u)
@@ -43,7 +45,23 @@
 #define USART_CR1_RXNEIE (1u << 5)
 #define USART_CR1_UE (1u << 13)
 
-/* APB2 clock after mf_board_init() (board.c). */
-uint32_t stm32_pclk2_hz(void);
+/* Wait until (*reg & mask) == value, a bounded number of reads: 1 if it came, 0 if not (a
+ * crystal that does not start, a PLL that does not lock). */
+#define STM32_READY_SPINS 500000u
+static inline int stm32_wait_bits(volatile uint32_t *reg, uint32_t mask, uint32_t value)
+{
+    uint32_t i;
+    for (i = 0; i < STM32_READY_SPINS; i++) {
+        if ((*reg & mask) == value) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The board's part of the link UART (board.c): the USART's and its GPIO port's clocks on, its
+ * TX/RX pins to their alternate function; returns the USART's bus clock in Hz (after
+ * mf_board_init()). */
+uint32_t stm32_usart_setup(void);
 
 #endif

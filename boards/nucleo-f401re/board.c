@@ -1,0 +1,52 @@
+/* NUCLEO-F401RE clocks: 16 MHz HSI -> PLL -> 84 MHz SYSCLK (the part's rated speed), AHB 84,
+ * APB1 42 (its maximum), APB2 84. The HSI needs no crystal or solder bridge (the ST-LINK's
+ * 8 MHz MCO reaches HSE only on some board revisions). Every wait is bounded: if the PLL does
+ * not lock the part stays on the HSI and reports that clock. */
+#include "mf_board.h"
+#include "mf_cortexm.h"
+#include "stm32f4_regs.h"
+
+#define HSI_HZ 16000000u
+
+static uint32_t sysclk_hz = HSI_HZ;
+static uint32_t pclk1_hz = HSI_HZ;
+
+static int start_pll_84mhz(void)
+{
+    RCC_APB1ENR |= RCC_APB1ENR_PWREN;
+    PWR_CR = (PWR_CR & ~(3u << 14)) | (2u << 14); /* VOS: scale 2, up to 84 MHz */
+    /* M=16 (1 MHz), N=336, P=4 (84 MHz), Q=7 (48 MHz), source HSI */
+    RCC_PLLCFGR = 16u | (336u << 6) | (1u << 16) | (0u << 22) | (7u << 24);
+    RCC_CR |= RCC_CR_PLLON;
+    if (!stm32_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
+        return 0;
+    }
+    /* 2 wait states at 84 MHz and 3.3 V, prefetch and caches on, before raising the clock */
+    FLASH_ACR = 2u | (1u << 8) | (1u << 9) | (1u << 10);
+    /* AHB /1, APB1 /2, APB2 /1, then switch SYSCLK to the PLL */
+    RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | (4u << 10) | (0u << 13) | 2u;
+    return stm32_wait_bits(&RCC_CFGR, 0xCu, 0x8u);
+}
+
+void mf_board_init(void)
+{
+    if (start_pll_84mhz()) {
+        sysclk_hz = 84000000u;
+        pclk1_hz = 42000000u;
+    }
+}
+
+uint32_t mf_board_clock_hz(void)
+{
+    return sysclk_hz;
+}
+
+/* The link UART, USART2 on APB1: PA2 TX / PA3 RX, AF7, the ST-LINK's virtual COM port. */
+uint32_t stm32_usart_setup(void)
+{
+    RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
+    RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
+    GPIOA_MODER = (GPIOA_MODER & ~((3u << 4) | (3u << 6))) | (2u << 4) | (2u << 6);
+    GPIOA_AFRL = (GPIOA_AFRL & ~((0xFu << 8) | (0xFu << 12))) | (7u << 8) | (7u << 12);
+    return pclk1_hz;
+}
