@@ -85,3 +85,19 @@ def test_a_missing_sidecar_names_the_rnn_file(model, tmp_path, capsys):
 def test_the_model_as_saved_still_loads(model):
     m = load(model)
     assert m.kind == "rnn" and m.meta["config"]["cell"] == "fastgrnn"
+
+
+def test_a_sequences_file_that_is_not_an_npz_is_named_so(tmp_path):
+    """`train rnn --data x.npz` on a text file said "This file contains pickled (object) data"."""
+    import numpy as np
+
+    from mcuforge.data.sequences import load_sequences
+
+    text = tmp_path / "x.npz"
+    text.write_text("1 2 3\n")
+    with pytest.raises(ValueError, match=r"x.npz: not a .npz archive \(write it with numpy.savez"):
+        load_sequences(text)
+    objects = tmp_path / "o.npz"
+    np.savez(objects, X=np.array([{"a": 1}] * 4, dtype=object), y=np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"o.npz: X and y must be plain numeric arrays"):
+        load_sequences(objects)
