@@ -173,7 +173,9 @@ def seed_inputs() -> dict[str, bytes]:
     cfg = feature_config()
     n_in0 = frame_bytes()
     out0 = 4 * DIM
-    audio = (np.arange(200) * 97 % 2000 - 1000).astype("<i2").tobytes()
+    # 120 samples: a chunk (first_sample u32 + 240 bytes) within MAX_PAYLOAD, or the target
+    # sends its header alone and AUDIO_CHUNK is never handled
+    audio = (np.arange(120) * 97 % 2000 - 1000).astype("<i2").tobytes()
     blob = Head(*head_init(), MAX_CLASSES, **HEAD_DEFAULTS).state.to_bytes()
     half = len(blob) // 2
     learn_cfg = struct.pack("<BfH", 3, 0.05, 2)
@@ -217,8 +219,8 @@ def seed_inputs() -> dict[str, bytes]:
             record(0x24), record(0x21), record(0x26), record(0x27, struct.pack("<IH", 64, 128))),
         "session_audio": framed(
             record(0x11), record(0x12, struct.pack("<I", 0) + audio),
-            record(0x12, struct.pack("<I", 100) + audio[200:]),  # a resend overlapping the first
-            record(0x12, struct.pack("<I", 200) + audio), record(0x13), record(0x04),
+            record(0x12, struct.pack("<I", 60) + audio[120:]),  # a resend overlapping the first
+            record(0x12, struct.pack("<I", 120) + audio), record(0x13), record(0x04),
             record(0x23, b"\x00")),
         # (sessions within the fuzz runs' max_len of 512: a frame is 120 bytes) instances as
         # they fall due (window 3, stride 1) with an early exit, an empty resend acknowledged
@@ -306,6 +308,17 @@ def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path 
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir)
     return _result(proc, time.monotonic() - t0)
+
+
+def covered_functions(exe: Path, corpus: Path, workdir: Path) -> set[tuple[str, str]]:
+    """(source file name, function) of each function the replay of ``corpus`` reaches
+    (libFuzzer's -print_coverage)."""
+    empty = workdir / "empty"
+    empty.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([str(exe), str(empty), str(corpus), "-runs=0", "-print_coverage=1"],
+                          capture_output=True, text=True, cwd=workdir)
+    found = re.findall(r"^COVERED_FUNC: .* (\w+) \S*?([^/\s]+):\d+$", proc.stderr + proc.stdout, re.M)
+    return {(src, fn) for fn, src in found}
 
 
 def replay(exe: Path, files, workdir: Path) -> FuzzResult:

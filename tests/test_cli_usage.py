@@ -71,6 +71,14 @@ def test_profile_and_flash_options(model, tmp_path):
     assert p.returncode == 5 and "cannot open serial port" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
+@pytest.mark.parametrize("args", [["--micropython-board", "MPS2_AN385"],
+                                  ["--format", "micropython", "--micropython-port", "unix"]])
+def test_micropython_build_options_without_the_checkout_are_refused(model, tmp_path, args):
+    """They used to be ignored: a project written, no firmware built, exit 0."""
+    usage_error(mcuforge("generate", model, "-o", tmp_path / "p", *args), "go with --micropython-dir")
+    assert not (tmp_path / "p").exists()
+
+
 def test_validate_api_refuses_zero_samples(model):
     from mcuforge.validation import validate
     from mcuforge.errors import UsageError

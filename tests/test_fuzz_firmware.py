@@ -49,6 +49,18 @@ def test_seed_corpus_is_checked_in_and_has_every_message_type():
     assert any(d[0] & 1 == 0 for d in seeds.values()), "raw-stream seeds too"
 
 
+def test_the_seeds_reach_every_handler_and_the_rnn_decisions(fuzzer, tmp_path):
+    """Each seed's request is handled, not refused by the framing (an AUDIO_CHUNK seed longer
+    than the max payload was sent as a header alone, so on_chunk was never reached), and the
+    RNN seeds run instances, early exits and the bag rule."""
+    covered = F.covered_functions(fuzzer, F.CORPUS, tmp_path)
+    handlers = {(src.name, name) for src in F.fuzz_sources() if src.parent.name != "fuzz"
+                for name in re.findall(r"^static void (on_\w+)\(const mf_frame \*req\)$", src.read_text(), re.M)}
+    assert len(handlers) >= 25
+    assert handlers <= covered, sorted(handlers - covered)
+    assert {("mf_rnn.c", f) for f in ("run_instance", "finish_instance", "top_class", "mf_rnn_end")} <= covered
+
+
 def test_corpus_replay_and_bounded_fuzz_are_clean(fuzzer, tmp_path):
     replay = F.replay(fuzzer, sorted(F.CORPUS.iterdir()), tmp_path)
     assert replay.clean, replay.log[-4000:]

@@ -82,14 +82,17 @@ def _reset_before(link, board, proxy, type_, nth):
     link.request = wrapped
 
 
-@pytest.mark.parametrize("type_, nth", [("WRITE_INPUT", 2), ("INVOKE", 1), ("READ_OUTPUT", 2), ("READ_OUTPUT", 3)],
-                         ids=["mid-inputs", "before-invoke", "mid-output", "last-output"])
+@pytest.mark.parametrize("type_, nth", [("WRITE_INPUT", 2), ("INVOKE", 1), ("READ_OUTPUT", 2), ("READ_OUTPUT", 3),
+                                        ("READ_PROFILE", 1)],
+                         ids=["mid-inputs", "before-invoke", "mid-output", "last-output", "before-profile"])
 def test_a_reset_whose_boot_hello_is_lost_is_noticed_and_the_sample_run_again(fake_firmware, type_, nth):
     """The proxy drops every boot HELLO; the board is reset at each place in a sample (inputs half
-    written, before the INVOKE, output 0 half read, before output 1 is read): the board forgot the
-    link's session number, so ``run()`` notices (BoardReset), runs the sample again and returns
-    the model's exact output. Without the session number the input half lost or the outputs read
-    from a fresh board would be returned as the sample's."""
+    written, before the INVOKE, output 0 half read, before output 1 is read, before its profile
+    is read): the board forgot the link's session number, so ``run_profiled()`` (``run()``, then
+    ``profile()``) notices (BoardReset), runs the sample again and returns the model's exact
+    output and that run's profile. Without the session number the input half lost or the outputs
+    read from a fresh board would be returned as the sample's; a reset before the profile used
+    to end in BoardReset, with nothing to run the sample again."""
     from mcuforge.link import protocol as P
 
     rng = np.random.default_rng(7)
@@ -99,9 +102,10 @@ def test_a_reset_whose_boot_hello_is_lost_is_noticed_and_the_sample_run_again(fa
         link = Link(proxy.url, timeout=2.0, invoke_timeout=2.0)
         link.connect(boot_timeout=0.1)
         _reset_before(link, board, proxy, P.Msg[type_], nth)
-        outputs, _ = link.run([x0, x1])
+        outputs, _, layers = link.run_profiled([x0, x1])
         for got, want in zip(outputs, _fake_reference(x0, x1)):
             np.testing.assert_array_equal(got, want)
+        assert [op for op, _ in layers] == ["ADD", "SUM"] and all(c > 0 for _, c in layers), layers  # not a fresh board's
         assert proxy.injected["boot HELLO dropped"] == 1
         assert (link.stats.resets, link.stats.silent_resets) == (1, 1), link.stats
         assert link.stats.sample_reruns == 1 and link.invoke()[0] == 0  # the session holds again

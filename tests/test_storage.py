@@ -70,6 +70,17 @@ def test_persistent_tensors_share_bytes_with_nothing():
     assert plan_arena(g2).arena_bytes < plan.arena_bytes
 
 
+def test_persistent_bytes_leave_out_a_layers_scratch():
+    """A FastGRNN step: its hidden state (10 floats) persists, its scratch buffer does not (it
+    used to raise KeyError '__scratch__L0')."""
+    from test_kernels_rnn import step_graph
+
+    g = step_graph(np.random.default_rng(0), hidden=10)
+    plan = plan_arena(g)
+    assert "__scratch__L0" in plan.offsets
+    assert plan.persistent_bytes(g) == 40
+
+
 def test_trainable_without_initial_value_is_refused():
     g = accumulator_graph()
     g.tensor("w").data = None

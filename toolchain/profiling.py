@@ -20,9 +20,9 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
     with open_target(model, board, workdir=workdir, method=method, port=port) as target:
         per_run, totals = [], []
         for xi in x:
-            _, total = target.run([xi[None]])
+            _, total, rows = target.run_profiled([xi[None]])
             totals.append(total)
-            per_run.append([row["cycles"] for row in target.profile()])
+            per_run.append([row["cycles"] for row in rows])
         cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
         guards = target.link.hello(refresh=True)  # stack high water after the runs (mf_guard.c)
         manifest = target.project.manifest

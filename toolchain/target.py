@@ -38,12 +38,22 @@ class Target:
     def run(self, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
         """Write inputs, invoke, read outputs. Returns (outputs shaped as the model's, cycles)."""
         outs, ticks = self.link.run(inputs)
-        shaped = [np.asarray(arr).reshape(info["shape"]) for arr, info in zip(outs, self._outputs)]
-        return shaped, self.cycles(ticks)
+        return self._shaped(outs), self.cycles(ticks)
 
     def profile(self) -> list[dict]:
         """Per-layer rows of the last invoke: {"op", "cycles"} (cycles in this target's cycles_kind)."""
-        return [dict(op=op, cycles=self.cycles(t)) for op, t in self.link.profile()]
+        return self._layer_rows(self.link.profile())
+
+    def run_profiled(self, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], int, list[dict]]:
+        """``run`` and ``profile`` of that invoke, the sample run again if the board resets between."""
+        outs, ticks, layers = self.link.run_profiled(inputs)
+        return self._shaped(outs), self.cycles(ticks), self._layer_rows(layers)
+
+    def _layer_rows(self, layers) -> list[dict]:
+        return [dict(op=op, cycles=self.cycles(t)) for op, t in layers]
+
+    def _shaped(self, outs) -> list[np.ndarray]:
+        return [np.asarray(arr).reshape(info["shape"]) for arr, info in zip(outs, self._outputs)]
 
     @property
     def _outputs(self) -> list[dict]:

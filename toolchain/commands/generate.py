@@ -36,6 +36,9 @@ def run(args) -> int:
     from ..errors import UsageError
     from ..project import exporter, generate
 
+    if args.micropython_dir is None and (args.micropython_board or args.micropython_port != "qemu"):
+        raise UsageError("--micropython-board and --micropython-port go with --micropython-dir (and --format "
+                         "micropython): without it the firmware is not built")
     if args.micropython_dir is not None:  # checked before anything is written
         from ..project.exporters.micropython import check_checkout
 

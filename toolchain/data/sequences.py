@@ -125,14 +125,23 @@ def _aeon(name: str, seed: int, validation_fraction: float) -> SequenceData:
                         notes=[f"{len(y_tr)} + {len(y_te)} series, {steps} steps, {X_tr.shape[2]} channels"])
 
 
+NPZ_MAGIC = b"PK\x03\x04"  # a .npz is a zip archive
+
+
 def _npz(path: Path, seed: int, validation_fraction: float) -> SequenceData:
+    with open(path, "rb") as raw:
+        if raw.read(len(NPZ_MAGIC)) != NPZ_MAGIC:  # else numpy.load calls it "pickled data"
+            raise ValueError(f"{path}: not a .npz archive (write it with numpy.savez: X [N, T, d], y [N], ...)")
     with np.load(path, allow_pickle=False) as f:
         if "X" not in f or "y" not in f:
             raise ValueError(f"{path}: needs arrays X [N, T, d] and y [N] (has {', '.join(f.files)})")
-        X, y = np.asarray(f["X"], np.float32), np.asarray(f["y"])
-        split = np.asarray(f["split"]).astype(str) if "split" in f else None
-        labels = [str(v) for v in f["labels"]] if "labels" in f else None
-        negative = int(f["negative"]) if "negative" in f else None
+        try:
+            X, y = np.asarray(f["X"], np.float32), np.asarray(f["y"])
+            split = np.asarray(f["split"]).astype(str) if "split" in f else None
+            labels = [str(v) for v in f["labels"]] if "labels" in f else None
+            negative = int(f["negative"]) if "negative" in f else None
+        except ValueError as exc:  # object arrays, text where numbers belong
+            raise ValueError(f"{path}: X and y must be plain numeric arrays, negative a class index ({exc})") from None
     if X.ndim != 3 or y.ndim != 1 or len(X) != len(y) or len(y) == 0:
         raise ValueError(f"{path}: X must be [N, T, d] and y [N] with N >= 1, got X {X.shape}, y {y.shape}")
     if y.dtype.kind not in "iu" or y.min() < 0:

@@ -262,8 +262,22 @@ class Link:
                    for i, info in enumerate(h.outputs)]
         return outputs, cycles
 
+    def run_profiled(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, list[tuple[str, int]]]:
+        """``run()`` and the ``profile()`` of that invoke. A board reset before the profile is
+        read (the counts were lost with the board's RAM) runs the sample again, up to
+        ``retries`` times, so the layers returned are those of the outputs returned."""
+        for attempt in range(self.retries + 1):
+            outputs, cycles = self.run(inputs)
+            try:
+                return outputs, cycles, self.profile()
+            except BoardReset:
+                self.stats.sample_reruns += 1
+        raise LinkTimeout(f"{self.url}: the board reset before the profile of one sample could be read, "
+                          f"{self.retries + 1} times")
+
     def profile(self) -> list[tuple[str, int]]:
-        """Per-layer (op name, cycles in counter ticks) of the last invoke."""
+        """Per-layer (op name, cycles in counter ticks) of the last invoke (BoardReset if the
+        board restarted since: its counts are gone; ``run_profiled`` runs the sample again)."""
         layers: list[tuple[str, int]] = []
         total = self.hello().num_layers
         while len(layers) < total:

@@ -12,6 +12,7 @@ exit at p_hat every kappa steps, the bag rule) is the ``rnn`` firmware extension
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -89,6 +90,23 @@ def step_graph(model, meta: dict, name: str) -> Graph:
     return lower(Graph(name, t, ops, inputs=["frame"], outputs=["logits"]))
 
 
+def _check_meta(meta: dict, graph: Graph, meta_path: Path) -> None:
+    """The sidecar's fields the firmware and the host client are built from, against the model."""
+    d, classes = graph.tensors[graph.inputs[0]].size, graph.tensors[graph.outputs[0]].size
+    window, negative, labels = meta.get("window"), meta.get("negative"), meta.get("labels")
+    problems = []
+    if not (isinstance(window, int) and not isinstance(window, bool) and window >= 1):
+        problems.append(f"window must be a whole number of steps >= 1, got {window!r}")
+    if meta.get("input_dim") != d:
+        problems.append(f"input_dim {meta.get('input_dim')!r} is not the model's frame size {d}")
+    if not (isinstance(labels, list) and len(labels) == classes and all(isinstance(x, str) for x in labels)):
+        problems.append(f"labels must be a list of the model's {classes} class names, got {labels!r}")
+    if negative is not None and not (isinstance(negative, int) and 0 <= negative < classes):
+        problems.append(f"negative must be none or a class index 0..{classes - 1}, got {negative!r}")
+    if problems:
+        raise RnnModelError(f"{meta_path}: " + "; ".join(problems))
+
+
 def load_rnn_keras(path) -> tuple[Graph, dict]:
     """Read ``path`` (.keras) and its ``.json``; returns (the one-step graph, the metadata with
     ``kind`` "rnn")."""
@@ -97,11 +115,15 @@ def load_rnn_keras(path) -> tuple[Graph, dict]:
     path = Path(path)
     check_keras_archive(path)  # only Keras built-ins and mcuforge's objects, before Keras reads it
     try:
-        model, _, meta = load_rnn(path)
+        model, cfg, meta = load_rnn(path)
     except (ValueError, TypeError, KeyError) as exc:
         raise RnnModelError(f"{path}: cannot read the RNN ({exc})") from None
+    missing = [f.name for f in dataclasses.fields(cfg) if f.name not in meta["config"]]
+    if missing:  # save_rnn writes them all: the defaults of a new training run are not this model's
+        raise RnnModelError(f"{path.with_suffix('.json')}: config lacks {', '.join(missing)}")
     stem = path.name[:-len(".keras")].replace(".rnn", "") or "rnn"
     graph = step_graph(model, meta, stem)
+    _check_meta(meta, graph, path.with_suffix(".json"))
     graph.source_hash = hashlib.sha256(path.read_bytes() + path.with_suffix(".json").read_bytes()).hexdigest()
     return graph, {**meta, "kind": "rnn"}
 

@@ -52,7 +52,7 @@ def load(model) -> Model:
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
-    if path.suffix == ".keras" and _sidecar_format(path) == "mcuforge-rnn":
+    if path.name.endswith(".rnn.keras") or path.suffix == ".keras" and _sidecar_format(path) == "mcuforge-rnn":
         from .keras_rnn import load_rnn_keras
 
         graph, meta = load_rnn_keras(path)

@@ -51,8 +51,10 @@ class ArenaPlan:
     in_place: list[int] = field(default_factory=list)  # ops whose output took their input's bytes
 
     def persistent_bytes(self, graph: Graph) -> int:
-        """Arena bytes held across invokes (state and trainable copies)."""
-        return sum(_align(b.size) for b in self.buffers if any(graph.tensors[t].persistent for t in b.tensors))
+        """Arena bytes held across invokes (state and trainable copies; a layer's scratch,
+        "__scratch__L<i>", is no tensor of the graph and never persistent)."""
+        return sum(_align(b.size) for b in self.buffers
+                   if any(t in graph.tensors and graph.tensors[t].persistent for t in b.tensors))
 
     def in_place_layers(self, graph: Graph, layers) -> list[int]:
         """Indices of the generated layers (``codegen.model_c.Layer``) that write over their input."""
