@@ -32,7 +32,8 @@ class RnnRule:
         emi, negative = bool(cfg["emi"]), meta.get("negative")
         window = int(meta["window"])
         stride = int(cfg["stride"]) if emi else window  # without EMI one instance covers the bag
-        return cls(int(meta["input_dim"]), window, stride, int(classes), emi,
+        early = emi and bool(cfg.get("early_exit", True))  # MI-RNN alone: instances and bag rule, no exit
+        return cls(int(meta["input_dim"]), window, stride, int(classes), early,
                    np.float32(cfg["p_hat"]), int(cfg["kappa"]), negative, bool(cfg["negative_only_exit"]),
                    emi and negative is not None, int(cfg["k"]))
 
