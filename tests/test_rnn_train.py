@@ -92,6 +92,17 @@ def test_npz_loader_refuses_bad_files(tmp_path):
     assert mask[:10].sum() == 2 and mask[10:].sum() == 1
 
 
+def test_saved_sequences_load_back_with_their_splits(tmp_path):
+    from mcuforge.data.sequences import save_sequences
+
+    data = load_sequences(synthetic_bags(tmp_path / "bags.npz", n=60))
+    again = load_sequences(save_sequences(data, tmp_path / "again.npz"))
+    assert (again.labels, again.negative) == (data.labels, data.negative)
+    for s in ("train", "validation", "test"):
+        assert np.array_equal(again.splits[s][1], data.splits[s][1])
+        np.testing.assert_allclose(again.splits[s][0], data.splits[s][0], atol=1e-4)  # standardized already
+
+
 def test_aeon_set_reads_offline():
     d = load_sequences("aeon:BasicMotions")
     assert d.labels == ["badminton", "running", "standing", "walking"] and d.negative is None
