@@ -146,7 +146,8 @@ def exit_sweep(p_hats: Sequence[float], accuracy_pct: Sequence[float],
     right.tick_params(labelsize=8.5)
     right.spines["top"].set_visible(False)
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, frameon=False, loc="lower left")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncol=len(lines))  # below the axes: never over a curve
     return _png(fig)
 
 

@@ -413,8 +413,8 @@ def _learning_part(data: list[_RunData]) -> str:
 
 
 SWEEP_PREFIX = "exit_sweep_"  # bench/rnn.py: metrics tagged p_hat
-SWEEP_SAVINGS = {"exit_sweep_savings": "savings vs the same windows without exit (cell steps)",
-                 "exit_sweep_savings_vs_lstm": "savings vs the LSTM (board counts per step)"}
+SWEEP_SAVINGS = {"exit_sweep_savings": "vs the same windows without exit (cell steps)",
+                 "exit_sweep_savings_vs_lstm": "per bag vs the LSTM (board counts per step)"}
 
 
 def _sweep_part(d: _RunData) -> str:
