@@ -47,3 +47,26 @@ def test_device_rows_use_tflm_measured_on_the_same_board():
     row = dict(zip(bench.DEVICE_HEADERS, bench.device_row("kws_dscnn_int8.tflite", _validation(arena_bytes=8744), a, recorded)))
     assert row["TFLM arena B (device)"] == 22756 and row["TFLM CMSIS-NN instr"] == 8759528
     assert row["arena B"] == 8744 and row["instr"] == 1_000_000
+
+
+def test_rnn_rows_count_per_bag_and_per_prediction():
+    """bench/rnn.py: a prediction in a stream is one instance, so its cost is the board's counts per
+    bag over instances per bag; savings of each against the LSTM's row on the same board."""
+    from bench import rnn
+    from mcuforge.rnn.reference import BagResult
+    from mcuforge.rnn.validation import RnnValidation
+
+    def v(cycles, instances, steps):
+        bags = [BagResult(0, instances, steps) for _ in cycles]
+        return RnnValidation(board="netduinoplus2", samples=len(cycles), mismatches=0, accuracy_board=0.5,
+                             accuracy_host=0.5, cycles=cycles, cycles_kind="emulated-instructions", mean_exit_step=1,
+                             mean_steps=steps, full_steps=steps, flash_bytes=1, ram_bytes=2, arena_bytes=3,
+                             model_hash="m", firmware_hash="f", data="d", split="test", board_results=bags)
+
+    lstm = rnn.costs(v([800_000, 1_000_000, 1_200_000], 1, 98))
+    assert lstm == dict(bag=1_000_000, prediction=1_000_000, per_step=1_000_000 / 98)
+    emi = v([300_000, 400_000, 500_000], 4, 150)
+    row = dict(zip(rnn.HEADERS, rnn.row("EMI", "netduinoplus2", "float32", emi, 1234, lstm)))
+    assert row["counts/bag"] == 400_000 and row["counts/prediction"] == 100_000
+    assert row["savings/bag"] == "2.50x" and row["savings/prediction"] == "10.00x"
+    assert row["accuracy (board = host)"] == "50.0%" and row["weights B"] == 1234

@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -194,3 +196,22 @@ def test_command_line(populated, tmp_path, capsys):
     assert "kws_cnn" in capsys.readouterr().out
     assert main(["--db", str(tmp_path / "missing" / "x.db"), "runs"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_early_exit_sweep_is_a_plot_and_a_table(tmp_path):
+    """bench/rnn.py's sweep as it records it: one bench run, metrics tagged p_hat."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.rnn import record_sweep
+
+    s = ResultsStore(tmp_path / "r.db")
+    sweep = [dict(p_hat=p, accuracy=a, mean_steps=st, full_steps=192, savings=192 / st)
+             for p, a, st in ((0.5, 0.61, 40.0), (0.9, 0.83, 96.0), (1.0, 0.84, 192.0))]
+    rid = record_sweep(s, sweep, None, None, None, "kws.npz")
+    html = section(render_report(s), rid)
+    assert "Early-exit sweep" in html and "could not render" not in html
+    assert len(pngs(html)) == 1
+    rows = re.findall(r"<tr><td class=\"n\">([0-9.]+)</td><td class=\"n\">([0-9.]+)%</td>"
+                      r"<td class=\"n\">([0-9.]+)</td><td class=\"n\">([0-9.]+)x</td>", html)
+    assert rows == [("0.50", "61.0", "40.0", "4.80"), ("0.90", "83.0", "96.0", "2.00"), ("1.00", "84.0", "192.0", "1.00")]
+    assert "<code>exit_sweep_accuracy</code>" not in html  # not repeated as a metrics table
+    s.close()

@@ -94,3 +94,25 @@ def test_a_ring_too_large_for_the_uno_is_refused_with_the_numbers(tmp_path):
     with pytest.raises(BudgetError, match=r"RAM: needs .* \+ extensions 1,888\), uno has 2,048"):
         generate(path, "uno", tmp_path / "fw")
     assert not (tmp_path / "fw").exists()
+
+
+def test_a_frame_larger_than_the_link_payload_is_refused_before_any_c(tmp_path):
+    """32 log-mel bands in Q11 are 64 B, the Uno's link payload is 64 B with the 4-byte BAG_FRAMES
+    header still to come: refused at generation (exit 3), not at the first bag."""
+    import keras
+
+    from mcuforge.errors import exit_code_for
+    from mcuforge.project import generate
+    from mcuforge.data.sequences import load_sequences
+    from mcuforge.model.keras_rnn import RnnModelError
+    from mcuforge.train.rnn import RnnConfig, build_model, save_rnn
+    from test_rnn_firmware import bags
+
+    data = load_sequences(bags(tmp_path / "wide.npz", steps=20, d=32))
+    cfg = RnnConfig(cell="fastgrnn", hidden=4, window=10, stride=10)
+    path = save_rnn(build_model(cfg, 32, 3, 10), cfg, data, tmp_path / "wide.rnn.keras")
+    keras.backend.clear_session()
+    with pytest.raises(RnnModelError, match=r"frame of 32 values is 64 B.* link payload of 64 B") as e:
+        generate(path, "uno", tmp_path / "fw")
+    assert exit_code_for(e.value) == 3 and not (tmp_path / "fw" / "mf_rnn_config.h").exists()
+    generate(path, "mps2-an385", tmp_path / "m3")  # 1,024 B: fits

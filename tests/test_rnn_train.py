@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mcuforge.data.sequences import load_sequences, stratified_split
-from mcuforge.train.rnn import (RnnConfig, bag_predictions, early_exit, evaluate, load_rnn, make_instances,
-                                relabel, save_rnn, train_rnn, window_starts)
+from mcuforge.train.rnn import (RnnConfig, bag_predictions, early_exit, evaluate, exit_sweep, load_rnn,
+                                make_instances, relabel, save_rnn, train_rnn, window_starts)
 from mcuforge.train.rnn_cells import keep_top
 
 
@@ -92,6 +92,17 @@ def test_npz_loader_refuses_bad_files(tmp_path):
     assert mask[:10].sum() == 2 and mask[10:].sum() == 1
 
 
+def test_saved_sequences_load_back_with_their_splits(tmp_path):
+    from mcuforge.data.sequences import save_sequences
+
+    data = load_sequences(synthetic_bags(tmp_path / "bags.npz", n=60))
+    again = load_sequences(save_sequences(data, tmp_path / "again.npz"))
+    assert (again.labels, again.negative) == (data.labels, data.negative)
+    for s in ("train", "validation", "test"):
+        assert np.array_equal(again.splits[s][1], data.splits[s][1])
+        np.testing.assert_allclose(again.splits[s][0], data.splits[s][0], atol=1e-4)  # standardized already
+
+
 def test_aeon_set_reads_offline():
     d = load_sequences("aeon:BasicMotions")
     assert d.labels == ["badminton", "running", "standing", "walking"] and d.negative is None
@@ -115,6 +126,26 @@ def test_emi_learns_a_multiple_instance_task_and_exits_early(tmp_path, cell):
     assert cfg2 == cfg and meta["labels"] == ["noise", "a", "b"] and meta["negative"] == 0
     X, y = data.split("test")
     assert evaluate(again, cfg, X, y, 0).accuracy == report["test_accuracy"]
+    sweep = exit_sweep(again, cfg, X, y, 0, (0.5, 0.7, 0.9, 0.99))
+    at = sweep[2]  # the trained threshold: the same decisions as the report's
+    assert (at["accuracy"], at["mean_steps"]) == (report["test_accuracy"], report["test_mean_steps"])
+    steps = [s["mean_steps"] for s in sweep]
+    assert steps == sorted(steps) and steps[0] < steps[-1]  # a lower threshold exits no later, here earlier
+    assert all(s["savings"] == s["full_steps"] / s["mean_steps"] for s in sweep)
+
+
+def test_mi_rnn_alone_runs_every_window_and_keeps_the_bag_rule(tmp_path):
+    from mcuforge.rnn.rule import RnnRule
+
+    data = load_sequences(synthetic_bags(tmp_path / "bags.npz"))
+    cfg = RnnConfig(cell="lstm", hidden=16, window=12, stride=4, emi=True, early_exit=False, rounds=2, epochs=8,
+                    batch_size=32, learning_rate=0.02, k=1)
+    model, report = train_rnn(data, cfg, progress=False)
+    assert report["test_mean_steps"] == report["test_full_steps"]  # no early exit
+    assert report["test_accuracy"] >= 0.85, report  # chance is 1/3
+    path = save_rnn(model, cfg, data, tmp_path / "mi.rnn.keras", report)
+    rule = RnnRule.from_meta(load_rnn(path)[2], classes=3)
+    assert not rule.early_exit and rule.bag_rule and rule.stride == 4
 
 
 def test_fastgrnn_sparsity_and_low_rank(tmp_path):

@@ -65,6 +65,8 @@ def _add_rnn(kinds) -> None:
     k.add_argument("--p-hat", type=float, default=d.p_hat, help=f"early-exit probability (default {d.p_hat})")
     k.add_argument("--kappa", type=int, default=d.kappa, help=f"check the exit every kappa steps (default {d.kappa})")
     k.add_argument("--negative-only-exit", action="store_true", help="exit early only on the negative class")
+    k.add_argument("--no-early-exit", action="store_true",
+                   help="with --emi: MI-RNN alone (relabelling rounds and the bag rule; last-step loss, no exit)")
     k.add_argument("--batch-size", type=int, default=d.batch_size)
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("-o", "--out", required=True, help="output model (.rnn.keras, with a .json beside it)")
@@ -126,7 +128,7 @@ def run_rnn(args) -> int:
     cfg = RnnConfig(cell=args.cell, hidden=args.hidden, window=args.window, stride=args.stride, emi=args.emi,
                     rank=args.rank, sparsity=args.sparsity, rounds=args.rounds, epochs=args.epochs,
                     batch_size=args.batch_size, k=args.k, p_hat=args.p_hat, kappa=args.kappa,
-                    negative_only_exit=args.negative_only_exit, seed=args.seed)
+                    negative_only_exit=args.negative_only_exit, early_exit=not args.no_early_exit, seed=args.seed)
     data = load_sequences(args.data, seed=args.seed)
     model, report = train_rnn(data, cfg, progress=sys.stderr.isatty())
     save_rnn(model, cfg, data, out, report)

@@ -66,6 +66,20 @@ def load_sequences(spec: str | Path, seed: int = 0, validation_fraction: float =
     raise ValueError(f"{spec}: unknown data (give aeon:NAME, a .npz file or a keyword dataset folder)")
 
 
+def save_sequences(data: SequenceData, path) -> Path:
+    """``data`` as the .npz ``load_sequences`` reads (X, y, split, labels, negative): a keyword
+    folder's frames computed once. (Loading it standardizes each channel again: train and
+    validate from the same file.)"""
+    path = Path(path)
+    names = [s for s in SPLITS if data.has(s)]
+    X = np.concatenate([data.splits[s][0] for s in names])
+    y = np.concatenate([data.splits[s][1] for s in names])
+    split = np.concatenate([np.full(len(data.splits[s][1]), s) for s in names])
+    extra = {} if data.negative is None else dict(negative=data.negative)
+    np.savez(path, X=X, y=y, split=split, labels=np.array(data.labels), **extra)
+    return path
+
+
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of a seeded, per-class ``fraction`` of the samples (at least one of a
     class that has two or more)."""

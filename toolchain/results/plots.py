@@ -127,6 +127,30 @@ def step_lines(series: dict[str, tuple[Sequence[int], Sequence[float]]], ylabel:
     return _png(fig)
 
 
+def exit_sweep(p_hats: Sequence[float], accuracy_pct: Sequence[float],
+               savings: dict[str, Sequence[float]], title: str) -> bytes:
+    """An early-exit threshold sweep: accuracy (left axis) and one or more savings curves (right
+    axis, x) against the threshold p_hat."""
+    fig = _figure(3.2)
+    ax = fig.add_subplot()
+    ax.plot(p_hats, accuracy_pct, color=BLUE, marker="o", markersize=3.5, linewidth=1.6, label="accuracy")
+    ax.set_xlabel("early-exit threshold p_hat")
+    ax.set_ylabel("accuracy (%)", color=BLUE)
+    ax.set_title(title, fontsize=10, loc="left")
+    _style(ax, "both")
+    right = ax.twinx()
+    for i, (label, values) in enumerate(savings.items()):
+        right.plot(p_hats, values, color=PALETTE[(i + 1) % len(PALETTE)], marker="s", markersize=3.5,
+                   linewidth=1.4, linestyle="--", label=label)
+    right.set_ylabel("savings (x)")
+    right.tick_params(labelsize=8.5)
+    right.spines["top"].set_visible(False)
+    lines = ax.get_lines() + right.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncol=len(lines))  # below the axes: never over a curve
+    return _png(fig)
+
+
 def sample_panels(indices: Sequence[int], cycles: Sequence[int | None], diffs: Sequence[float | None],
                   cycles_label: str) -> bytes:
     """Cycles per validation sample, and max |diff| per sample when any output differed."""

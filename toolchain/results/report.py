@@ -251,11 +251,12 @@ def _identity(r: RunRecord, shown_as_metrics: set[str]) -> str:
 
 
 def _metrics_part(d: _RunData) -> str:
-    if not d.scalars:
+    scalars = [m for m in d.scalars if not m.name.startswith(SWEEP_PREFIX)]  # the sweep part shows those
+    if not scalars:
         return ""
-    tagged = any(m.tags for m in d.scalars)
+    tagged = any(m.tags for m in scalars)
     rows = [(f"<code>{_e(m.name)}</code>", _e(format_metric(m, d.run.cycles_kind)))
-            + ((_e(_tags(m.tags)),) if tagged else ()) for m in d.scalars]
+            + ((_e(_tags(m.tags)),) if tagged else ()) for m in scalars]
     return "<h3>Metrics</h3>" + _table(["name", "value"] + (["tags"] if tagged else []), rows)
 
 
@@ -411,6 +412,32 @@ def _learning_part(data: list[_RunData]) -> str:
     return out + "</section>"
 
 
+SWEEP_PREFIX = "exit_sweep_"  # bench/rnn.py: metrics tagged p_hat
+SWEEP_SAVINGS = {"exit_sweep_savings": "vs the same windows without exit (cell steps)",
+                 "exit_sweep_savings_vs_lstm": "per bag vs the LSTM (board counts per step)"}
+
+
+def _sweep_part(d: _RunData) -> str:
+    """An early-exit threshold sweep: accuracy and savings against p_hat, as a plot and a table."""
+    by: dict[str, dict[float, float]] = defaultdict(dict)
+    for m in d.scalars:
+        if m.name.startswith(SWEEP_PREFIX) and "p_hat" in m.tags:
+            by[m.name][float(m.tags["p_hat"])] = m.value
+    acc = by.get(SWEEP_PREFIX + "accuracy")
+    if not acc:
+        return ""
+    p_hats = sorted(acc)
+    savings = {label: [by[name].get(p, float("nan")) for p in p_hats]
+               for name, label in SWEEP_SAVINGS.items() if by.get(name)}
+    title = "Early-exit threshold sweep: accuracy and savings against p_hat"
+    out = "<h3>Early-exit sweep</h3>" + _img(plots.exit_sweep(p_hats, [100 * acc[p] for p in p_hats], savings, title),
+                                             title)
+    head = ["p_hat", "accuracy", "cell steps"] + list(savings)
+    rows = [[f"{p:.2f}", f"{100 * acc[p]:.1f}%", f"{by[SWEEP_PREFIX + 'steps'].get(p, float('nan')):.1f}"]
+            + [f"{v[i]:.2f}x" for v in savings.values()] for i, p in enumerate(p_hats)]
+    return out + _table(head, rows, numeric=range(len(head)))
+
+
 def _artifacts_part(d: _RunData) -> str:
     if not d.artifacts:
         return ""
@@ -422,7 +449,7 @@ def _artifacts_part(d: _RunData) -> str:
 
 PARTS: list[tuple[str, Callable[[_RunData], str]]] = [
     ("metrics", _metrics_part), ("memory", _memory_part), ("accuracy", _accuracy_part),
-    ("layers", _layers_part), ("samples", _samples_part), ("steps", _steps_part),
+    ("layers", _layers_part), ("samples", _samples_part), ("steps", _steps_part), ("sweep", _sweep_part),
     ("artifacts", _artifacts_part),
 ]
 

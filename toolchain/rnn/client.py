@@ -16,7 +16,7 @@ from ..link.client import Link, LinkError
 from ..link.errors import BoardReset
 from ..link.protocol import ProtocolError
 from .reference import BagResult
-from .rule import NO_NEGATIVE, RnnRule
+from .rule import FRAMES_OVERHEAD, NO_NEGATIVE, RnnRule
 
 
 class RnnMsg(enum.IntEnum):
@@ -27,7 +27,6 @@ class RnnMsg(enum.IntEnum):
 
 
 INFO = struct.Struct("<HHHHBBBBfHH")
-FRAMES_OVERHEAD = 4  # first_frame u32
 FRAMES_REPLY = struct.Struct("<IH")
 END_HEAD = struct.Struct("<BHIQB")
 END_INSTANCE = struct.Struct("<BH")

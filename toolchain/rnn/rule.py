@@ -10,6 +10,7 @@ import numpy as np
 NO_NEGATIVE = 255  # the config's "no negative class"
 REPORT_INSTANCES = 32  # instances whose class and exit step the bag reply lists (fewer if max_payload is small)
 END_FIXED_BYTES = 16
+FRAMES_OVERHEAD = 4  # a BAG_FRAMES request: the first frame's index (u32), then whole frames
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class RnnRule:
         emi, negative = bool(cfg["emi"]), meta.get("negative")
         window = int(meta["window"])
         stride = int(cfg["stride"]) if emi else window  # without EMI one instance covers the bag
-        return cls(int(meta["input_dim"]), window, stride, int(classes), emi,
+        early = emi and bool(cfg.get("early_exit", True))  # MI-RNN alone: instances and bag rule, no exit
+        return cls(int(meta["input_dim"]), window, stride, int(classes), early,
                    np.float32(cfg["p_hat"]), int(cfg["kappa"]), negative, bool(cfg["negative_only_exit"]),
                    emi and negative is not None, int(cfg["k"]))
 
@@ -78,6 +80,12 @@ def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
     """``mf_rnn_config.h`` for ``rule`` around the one-step ``graph`` (its input: one frame; its
     output: float32 logits, or int32 ones at ``logit_frac`` with the table exit check)."""
     frame_bytes = graph.tensors[graph.inputs[0]].nbytes
+    if frame_bytes + FRAMES_OVERHEAD > max_payload:
+        from ..model.keras_rnn import RnnModelError
+
+        raise RnnModelError(f"a frame of {rule.input_dim} values is {frame_bytes} B; with the BAG_FRAMES header "
+                            f"({FRAMES_OVERHEAD} B) it exceeds the board's link payload of {max_payload} B: "
+                            "the host could not stream it (fewer input values, or a board with a larger payload)")
     logits_dtype = graph.tensors[graph.outputs[0]].dtype
     if logits_dtype not in ("float32", "int32"):
         raise ValueError(f"the rnn extension decides from float32 or int32 logits, not {logits_dtype}")

@@ -15,6 +15,7 @@ A long signal (a *bag*, [T, d]) is cut into *instances*: windows of ``window`` s
   steps, so a prediction exists after any prefix; at inference a window stops at step t (checked
   every ``kappa`` steps) once the top class probability reaches ``p_hat`` — optionally only when
   that class is the negative one (a wake word must see the whole word, noise need not).
+  ``early_exit=False`` keeps MI-RNN alone: the last step's loss and every window run to its end.
 
 A bag is predicted as class c when at least ``k`` consecutive windows predict c (the longest such
 run wins); otherwise negative. Compute is counted in cell steps (what the board executes).
@@ -39,6 +40,7 @@ class RnnConfig:
     window: int = 48           # steps per instance (the whole bag when >= T)
     stride: int = 16
     emi: bool = True           # MI-RNN relabelling + early-exit training (E-RNN loss at every step)
+    early_exit: bool = True    # with emi: the E-RNN part; False is MI-RNN alone (last-step loss, no exit)
     rank: int | None = None    # FastGRNN low-rank W, U
     sparsity: float = 0.0      # FastGRNN: fraction of W, U entries hard-thresholded to zero
     rounds: int = 3            # MI-RNN rounds (training + relabelling); 1 without --emi
@@ -203,7 +205,15 @@ def evaluate(model, cfg: RnnConfig, X: np.ndarray, y: np.ndarray, negative: int 
     inst = make_instances(X, cfg.window if cfg.emi else X.shape[1], cfg.stride)
     probs = step_probabilities(model, inst)
     n, w, t, c = probs.shape
-    early = cfg.emi if early is None else early
+    return decide(probs, cfg, y, negative, early)
+
+
+def decide(probs: np.ndarray, cfg: RnnConfig, y: np.ndarray, negative: int | None,
+           early: bool | None = None) -> Evaluation:
+    """``evaluate`` from the step probabilities [N, W, window, C] it computed (so a sweep over
+    p_hat needs the model once)."""
+    n, w, t, c = probs.shape
+    early = cfg.emi and cfg.early_exit if early is None else early
     if early:
         cls, steps = early_exit(probs.reshape(n * w, t, c), cfg.p_hat, cfg.kappa, negative, cfg.negative_only_exit)
     else:
@@ -214,6 +224,21 @@ def evaluate(model, cfg: RnnConfig, X: np.ndarray, y: np.ndarray, negative: int 
     else:
         pred = cls[:, -1]
     return Evaluation(float((pred == y).mean()), float(steps.sum(1).mean()), w * t, pred)
+
+
+def exit_sweep(model, cfg: RnnConfig, X: np.ndarray, y: np.ndarray, negative: int | None,
+               p_hats) -> list[dict]:
+    """Early exit at each threshold in ``p_hats`` (same model, same windows): bag accuracy,
+    cell steps per bag and the savings against the same windows without exit."""
+    from dataclasses import replace
+
+    probs = step_probabilities(model, make_instances(X, cfg.window, cfg.stride))
+    rows = []
+    for p in p_hats:
+        e = decide(probs, replace(cfg, p_hat=float(p), early_exit=True), y, negative, early=True)
+        rows.append(dict(p_hat=float(p), accuracy=e.accuracy, mean_steps=e.mean_steps, full_steps=e.full_steps,
+                         savings=e.savings))
+    return rows
 
 
 def train_rnn(data, cfg: RnnConfig, progress: bool = True):
@@ -232,7 +257,8 @@ def train_rnn(data, cfg: RnnConfig, progress: bool = True):
                          "become); this data set names none — train without --emi")
     window = min(cfg.window, X_tr.shape[1]) if cfg.emi else X_tr.shape[1]
     model = build_model(cfg, X_tr.shape[2], n_classes, window)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=_loss(every_step=cfg.emi))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                  loss=_loss(every_step=cfg.emi and cfg.early_exit))
     inst = make_instances(X_tr, window, cfg.stride)
     n, w = inst.shape[:2]
     labels = np.repeat(y_tr[:, None], w, axis=1)  # round 0: every window carries its bag's label
