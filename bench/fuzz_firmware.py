@@ -56,7 +56,7 @@ def print_report(res: dict, out=sys.stdout) -> None:
     from mcuforge.commands._common import table
 
     print("\nfirmware fuzz (libFuzzer + ASan/UBSan on the host: link parser, dispatcher, core, "
-          "frontend and learning handlers)", file=out)
+          "frontend, learning and RNN handlers)", file=out)
     table([[res["executions"], res["crashes"], res["hangs"], res["sanitizer_reports"],
             round(res["rate"]), round(res["cpu_rate"]), round(res["seconds"])]],
           ["executions", "crashes", "hangs", "sanitizer reports", "exec/s wall", "exec/CPU-s",
