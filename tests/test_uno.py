@@ -176,7 +176,8 @@ def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
 
 
 def test_fit_check_knows_every_kernels_code_size_on_the_uno(tmp_path):
-    """The Uno's fit check adds each kernel's code (board.json runtime.kernel_flash_bytes): every
+    """The Uno's fit check adds each kernel's code (kernel_flash_bytes, the AVR's table in
+    firmware/runtime/arch/avr/runtime_sizes.json, shared by the Uno and the Nano): every
     kernel has an entry, at least its object size under avr-gcc -Os."""
     import subprocess
 

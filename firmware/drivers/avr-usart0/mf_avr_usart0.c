@@ -1,4 +1,5 @@
-/* USART0 at 115200 8N1 (PD0 RX / PD1 TX, the Uno's USB serial bridge and Optiboot's port).
+/* USART0 at 115200 8N1: the port of the Arduino's USB serial bridge and of its bootloader
+ * (PD0 RX / PD1 TX on the ATmega328P of the Uno and Nano, PE0 / PE1 on the Mega's ATmega2560).
  * Double speed: UBRR = 16 gives 117647 baud (+2.1%), as Optiboot and the Arduino core use.
  * Receive is interrupt driven into a ring; transmit polls UDRE. */
 #include "mf_avr.h"
@@ -9,6 +10,10 @@
 #define BAUD 115200ul
 
 static mf_ring rx;
+
+#ifndef USART_RX_vect /* the parts with more than one USART number their vectors */
+#define USART_RX_vect USART0_RX_vect
+#endif
 
 ISR(USART_RX_vect)
 {
