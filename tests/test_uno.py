@@ -175,22 +175,26 @@ def test_upload_through_avrdude_and_optiboot_then_validate(tmp_path):
     assert v.mismatches == 0 and v.samples == 2 and v.cycles_kind == "simulated-cycles"
 
 
-def test_fit_check_knows_every_kernels_code_size_on_the_uno(tmp_path):
-    """The Uno's fit check adds each kernel's code (kernel_flash_bytes, the AVR's table in
-    firmware/runtime/arch/avr/runtime_sizes.json, shared by the Uno and the Nano): every
-    kernel has an entry, at least its object size under avr-gcc -Os."""
+def test_fit_check_knows_every_kernels_code_size_on_the_avr_boards(tmp_path):
+    """The AVR boards' fit check adds each kernel's code (kernel_flash_bytes, the one table in
+    firmware/runtime/arch/avr/runtime_sizes.json): every kernel has an entry, at least its object
+    size under avr-gcc -Os, for each AVR part (ATmega328P of the Uno and Nano, ATmega2560)."""
     import subprocess
 
     from mcuforge import resources
+    from mcuforge.boards import list_boards
 
     kernels = resources.firmware_dir() / "kernels"
     table = load_board(UNO).kernel_flash_bytes
-    for src in sorted(kernels.glob("*.c")):
-        obj = tmp_path / f"{src.stem}.o"
-        subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-std=c99", "-Os", "-ffunction-sections",
-                        "-fdata-sections", f"-I{kernels}", "-c", str(src), "-o", str(obj)], check=True)
-        text = int(subprocess.run(["avr-size", str(obj)], capture_output=True, text=True,
-                                  check=True).stdout.split("\n")[1].split()[0])
-        if text == 0:  # a kernel for another core (the *_dsp variants need the Arm DSP extension)
-            continue
-        assert src.stem in table and table[src.stem] >= text, (src.stem, text, table.get(src.stem))
+    parts = {b.cflags for b in list_boards() if b.arch == "avr"}
+    assert all(b.kernel_flash_bytes == table for b in list_boards() if b.arch == "avr") and len(parts) == 2
+    for cflags in sorted(parts):
+        for src in sorted(kernels.glob("*.c")):
+            obj = tmp_path / f"{src.stem}.o"
+            subprocess.run(["avr-gcc", *cflags, "-std=c99", "-Os", "-ffunction-sections",
+                            "-fdata-sections", f"-I{kernels}", "-c", str(src), "-o", str(obj)], check=True)
+            text = int(subprocess.run(["avr-size", str(obj)], capture_output=True, text=True,
+                                      check=True).stdout.split("\n")[1].split()[0])
+            if text == 0:  # a kernel for another core (the *_dsp variants need the Arm DSP extension)
+                continue
+            assert src.stem in table and table[src.stem] >= text, (cflags, src.stem, text, table.get(src.stem))

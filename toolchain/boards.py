@@ -179,7 +179,7 @@ def _parse(folder: Path) -> Board:
         raise BoardError(f"{path}: 'defines' must map MF_* names to numbers or strings")
     if "opt" in raw and raw["opt"] not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise BoardError(f"{path}: 'opt' must be one of -O0, -O1, -O2, -O3, -Os")
-    runtime = raw.get("runtime", _arch_runtime_sizes(raw["arch"], raw["core"]))
+    runtime = raw.get("runtime", _arch_runtime_sizes(raw["arch"]))
     kernels = runtime.get("kernel_flash_bytes", {}) if isinstance(runtime, dict) else None
     if not isinstance(runtime, dict) or not all(
             isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")) \
@@ -212,8 +212,8 @@ def _parse(folder: Path) -> Board:
     )
 
 
-def _arch_runtime_sizes(arch: str, core: str) -> dict[str, Any]:
-    """The runtime sizes every board of this core shares (``firmware/runtime/arch/<arch>/
+def _arch_runtime_sizes(arch: str) -> dict[str, Any]:
+    """The runtime sizes every board of an arch shares (``firmware/runtime/arch/<arch>/
     runtime_sizes.json``, e.g. the AVR kernels' code), for a board.json without ``runtime``."""
     path = resources.firmware_dir() / "runtime" / "arch" / arch / "runtime_sizes.json"
     if not path.is_file():
@@ -222,7 +222,7 @@ def _arch_runtime_sizes(arch: str, core: str) -> dict[str, Any]:
         table = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise BoardError(f"{path}: invalid JSON: {e}") from None
-    return table.get(core, {}) if isinstance(table, dict) else {}
+    return {k: v for k, v in table.items() if k != "note"} if isinstance(table, dict) else {}
 
 
 def board_names() -> list[str]:
