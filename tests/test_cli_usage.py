@@ -71,6 +71,16 @@ def test_profile_and_flash_options(model, tmp_path):
     assert p.returncode == 5 and "cannot open serial port" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
+def test_build_of_an_arduino_project_names_its_tool(tmp_path):
+    """It exited 4 (build failed) with "is a arduino project"; nothing was built: a usage error."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(ZOO["uno_mlp"]())
+    assert mcuforge("generate", model, "-b", "uno", "--format", "arduino", "-o", tmp_path / "p").returncode == 0
+    usage_error(mcuforge("build", tmp_path / "p"), "--format arduino", "build it with the Arduino IDE",
+                "--format make")
+    assert not (tmp_path / "p" / "build").exists()
+
+
 @pytest.mark.parametrize("args", [["--micropython-board", "MPS2_AN385"],
                                   ["--format", "micropython", "--micropython-port", "unix"]])
 def test_micropython_build_options_without_the_checkout_are_refused(model, tmp_path, args):

@@ -84,7 +84,7 @@ def test_cli_writes_the_platformio_project_and_build_names_its_tool(tmp_path):
     p = mcuforge("generate", model, "-b", "uno", "--format", "platformio", "-o", tmp_path / "fw")
     assert p.returncode == 0 and f"next: pio run -d {tmp_path / 'fw'}" in p.stdout, p.stderr
     p = mcuforge("build", tmp_path / "fw")
-    assert p.returncode == 4 and "is a platformio project: build it with pio run -d" in p.stderr, p.stderr
+    assert p.returncode == 2 and "--format platformio" in p.stderr and "build it with pio run -d" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
 
 

@@ -11,6 +11,8 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from ..errors import UsageError
+
 ARENA_SYMBOL = "mf_arena"
 ARENA_GUARD_BYTES = 16  # on each side of the arena, inside the mf_arena symbol (MF_ARENA_DEFINE)
 STACK_SECTION = ".stack"
@@ -115,15 +117,17 @@ def elf_sizes(elf_path: str | Path, arena_symbol: str = ARENA_SYMBOL) -> ElfSize
 
 def build(project_dir: str | Path, jobs: int | None = None, make: str = "make",
           timeout: float = 900, extra_args: list[str] | None = None) -> BuildResult:
-    """``make`` in ``project_dir``; raises BuildError with the compiler output on failure."""
+    """``make`` in ``project_dir``; raises BuildError with the compiler output on failure, UsageError
+    for a project of another format (its own tool builds it)."""
     project = Path(project_dir)
     if not (project / "Makefile").is_file():
         from ..project import exporter, find_manifest
 
         fmt = (find_manifest(project) or {}).get("format", "make")
-        if fmt != "make":  # a format its own tool builds
-            raise BuildError(f"{project} is a {fmt} project: build it with "
-                             f"{exporter(fmt).BUILD_COMMAND.format(path=project)}")
+        if fmt != "make":  # a format its own tool builds: a usage error, nothing has run
+            raise UsageError(f"{project} was generated with --format {fmt}, which 'mcuforge build' does not "
+                             f"compile: build it with {exporter(fmt).BUILD_COMMAND.format(path=project)}, "
+                             f"or generate it again with --format make")
         raise BuildError(f"no Makefile in {project}: write the project first")
     if shutil.which(make) is None:
         raise BuildError(f"'{make}' not found on PATH (install make)")
