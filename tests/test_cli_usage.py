@@ -137,3 +137,14 @@ def test_printers_write_where_stdout_is_when_called():
     with contextlib.redirect_stdout(buf):
         print_summary(v)
     assert "netduinoplus2: 1 samples" in buf.getvalue()
+
+
+def test_rnn_rank_must_be_at_least_one(tmp_path):
+    """--rank 0 was accepted (a rank-0 W and U); full rank is --rank omitted."""
+    from mcuforge.train.rnn import RnnConfig
+
+    usage_error(mcuforge("train", "rnn", "--data", tmp_path, "--rank", "0", "-o", tmp_path / "m.rnn.keras"),
+                "--rank", ">= 1")
+    with pytest.raises(ValueError, match=r"rank must be >= 1 \(or None for full rank\), got 0"):
+        RnnConfig(rank=0)
+    assert not list(tmp_path.iterdir())

@@ -56,7 +56,8 @@ def _add_rnn(kinds) -> None:
     k.add_argument("--stride", type=int, default=d.stride, help=f"steps between windows (default {d.stride})")
     k.add_argument("--emi", action="store_true",
                    help="EMI-RNN: multiple-instance relabelling rounds and early exit (needs a negative class)")
-    k.add_argument("--rank", type=int, default=None, help="FastGRNN: low-rank W and U of this rank")
+    k.add_argument("--rank", type=_common.positive_int, default=None,
+                   help="FastGRNN: low-rank W and U of this rank (default: full rank)")
     k.add_argument("--sparsity", type=float, default=0.0,
                    help="FastGRNN: fraction of W/U entries hard-thresholded to zero (default 0)")
     k.add_argument("--rounds", type=int, default=d.rounds, help=f"MI-RNN rounds with --emi (default {d.rounds})")

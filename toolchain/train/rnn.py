@@ -61,6 +61,8 @@ class RnnConfig:
             problems.append("hidden, window and stride must be > 0")
         if not 0 <= self.sparsity < 1:
             problems.append(f"sparsity must be in [0, 1), got {self.sparsity}")
+        if self.rank is not None and self.rank < 1:
+            problems.append(f"rank must be >= 1 (or None for full rank), got {self.rank}")
         if (self.rank is not None or self.sparsity) and self.cell != "fastgrnn":
             problems.append("rank and sparsity apply to the fastgrnn cell only")
         if self.rounds < 1 or self.epochs < 1 or self.k < 1 or self.kappa < 1:
