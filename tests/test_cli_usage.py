@@ -148,3 +148,57 @@ def test_rnn_rank_must_be_at_least_one(tmp_path):
     with pytest.raises(ValueError, match=r"rank must be >= 1 \(or None for full rank\), got 0"):
         RnnConfig(rank=0)
     assert not list(tmp_path.iterdir())
+
+
+TRAIN_CASES = [  # (kind, extra args, words the error names); each is found before TensorFlow loads (~20 s)
+    ("dscnn-kws", ["-o", "m.bin"], ["-o", ".tflite"]),
+    ("dscnn-kws", ["--epochs", "0"], ["--epochs", ">= 1"]),
+    ("dscnn-kws", ["--batch-size", "0"], ["--batch-size", ">= 1"]),
+    ("dscnn-kws", ["--classes", "yes"], ["--classes", "at least two"]),
+    ("dscnn-kws", ["--classes", "yes,maybe"], ["maybe", "no folder of .wav clips"]),
+    ("dscnn-kws", ["--data", "missing"], ["missing", "does not exist"]),
+    ("bnn-kws", ["-o", "m.h5"], ["-o", ".keras"]),
+    ("bnn-kws", ["--float-epochs", "-1"], ["--float-epochs", ">= 0"]),
+    ("bnn-kws", ["--float-epochs", "0", "--distill", "0.5"], ["distill", "float phase"]),
+    ("rnn", ["-o", "m.bin"], ["-o", ".keras"]),
+    ("rnn", ["--epochs", "0"], ["--epochs", ">= 1"]),
+]
+
+IN_PROCESS = """
+import contextlib, io, json, sys
+from mcuforge.cli import main
+out = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:  # argparse
+            rc = e.code
+    out.append([rc, err.getvalue(), "tensorflow" in sys.modules])
+print(json.dumps(out))
+"""
+
+
+def test_train_usage_errors_are_found_before_tensorflow_loads(tmp_path):
+    """A wrong -o suffix or --epochs 0 was reported only after TensorFlow had loaded."""
+    import json
+
+    for word in ("yes", "no"):
+        (tmp_path / "data" / word).mkdir(parents=True)
+        (tmp_path / "data" / word / "a.wav").write_bytes(b"")  # listed, not read: nothing reaches the audio
+    out = {"dscnn-kws": "m.tflite", "bnn-kws": "m.keras", "rnn": "m.rnn.keras"}
+    runs = []
+    for kind, extra, _ in TRAIN_CASES:
+        opts = {"--data": "data", "-o": out[kind], **({} if kind == "rnn" else {"--classes": "yes,no"}),
+                **dict(zip(extra[::2], extra[1::2]))}
+        opts["--data"], opts["-o"] = str(tmp_path / opts["--data"]), str(tmp_path / opts["-o"])
+        runs.append(["train", kind, *[a for kv in opts.items() for a in kv]])
+    p = subprocess.run([sys.executable, "-c", IN_PROCESS, json.dumps(runs)], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    for (kind, extra, words), (rc, err, tf_loaded) in zip(TRAIN_CASES, json.loads(p.stdout)):
+        assert rc == 2 and not tf_loaded and "Traceback" not in err, (kind, extra, rc, tf_loaded, err)
+        for w in words:
+            assert w in err, (kind, extra, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+from ..errors import UsageError
+from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS, check_bnn_schedule
 from . import _common
 
 BASE = "silence,unknown,yes,no,up,down,left,right,on,off,stop,go"
@@ -27,12 +28,12 @@ def add_parser(sub) -> None:
         k.add_argument("--data", required=True, help="dataset folder (Speech Commands layout; 'mcuforge data kws')")
         k.add_argument("--classes", default=BASE, help=f"comma-separated labels (default {BASE})")
         k.add_argument("-o", "--out", required=True, help=out_help)
-        k.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-        k.add_argument("--batch-size", type=int, default=64)
+        k.add_argument("--epochs", type=_common.positive_int, default=epochs, help=f"training epochs (default {epochs})")
+        k.add_argument("--batch-size", type=_common.positive_int, default=64)
         k.add_argument("--seed", type=_common.natural_int, default=0)
         _common.add_json(k, "the training report")
         if kind == "bnn-kws":
-            k.add_argument("--float-epochs", type=int, default=BNN_FLOAT_EPOCHS,
+            k.add_argument("--float-epochs", type=_common.natural_int, default=BNN_FLOAT_EPOCHS,
                            help=f"full-precision epochs before the binary ones (default {BNN_FLOAT_EPOCHS})")
             k.add_argument("--distill", type=float, default=0.0,
                            help="binary phase: weight of the full-precision network's predictions in the "
@@ -51,45 +52,52 @@ def _add_rnn(kinds) -> None:
                    help="aeon:NAME (a set inside the aeon package, e.g. aeon:BasicMotions), FILE.npz "
                         "(X [N,T,d], y [N], optional split, labels, negative) or a keyword dataset folder")
     k.add_argument("--cell", choices=CELLS, default=d.cell, help=f"recurrent cell (default {d.cell})")
-    k.add_argument("--hidden", type=int, default=d.hidden, help=f"hidden units (default {d.hidden})")
-    k.add_argument("--window", type=int, default=d.window, help=f"steps per instance window (default {d.window})")
-    k.add_argument("--stride", type=int, default=d.stride, help=f"steps between windows (default {d.stride})")
+    k.add_argument("--hidden", type=_common.positive_int, default=d.hidden, help=f"hidden units (default {d.hidden})")
+    k.add_argument("--window", type=_common.positive_int, default=d.window, help=f"steps per instance window (default {d.window})")
+    k.add_argument("--stride", type=_common.positive_int, default=d.stride, help=f"steps between windows (default {d.stride})")
     k.add_argument("--emi", action="store_true",
                    help="EMI-RNN: multiple-instance relabelling rounds and early exit (needs a negative class)")
     k.add_argument("--rank", type=_common.positive_int, default=None,
                    help="FastGRNN: low-rank W and U of this rank (default: full rank)")
     k.add_argument("--sparsity", type=float, default=0.0,
                    help="FastGRNN: fraction of W/U entries hard-thresholded to zero (default 0)")
-    k.add_argument("--rounds", type=int, default=d.rounds, help=f"MI-RNN rounds with --emi (default {d.rounds})")
-    k.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs per round (default {d.epochs})")
-    k.add_argument("--k", type=int, default=d.k, help=f"consecutive windows that decide a bag (default {d.k})")
+    k.add_argument("--rounds", type=_common.positive_int, default=d.rounds, help=f"MI-RNN rounds with --emi (default {d.rounds})")
+    k.add_argument("--epochs", type=_common.positive_int, default=d.epochs, help=f"epochs per round (default {d.epochs})")
+    k.add_argument("--k", type=_common.positive_int, default=d.k, help=f"consecutive windows that decide a bag (default {d.k})")
     k.add_argument("--p-hat", type=float, default=d.p_hat, help=f"early-exit probability (default {d.p_hat})")
-    k.add_argument("--kappa", type=int, default=d.kappa, help=f"check the exit every kappa steps (default {d.kappa})")
+    k.add_argument("--kappa", type=_common.positive_int, default=d.kappa, help=f"check the exit every kappa steps (default {d.kappa})")
     k.add_argument("--negative-only-exit", action="store_true", help="exit early only on the negative class")
     k.add_argument("--no-early-exit", action="store_true",
                    help="with --emi: MI-RNN alone (relabelling rounds and the bag rule; last-step loss, no exit)")
-    k.add_argument("--batch-size", type=int, default=d.batch_size)
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--batch-size", type=_common.positive_int, default=d.batch_size)
+    k.add_argument("--seed", type=_common.natural_int, default=0)
     k.add_argument("-o", "--out", required=True, help="output model (.rnn.keras, with a .json beside it)")
     _common.add_json(k, "the training report")
     k.set_defaults(func=run_rnn)
 
 
-def _labels(args) -> list[str]:
+def _checked(args, suffix: str, what: str) -> tuple[Path, list[str]]:
+    """-o, --classes and the dataset's layout, checked before TensorFlow loads (~20 s): (out, labels)."""
+    from ..data.speech_commands import list_split
+
+    out = Path(args.out)
+    if out.suffix != suffix:
+        raise UsageError(f"-o {out}: {what}")
+    if out.is_dir():
+        raise UsageError(f"-o {out} is a folder; give a file name")
     labels = [c.strip() for c in args.classes.split(",") if c.strip()]
     if len(labels) < 2:
-        raise ValueError(f"--classes needs at least two labels, got {labels}")
-    return labels
+        raise UsageError(f"--classes needs at least two labels, got {labels}")
+    list_split(args.data, labels, "train")  # the folder, its layout and a folder per label, without audio
+    return out, labels
 
 
 def run_dscnn(args) -> int:
+    out, labels = _checked(args, ".tflite", "the DS-CNN is written as an int8 .tflite file")
     from ..data.features import FeatureConfig
     from ..train.pipeline import train_and_convert
 
-    out = Path(args.out)
-    if out.suffix != ".tflite":
-        raise ValueError(f"{out}: the DS-CNN is written as an int8 .tflite file")
-    r = train_and_convert(args.data, _labels(args), out_dir=None, epochs=args.epochs, batch_size=args.batch_size,
+    r = train_and_convert(args.data, labels, out_dir=None, epochs=args.epochs, batch_size=args.batch_size,
                           seed=args.seed, features=FeatureConfig(hop=160),
                           progress=_common.progress())
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +110,10 @@ def run_dscnn(args) -> int:
 
 
 def run_bnn(args) -> int:
+    out, labels = _checked(args, ".keras", "the BNN is written as a .keras file (with a .json beside it)")
+    check_bnn_schedule(args.epochs, args.batch_size, args.float_epochs, args.distill)
     from ..train.bnn import save_bnn, train_bnn_kws
 
-    out = Path(args.out)
-    if out.suffix != ".keras":
-        raise ValueError(f"{out}: the BNN is written as a .keras file (with a .json beside it)")
-    labels = _labels(args)
     model, history, cfg = train_bnn_kws(args.data, labels, epochs=args.epochs, batch_size=args.batch_size,
                                         seed=args.seed, float_epochs=args.float_epochs,
                                         distill=args.distill)
@@ -125,7 +131,7 @@ def run_rnn(args) -> int:
 
     out = Path(args.out)
     if not out.name.endswith(".keras"):
-        raise ValueError(f"{out}: the RNN is written as a .keras file (e.g. model.rnn.keras)")
+        raise UsageError(f"-o {out}: the RNN is written as a .keras file (e.g. model.rnn.keras)")
     cfg = RnnConfig(cell=args.cell, hidden=args.hidden, window=args.window, stride=args.stride, emi=args.emi,
                     rank=args.rank, sparsity=args.sparsity, rounds=args.rounds, epochs=args.epochs,
                     batch_size=args.batch_size, k=args.k, p_hat=args.p_hat, kappa=args.kappa,

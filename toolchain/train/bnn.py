@@ -55,7 +55,7 @@ import numpy as np
 
 from ..data.features import FeatureConfig
 from ..data.speech_commands import load_split
-from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS, check_bnn_schedule
 from .bnn_layers import BinaryConv2D, BinaryInputConv2D, ClipConstraint, SteReLU, ZeroMeanKernel, sign_ste  # noqa: F401 (registers)
 from .sidecar import read_sidecar, write_sidecar
 
@@ -287,12 +287,7 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     from .train import KeepBest, class_weights, deterministic_ops, seed_everything
 
     float_epochs = epochs // 2 if float_epochs is None else int(float_epochs)
-    if epochs < 1 or batch_size < 1 or float_epochs < 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, float_epochs >= 0; got {epochs}, {batch_size}, "
-                         f"{float_epochs}")
-    if not 0.0 <= distill <= 1.0 or (distill > 0 and float_epochs == 0):
-        raise ValueError(f"distill must be in [0, 1] and needs a float phase (float_epochs > 0); got distill={distill}, "
-                         f"float_epochs={float_epochs}")
+    check_bnn_schedule(epochs, batch_size, float_epochs, distill)
     if "binary" in model_kwargs:
         raise ValueError("fit_bnn always trains the binary network (use build_bnn_kws(binary=False) for a float one)")
     seed_everything(seed)
