@@ -202,3 +202,33 @@ def test_train_usage_errors_are_found_before_tensorflow_loads(tmp_path):
         for w in words:
             assert w in err, (kind, extra, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("{}", ["kws.features.json lacks", "hop", "mean, std", "as 'mcuforge train' writes it"]),
+    ("[1]", ["kws.features.json", "a JSON object, not a list"]),
+    ('{"hop": "160"}', ["kws.features.json lacks", "sample_rate"]),
+])
+def test_adapt_refuses_a_features_file_without_its_fields(tmp_path, text, words):
+    """An empty {} was taken as the defaults (hop 320, no normalization), not what the model was trained on."""
+    from models.zoo import fixture
+
+    model = tmp_path / "kws.tflite"
+    model.write_bytes(fixture("ds_cnn_kws"))
+    (tmp_path / "kws.features.json").write_text(text)
+    usage_error(mcuforge("adapt", model, "--data", tmp_path, "--classes", "yes,no", "--db", tmp_path / "r.db"),
+                *words)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_features_file_fields_have_their_types(tmp_path):
+    from mcuforge.data.features import FeatureConfig
+
+    path = tmp_path / "f.json"
+    FeatureConfig(hop=160).save(path)
+    assert FeatureConfig.load(path) == FeatureConfig(hop=160)
+    d = dict(FeatureConfig().to_dict(), hop=1.5, fmin=None, mean=True)
+    path.write_text(__import__("json").dumps(d))
+    with pytest.raises(ValueError, match=r"hop must be an integer, not 1.5; fmin must be a number, not None; "
+                                         r"mean must be a number or null, not True"):
+        FeatureConfig.load(path)

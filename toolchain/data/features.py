@@ -122,7 +122,39 @@ class FeatureConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """A file as ``save`` writes it, naming every field: one left out is refused, not taken as
+        its default, since the model was trained with the values the file records (the DS-CNN of
+        'mcuforge train' uses hop 160, not 320, and its normalization statistics)."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except ValueError as exc:  # also a file that is not UTF-8
+            raise ValueError(f"{path}: not a JSON features config ({exc})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: a features config is a JSON object, not a {type(d).__name__}")
+        missing = [f.name for f in fields(cls) if f.name not in d]
+        if missing:
+            raise ValueError(f"{path} lacks {', '.join(missing)}: a features config names every field "
+                             "(as 'mcuforge train' writes it beside the model)")
+        wrong = [f"{f.name} must be {kind}, not {d[f.name]!r}" for f in fields(cls)
+                 for kind in [_kind(f.default)] if not _is_kind(d[f.name], f.default)]
+        if wrong:
+            raise ValueError(f"{path}: " + "; ".join(wrong))
+        try:
+            return cls.from_dict(d)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+
+def _kind(default) -> str:
+    return ("an integer" if isinstance(default, int) else "a number") + (" or null" if default is None else "")
+
+
+def _is_kind(value, default) -> bool:
+    """``value`` (read from JSON) has the type of the field whose default is ``default``."""
+    if value is None or isinstance(value, bool):
+        return value is None and default is None
+    return isinstance(value, int) or not isinstance(default, int) and isinstance(value, float)
 
 
 def hz_to_mel(f):
