@@ -206,7 +206,7 @@ def test_train_usage_errors_are_found_before_tensorflow_loads(tmp_path):
 
 @pytest.mark.parametrize("text,words", [
     ("{}", ["kws.features.json lacks", "hop", "mean, std", "as 'mcuforge train' writes it"]),
-    ("[1]", ["kws.features.json", "a JSON object, not a list"]),
+    ("[1]", ["kws.features.json is not a features config (a JSON list, not an object)"]),
     ('{"hop": "160"}', ["kws.features.json lacks", "sample_rate"]),
 ])
 def test_adapt_refuses_a_features_file_without_its_fields(tmp_path, text, words):

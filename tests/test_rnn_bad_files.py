@@ -52,7 +52,7 @@ BAD = {
     "labels_missing": (lambda m: m.pop("labels"), "labels must be a list of the model's 3 class names"),
     "negative_out_of_range": (lambda m: m.update(negative=5), r"negative must be none or a class index 0..2, got 5"),
     "json_a_list": ([1, 2], "is not mcuforge-rnn metadata \\(a JSON list, not an object\\)"),
-    "json_broken": ("{not json", "not the JSON mcuforge writes beside the RNN model"),
+    "json_broken": ("{not json", "is not mcuforge-rnn metadata \\(not JSON"),
     "json_of_another_kind": ({}, "is not mcuforge-rnn metadata"),
 }
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..jsonfile import read_object
+
 _CHUNK = 256  # clips per rfft batch: bounds memory to ~30 MB whatever the dataset size
 
 
@@ -125,13 +127,7 @@ class FeatureConfig:
         """A file as ``save`` writes it, naming every field: one left out is refused, not taken as
         its default, since the model was trained with the values the file records (the DS-CNN of
         'mcuforge train' uses hop 160, not 320, and its normalization statistics)."""
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except ValueError as exc:  # also a file that is not UTF-8
-            raise ValueError(f"{path}: not a JSON features config ({exc})") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{path}: a features config is a JSON object, not a {type(d).__name__}")
+        d = read_object(path, "a features config")
         missing = [f.name for f in fields(cls) if f.name not in d]
         if missing:
             raise ValueError(f"{path} lacks {', '.join(missing)}: a features config names every field "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..jsonfile import read_object
+
 
 def write_sidecar(path, meta: dict) -> Path:
     out = Path(path).with_suffix(".json")
@@ -20,12 +22,7 @@ def read_sidecar(path, fmt: str, version: int, what: str) -> dict:
     for p in (path, meta_path):
         if not p.is_file():
             raise FileNotFoundError(f"{what} file not found: {p}")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except ValueError as exc:  # also a file that is not UTF-8
-        raise ValueError(f"{meta_path}: not the JSON mcuforge writes beside the {what} model ({exc})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{meta_path} is not {fmt} metadata (a JSON {type(meta).__name__}, not an object)")
+    meta = read_object(meta_path, f"{fmt} metadata")
     if meta.get("format") != fmt:
         raise ValueError(f"{meta_path} is not {fmt} metadata (format={meta.get('format')!r})")
     if meta.get("version") != version:
