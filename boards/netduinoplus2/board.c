@@ -20,17 +20,10 @@ static int start_pll_168mhz(void)
     }
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
     PWR_CR |= 1u << 14; /* VOS: scale 1 for 168 MHz */
-    /* M=25 (1 MHz), N=336, P=2 (168 MHz), Q=7 (48 MHz), source HSE */
-    RCC_PLLCFGR = 25u | (336u << 6) | (0u << 16) | (1u << 22) | (7u << 24);
-    RCC_CR |= RCC_CR_PLLON;
-    if (!stm32_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
-        return 0;
-    }
-    /* 5 wait states at 3.3 V, prefetch and caches on, before raising the clock */
-    FLASH_ACR = 5u | (1u << 8) | (1u << 9) | (1u << 10);
-    /* AHB /1, APB1 /4, APB2 /2, then switch SYSCLK to the PLL */
-    RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | (5u << 10) | (4u << 13) | 2u;
-    return stm32_wait_bits(&RCC_CFGR, 0xCu, 0x8u);
+    /* M=25 (1 MHz), N=336, P=2 (168 MHz), Q=7 (48 MHz), source HSE; 5 wait states at 3.3 V,
+     * prefetch and caches on; AHB /1, APB1 /4, APB2 /2 */
+    return stm32_switch_to_pll(25u | (336u << 6) | (0u << 16) | (1u << 22) | (7u << 24),
+                               5u | (1u << 8) | (1u << 9) | (1u << 10), (5u << 10) | (4u << 13));
 }
 
 void mf_board_init(void)

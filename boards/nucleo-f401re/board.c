@@ -15,17 +15,10 @@ static int start_pll_84mhz(void)
 {
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
     PWR_CR = (PWR_CR & ~(3u << 14)) | (2u << 14); /* VOS: scale 2, up to 84 MHz */
-    /* M=16 (1 MHz), N=336, P=4 (84 MHz), Q=7 (48 MHz), source HSI */
-    RCC_PLLCFGR = 16u | (336u << 6) | (1u << 16) | (0u << 22) | (7u << 24);
-    RCC_CR |= RCC_CR_PLLON;
-    if (!stm32_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
-        return 0;
-    }
-    /* 2 wait states at 84 MHz and 3.3 V, prefetch and caches on, before raising the clock */
-    FLASH_ACR = 2u | (1u << 8) | (1u << 9) | (1u << 10);
-    /* AHB /1, APB1 /2, APB2 /1, then switch SYSCLK to the PLL */
-    RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | (4u << 10) | (0u << 13) | 2u;
-    return stm32_wait_bits(&RCC_CFGR, 0xCu, 0x8u);
+    /* M=16 (1 MHz), N=336, P=4 (84 MHz), Q=7 (48 MHz), source HSI; 2 wait states at 84 MHz and
+     * 3.3 V, prefetch and caches on; AHB /1, APB1 /2, APB2 /1 */
+    return stm32_switch_to_pll(16u | (336u << 6) | (1u << 16) | (0u << 22) | (7u << 24),
+                               2u | (1u << 8) | (1u << 9) | (1u << 10), (4u << 10) | (0u << 13));
 }
 
 void mf_board_init(void)

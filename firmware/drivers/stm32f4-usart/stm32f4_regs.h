@@ -59,6 +59,22 @@ static inline int stm32_wait_bits(volatile uint32_t *reg, uint32_t mask, uint32_
     return 0;
 }
 
+/* Run SYSCLK from the PLL: configure it (RCC_PLLCFGR value), lock it, set the flash wait states
+ * and caches (FLASH_ACR value) before the faster clock, then the bus prescalers (the HPRE/PPRE1/
+ * PPRE2 field bits of RCC_CFGR) and switch. 1 when SYSCLK runs from the PLL, 0 if a wait timed
+ * out (the part stays on its current clock). The board chooses the source and the values. */
+static inline int stm32_switch_to_pll(uint32_t pllcfgr, uint32_t flash_acr, uint32_t cfgr_prescalers)
+{
+    RCC_PLLCFGR = pllcfgr;
+    RCC_CR |= RCC_CR_PLLON;
+    if (!stm32_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
+        return 0;
+    }
+    FLASH_ACR = flash_acr;
+    RCC_CFGR = (RCC_CFGR & ~0xFCF3u) | cfgr_prescalers | 2u; /* SW = PLL */
+    return stm32_wait_bits(&RCC_CFGR, 0xCu, 0x8u);            /* SWS = PLL */
+}
+
 /* The board's part of the link UART (board.c): the USART's and its GPIO port's clocks on, its
  * TX/RX pins to their alternate function; returns the USART's bus clock in Hz (after
  * mf_board_init()). */
