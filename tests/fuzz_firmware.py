@@ -104,7 +104,7 @@ def clang() -> str:
     return cc
 
 
-def compile_host(sources, exe: Path, flags=(), fuzzer: bool = False) -> Path:
+def compile_host(sources, exe: Path, flags=(), fuzzer: bool = False, cwd: Path | None = None) -> Path:
     """Compile C for the host with ASan/UBSan (+ libFuzzer); raises with the compiler's
     output when that fails: there is no unsanitized fallback."""
     san = SANITIZE
@@ -112,11 +112,11 @@ def compile_host(sources, exe: Path, flags=(), fuzzer: bool = False) -> Path:
         san = ["-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
                f"-fsanitize-coverage-ignorelist={FUZZ_DIR / 'coverage_ignore.txt'}"]
     argv = [clang(), *STRICT, *san, *flags, *map(str, sources), "-o", str(exe), "-lm"]
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"sanitizer build failed (needs {APT_HINT}):\n{' '.join(argv)}\n"
                            f"{proc.stderr[-4000:]}")
-    return exe
+    return cwd / exe if cwd else exe
 
 
 def fuzz_sources(firmware: Path = FIRMWARE) -> list[Path]:
@@ -128,11 +128,20 @@ def fuzz_sources(firmware: Path = FIRMWARE) -> list[Path]:
 
 
 def build_fuzzer(dest: Path, firmware: Path = FIRMWARE) -> Path:
-    """The libFuzzer target (dest/fuzz_link) from the firmware sources under ``firmware``."""
+    """The libFuzzer target (dest/fuzz_link) from the firmware sources under ``firmware``.
+    The sources are copied under dest/src and compiled by relative names, so the binary is
+    the same whichever folders it is built from (the file names ASan and UBSan embed would
+    move its globals) and a seeded run takes the same path on every machine."""
     write_configs(dest)
-    includes = [dest, FUZZ_DIR] + [firmware / d for d in ("runtime", "link", "kernels", "learning", "frontend", "rnn")]
-    flags = [f"-I{d}" for d in includes]
-    return compile_host(fuzz_sources(firmware), dest / "fuzz_link", flags, fuzzer=True)
+    src = dest / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(FUZZ_DIR, src / "fuzz", ignore=shutil.ignore_patterns("corpus"))
+    shutil.copytree(firmware, src / "firmware")
+    local = [Path("src/fuzz") / p.name if p.parent == FUZZ_DIR else Path("src/firmware") / p.relative_to(firmware)
+             for p in fuzz_sources(firmware)]
+    includes = [".", "src/fuzz"] + [f"src/firmware/{d}" for d in ("runtime", "link", "kernels", "learning", "frontend", "rnn")]
+    flags = [f"-I{d}" for d in includes] + ["-fdebug-compilation-dir=."]
+    return compile_host(local, Path("fuzz_link"), flags, fuzzer=True, cwd=dest)
 
 
 # ---- seeds -------------------------------------------------------------------------------
@@ -296,17 +305,41 @@ def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
     return parse_log(proc.stderr + proc.stdout, proc.returncode, seconds)
 
 
+# libFuzzer's value profile records the addresses a compare sees, so with address-space
+# randomisation (and a stack that moves with the environment and argv) a fixed -seed still takes
+# a different path on every run and machine: a bounded run is only reproducible when the target
+# starts at fixed addresses, with the same environment and the same argv.
+_ADDR_NO_RANDOMIZE = 0x0040000
+_FIXED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
+
+
+def _no_aslr() -> None:
+    """In the child before exec: turn off address-space randomisation for the target (best
+    effort: where personality() is refused the run is still correct, only not reproducible)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    current = libc.personality(0xFFFFFFFF)
+    if current != -1:
+        libc.personality(current | _ADDR_NO_RANDOMIZE)
+
+
 def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path = CORPUS,
                timeout_s: int = 10, max_len: int = 512) -> FuzzResult:
-    """Replay the seed corpus, then ``runs`` mutated executions (deterministic for a seed).
-    New inputs go to workdir/corpus, never into the checked-in seeds."""
-    out = workdir / "corpus"
-    out.mkdir(parents=True, exist_ok=True)
-    argv = [str(exe), str(out), str(corpus), f"-runs={runs}", f"-seed={seed}",
+    """Replay the seed corpus, then ``runs`` mutated executions (stopping at the first report),
+    the same executions for a seed on any machine and in any folder. New inputs go to
+    workdir/corpus, never into the checked-in seeds."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "corpus").mkdir(exist_ok=True)
+    for link, target in (("target", exe.resolve()), ("seeds", corpus.resolve())):
+        (workdir / link).unlink(missing_ok=True)
+        (workdir / link).symlink_to(target)
+    argv = ["./target", "corpus", "seeds", f"-runs={runs}", f"-seed={seed}",
             f"-timeout={timeout_s}", f"-max_len={max_len}", "-rss_limit_mb=2048", "-print_final_stats=1",
-            f"-artifact_prefix={workdir}/"]
+            "-artifact_prefix=./"]
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir, env=_FIXED_ENV,
+                          preexec_fn=_no_aslr)
     return _result(proc, time.monotonic() - t0)
 
 
