@@ -41,7 +41,7 @@ demo: setup
 	$(VENV)/bin/mcuforge demo
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra --durations=25 -m 'not slow'  # slow: pytest -m slow
+	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra --durations=40 -m 'not slow'  # slow: pytest -m slow
 
 bench: setup
 	$(PY) -m bench

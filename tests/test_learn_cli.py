@@ -194,7 +194,7 @@ def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, t
         db, out = tmp_path / "r.db", tmp_path / "learn.json"
         proc = subprocess.run(
             [sys.executable, "-m", "mcuforge", "learn", model, "--data", data_dir, "--new", "zero", "--rule",
-             "tinyol", "--train-new", "2", "--train-old", "1", "--eval-per-class", "1", "--eval-every", "4",
+             "tinyol", "--train-new", "2", "--train-old", "0", "--eval-per-class", "1", "--eval-every", "4",
              "--port", url, "--workdir", project.path, "--db", db, "--json", out],
             capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

@@ -142,3 +142,33 @@ def test_a_failed_bookkeeping_write_never_hides_the_sessions_error(tmp_path):
             s.readonly = True  # from here every write fails with ResultsError, as on media gone read-only
             raise TimeoutError("no frame from board")
     assert "could not mark run" in "".join(getattr(err.value, "__notes__", []))
+
+
+@pytest.mark.qemu
+def test_an_interrupted_profile_keeps_the_runs_it_measured(tmp_path, monkeypatch):
+    """Ctrl-C during the second of three profiled runs: the store holds the profile run, marked
+    interrupted, with the first run's total and per-layer counts exactly as the board gave them."""
+    from mcuforge.profiling import profile
+    from mcuforge.target import Target
+
+    model = tmp_path / "dense.tflite"
+    model.write_bytes(ZOO["dense_flatten"]())
+    real, seen = Target.run_profiled, []
+
+    def run_profiled(self, inputs):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(real(self, inputs))
+        return seen[-1]
+
+    monkeypatch.setattr(Target, "run_profiled", run_profiled)
+    with ResultsStore(tmp_path / "r.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            profile(model, "netduinoplus2", runs=3, workdir=tmp_path / "fw", store=store)
+        (run,) = store.runs(kind="profile")
+        rows = store.samples(run.id)
+    _, total, layers = seen[0]
+    assert run.status == "interrupted"
+    assert [(r.index, r.cycles, r.extra["layer_cycles"]) for r in rows] == \
+        [(0, total, [float(layer["cycles"]) for layer in layers])]
+    assert total > 0 and len(layers) >= 2

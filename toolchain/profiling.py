@@ -13,16 +13,19 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
             method=None, port=None) -> dict:
     from .model.loader import load
     from .target import open_target
-    from .validation import make_inputs
+    from .validation import make_inputs, start_recording
 
     model = load(model)
     x = make_inputs(model.graph, runs, seed)
-    with open_target(model, board, workdir=workdir, method=method, port=port) as target:
+    with open_target(model, board, workdir=workdir, method=method, port=port) as target, \
+            start_recording(store, target, board, kind="profile") as run:
         per_run, totals = [], []
-        for xi in x:
+        for i, xi in enumerate(x):
             _, total, rows = target.run_profiled([xi[None]])
             totals.append(total)
             per_run.append([row["cycles"] for row in rows])
+            if run is not None:  # each run as it is measured: an interrupted profile keeps it
+                run.samples([dict(idx=i, cycles=total, layer_cycles=[float(c) for c in per_run[-1]])])
         cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
         guards = target.link.hello(refresh=True)  # stack high water after the runs (mf_guard.c)
         manifest = target.project.manifest
@@ -43,14 +46,13 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
                       in_place_layers=target.project.plan.in_place_layers(target.project.graph, target.project.layers),
                       stack_high_water_bytes=guards.stack_high_water,
                       per_step=model.kind == "rnn")  # an RNN's invoke is one step of its cell
-        if store is not None:
-            rid = store.start_run("profile", model_name=result["model_name"], model_hash=result["model_hash"],
-                                  board=board, firmware_hash=result["firmware_hash"], cycles_kind=result["cycles_kind"])
-            store.add_layers(rid, layers)
-            store.add_metrics(rid, dict(total_cycles=result["total_cycles"], macs=result["macs"],
-                                        flash_bytes=result["flash_bytes"], ram_bytes=result["ram_bytes"],
-                                        arena_bytes=result["arena_bytes"],
-                                        stack_high_water_bytes=result["stack_high_water_bytes"]))
-            store.finish_run(rid, status="ok", summary={k: v for k, v in result.items() if k != "layers"})
-            result["run_id"] = rid
+        if run is not None:
+            run.layers(layers)
+            run.metrics(dict(total_cycles=result["total_cycles"], macs=result["macs"],
+                             flash_bytes=result["flash_bytes"], ram_bytes=result["ram_bytes"],
+                             arena_bytes=result["arena_bytes"],
+                             stack_high_water_bytes=result["stack_high_water_bytes"]))
+            run.summary.update({k: v for k, v in result.items() if k != "layers"})
+            result["run_id"] = run.id
     return result
+

@@ -109,12 +109,13 @@ def load_inputs(path, graph) -> np.ndarray:
     return x
 
 
-def start_recording(store, target, board: str):
-    """The store's run of a validation on ``target`` (a null context without a store): marked
-    failed or interrupted if the loop dies, every sample kept."""
+def start_recording(store, target, board: str, kind: str = "validate"):
+    """The store's run of a validation (or profile) on ``target`` (a null context without a
+    store), started once the board runs: marked failed or interrupted if the loop dies, every
+    sample kept."""
     if store is None:
         return contextlib.nullcontext()
-    return store.run("validate", model_name=target.project.manifest["model_name"],
+    return store.run(kind, model_name=target.project.manifest["model_name"],
                      model_hash=target.project.model_hash, board=board,
                      firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind)
 
