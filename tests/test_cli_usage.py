@@ -79,6 +79,8 @@ def test_build_of_an_arduino_project_names_its_tool(tmp_path):
     usage_error(mcuforge("build", tmp_path / "p"), "--format arduino", "build it with the Arduino IDE",
                 "--format make")
     assert not (tmp_path / "p" / "build").exists()
+    usage_error(mcuforge("flash", tmp_path / "p"), "--format arduino", "no firmware to flash",
+                "build it with the Arduino IDE", "--format make")  # was "no build/firmware.elf" (exit 5)
 
 
 @pytest.mark.parametrize("args", [["--micropython-board", "MPS2_AN385"],
