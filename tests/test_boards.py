@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import EMULATED_BOARDS
+from conftest import EMULATED_BOARDS, STAND_IN_BOARDS
 from mcuforge import resources
 from mcuforge.boards import BoardError, list_boards, load_board
 
@@ -43,9 +43,12 @@ def test_mps2_m3_and_m7(name, core, fpu, flag):
 
 
 def test_every_qemu_board_runs_the_zoo():
-    """A new QEMU board joins EMULATED_BOARDS, the list test_validate runs the zoo on."""
+    """A new QEMU board joins EMULATED_BOARDS, the list test_validate runs the zoo on, or is a
+    stand-in on the machine of one of them."""
     qemu = {b.name for b in list_boards() if b.emulator is not None and b.emulator.kind == "qemu"}
-    assert qemu == set(EMULATED_BOARDS)
+    assert qemu == set(EMULATED_BOARDS) | set(STAND_IN_BOARDS)
+    for name, machine_of in STAND_IN_BOARDS.items():
+        assert load_board(name).emulator.machine == load_board(machine_of).emulator.machine
 
 
 def _qemu_ram_regions(machine: str) -> list[tuple[int, int]]:
@@ -58,7 +61,7 @@ def _qemu_ram_regions(machine: str) -> list[tuple[int, int]]:
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("name", EMULATED_BOARDS)
+@pytest.mark.parametrize("name", EMULATED_BOARDS + list(STAND_IN_BOARDS))
 def test_board_memory_is_mapped_by_qemu(name):
     """board.json's flash and RAM (origin + size) lie inside memory QEMU maps for the machine."""
     b = load_board(name)
@@ -126,6 +129,9 @@ def test_home_override_missing_dirs(tmp_path, monkeypatch):
     ({"exit": "explode"}, "'exit'"),
     ({"flash_methods": ["qemu", "jlink"]}, "'jlink' has no entry"),
     ({"emulator": None}, "needs an 'emulator'"),
+    ({"usb_serial": "bluetooth"}, "'usb_serial' must be one of stlink, arduino, adapter"),
+    ({"emulator": {"kind": "qemu", "machine": "netduinoplus2", "serial_index": -1}}, "'emulator.serial_index'"),
+    ({"emulator": {"kind": "qemu", "machine": "netduinoplus2", "clock_hz": "fast"}}, "'emulator.clock_hz'"),
 ])
 def test_bad_board_json_names_file_and_field(home, changes, message):
     path = _edit(home, **changes)

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from conftest import EMULATED_BOARDS
+from conftest import EMULATED_BOARDS, STAND_IN_BOARDS
 from mcuforge.boards import Emulator, load_board
 from mcuforge.errors import UsageError
 from mcuforge.flash import FlashError, check_method, get_backend, open_session, qemu_argv
@@ -28,7 +28,7 @@ def test_qemu_argv_follows_the_lossless_recipe(tmp_path):
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("board", EMULATED_BOARDS)
+@pytest.mark.parametrize("board", EMULATED_BOARDS + list(STAND_IN_BOARDS))
 def test_qemu_session_from_project_dir_and_clean_close(board, fake_firmware):
     project = fake_firmware(board).project_dir
     s = open_session(project, board)

@@ -63,13 +63,13 @@ def test_force_adds_only_its_files_and_hashes_only_them(model, tmp_path):
 def test_regenerating_replaces_only_its_own_files(model, tmp_path):
     fw = tmp_path / "fw"
     generate(model, "netduinoplus2", fw)
-    assert (fw / "board" / "board.c").exists() and (fw / "firmware" / "drivers" / "stm32f4-usart" / "stm32f4_regs.h").exists()
+    assert (fw / "board" / "board.c").exists() and (fw / "firmware" / "drivers" / "stm32-usart" / "stm32_usart.h").exists()
     (fw / "my_notes.txt").write_text("kept")
     (fw / "build").mkdir()
     (fw / "build" / "keep.o").write_bytes(b"obj")
     p = generate(model, "mps2-an386", fw)  # an mcuforge project: no --force needed
     assert p.board.name == "mps2-an386" and json.loads((fw / MANIFEST).read_text())["board"] == "mps2-an386"
-    assert not (fw / "firmware" / "drivers" / "stm32f4-usart").exists()  # the old board's driver, no longer written
+    assert not (fw / "firmware" / "drivers" / "stm32-usart").exists()  # the old board's driver, no longer written
     assert (fw / "my_notes.txt").read_text() == "kept" and (fw / "build" / "keep.o").exists()
     assert set(tree(fw)) == set(p.manifest["files"]) | {MANIFEST, "my_notes.txt", "build/keep.o"}
 

@@ -19,6 +19,7 @@ from . import resources
 DEFAULT_BOARD = "netduinoplus2"  # what every command runs on when no board is named
 EXIT_KINDS = ("semihosting", "halt", "reset")
 EMULATOR_KINDS = ("qemu", "simavr")
+USB_SERIAL_KINDS = ("stlink", "arduino", "adapter")  # what reaches a board's link UART (flash/ports.py)
 
 
 DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55")
@@ -35,6 +36,11 @@ class Emulator:
     binary: str = "qemu-system-arm"
     icount_shift: int = 7
     args: tuple[str, ...] = ()
+    # A QEMU machine that stands in for another part of its family (a NUCLEO-F446RE on the
+    # netduinoplus2's STM32F405: the same core and USART) runs its own fixed clock, and the link
+    # UART may be its n-th serial port (USART2: 1).
+    clock_hz: int | None = None
+    serial_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ class Board:
     # The Arduino board this board is (board.json "arduino": {"fqbn": "arduino:avr:uno"}), for
     # the Arduino library export; None: not an Arduino board.
     arduino_fqbn: str | None = None
+    # The USB bridge the link is reached through, for --port auto (board.json "usb_serial":
+    # "stlink", "arduino" or "adapter"); None: by arch (the Arduino's for AVR, else an ST-LINK).
+    usb_serial: str | None = None
 
     @property
     def dsp(self) -> bool:
@@ -163,10 +172,14 @@ def _parse(folder: Path) -> Board:
     if emu is not None:
         if not isinstance(emu, dict) or emu.get("kind") not in EMULATOR_KINDS or not emu.get("machine"):
             raise BoardError(f"{path}: 'emulator' needs a kind ({', '.join(EMULATOR_KINDS)}) and a machine")
+        for key, lo in (("clock_hz", 1), ("serial_index", 0)):
+            if key in emu and (not isinstance(emu[key], int) or isinstance(emu[key], bool) or emu[key] < lo):
+                raise BoardError(f"{path}: 'emulator.{key}' must be an int >= {lo}")
         emulator = Emulator(kind=emu["kind"], machine=emu["machine"],
                             binary=emu.get("binary", "qemu-system-arm"),
                             icount_shift=int(emu.get("icount_shift", 7)),
-                            args=tuple(emu.get("args", ())))
+                            args=tuple(emu.get("args", ())),
+                            clock_hz=emu.get("clock_hz"), serial_index=emu.get("serial_index", 0))
     for kind in EMULATOR_KINDS:
         if kind in raw["flash_methods"] and (emulator is None or emulator.kind != kind):
             raise BoardError(f"{path}: flash method '{kind}' needs an 'emulator' entry of kind '{kind}'")
@@ -179,7 +192,9 @@ def _parse(folder: Path) -> Board:
         raise BoardError(f"{path}: 'defines' must map MF_* names to numbers or strings")
     if "opt" in raw and raw["opt"] not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise BoardError(f"{path}: 'opt' must be one of -O0, -O1, -O2, -O3, -Os")
-    runtime = raw.get("runtime", _arch_runtime_sizes(raw["arch"]))
+    runtime = raw.get("runtime", {})
+    if isinstance(runtime, dict):  # the board's figures over its arch's table (e.g. a larger link buffer)
+        runtime = {**_arch_runtime_sizes(raw["arch"]), **runtime}
     kernels = runtime.get("kernel_flash_bytes", {}) if isinstance(runtime, dict) else None
     if not isinstance(runtime, dict) or not all(
             isinstance(runtime.get(k, 0), int) and runtime.get(k, 0) >= 0 for k in ("flash_bytes", "ram_bytes")) \
@@ -195,6 +210,9 @@ def _parse(folder: Path) -> Board:
     if arduino is not None and not (isinstance(arduino, dict) and set(arduino) == {"fqbn"}
                                     and re.fullmatch(r"[\w.-]+:[\w.-]+:[\w.-]+", str(arduino["fqbn"]))):
         raise BoardError(f"{path}: 'arduino' must be {{\"fqbn\": \"VENDOR:ARCH:BOARD\"}}")
+    usb_serial = raw.get("usb_serial")
+    if usb_serial is not None and usb_serial not in USB_SERIAL_KINDS:
+        raise BoardError(f"{path}: 'usb_serial' must be one of {', '.join(USB_SERIAL_KINDS)}")
     return Board(
         name=raw["name"], title=raw["title"], mcu=raw["mcu"], arch=raw["arch"], core=raw["core"],
         fpu=raw["fpu"], toolchain_prefix=raw["toolchain_prefix"], cflags=tuple(raw["cflags"]),
@@ -208,7 +226,7 @@ def _parse(folder: Path) -> Board:
         **{f"runtime_{k}": runtime[k] for k in ("flash_bytes", "ram_bytes") if k in runtime},
         defines=defines, kernel_flash_bytes=dict(kernels),
         **({"opt": raw["opt"]} if "opt" in raw else {}), platformio=pio,
-        arduino_fqbn=arduino["fqbn"] if arduino else None,
+        arduino_fqbn=arduino["fqbn"] if arduino else None, usb_serial=usb_serial,
     )
 
 

@@ -5,7 +5,8 @@
  * common Cortex-M code (firmware/runtime/arch/cortex-m/mf_board_cortexm.c). */
 #include "mf_board.h"
 #include "mf_cortexm.h"
-#include "stm32f4_regs.h"
+#include "stm32f4_rcc.h"
+#include "stm32_usart.h"
 
 #define HSI_HZ 16000000u
 
@@ -15,7 +16,7 @@ static uint32_t pclk2_hz = HSI_HZ;
 static int start_pll_168mhz(void)
 {
     RCC_CR |= RCC_CR_HSEON;
-    if (!stm32_wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
+    if (!mf_wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) {
         return 0;
     }
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
@@ -28,9 +29,9 @@ static int start_pll_168mhz(void)
 
 void mf_board_init(void)
 {
-    if (RCC_CR == 0u) {
-        sysclk_hz = MF_BOARD_CLOCK_HZ; /* emulated: fixed clock tree */
-        pclk2_hz = MF_BOARD_CLOCK_HZ / 2u;
+    if (stm32f4_rcc_emulated()) {
+        sysclk_hz = MF_EMULATOR_CLOCK_HZ; /* QEMU's fixed clock tree */
+        pclk2_hz = MF_EMULATOR_CLOCK_HZ / 2u;
     } else if (start_pll_168mhz()) {
         sysclk_hz = 168000000u;
         pclk2_hz = 84000000u;

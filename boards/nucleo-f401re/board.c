@@ -1,10 +1,12 @@
 /* NUCLEO-F401RE clocks: 16 MHz HSI -> PLL -> 84 MHz SYSCLK (the part's rated speed), AHB 84,
  * APB1 42 (its maximum), APB2 84. The HSI needs no crystal or solder bridge (the ST-LINK's
  * 8 MHz MCO reaches HSE only on some board revisions). Every wait is bounded: if the PLL does
- * not lock the part stays on the HSI and reports that clock. */
+ * not lock the part stays on the HSI and reports that clock. QEMU's STM32F405 (netduinoplus2),
+ * which runs this firmware as a stand-in, has no RCC model: there the clock tree is QEMU's. */
 #include "mf_board.h"
 #include "mf_cortexm.h"
-#include "stm32f4_regs.h"
+#include "stm32f4_rcc.h"
+#include "stm32_usart.h"
 
 #define HSI_HZ 16000000u
 
@@ -23,7 +25,10 @@ static int start_pll_84mhz(void)
 
 void mf_board_init(void)
 {
-    if (start_pll_84mhz()) {
+    if (stm32f4_rcc_emulated()) {
+        sysclk_hz = MF_EMULATOR_CLOCK_HZ;
+        pclk1_hz = MF_EMULATOR_CLOCK_HZ / 2u;
+    } else if (start_pll_84mhz()) {
         sysclk_hz = 84000000u;
         pclk1_hz = 42000000u;
     }
@@ -37,9 +42,6 @@ uint32_t mf_board_clock_hz(void)
 /* The link UART, USART2 on APB1: PA2 TX / PA3 RX, AF7, the ST-LINK's virtual COM port. */
 uint32_t stm32_usart_setup(void)
 {
-    RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
-    RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
-    GPIOA_MODER = (GPIOA_MODER & ~((3u << 4) | (3u << 6))) | (2u << 4) | (2u << 6);
-    GPIOA_AFRL = (GPIOA_AFRL & ~((0xFu << 8) | (0xFu << 12))) | (7u << 8) | (7u << 12);
+    stm32f4_usart2_on_pa2_pa3();
     return pclk1_hz;
 }

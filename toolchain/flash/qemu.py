@@ -27,6 +27,7 @@ def qemu_argv(elf: Path, board: Board, icount_shift: int | None = None) -> list[
     shift = emu.icount_shift if icount_shift is None else icount_shift
     return [emu.binary, "-M", emu.machine, "-display", "none", "-nic", "none",
             "-monitor", "stdio", "-S",
+            *["-serial", "null"] * emu.serial_index,  # the machine's UARTs before the link's
             "-serial", "tcp:127.0.0.1:0,server=on,wait=on,nodelay=on",
             "-semihosting-config", "enable=on,target=native",
             "-icount", f"shift={shift}",

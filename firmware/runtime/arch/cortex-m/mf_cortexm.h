@@ -61,6 +61,20 @@ static inline void mf_nvic_enable(uint32_t irq)
     MF_NVIC_ISER(irq >> 5) = 1u << (irq & 31u);
 }
 
+/* Wait until (*reg & mask) == value, a bounded number of reads: 1 if it came, 0 if not (a
+ * crystal that does not start, a PLL that does not lock: board clock set-up never hangs). */
+#define MF_READY_SPINS 500000u
+static inline int mf_wait_bits(volatile uint32_t *reg, uint32_t mask, uint32_t value)
+{
+    uint32_t i;
+    for (i = 0; i < MF_READY_SPINS; i++) {
+        if ((*reg & mask) == value) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Semihosting SYS_EXIT_EXTENDED; only returns if no debugger/emulator handles it. */
 void mf_semihost_exit(int code);
 /* Request a system reset through AIRCR. */
