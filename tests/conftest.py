@@ -11,9 +11,13 @@ REPO = Path(__file__).resolve().parent.parent
 FAKE_MODEL = Path(__file__).resolve().parent / "fixtures" / "fake_model"
 # Every board QEMU emulates (test_boards checks none is missing): the whole zoo validates on each.
 EMULATED_BOARDS = ["netduinoplus2", "mps2-an386", "mps2-an385", "mps2-an500"]
+# Real boards QEMU runs on the machine of another part of their family (the same core and link
+# USART; board.json emulator.machine), by that machine: each builds and runs the link there, and
+# tests/test_stm32_boards.py validates one end to end (the zoo runs on the machine's own board).
+STAND_IN_BOARDS = {"nucleo-f401re": "netduinoplus2", "nucleo-f446re": "netduinoplus2"}
 # Boards with no emulator of their part: built in the suite, their flashing tools run without a
 # probe (tests/test_flash_tools.py); the firmware runs only on the board.
-REAL_BOARDS = ["nucleo-f401re"]
+REAL_BOARDS = ["nucleo-l476rg", "stm32f746g-disco", "bluepill"]
 # One board per UART driver (STM32 USART, CMSDK UART): the link tests run on these; the other
 # boards share their driver and the common Cortex-M code, and run the link in every validate.
 UART_BOARDS = ["netduinoplus2", "mps2-an386"]

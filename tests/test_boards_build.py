@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import EMULATED_BOARDS, FAKE_MODEL, REAL_BOARDS, make_fake_project
+from conftest import EMULATED_BOARDS, FAKE_MODEL, REAL_BOARDS, STAND_IN_BOARDS, make_fake_project
 from mcuforge.boards import board_names, load_board
 from mcuforge.build import BuildError, elf_sizes
 from mcuforge.codegen.platform import PlatformError, render_arch_files
@@ -20,7 +20,7 @@ from mcuforge.flash import open_session
 FAKE_ARENA = 1500 + 20 + 1500 + 4  # tests/fixtures/fake_model/model.c ARENA_BYTES
 
 
-@pytest.mark.parametrize("board", EMULATED_BOARDS + REAL_BOARDS)
+@pytest.mark.parametrize("board", EMULATED_BOARDS + list(STAND_IN_BOARDS) + REAL_BOARDS)
 def test_build_fake_model_and_sizes(board, fake_firmware):
     b = load_board(board)
     r = fake_firmware(board)
@@ -38,7 +38,7 @@ def test_build_fake_model_and_sizes(board, fake_firmware):
     assert elf_sizes(r.elf) == r.sizes
 
 
-@pytest.mark.parametrize("board", EMULATED_BOARDS)
+@pytest.mark.parametrize("board", EMULATED_BOARDS + ["stm32f746g-disco", "bluepill"])
 def test_kernels_use_dsp_and_fpu_only_where_the_core_has_them(board, fake_firmware):
     """The Cortex-M3 (no DSP extension, no FPU) compiles every kernel to the portable C paths
     (soft-float calls); the M4 and M7 to SMLAD and VFP instructions."""
@@ -55,7 +55,7 @@ def test_kernels_use_dsp_and_fpu_only_where_the_core_has_them(board, fake_firmwa
 
 def test_project_layout_and_makefile(tmp_path):
     srcs = copy_platform("netduinoplus2", tmp_path)
-    for s in ("firmware/link/mf_link.c", "firmware/drivers/stm32f4-usart/mf_stm32f4_usart.c", "board/board.c", "mf_vectors.c",
+    for s in ("firmware/link/mf_link.c", "firmware/drivers/stm32-usart/mf_stm32_usart.c", "board/board.c", "mf_vectors.c",
               "firmware/runtime/arch/cortex-m/mf_cycles_cortexm.c",
               "firmware/runtime/arch/cortex-m/mf_uart_cortexm.c"):
         assert s in srcs and (tmp_path / s).is_file()

@@ -41,7 +41,9 @@ def _installed(name):
 
 @pytest.mark.parametrize("method, board", [("openocd", N2), ("st-flash", N2), ("pyocd", N2), ("dfu-util", N2),
                                            ("stm32flash", N2), ("avrdude", UNO),
-                                           ("openocd", NUCLEO), ("st-flash", NUCLEO)])
+                                           ("openocd", NUCLEO), ("st-flash", NUCLEO), ("openocd", "nucleo-f446re"),
+                                           ("openocd", "nucleo-l476rg"), ("openocd", "stm32f746g-disco"),
+                                           ("openocd", "bluepill"), ("stm32flash", "bluepill")])
 def test_real_tool_without_its_probe_is_a_flash_error_retried(method, board, fake_firmware, tmp_path, monkeypatch):
     exe = _installed(load_board(board).flash_commands[method][0])
     monkeypatch.setenv("PATH", f"{os.path.dirname(exe)}:{os.environ['PATH']}")
@@ -83,7 +85,7 @@ def test_retries_succeed_once_the_board_answers(fake_firmware, tmp_path, monkeyp
 
 
 def test_images_are_checked_against_the_part(fake_firmware, tmp_path, monkeypatch):
-    for board in (N2, UNO, NUCLEO):
+    for board in (N2, UNO, NUCLEO, "nucleo-l476rg", "stm32f746g-disco", "bluepill"):
         lo, hi = check_image(fake_firmware(board).elf, load_board(board))
         assert lo == flash_origin(load_board(board)) and hi - lo <= load_board(board).flash_bytes
     assert flash_origin(load_board(N2)) == 0x08000000
@@ -112,12 +114,16 @@ def test_ports_name_usb_ids_and_known_boards():
     ports = {p.device: p for p in list_ports(PORTS)}
     assert list(ports) == ["/dev/ttyACM0", "/dev/ttyACM1", "/dev/ttyS0", "/dev/ttyUSB0"]  # sorted
     assert ports["/dev/ttyACM0"].known == "ST-LINK/V2-1 virtual COM port" and ports["/dev/ttyACM0"].usb_id == "0483:374b"
-    assert ports["/dev/ttyACM1"].known == "Arduino Uno R3" and ports["/dev/ttyUSB0"].known is None
+    assert ports["/dev/ttyACM1"].known == "Arduino Uno R3" and ports["/dev/ttyUSB0"].known == "CP210x USB serial adapter"
     assert ports["/dev/ttyS0"].usb_id == "-"
 
 
 def test_port_auto_picks_the_one_board_of_the_family(monkeypatch):
     assert auto_port(N2, PORTS) == "/dev/ttyACM0" and auto_port(UNO, PORTS) == "/dev/ttyACM1"
+    # The Blue Pill's link is on a USB serial adapter (board.json usb_serial), never the ST-LINK.
+    assert auto_port("bluepill", PORTS) == "/dev/ttyUSB0"
+    with pytest.raises(FlashError, match=r"no USB serial adapter found for board 'bluepill'"):
+        auto_port("bluepill", PORTS[:3])
     with pytest.raises(FlashError, match=r"no Arduino USB serial port found.*ttyACM0 \(0483:374b"):
         auto_port(UNO, PORTS[:2])
     with pytest.raises(FlashError, match=r"2 boards attached \(/dev/ttyACM0, /dev/ttyACM9\)"):

@@ -11,22 +11,27 @@ from .base import FlashError
 
 AUTO = "auto"
 
-# USB bridges by VID:PID: what each is, and the family of boards it sits on.
-STLINK, ARDUINO = "stlink", "arduino"
-KNOWN_USB: dict[tuple[int, int], tuple[str, str]] = {
-    (0x0483, 0x374B): ("ST-LINK/V2-1 virtual COM port", STLINK),  # Nucleo-64 (F401RE, F446RE, L476RG)
-    (0x0483, 0x3752): ("ST-LINK/V2-1 virtual COM port", STLINK),
-    (0x0483, 0x374E): ("ST-LINK/V3 virtual COM port", STLINK),
-    (0x0483, 0x374F): ("ST-LINK/V3 virtual COM port", STLINK),
-    (0x0483, 0x3753): ("ST-LINK/V3 virtual COM port", STLINK),
-    (0x2341, 0x0043): ("Arduino Uno R3", ARDUINO),
-    (0x2341, 0x0001): ("Arduino Uno", ARDUINO),
-    (0x2A03, 0x0043): ("Arduino Uno R3 (arduino.org)", ARDUINO),
-    (0x2341, 0x0010): ("Arduino Mega 2560", ARDUINO),
-    (0x2341, 0x0042): ("Arduino Mega 2560 R3", ARDUINO),
-    (0x0403, 0x6001): ("FTDI FT232R (Arduino Nano)", ARDUINO),
-    (0x1A86, 0x7523): ("CH340 USB serial (Arduino Nano/Uno clone)", ARDUINO),
+# USB bridges by VID:PID: what each is, and the families of boards it sits on (a CH340 or FT232R
+# is a Nano's bridge and a plain USB serial adapter too).
+STLINK, ARDUINO, ADAPTER = "stlink", "arduino", "adapter"
+KNOWN_USB: dict[tuple[int, int], tuple[str, tuple[str, ...]]] = {
+    (0x0483, 0x374B): ("ST-LINK/V2-1 virtual COM port", (STLINK,)),  # Nucleo-64 (F401RE, F446RE, L476RG), F746G-DISCO
+    (0x0483, 0x3752): ("ST-LINK/V2-1 virtual COM port", (STLINK,)),
+    (0x0483, 0x374E): ("ST-LINK/V3 virtual COM port", (STLINK,)),
+    (0x0483, 0x374F): ("ST-LINK/V3 virtual COM port", (STLINK,)),
+    (0x0483, 0x3753): ("ST-LINK/V3 virtual COM port", (STLINK,)),
+    (0x2341, 0x0043): ("Arduino Uno R3", (ARDUINO,)),
+    (0x2341, 0x0001): ("Arduino Uno", (ARDUINO,)),
+    (0x2A03, 0x0043): ("Arduino Uno R3 (arduino.org)", (ARDUINO,)),
+    (0x2341, 0x0010): ("Arduino Mega 2560", (ARDUINO,)),
+    (0x2341, 0x0042): ("Arduino Mega 2560 R3", (ARDUINO,)),
+    (0x0403, 0x6001): ("FTDI FT232R (Arduino Nano, or a USB serial adapter)", (ARDUINO, ADAPTER)),
+    (0x1A86, 0x7523): ("CH340 USB serial (Arduino Nano/Uno clone, or an adapter)", (ARDUINO, ADAPTER)),
+    (0x10C4, 0xEA60): ("CP210x USB serial adapter", (ADAPTER,)),
+    (0x067B, 0x2303): ("PL2303 USB serial adapter", (ADAPTER,)),
 }
+# What --port auto looks for, by the board's board.json "usb_serial" (default: by arch).
+WHAT = {STLINK: "ST-LINK virtual COM port", ARDUINO: "Arduino USB serial port", ADAPTER: "USB serial adapter"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,11 @@ class Port:
     description: str
     serial_number: str | None
     known: str | None  # what the USB bridge is, e.g. "ST-LINK/V2-1 virtual COM port"
-    family: str | None  # STLINK or ARDUINO
+    families: tuple[str, ...]  # of STLINK, ARDUINO, ADAPTER; () for an unknown bridge
+
+    @property
+    def family(self) -> str | None:
+        return self.families[0] if self.families else None
 
     @property
     def usb_id(self) -> str:
@@ -45,9 +54,9 @@ class Port:
 
 
 def _port(info) -> Port:
-    known, family = KNOWN_USB.get((info.vid, info.pid), (None, None))
+    known, families = KNOWN_USB.get((info.vid, info.pid), (None, ()))
     return Port(device=info.device, vid=info.vid, pid=info.pid, description=info.description or "",
-                serial_number=info.serial_number, known=known, family=family)
+                serial_number=info.serial_number, known=known, families=families)
 
 
 def list_ports(comports=None) -> list[Port]:
@@ -61,8 +70,9 @@ def list_ports(comports=None) -> list[Port]:
 
 
 def board_family(board: Board) -> str:
-    """The USB bridge a board is reached through: an ST-LINK for the STM32 boards, the Arduino's."""
-    return ARDUINO if board.arch == "avr" else STLINK
+    """The USB bridge a board's link is reached through: its board.json ``usb_serial`` (the Blue
+    Pill: a USB serial adapter), else the Arduino's for the AVR boards and an ST-LINK for the rest."""
+    return board.usb_serial or (ARDUINO if board.arch == "avr" else STLINK)
 
 
 def auto_port(board: Board | str, comports=None) -> str:
@@ -71,11 +81,11 @@ def auto_port(board: Board | str, comports=None) -> str:
     board = load_board(board)
     family = board_family(board)
     ports = list_ports(comports)
-    matches = [p for p in ports if p.family == family]
+    matches = [p for p in ports if family in p.families]
     if len(matches) == 1:
         return matches[0].device
     seen = "; ".join(f"{p.device} ({p.usb_id} {p.known or p.description})" for p in ports) or "none"
-    what = "ST-LINK virtual COM port" if family == STLINK else "Arduino USB serial port"
+    what = WHAT[family]
     if not matches:
         raise FlashError(f"--port auto: no {what} found for board '{board.name}' (serial ports: {seen}); "
                          f"plug the board in or name its port with --port")
