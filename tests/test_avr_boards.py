@@ -2,13 +2,15 @@
 Optiboot at 115200) is the Uno's part with its own board ids: it shares the AVR code
 (firmware/runtime/arch/avr, the avr-usart0 driver) and code-size table, so its firmware runs on
 simavr like the Uno's: bit-exact, the same cycles. The Mega 2560 (ATmega2560, avr6, stk500v2
-bootloader: avrdude -c wiring) builds from the same code and runs the link on simavr's
-ATmega2560."""
+bootloader: avrdude -c wiring) builds from the same code and runs on simavr's ATmega2560 with
+a 496-byte link payload (its RAM allows more; simavr's uart_pty moves at most 511 bytes at once):
+a model too big for the Uno validates there bit-exact."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mcuforge.boards import load_board
@@ -55,8 +57,6 @@ def test_a_nano_model_is_bit_exact_on_simavr_with_the_unos_cycles(tmp_path):
 
 
 def test_mega2560_builds_lists_and_runs_the_link_on_simavr(fake_firmware):
-    import numpy as np
-
     from mcuforge.flash import open_session
 
     mega = load_board(MEGA)
@@ -73,7 +73,29 @@ def test_mega2560_builds_lists_and_runs_the_link_on_simavr(fake_firmware):
     with open_session(r.elf, MEGA) as s:
         link = s.link()
         h = link.hello()
-        assert (h.board, h.clock_hz, h.max_payload, h.cycle_counter) == (MEGA, 16_000_000, 64, "avr-timer1")
+        assert (h.board, h.clock_hz, h.max_payload, h.cycle_counter) == (MEGA, 16_000_000, 496, "avr-timer1")
+        assert link.ping(bytes(range(248)) * 2) == bytes(range(248)) * 2  # a whole 496-byte payload
         outs, cycles = link.run([x0, x1])
         assert np.array_equal(outs[0], (x0.astype(np.int16) + 1).astype(np.int8)) and cycles > 0
         assert outs[1][0] == int(x0.astype(np.int64).sum() + x1.astype(np.int64).sum())
+
+
+def test_a_model_too_big_for_the_uno_is_bit_exact_on_the_mega(tmp_path):
+    """conv_variants needs ~3.6 KB of RAM (the Uno refuses it: tests/test_uno_models.py): on the
+    Mega's 8 KB, with its 496-byte link payload, bit-exact with TFLM in exact simulated cycles."""
+    from mcuforge.model.tflite import load_tflite
+    from mcuforge.plan.budget import runtime_ram
+    from mcuforge.reference.executor import run_graph
+    from mcuforge.validation import make_inputs, validate
+    from models.zoo import ZOO
+
+    data = ZOO["conv_variants"]()
+    graph = load_tflite(data)
+    x = make_inputs(graph, 2, seed=1)
+    v = validate(data, MEGA, inputs=x, workdir=tmp_path / "fw", progress=False)
+    assert v.mismatches == 0 and v.max_abs_diff == 0.0 and v.cycles_kind == "simulated-cycles", v.summary()
+    mega = load_board(MEGA)
+    assert load_board(UNO).ram_bytes < v.ram_bytes <= mega.ram_bytes and v.flash_bytes <= mega.flash_bytes
+    assert 0 < v.runtime_ram_bytes <= runtime_ram(graph, mega) and min(v.cycles) > 0
+    for xi, got in zip(x, v.outputs):
+        np.testing.assert_array_equal(got.reshape(-1), run_graph(graph, [xi[None]])[0].reshape(-1))
