@@ -81,5 +81,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE layers ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE samples ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
     ),
+    # 4: a fleet run (``mcuforge fleet``) has one child run per board: ``fleet_id`` is the
+    # parent's id, ``instance`` names the board among its kind (netduinoplus2#0, uno@/dev/ttyACM0).
+    (
+        "ALTER TABLE runs ADD COLUMN fleet_id INTEGER REFERENCES runs(id) ON DELETE CASCADE",
+        "ALTER TABLE runs ADD COLUMN instance TEXT",
+        "CREATE INDEX runs_by_fleet ON runs(fleet_id)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-KINDS = ("validate", "profile", "demo", "bench", "learn", "adapt")
+KINDS = ("validate", "profile", "demo", "bench", "learn", "adapt", "fleet")
 STATUSES = ("running", "ok", "failed", "interrupted")
 CYCLES_KINDS = ("emulated-instructions", "simulated-cycles", "hardware")
 DEFAULT_DB_NAME = "mcuforge.db"
@@ -59,6 +59,8 @@ class RunRecord:
     host: str | None
     cycles_kind: str | None
     summary: dict[str, Any] = field(default_factory=dict)
+    fleet_id: int | None = None  # the fleet run this board's run belongs to
+    instance: str | None = None  # which board of the fleet (netduinoplus2#0, uno@/dev/ttyACM0)
 
 
 @dataclass(frozen=True)
@@ -428,22 +430,28 @@ class ResultsStore:
     def start_run(self, kind: str, *, model_name: str | None = None, model_hash: str | None = None,
                   board: str | None = None, firmware_hash: str | None = None,
                   toolchain: str | None = None, host: str | None = None,
-                  cycles_kind: str | None = None, summary: Mapping[str, Any] | None = None) -> int:
+                  cycles_kind: str | None = None, summary: Mapping[str, Any] | None = None,
+                  fleet_id: int | None = None, instance: str | None = None) -> int:
         """Record a new run with status ``running`` (committed at once) and return its id.
 
         ``toolchain`` and ``host`` default to this machine's; ``cycles_kind`` says whether cycle
-        counts are ``emulated-instructions`` (QEMU -icount) or ``hardware`` cycles.
+        counts are ``emulated-instructions`` (QEMU -icount) or ``hardware`` cycles. A board's run
+        in a fleet gives the fleet run's id and its ``instance``.
         """
+        if fleet_id is not None:
+            fleet_id = self._require_run(fleet_id)
         if kind not in KINDS:
             raise ValueError(f"unknown run kind {kind!r}; expected one of {KINDS}")
         if cycles_kind is not None and cycles_kind not in CYCLES_KINDS:
             raise ValueError(f"unknown cycles_kind {cycles_kind!r}; expected one of {CYCLES_KINDS}")
         cur = self._write(
             "INSERT INTO runs (kind, status, started_at, model_name, model_hash, board, firmware_hash,"
-            " toolchain, host, cycles_kind, summary) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " toolchain, host, cycles_kind, summary, fleet_id, instance)"
+            " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, utc_now(), model_name, model_hash, board, firmware_hash,
              toolchain if toolchain is not None else toolchain_version(),
-             host if host is not None else host_name(), cycles_kind, _json(summary, "summary")))
+             host if host is not None else host_name(), cycles_kind, _json(summary, "summary"),
+             fleet_id, instance))
         return int(cur.lastrowid)
 
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -610,7 +618,7 @@ class ResultsStore:
             return self._db.execute(sql, params).fetchall()
 
     _RUN_COLS = ("id, kind, status, started_at, finished_at, model_name, model_hash, board,"
-                 " firmware_hash, toolchain, host, cycles_kind, summary")
+                 " firmware_hash, toolchain, host, cycles_kind, summary, fleet_id, instance")
 
     @staticmethod
     def _run_record(row: tuple) -> RunRecord:
@@ -618,7 +626,7 @@ class ResultsStore:
             summary = json.loads(row[12] or "{}")
         except json.JSONDecodeError:
             summary = {"unparsed_summary": row[12]}
-        return RunRecord(*row[:12], summary=summary)
+        return RunRecord(*row[:12], summary=summary, fleet_id=row[13], instance=row[14])
 
     def get_run(self, run_id: int) -> RunRecord:
         rows = self._query(f"SELECT {self._RUN_COLS} FROM runs WHERE id = ?", (run_id,))
@@ -627,10 +635,11 @@ class ResultsStore:
         return self._run_record(rows[0])
 
     def runs(self, kind: str | None = None, limit: int | None = None, *, model_hash: str | None = None,
-             board: str | None = None, status: str | None = None) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+             board: str | None = None, status: str | None = None, fleet_id: int | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered (``fleet_id``: the board runs of one fleet run)."""
         where, params = [], []
-        for col, val in (("kind", kind), ("model_hash", model_hash), ("board", board), ("status", status)):
+        for col, val in (("kind", kind), ("model_hash", model_hash), ("board", board), ("status", status),
+                         ("fleet_id", fleet_id)):
             if val is not None:
                 where.append(f"{col} = ?")
                 params.append(val)
