@@ -83,7 +83,6 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     ``project`` (``project.load_project``), build and flash that one as it is.
     ``flash_options`` go to the flash backend (e.g. ``via_bootloader=True`` for simavr)."""
     from .build.make import build
-    from .flash import open_session
 
     tmp = None
     if workdir is None and project is None:
@@ -96,6 +95,20 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     step("build")
     result = build(project.path)
     step("flash")
+    try:
+        return flash_target(project, result, method=method, port=port, flash_options=flash_options, tmp=tmp)
+    except BaseException:
+        if tmp is not None:
+            tmp.cleanup()
+        raise
+
+
+def flash_target(project: Project, build_result, method: str | None = None, port: str | None = None,
+                 flash_options: dict | None = None, tmp=None) -> Target:
+    """Flash the built ``project`` (``build_result``: its BuildResult) onto its board and return
+    a connected Target; a fleet calls it once per board, and again to restart a board."""
+    from .flash import open_session
+
     options = {**({"port": port} if port else {}), **(flash_options or {})}
     session = open_session(project.path, board=project.board, method=method, **options)
     try:
@@ -103,7 +116,5 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
         hello = link.hello()
     except BaseException:
         session.close()
-        if tmp is not None:
-            tmp.cleanup()
         raise
-    return Target(project, result, session, link, hello, tmp)
+    return Target(project, build_result, session, link, hello, tmp)

@@ -130,6 +130,34 @@ def finish_recording(store, run, result) -> None:
     store.finish_run(run.id, status="ok" if result.ok else "failed", summary=summary)
 
 
+def host_reference(loaded):
+    """The host reference of a loaded model: (object with ``run(inputs)``, its arena bytes, its
+    name). TFLM for an int8 .tflite; the numpy executor of the folded graph for a BNN, which has
+    no TFLM counterpart (arena 0)."""
+    if loaded.source is not None:
+        from .reference.tflm import TflmModel, tflm_arena_bytes
+
+        return TflmModel(loaded.source), tflm_arena_bytes(loaded.source), "TFLM interpreter"
+    if loaded.meta is None:
+        raise UsageError("validate needs a .tflite model (checked against TFLM) or a BNN .keras "
+                         "(checked against the numpy reference of its folded graph)")
+    from .reference.executor import run_graph
+
+    graph = loaded.graph
+
+    class _Numpy:
+        def run(self, xs):
+            return run_graph(graph, xs)
+
+    return _Numpy(), 0, "numpy reference of the folded BNN"
+
+
+def compare_outputs(got: list[np.ndarray], want: list[np.ndarray]) -> tuple[int, float]:
+    """(output elements that differ, max |difference|) of the board's outputs against the reference's."""
+    diffs = [np.abs(g.astype(np.float64) - w.reshape(g.shape).astype(np.float64)) for g, w in zip(got, want)]
+    return int(sum((d > 0).sum() for d in diffs)), float(max(d.max() for d in diffs))
+
+
 def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int | None = None,
              seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
              project=None, flash_options: dict | None = None, data: str | None = None):
@@ -141,7 +169,6 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
     from tqdm import tqdm
 
     from .model.loader import load
-    from .reference.tflm import TflmModel, tflm_arena_bytes
     from .target import open_target
 
     loaded = load(model)  # read (and folded) once: the generator gets the same object
@@ -155,7 +182,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
                             port=port, progress=progress, project=project, flash_options=flash_options)
     if data is not None:
         raise UsageError("--data is for RNN models (.rnn.keras); give other models --inputs X.npy")
-    graph, meta = loaded.graph, loaded.meta
+    graph = loaded.graph
     x = make_inputs(graph, 10 if samples is None else samples, seed) if inputs is None else inputs
     if len(x) == 0:
         raise UsageError("no inputs to validate (samples must be >= 1)")
@@ -164,21 +191,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
 
         project = load_project(project, loaded)
         board = project.board.name
-    if loaded.source is not None:
-        reference = TflmModel(loaded.source)  # the host reference, built once
-        reference_arena = tflm_arena_bytes(loaded.source)
-    elif meta is None:
-        raise UsageError("validate needs a .tflite model (checked against TFLM) or a BNN .keras "
-                         "(checked against the numpy reference of its folded graph)")
-    else:
-        # A folded BNN has no TFLM counterpart: its reference is the numpy executor of the folded graph.
-        from .reference.executor import run_graph
-
-        class _Numpy:
-            def run(self, xs):
-                return run_graph(graph, xs)
-
-        reference, reference_arena = _Numpy(), 0
+    reference, reference_arena, reference_name = host_reference(loaded)
     with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project,
                      flash_options=flash_options) as target:
         # store.run marks the run failed or interrupted if the loop dies; every sample is kept.
@@ -188,10 +201,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
             outs, cycles, mismatches, bad_elems, max_diff = [], [], 0, 0, 0.0
             for i, xi in enumerate(x):
                 got, cyc = target.run([xi[None]])
-                want = reference.run([xi[None]])
-                diffs = [np.abs(g.astype(np.float64) - w.reshape(g.shape).astype(np.float64)) for g, w in zip(got, want)]
-                n_bad = int(sum((d > 0).sum() for d in diffs))
-                d_max = float(max(d.max() for d in diffs))
+                n_bad, d_max = compare_outputs(got, reference.run([xi[None]]))
                 mismatches += n_bad > 0
                 bad_elems += n_bad
                 max_diff = max(max_diff, d_max)
@@ -208,7 +218,7 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
                 arena_bytes=target.project.plan.arena_bytes, reference_arena_bytes=reference_arena,
                 flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, model_hash=target.project.model_hash,
                 firmware_hash=target.project.firmware_hash, outputs=outs, run_id=run.id if run else None,
-                reference="TFLM interpreter" if loaded.source is not None else "numpy reference of the folded BNN",
+                reference=reference_name,
                 clock_hz=target.hello.clock_hz, runtime_ram_bytes=size.sizes.runtime_ram_bytes,
                 stack_bytes=size.stack,
             )
