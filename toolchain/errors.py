@@ -45,6 +45,7 @@ EXIT_CODES: dict[str, int] = {
     # 5: flashing or the serial link failed
     "mcuforge.flash.FlashError": EXIT_BOARD,
     "mcuforge.link.LinkError": EXIT_BOARD,
+    "mcuforge.fleet.FleetError": EXIT_BOARD,  # every board of the fleet was dropped
     "mcuforge.link.ProtocolError": EXIT_BOARD,  # bytes from the device, not the user's input
     "mcuforge.learning.session.BoardLost": EXIT_BOARD,
     "serial.SerialException": EXIT_BOARD,
