@@ -38,6 +38,9 @@ def add_parser(sub) -> None:
     b.add_argument("models", nargs="+", help="int8 .tflite models or BNN .keras files")
     b.add_argument("--samples", type=_common.positive_int, default=3, help="inputs per model (default 3)")
     b.add_argument("--seed", type=_common.natural_int, default=0)
+    for q in (v, pr):
+        q.add_argument("--project", metavar="DIR", default=None,
+                       help="run the firmware already generated in DIR as it is (built if needed), not a new one")
     for q in (v, pr, b):
         _fleet_options(q)
 
@@ -88,9 +91,9 @@ def _job(args):
 
         model = load(args.model)
         inputs = load_inputs(args.inputs, model.graph) if args.inputs else None
-        return ValidateJob(model, inputs=inputs, samples=args.samples, seed=args.seed)
+        return ValidateJob(model, inputs=inputs, samples=args.samples, seed=args.seed, project=args.project)
     if args.fleet_job == "profile":
-        return ProfileJob(args.model, runs=args.runs, seed=args.seed)
+        return ProfileJob(args.model, runs=args.runs, seed=args.seed, project=args.project)
     return BenchJob(args.models, samples=args.samples, seed=args.seed)
 
 
@@ -155,7 +158,10 @@ def print_bench(summary: dict, result, out=None) -> None:
 
 def run(args) -> int:
     from ..fleet import run_fleet
+    from ..project import read_manifest
 
+    if getattr(args, "project", None):
+        args.board = read_manifest(args.project)["board"]
     boards = _boards(args)
     job = _job(args)
     store = _common.open_store(args)

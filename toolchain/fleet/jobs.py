@@ -36,19 +36,33 @@ def _median(values) -> float | None:
 
 
 class _OneModelJob:
-    """A job over one model: every board runs the same firmware (one build per board name)."""
+    """A job over one model: every board runs the same firmware (one build per board name), or
+    the firmware already generated in ``project`` as it is (built if needed)."""
 
     kind = ""
 
-    def __init__(self, model):
+    def __init__(self, model, project=None):
         from ..model.loader import load
 
         self.loaded = load(model)
         if self.loaded.kind == "rnn":
             raise UsageError("fleet runs int8 .tflite and BNN .keras models; validate an RNN with 'mcuforge validate'")
+        self.project = project
         self.firmware: dict[str, Firmware] = {}
 
     def prepare(self, board_names, workdir: Path, step=lambda msg: None) -> None:
+        if self.project is not None:
+            from ..build.make import build
+            from ..project import load_project
+
+            project = load_project(self.project, self.loaded)
+            others = sorted(set(board_names) - {project.board.name})
+            if others:
+                raise UsageError(f"--project {self.project} holds firmware for {project.board.name}, not for "
+                                 f"{', '.join(others)}")
+            step(f"build {self.project}")
+            self.firmware[project.board.name] = Firmware(project, build(project.path))
+            return
         for name in sorted(set(board_names)):
             step(f"generate and build for {name}")
             self.firmware[name] = _build(self.loaded, name, workdir / name)
@@ -72,8 +86,8 @@ class _OneModelJob:
 class ValidateJob(_OneModelJob):
     kind = "validate"
 
-    def __init__(self, model, inputs: np.ndarray | None = None, samples: int = 10, seed: int = 0):
-        super().__init__(model)
+    def __init__(self, model, inputs: np.ndarray | None = None, samples: int = 10, seed: int = 0, project=None):
+        super().__init__(model, project)
         from ..validation import host_reference, make_inputs
 
         self.inputs = make_inputs(self.loaded.graph, samples, seed) if inputs is None else inputs
@@ -104,8 +118,8 @@ class ValidateJob(_OneModelJob):
 class ProfileJob(_OneModelJob):
     kind = "profile"
 
-    def __init__(self, model, runs: int = 3, seed: int = 0):
-        super().__init__(model)
+    def __init__(self, model, runs: int = 3, seed: int = 0, project=None):
+        super().__init__(model, project)
         from ..validation import make_inputs
 
         self.inputs = make_inputs(self.loaded.graph, runs, seed)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..flash import FlashError
 from ..link import LinkError
+from ..results.store import CYCLES_KINDS
 from .boards import FleetBoard
 from .queue import Outcome, WorkQueue
 from .summary import fleet_summary
@@ -204,6 +205,8 @@ def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method
         summary = fleet_summary(job, states, outcome)
         result = FleetResult(job.kind, job.model_name, states, outcome, summary, fleet_id)
         if store is not None:
+            if summary["cycles_kind"] in CYCLES_KINDS:  # one kind across the fleet
+                store.update_run(fleet_id, cycles_kind=summary["cycles_kind"])
             store.add_metrics(fleet_id, {k: v for k, v in summary.items() if _is_number(v)})
             store.finish_run(fleet_id, status="ok" if result.ok else "failed", summary=summary)
         if outcome.unfinished:

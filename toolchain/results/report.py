@@ -221,7 +221,7 @@ def _summary_table(data: list[_RunData]) -> str:
         r = d.run
         model = _e(r.model_name or "—") + (f' <span class="mono sub">{_e(_short_hash(r.model_hash))}</span>'
                                            if r.model_hash else "")
-        rows.append((f'<a href="#run-{r.id}">{r.id}</a>', _e(r.kind), model, _e(r.board or "—"),
+        rows.append((f'<a href="#run-{r.id}">{r.id}</a>', _e(r.kind), model, _e(r.instance or r.board or "—"),
                      _status(r.status), _e(_time(r.started_at)), _e(_duration(r)),
                      f'<span class="mono">{_e(_short_hash(r.firmware_hash))}</span>',
                      "<br>".join(_headlines(d)) or '<span class="empty">no measurements</span>'))
@@ -234,6 +234,8 @@ def _identity(r: RunRecord, shown_as_metrics: set[str]) -> str:
     items = [("model", _e(r.model_name or "—")),
              ("model hash", f'<span class="mono">{_e(r.model_hash or "—")}</span>'),
              ("board", _e(r.board or "—")),
+             *([("board instance", _e(r.instance))] if r.instance else []),
+             *([("fleet run", f'<a href="#fleet-{r.fleet_id}">{r.fleet_id}</a>')] if r.fleet_id else []),
              ("firmware hash", f'<span class="mono">{_e(r.firmware_hash or "—")}</span>'),
              ("toolchain", _e(r.toolchain or "—")), ("host", _e(r.host or "—")),
              ("started", _e(_time(r.started_at))), ("finished", _e(_time(r.finished_at))),
@@ -412,6 +414,53 @@ def _learning_part(data: list[_RunData]) -> str:
     return out + "</section>"
 
 
+FLEET_ITEMS = (("samples", "samples"), ("runs", "runs"), ("models", "models"))  # what a fleet job spread
+
+
+def _fleet_part(store: ResultsStore, data: list[_RunData]) -> str:
+    """Each fleet run's boards side by side: what each did, its counts, bit-exactness, restarts and
+    errors (from the boards' own runs); for a profile, each layer's median on every board."""
+    out = ""
+    for d in data:
+        if d.run.kind != "fleet":
+            continue
+        boards = sorted(store.runs(fleet_id=d.run.id), key=lambda r: r.id)
+        s = d.run.summary
+        ck = d.run.cycles_kind or s.get("cycles_kind")
+        out += (f'<section id="fleet-{d.run.id}"><h2>Fleet run {d.run.id} · {_e(s.get("job", "?"))} · '
+                f'{_e(d.run.model_name or "several models")} on {len(boards)} boards {_status(d.run.status)}</h2>')
+        rows = []
+        for b in boards:
+            bs = b.summary
+            n = next((bs[k] for k, _ in FLEET_ITEMS if k in bs), None)
+            rows.append((f'<a href="#run-{b.id}">{_e(b.instance or b.board or "?")}</a>', _status(b.status),
+                         _int(n), "—" if bs.get("mismatches") is None else _int(bs["mismatches"]),
+                         _int(bs.get("cycles_median", bs.get("total_cycles"))), _int(bs.get("cycles_min")),
+                         _int(bs.get("cycles_max")), _int(bs.get("restarts", 0)),
+                         _e((bs.get("errors") or [""])[-1][:120])))
+        out += _table(["board", "status", "items", "mismatches", f"median ({_e(CYCLES_SHORT.get(ck or '', '?'))})",
+                       "min", "max", "restarts", "last error"], rows, numeric=[2, 3, 4, 5, 6, 7])
+        facts = [f"{_int(s.get('items_done'))} of {_int(s.get('items'))} items done"]
+        if s.get("cycles_spread") is not None:
+            facts.append(f"board medians {_int(s['cycles_board_min'])} .. {_int(s['cycles_board_max'])} "
+                         f"({100 * s['cycles_spread']:.2f}% spread, {_e(cycles_label(ck))})")
+        if s.get("mismatches") is not None:
+            facts.append(f"bit-exact on {_int(s.get('boards_bit_exact'))} of {_int(len(boards))} boards")
+        facts.append(f"{_int(s.get('restarts', 0))} restarts, {_int(s.get('boards_dropped', 0))} boards dropped, "
+                     f"{_int(s.get('items_failed', 0))} items set aside")
+        out += f'<p class="sub">{" · ".join(facts)}</p>'
+        layers = {b.instance: store.layers(b.id) for b in boards}
+        if any(layers.values()):
+            ref = next(v for v in layers.values() if v)
+            names = [k for k, v in layers.items() if v]
+            out += "<h3>Per layer, board by board</h3>" + _table(
+                ["#", "op", *map(_e, names)],
+                [[str(l.index), _e(l.op), *(_int(layers[k][i].cycles) if i < len(layers[k]) else "—" for k in names)]
+                 for i, l in enumerate(ref)], numeric=range(2, 2 + len(names)))
+        out += "</section>"
+    return out
+
+
 SWEEP_PREFIX = "exit_sweep_"  # bench/rnn.py: metrics tagged p_hat
 SWEEP_SAVINGS = {"exit_sweep_savings": "vs the same windows without exit (cell steps)",
                  "exit_sweep_savings_vs_lstm": "per bag vs the LSTM (board counts per step)"}
@@ -508,6 +557,7 @@ def render_report(store: ResultsStore, runs: Iterable[int | RunRecord] | None = 
     else:
         parts.append("<section><h2>Runs</h2>" + _summary_table(data) + "</section>")
         parts.append(_learning_part(data))
+        parts.append(_fleet_part(store, data))
         parts.extend(_run_section(d) for d in data)
     parts.append("</main></body></html>")
     return "".join(parts)
