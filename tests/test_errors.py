@@ -46,6 +46,7 @@ DOCUMENTED = {
     "mcuforge.learning.LearningError": 5,
     "mcuforge.learning.session.StateLost": 5,
     "mcuforge.learning.session.BoardLost": 5,
+    "mcuforge.fleet.FleetError": 5,
 }
 
 
