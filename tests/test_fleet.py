@@ -252,3 +252,29 @@ def test_fleet_ports_drives_boards_already_running_the_firmware(dense, dense_fw,
         for p in listeners:
             p.send_signal(signal.SIGINT)
             p.wait(30)
+
+
+@pytest.mark.simavr
+def test_fleet_on_simavr_boards_restarts_a_killed_one(dense, tmp_path):
+    """The same on simulated Unos: their counts are simulated cycles; a killed simavr comes back."""
+    store = ResultsStore(tmp_path / "r.db")
+    killed = []
+    others_wait = threading.Event()
+
+    def kill_board_0(board, item, target):
+        if board.index == 0:
+            if not killed:
+                killed.append(target.session.proc)
+                os.kill(target.session.proc.pid, signal.SIGKILL)
+            else:
+                others_wait.set()  # board 0 is back: board 1 may go on
+        else:
+            others_wait.wait(60)
+
+    result = run_fleet(ValidateJob(dense, samples=6), emulated_boards("uno", 2), store=store, on_done=kill_board_0,
+                       workdir=tmp_path / "fw")
+    s = result.summary
+    assert result.ok and s["cycles_kind"] == "simulated-cycles" and s["items_done"] == 6
+    assert s["per_board"][0]["restarts"] == 1 and s["per_board"][0]["samples"] >= 2
+    owners = _sample_owners(store, result.run_id)
+    assert sorted(owners) == list(range(6)) and all(len(v) == 1 for v in owners.values())
