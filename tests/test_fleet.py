@@ -93,6 +93,10 @@ def test_bad_fleet_options_are_refused_by_name(dense, tmp_path, capsys):
     assert "--ports" in capsys.readouterr().err
     assert main(["fleet", "validate", str(model), "--ports", "nosuchboard=/dev/ttyACM0"]) == 2
     assert "nosuchboard" in capsys.readouterr().err
+    two = tmp_path / "n.tflite"
+    two.write_bytes(ZOO["depthwise"]())
+    with pytest.raises(UsageError, match="--method"):  # another model needs the board flashed with it
+        run_fleet(BenchJob([model, two]), real_boards("socket://127.0.0.1:1,socket://127.0.0.1:2", BOARD))
     assert not (tmp_path / "r.db").exists()  # refused before anything was opened or built
 
 

@@ -50,6 +50,9 @@ class _OneModelJob:
         self.project = project
         self.firmware: dict[str, Firmware] = {}
 
+    def check(self, boards, method: str | None) -> None:
+        """Refuse what cannot run, before anything is built (every board runs this one firmware)."""
+
     def prepare(self, board_names, workdir: Path, step=lambda msg: None) -> None:
         if self.project is not None:
             from ..build.make import build
@@ -173,6 +176,12 @@ class BenchJob:
         self.items = names
         self.firmware: dict[tuple[str, str], Firmware] = {}
         self.model_name = None
+
+    def check(self, boards, method: str | None) -> None:
+        """A real board runs another model only once it is flashed with it: bench needs --method there."""
+        if method is None and len(self.models) > 1 and any(b.port for b in boards):
+            raise UsageError("fleet bench flashes each model onto the board that takes it: give real boards "
+                             "(--ports) a flash --method")
 
     def prepare(self, board_names, workdir: Path, step=lambda msg: None) -> None:
         for name in sorted(set(board_names)):

@@ -92,7 +92,6 @@ class _Board(threading.Thread):
                     s.dropped = True
                     return
                 s.restarts += 1  # the next item starts the board again
-                f.progress_update(0)
                 continue
             f.queue.done(item, inst, result)
             s.results.append(result)
@@ -160,6 +159,7 @@ def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method
         tmp = tempfile.TemporaryDirectory(prefix="mcuforge-fleet-")
         workdir = tmp.name
     try:
+        job.check(boards, method)
         job.prepare([b.board for b in boards], Path(workdir), step)
         queue = WorkQueue(job.items, max_attempts=max_attempts)
         states = [BoardState(b) for b in boards]
@@ -198,8 +198,8 @@ def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method
             raise
         finally:
             outcome = queue.close()
-            _finish(store, job, states, fleet_id, outcome, status)
-        errors = [t.error for t in threads if t.error is not None]
+            errors = [t.error for t in threads if t.error is not None]
+            _finish(store, job, states, fleet_id, outcome, "failed" if errors and status == "ok" else status)
         if errors:
             raise errors[0]
         summary = fleet_summary(job, states, outcome)
