@@ -12,7 +12,8 @@ binary conv against the int8 conv of the same shape, the whole BNN against the i
 when 'make demo' has run, the accuracy ceiling of head-only learning on the frozen BNN embedding
 (bench/head_ceiling.py), the firmware fuzz figure: 10^7 libFuzzer executions of the link parser and
 handlers (bench/fuzz_firmware.py), and the serial link under faults (bench/link_faults.py: faults
-injected, recovered, results lost). Per layer, the two shared bench models against TFLM's recorded
+injected, recovered, results lost), and a fleet of 1, 2 and 4 emulated boards (bench/fleet.py).
+Per layer, the two shared bench models against TFLM's recorded
 reference and CMSIS-NN counts (bench/layers.py).
 
 ``python -m bench fuzz`` instead prints the bad-model fuzzing figures (bench/fuzz.py).
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--db", default="mcuforge.db")
     p.add_argument("--skip", default="",
-                   help="comma-separated parts to skip: zoo, device, layers, binary, kws, ceiling, fuzz, link, features")
+                   help="comma-separated parts to skip: zoo, device, layers, binary, kws, ceiling, fuzz, link, "
+                        "fleet, features")
     p.add_argument("--demo-dir", default="build/demo",
                    help="where 'make demo' left its trained models (kws_dscnn.tflite, bnn.keras) for the KWS comparison")
     args = p.parse_args(argv)
@@ -173,6 +175,10 @@ def main(argv=None) -> int:
         from bench import link_faults
 
         ok &= link_faults.print_report(args.board) == 0
+    if "fleet" not in skip:
+        from bench import fleet
+
+        fleet.print_report()
     if "features" not in skip:
         print(f"\nhost log-mel features (numpy): {features_throughput():,.0f} clips/s (wall clock, this machine)")
     return 0 if ok else 1
