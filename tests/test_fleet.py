@@ -282,3 +282,37 @@ def test_fleet_on_simavr_boards_restarts_a_killed_one(dense, tmp_path):
     assert s["per_board"][0]["restarts"] == 1 and s["per_board"][0]["samples"] >= 2
     owners = _sample_owners(store, result.run_id)
     assert sorted(owners) == list(range(6)) and all(len(v) == 1 for v in owners.values())
+
+
+@pytest.mark.qemu
+def test_ctrl_c_ends_the_fleet_with_130_and_keeps_every_sample_taken(dense, dense_fw, tmp_path):
+    from conftest import default_sigint
+
+    model, db = tmp_path / "m.tflite", tmp_path / "r.db"
+    model.write_bytes(dense)
+    proc = subprocess.Popen([sys.executable, "-m", "mcuforge", "fleet", "validate", str(model), "--project",
+                             str(dense_fw), "--boards", "2", "--samples", "100000", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until both boards have stored samples
+            time.sleep(0.5)
+            if db.exists():
+                with ResultsStore(db, readonly=True) as s:
+                    runs = [r for r in s.runs(kind="validate") if r.fleet_id]
+                    if len(runs) == 2 and all(s.samples(r.id) for r in runs):
+                        break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    with ResultsStore(db, readonly=True) as s:
+        fleet = s.runs(kind="fleet")[0]
+        assert fleet.status == "interrupted"
+        boards = s.runs(fleet_id=fleet.id)
+        assert [r.status for r in boards] == ["interrupted", "interrupted"]
+        owners = _sample_owners(s, fleet.id)
+        assert owners and all(len(v) == 1 for v in owners.values())

@@ -5,10 +5,11 @@
 - ``BenchJob``: models (each built, flashed and validated on a few samples, with its counts and bytes).
 
 A job builds its firmware on the host before any board starts (``prepare``: once per model and
-board name, whatever the number of boards) and computes the host reference there too; a board's
-thread only talks to its board (``run_item``) and writes what it measured (``record``)."""
+board name, whatever the number of boards); a board's thread talks to its board (``run_item``, the
+host reference of its item computed under a lock) and writes what it measured (``record``)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +97,17 @@ class ValidateJob(_OneModelJob):
         self.inputs = make_inputs(self.loaded.graph, samples, seed) if inputs is None else inputs
         if len(self.inputs) == 0:
             raise UsageError("no inputs to validate (samples must be >= 1)")
-        reference, self.reference_arena_bytes, self.reference_name = host_reference(self.loaded)
-        self.expected = [reference.run([x[None]]) for x in self.inputs]  # on the host, before any board
+        self._reference, self.reference_arena_bytes, self.reference_name = host_reference(self.loaded)
+        self._reference_lock = threading.Lock()  # one interpreter, shared by the boards' threads
         self.items = list(range(len(self.inputs)))
 
     def run_item(self, target, index: int) -> dict:
         from ..validation import compare_outputs
 
         got, cycles = target.run([self.inputs[index][None]])
-        bad, diff = compare_outputs(got, self.expected[index])
+        with self._reference_lock:
+            want = self._reference.run([self.inputs[index][None]])
+        bad, diff = compare_outputs(got, want)
         return dict(index=index, mismatches=bad, max_abs_diff=diff, cycles=int(cycles))
 
     def record(self, run, index: int, result: dict) -> None:
