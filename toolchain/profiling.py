@@ -9,6 +9,18 @@ import numpy as np
 from .boards import DEFAULT_BOARD
 
 
+def layer_medians(manifest: dict, per_run: list[list[float]]) -> list[dict]:
+    """Per-layer rows of a project (its ``manifest``) from each run's per-layer counts: the
+    median over the runs, with each layer's MACs, MACs per cycle and share of the total."""
+    cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
+    grand = float(cycles.sum()) or 1.0
+    return [dict(index=info["index"], op=info["op"], op_index=info["op_index"],
+                 input_shape="x".join(map(str, info["inputs"][0])) if info["inputs"] else "",
+                 output_shape="x".join(map(str, info["output"])), macs=info["macs"], cycles=float(cyc),
+                 macs_per_cycle=info["macs"] / cyc if cyc else None, share=float(cyc) / grand)
+            for info, cyc in zip(manifest["layers"], cycles)]
+
+
 def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, workdir=None, store=None,
             method=None, port=None) -> dict:
     from .model.loader import load
@@ -26,18 +38,9 @@ def profile(model, board: str = DEFAULT_BOARD, runs: int = 3, seed: int = 0, wor
             per_run.append([row["cycles"] for row in rows])
             if run is not None:  # each run as it is measured: an interrupted profile keeps it
                 run.samples([dict(idx=i, cycles=total, layer_cycles=[float(c) for c in per_run[-1]])])
-        cycles = np.median(np.array(per_run, dtype=np.float64), axis=0)
         guards = target.link.hello(refresh=True)  # stack high water after the runs (mf_guard.c)
         manifest = target.project.manifest
-        grand = float(cycles.sum()) or 1.0
-        layers = []
-        for info, cyc in zip(manifest["layers"], cycles):
-            layers.append(dict(
-                index=info["index"], op=info["op"], op_index=info["op_index"],
-                input_shape="x".join(map(str, info["inputs"][0])) if info["inputs"] else "",
-                output_shape="x".join(map(str, info["output"])), macs=info["macs"], cycles=float(cyc),
-                macs_per_cycle=info["macs"] / cyc if cyc else None, share=float(cyc) / grand,
-            ))
+        layers = layer_medians(manifest, per_run)
         result = dict(board=board, model_name=manifest["model_name"], model_hash=target.project.model_hash,
                       firmware_hash=target.project.firmware_hash, cycles_kind=target.cycles_kind,
                       total_cycles=float(np.median(totals)), macs=target.project.macs, layers=layers,

@@ -140,11 +140,9 @@ class ProfileJob(_OneModelJob):
 
     def layer_rows(self, results: list[dict], board_name: str) -> list[dict]:
         """Per-layer medians over ``results``, with each layer's MACs and share."""
-        manifest = self.firmware[board_name].project.manifest
-        med = np.median(np.array([r["layers"] for r in results], dtype=np.float64), axis=0)
-        grand = float(med.sum()) or 1.0
-        return [dict(index=info["index"], op=info["op"], macs=info["macs"], cycles=float(c), share=float(c) / grand)
-                for info, c in zip(manifest["layers"], med)]
+        from ..profiling import layer_medians
+
+        return layer_medians(self.firmware[board_name].project.manifest, [r["layers"] for r in results])
 
     def summarize(self, results: list[dict]) -> dict:
         cycles = [r["cycles"] for r in results]
