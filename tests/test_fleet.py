@@ -156,7 +156,7 @@ def test_a_killed_board_is_restarted_a_hung_one_dropped_and_nothing_is_lost_or_c
     assert len(stopped) == 2 and all(p.poll() is not None for p in stopped)  # the hung QEMUs were ended
     s = result.summary
     b0, b1, b2 = s["per_board"]
-    assert b0["restarts"] == 1 and not b0["dropped"] and "connection lost" in b0["errors"][0]
+    assert b0["restarts"] == 1 and not b0["dropped"] and b0["errors"][0].startswith("LinkError")  # lost or write failed
     assert b1["restarts"] == 1 and b1["dropped"] and b1["samples"] == 2 and len(b1["errors"]) == 2
     assert b2["restarts"] == 0 and not b2["errors"]
     assert s["restarts"] == 2 and s["boards_dropped"] == 1

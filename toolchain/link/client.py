@@ -23,6 +23,13 @@ import numpy as np
 import serial
 
 from . import protocol as P
+
+try:  # a pty whose other end died fails tcdrain with termios.error, which is not an OSError
+    import termios
+
+    TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # not POSIX
+    TRANSPORT_ERRORS = (serial.SerialException, OSError)
 from .cycles import CycleScale, cycle_scale
 from .errors import BoardReset, DeviceFault, DeviceOverflow, FirmwareMismatch, LinkError, LinkTimeout, ReplyLost
 
@@ -302,7 +309,7 @@ class Link:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError) as e:
+        except TRANSPORT_ERRORS as e:
             raise LinkError(f"{self.url}: write failed: {e}") from e
 
     def read_frame(self, timeout: float | None = None) -> P.Frame | None:
@@ -415,7 +422,7 @@ class Link:
                 return None
             try:
                 data = self._read_some()
-            except (serial.SerialException, OSError) as e:
+            except TRANSPORT_ERRORS as e:
                 raise LinkError(f"{self.url}: connection lost: {e}") from e
             now = time.monotonic()
             if data:
