@@ -82,7 +82,7 @@ def test_queue_waits_for_a_held_item_that_may_come_back():
 
 def test_bad_fleet_options_are_refused_by_name(dense, tmp_path, capsys):
     with pytest.raises(UsageError, match="no emulator"):
-        emulated_boards("nucleo-f401re", 2)
+        emulated_boards("nucleo-l476rg", 2)
     with pytest.raises(UsageError, match="twice"):
         real_boards("/dev/ttyACM0,uno=/dev/ttyACM0", BOARD)
     boards = real_boards("/dev/ttyACM0,uno=/dev/ttyUSB0", BOARD)
