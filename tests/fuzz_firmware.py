@@ -169,8 +169,8 @@ def rnn_frames(*classes: int | None) -> bytes:
 
 
 def bag_frames(first: int, *classes: int | None) -> bytes:
-    """A BAG_FRAMES record: first_frame u32 then the frames."""
-    return record(0x32, struct.pack("<I", first) + rnn_frames(*classes))
+    """A BAG_FRAMES record from frame ``first`` on: first_byte u32 then the frames."""
+    return record(0x32, struct.pack("<I", first * frame_bytes()) + rnn_frames(*classes))
 
 
 def seed_inputs() -> dict[str, bytes]:
@@ -238,6 +238,11 @@ def seed_inputs() -> dict[str, bytes]:
             record(0x30), record(0x31), bag_frames(0, 1, 1), bag_frames(2, 1), bag_frames(2),
             bag_frames(9), record(0x33), record(0x33), bag_frames(3), record(0x31), record(0x33)),
         "session_rnn_bag_rule": framed(bag_frames(0, 2, 2), bag_frames(2, 2, None), record(0x33)),
+        # a bag of known length (3 frames), its second frame split over two chunks
+        "session_rnn_split": framed(
+            record(0x31, struct.pack("<I", 3)), bag_frames(0, 1),
+            record(0x32, struct.pack("<I", n_in0) + rnn_frames(1)[:50]),
+            record(0x32, struct.pack("<I", n_in0 + 50) + rnn_frames(1)[50:] + rnn_frames(1)), record(0x33)),
         # the fuzzer's first find: a huge lr overflows the head to inf, the next softmax sees
         # NaN logits, and mf_head_expf converted NaN to int (undefined behaviour)
         "found_nan_logits": framed(

@@ -63,7 +63,7 @@ def test_the_seeds_reach_every_handler_and_the_rnn_decisions(fuzzer, tmp_path):
                 for name in re.findall(r"^static void (on_\w+)\(const mf_frame \*req\)$", src.read_text(), re.M)}
     assert len(handlers) >= 25
     assert handlers <= covered, sorted(handlers - covered)
-    assert {("mf_rnn.c", f) for f in ("run_instance", "finish_instance", "top_class", "mf_rnn_end")} <= covered
+    assert {("mf_rnn.c", f) for f in ("push_frame", "swap_state", "finish_instance", "top_class", "mf_rnn_end")} <= covered
 
 
 def test_corpus_replay_and_bounded_fuzz_are_clean(fuzzer, tmp_path):

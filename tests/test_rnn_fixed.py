@@ -78,7 +78,7 @@ def test_board_is_bit_exact_with_the_twin(tmp_path, board):
             assert size.ram_bytes <= 2048 and size.flash_bytes <= 32256, (size.ram_bytes, size.flash_bytes)
 
 
-def test_a_ring_too_large_for_the_uno_is_refused_with_the_numbers(tmp_path):
+def test_too_many_instances_at_once_for_the_uno_are_refused_with_the_numbers(tmp_path):
     import keras
 
     from mcuforge.project import generate
@@ -88,31 +88,48 @@ def test_a_ring_too_large_for_the_uno_is_refused_with_the_numbers(tmp_path):
     from test_rnn_firmware import bags
 
     data = load_sequences(bags(tmp_path / "long.npz", steps=400, d=3))
-    cfg = RnnConfig(cell="fastgrnn", hidden=4, window=300, stride=50)  # a ring of 300 x 6 bytes
+    cfg = RnnConfig(cell="fastgrnn", hidden=4, window=300, stride=2)  # 150 states of 4 x int16 at once
     path = save_rnn(build_model(cfg, 3, 3, 300), cfg, data, tmp_path / "long.rnn.keras")
     keras.backend.clear_session()
-    with pytest.raises(BudgetError, match=r"RAM: needs .* \+ extensions 1,888\), uno has 2,048"):
+    with pytest.raises(BudgetError, match=r"RAM: needs .* \+ extensions 2,\d{3}\), uno has 2,048"):
         generate(path, "uno", tmp_path / "fw")
     assert not (tmp_path / "fw").exists()
 
 
-def test_a_frame_larger_than_the_link_payload_is_refused_before_any_c(tmp_path):
-    """32 log-mel bands in Q11 are 64 B, the Uno's link payload is 64 B with the 4-byte BAG_FRAMES
-    header still to come: refused at generation (exit 3), not at the first bag."""
+@pytest.mark.simavr
+def test_keyword_frames_run_on_the_uno_split_over_link_chunks(tmp_path):
+    """The keyword shape (32 log-mel bands: a 64 B Q11 frame, the Uno's whole link payload;
+    windows of 48 every 16 over 98 steps): each frame goes over two BAG_FRAMES chunks and the
+    three overlapping instances keep 3 hidden states, not a 3 KB ring of frames. Every bag as
+    the twin decides it, within 2 KB of RAM."""
     import keras
 
-    from mcuforge.errors import exit_code_for
-    from mcuforge.project import generate
     from mcuforge.data.sequences import load_sequences
-    from mcuforge.model.keras_rnn import RnnModelError
+    from mcuforge.rnn.client import check_rule, send_bag
+    from mcuforge.rnn.reference import frames_for, run_bag
+    from mcuforge.rnn.rule import RnnRule
+    from mcuforge.target import open_target
     from mcuforge.train.rnn import RnnConfig, build_model, save_rnn
     from test_rnn_firmware import bags
 
-    data = load_sequences(bags(tmp_path / "wide.npz", steps=20, d=32))
-    cfg = RnnConfig(cell="fastgrnn", hidden=4, window=10, stride=10)
-    path = save_rnn(build_model(cfg, 32, 3, 10), cfg, data, tmp_path / "wide.rnn.keras")
+    keras.utils.set_random_seed(1)
+    data = load_sequences(bags(tmp_path / "kws.npz", n=2, steps=98, d=32))
+    cfg = RnnConfig(cell="fastgrnn", hidden=16, rank=4, window=48, stride=16, k=2, p_hat=0.4, kappa=4)
+    model = build_model(cfg, 32, 3, 48)
+    for w in model.weights:
+        w.assign(np.asarray(w.numpy()) * 2.0)
+    path = save_rnn(model, cfg, data, tmp_path / "kws.rnn.keras")
     keras.backend.clear_session()
-    with pytest.raises(RnnModelError, match=r"frame of 32 values is 64 B.* link payload of 64 B") as e:
-        generate(path, "uno", tmp_path / "fw")
-    assert exit_code_for(e.value) == 3 and not (tmp_path / "fw" / "mf_rnn_config.h").exists()
-    generate(path, "mps2-an385", tmp_path / "m3")  # 1,024 B: fits
+    m = load(path)
+    rule = RnnRule.from_meta(m.meta, classes=3)
+    X = np.load(tmp_path / "kws.npz")["X"][:2]
+    with open_target(m, "uno", workdir=tmp_path / "fw") as target:
+        g = target.project.graph
+        assert g.tensors[g.inputs[0]].nbytes == 64 == target.link.hello().max_payload and rule.slots == 3
+        check_rule(target.link, rule)
+        for bag in X:
+            frames = frames_for(g, bag)
+            got, want = send_bag(target.link, frames), run_bag(g, rule, frames)
+            assert got.same_decisions(want) and got.exit_steps == want.exit_steps and got.instances == 4, (got, want)
+        size = target.build
+        assert size.ram_bytes <= 2048 and size.flash_bytes <= 32256, (size.ram_bytes, size.flash_bytes)

@@ -11,8 +11,6 @@
 #include "mf_const.h"
 #endif
 
-#define MF_RNN_STREAM (MF_RNN_STRIDE >= MF_RNN_WINDOW) /* instances do not overlap: no ring */
-
 static mf_rnn_bag bag;
 
 #if MF_RNN_LOGITS_F32
@@ -94,94 +92,133 @@ static int exits_at(uint16_t t, uint16_t n, uint8_t *cls)
     return confident && (!MF_RNN_NEGATIVE_ONLY || *cls == MF_RNN_NEGATIVE);
 }
 
-static void step(const uint8_t *frame)
-{
-    memcpy(mf_model_inputs[0].data, frame, MF_RNN_FRAME_BYTES);
-    (void)mf_model_invoke();
-}
+/* Instances run side by side, each frame stepping every instance whose window holds it:
+ * MF_RNN_SLOTS = ceil(window / stride) of them at most, each with its own copy of the model's
+ * state tensors (swapped in around its step), so RAM holds hidden states, not a ring of
+ * window frames (32 log-mel bands x 48 steps would be 3 KB; 3 FastGRNN-16 states are 96 B).
+ * The same steps as a ring of frames would run, in the same order within an instance. */
+typedef struct {
+    uint16_t steps;
+    uint8_t running, exited, cls;
+} instance_slot;
 
-#if MF_RNN_STREAM
-/* Instances do not overlap (stride >= window): each frame steps the running instance as it
- * arrives, no ring. An instance that exited skips the rest of its frames; it counts once its
- * window is complete (or at the end of a bag shorter than a window), as the twin's instances. */
-static uint16_t inst_steps;
-static uint8_t inst_exited, inst_class;
+static instance_slot slots[MF_RNN_SLOTS];
+#if MF_RNN_SLOTS > 1
+static uint8_t slot_state[MF_RNN_SLOTS][MF_RNN_STATE_BYTES > 0u ? MF_RNN_STATE_BYTES : 1u];
 
-void mf_rnn_begin(void)
+static void swap_state(uint8_t slot, int save)
 {
-    memset(&bag, 0, sizeof bag);
-    inst_steps = 0;
-    inst_exited = 0;
-}
-
-void mf_rnn_push(const uint8_t *frame)
-{
-    const uint16_t p = (uint16_t)(bag.frames % MF_RNN_STRIDE);
-    bag.frames++;
-    if (p >= MF_RNN_WINDOW) {
-        return; /* between instances */
+    uint32_t i, off = 0;
+    for (i = 0; i < mf_model_num_states; ++i) {
+        uint8_t *t = (uint8_t *)mf_model_states[i].data;
+        if (save) {
+            memcpy(&slot_state[slot][off], t, mf_model_states[i].bytes);
+        } else {
+            memcpy(t, &slot_state[slot][off], mf_model_states[i].bytes);
+        }
+        off += mf_model_states[i].bytes;
     }
-    if (p == 0u) {
-        mf_model_reset();
-        inst_steps = 0;
-        inst_exited = 0;
-    }
-    if (!inst_exited) {
-        step(frame);
-        inst_steps++;
-        inst_exited = (uint8_t)exits_at(p, MF_RNN_WINDOW, &inst_class);
-    }
-    if (p + 1u == MF_RNN_WINDOW) {
-        int confident;
-        finish_instance(inst_exited ? inst_class : top_class(&confident), inst_steps);
-    }
-}
-
-static void end_short_bag(void)
-{
-    int confident;
-    finish_instance(inst_exited ? inst_class : top_class(&confident), inst_steps);
 }
 #else
-static uint8_t ring[MF_RNN_WINDOW][MF_RNN_FRAME_BYTES];
-
-/* One instance over the last n frames received (oldest first). */
-static void run_instance(uint16_t n)
+static void swap_state(uint8_t slot, int save)
 {
-    uint16_t t;
-    uint8_t cls;
-    int confident;
-    const uint32_t oldest = bag.frames - n;
-    mf_model_reset();
-    for (t = 0; t < n; ++t) {
-        step(ring[(oldest + t) % MF_RNN_WINDOW]);
-        if (exits_at(t, n, &cls)) {
-            finish_instance(cls, (uint16_t)(t + 1u));
-            return;
-        }
-    }
-    finish_instance(top_class(&confident), n);
-}
-
-void mf_rnn_begin(void)
-{
-    memset(&bag, 0, sizeof bag);
-}
-
-void mf_rnn_push(const uint8_t *frame)
-{
-    memcpy(ring[bag.frames % MF_RNN_WINDOW], frame, MF_RNN_FRAME_BYTES);
-    bag.frames++;
-    if (bag.frames >= MF_RNN_WINDOW && (bag.frames - MF_RNN_WINDOW) % MF_RNN_STRIDE == 0u) {
-        run_instance(MF_RNN_WINDOW);
-    }
-}
-
-static void end_short_bag(void)
-{
-    run_instance((uint16_t)bag.frames);
+    (void)slot; /* one instance at a time: the model's own state is its */
+    (void)save;
 }
 #endif
+
+static uint32_t bag_length;                  /* frames the bag will have (0: not told) */
+static uint8_t frame_buf[MF_RNN_FRAME_BYTES]; /* a frame split over chunks, until whole */
+static uint16_t frame_fill;
+
+void mf_rnn_begin(uint32_t frames)
+{
+    memset(&bag, 0, sizeof bag);
+    memset(slots, 0, sizeof slots);
+    bag_length = frames;
+    frame_fill = 0;
+    mf_model_reset(); /* the first invoke would reset the state it is given */
+}
+
+/* Instance i starts at frame i * stride; past the first, only if its window can complete. */
+static void start_instance(uint32_t i)
+{
+    instance_slot *s = &slots[i % MF_RNN_SLOTS];
+    if (i > 0u && bag_length != 0u && i * MF_RNN_STRIDE + MF_RNN_WINDOW > bag_length) {
+        return;
+    }
+    memset(s, 0, sizeof *s);
+    s->running = 1;
+    mf_model_reset();
+    swap_state((uint8_t)(i % MF_RNN_SLOTS), 1);
+}
+
+/* Steps the running instances that hold frame f, newest first: the oldest steps last, so the
+ * logits left in the output are the oldest's, the instance that completes (or a short bag's). */
+static void push_frame(const uint8_t *frame)
+{
+    const uint32_t f = bag.frames, newest = f / MF_RNN_STRIDE;
+    uint32_t i = newest + 1u;
+    if (f % MF_RNN_STRIDE == 0u) {
+        start_instance(newest);
+    }
+    memcpy(mf_model_inputs[0].data, frame, MF_RNN_FRAME_BYTES);
+    bag.frames++;
+    while (i-- > 0u && f - i * MF_RNN_STRIDE < MF_RNN_WINDOW) {
+        instance_slot *s = &slots[i % MF_RNN_SLOTS];
+        const uint16_t t = (uint16_t)(f - i * MF_RNN_STRIDE);
+        if (!s->running) {
+            continue;
+        }
+        if (!s->exited) {
+            swap_state((uint8_t)(i % MF_RNN_SLOTS), 0);
+            (void)mf_model_invoke();
+            swap_state((uint8_t)(i % MF_RNN_SLOTS), 1);
+            s->steps++;
+            s->exited = (uint8_t)exits_at(t, MF_RNN_WINDOW, &s->cls);
+        }
+        if (t + 1u == MF_RNN_WINDOW) { /* its window is complete: it counts, in start order */
+            int confident;
+            finish_instance(s->exited ? s->cls : top_class(&confident), s->steps);
+            s->running = 0;
+        }
+    }
+}
+
+void mf_rnn_push(const uint8_t *bytes, uint32_t n)
+{
+    while (n > 0u) {
+        uint32_t take = MF_RNN_FRAME_BYTES - frame_fill;
+        if (frame_fill == 0u && n >= MF_RNN_FRAME_BYTES) { /* a whole frame in place */
+            push_frame(bytes);
+            bytes += MF_RNN_FRAME_BYTES;
+            n -= MF_RNN_FRAME_BYTES;
+            continue;
+        }
+        take = take < n ? take : n;
+        memcpy(&frame_buf[frame_fill], bytes, take);
+        frame_fill = (uint16_t)(frame_fill + take);
+        bytes += take;
+        n -= take;
+        if (frame_fill == MF_RNN_FRAME_BYTES) {
+            frame_fill = 0;
+            push_frame(frame_buf);
+        }
+    }
+}
+
+uint32_t mf_rnn_bytes(void)
+{
+    return bag.frames * MF_RNN_FRAME_BYTES + frame_fill;
+}
+
+/* A bag shorter than a window: instance 0 over all its frames, decided now. */
+static void end_short_bag(void)
+{
+    int confident;
+    const instance_slot *s = &slots[0];
+    finish_instance(s->exited ? s->cls : top_class(&confident), s->steps);
+}
 
 uint8_t mf_rnn_end(void)
 {

@@ -28,9 +28,15 @@ static uint8_t bag_state;
 static uint8_t bag_class;
 static uint64_t bag_ticks; /* counter ticks spent on the bag's frames and instances */
 
-static int frame_input_ok(void)
+/* The model has one frame as input 0 and the state tensors the config sized the slots for. */
+static int model_fits(void)
 {
-    return mf_model_num_inputs >= 1u && mf_model_inputs[0].bytes == MF_RNN_FRAME_BYTES;
+    uint32_t i, state = 0;
+    for (i = 0; i < mf_model_num_states; ++i) {
+        state += mf_model_states[i].bytes;
+    }
+    return mf_model_num_inputs >= 1u && mf_model_inputs[0].bytes == MF_RNN_FRAME_BYTES &&
+           (MF_RNN_SLOTS == 1u || state == MF_RNN_STATE_BYTES);
 }
 
 /* reply: input_dim u16, window u16, stride u16, kappa u16, classes u8, k u8, negative u8
@@ -64,30 +70,32 @@ static void on_info(const mf_frame *req)
     mf_link_end();
 }
 
-/* no payload, empty reply: opens a bag (forgets the last one) */
+/* payload: nothing, or frames u32 (the bag's length: instances that cannot complete are not
+ * run) -> empty reply: opens a bag (forgets the last one) */
 static void on_begin(const mf_frame *req)
 {
-    if (req->len != 0u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("BAG_BEGIN takes no payload"));
+    if (req->len != 0u && req->len != 4u) {
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("BAG_BEGIN takes nothing or frames u32"));
         return;
     }
-    if (!frame_input_ok()) {
-        mf_reply_error(req, MF_ERR_BAD_INDEX, MF_TEXT("model input 0 is not one frame of the RNN"));
+    if (!model_fits()) {
+        mf_reply_error(req, MF_ERR_BAD_INDEX, MF_TEXT("model input 0 or its state is not the RNN's"));
         return;
     }
-    mf_rnn_begin();
+    mf_rnn_begin(req->len == 4u ? mf_link_get_u32(req->payload) : 0u);
     bag_ticks = 0;
     bag_state = BAG_OPEN;
     mf_reply_begin(req, 0);
     mf_link_end();
 }
 
-/* payload: first_frame u32 (index of the chunk's first frame in the bag), frames of
- * MF_RNN_FRAME_BYTES -> reply: frames u32, instances u16 (so far). A chunk the device already
- * has (a resend whose reply was lost) is acknowledged again, not applied twice. */
+/* payload: first_byte u32 (offset of the chunk's first byte in the bag's frames), then bytes
+ * of frames (a frame may be split over chunks) -> reply: bytes u32, instances u16 (so far). A
+ * chunk the device already has (a resend whose reply was lost) is acknowledged again, not
+ * applied twice. */
 static void on_frames(const mf_frame *req)
 {
-    uint32_t first, n, i, have;
+    uint32_t first, n, have;
     uint64_t t0;
     if (bag_state != BAG_OPEN) {
         mf_reply_error(req, MF_ERR_OUT_OF_RANGE, bag_state == BAG_NONE
@@ -95,28 +103,26 @@ static void on_frames(const mf_frame *req)
                        : MF_TEXT("bag already ended: send BAG_BEGIN for the next one"));
         return;
     }
-    if (req->len < 4u || (req->len - 4u) % MF_RNN_FRAME_BYTES != 0u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("BAG_FRAMES needs first_frame u32 then whole frames"));
+    if (req->len < 4u) {
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("BAG_FRAMES needs first_byte u32 then bytes of frames"));
         return;
     }
     first = mf_link_get_u32(req->payload);
-    n = (req->len - 4u) / MF_RNN_FRAME_BYTES;
-    have = mf_rnn_state()->frames;
+    n = req->len - 4u;
+    have = mf_rnn_bytes();
     if (first != have && !(first < have && n <= have - first)) {
         mf_reply_error(req, MF_ERR_OUT_OF_RANGE, first > have
-                       ? MF_TEXT("chunk starts past the frames received (a chunk was lost)")
-                       : MF_TEXT("chunk overlaps the frames received"));
+                       ? MF_TEXT("chunk starts past the bytes received (a chunk was lost)")
+                       : MF_TEXT("chunk overlaps the bytes received"));
         return;
     }
     if (first == have) {
         t0 = mf_cycles_now64();
-        for (i = 0; i < n; ++i) {
-            mf_rnn_push(req->payload + 4u + i * MF_RNN_FRAME_BYTES);
-        }
+        mf_rnn_push(req->payload + 4u, n);
         bag_ticks += mf_cycles_now64() - t0;
     }
     mf_reply_begin(req, 6);
-    mf_link_put_u32(mf_rnn_state()->frames);
+    mf_link_put_u32(mf_rnn_bytes());
     mf_link_put_u16(mf_rnn_state()->instances);
     mf_link_end();
 }
@@ -136,6 +142,10 @@ static void on_end(const mf_frame *req)
     }
     if (bag_state == BAG_NONE || b->frames == 0u) {
         mf_reply_error(req, MF_ERR_OUT_OF_RANGE, MF_TEXT("no frames in the bag: send BAG_BEGIN and BAG_FRAMES"));
+        return;
+    }
+    if (bag_state == BAG_OPEN && mf_rnn_bytes() % MF_RNN_FRAME_BYTES != 0u) {
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, MF_TEXT("the bag ends within a frame: send the rest of it"));
         return;
     }
     if (bag_state == BAG_OPEN) {

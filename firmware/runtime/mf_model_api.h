@@ -56,6 +56,11 @@ extern const mf_arena_guards mf_model_arena_guards;
     } mf_arena MF_ARENA_ALIGNED;                                                               \
     const mf_arena_guards mf_model_arena_guards = {mf_arena.below, mf_arena.above}
 
+/* The state tensors (kept across invokes, zeroed by mf_model_reset()): the RNN extension keeps
+ * a copy of them for each instance it runs at once. mf_model_num_states may be 0. */
+extern const mf_io mf_model_states[];
+extern const uint32_t mf_model_num_states;
+
 int mf_model_invoke(void); /* 0 = ok */
 /* State tensors to zero, trainable tensors to their flash values (the first invoke does it). */
 void mf_model_reset(void);

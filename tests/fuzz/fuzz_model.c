@@ -38,6 +38,8 @@ const mf_io mf_model_outputs[] = {
     {mf_arena.bytes + OFF_OUT1, 4u, MF_DTYPE_INT32},
 };
 const uint32_t mf_model_num_outputs = 2;
+const mf_io mf_model_states[] = {{0, 0u, 0}}; /* none: the RNN's instances share nothing to swap */
+const uint32_t mf_model_num_states = 0;
 const uint32_t mf_model_num_layers = 2;
 uint32_t mf_layer_cycles[2];
 const char *const mf_layer_ops[] = {"EMBED", "SUM"};

@@ -149,6 +149,7 @@ def render(graph: Graph, plan: ArenaPlan, model_name: str) -> ModelSource:
         model_name=model_name, source_hash=graph.source_hash, arena_bytes=plan.arena_bytes,
         naive_arena_bytes=plan.naive_bytes(), weights=weights, activations=activations, blocks=blocks,
         layers=layers, headers=sorted(headers), inputs=io(graph.inputs), outputs=io(graph.outputs),
+        states=io([t.name for t in graph.states()]),
         total_macs=total_macs, weights_bytes=sum(t.nbytes for t in graph.constants()), persistent=persistent,
     )
     return ModelSource(env.get_template("model.c.j2").render(**ctx), env.get_template("model.h.j2").render(**ctx),

@@ -159,6 +159,10 @@ class Graph:
         """State and trainable tensors the ops use, in first-use order."""
         return [t for t in self.activations() if t.persistent]
 
+    def states(self) -> list[Tensor]:
+        """The state tensors (kept across invokes, zeroed by a reset), in first-use order."""
+        return [t for t in self.persistent() if t.storage == "state"]
+
     def constants(self) -> list[Tensor]:
         names = []
         for op in self.ops:

@@ -36,10 +36,11 @@ class Budget:
 
 
 def runtime_ram(graph: Graph, board) -> int:
-    """Static RAM besides arena and stack: the board's runtime figure plus the model's tables."""
+    """Static RAM besides arena and stack: the board's runtime figure plus the model's tables
+    (inputs, outputs and state tensors; the state table has one entry when empty)."""
     layers = sum(1 for op in graph.ops if op.kind != "reshape")
     return board.runtime_ram_bytes + RAM_BYTES_PER_LAYER * layers + RAM_BYTES_PER_IO * (
-        len(graph.inputs) + len(graph.outputs))
+        len(graph.inputs) + len(graph.outputs) + max(len(graph.states()), 1))
 
 
 def estimate(graph: Graph, plan: ArenaPlan, board, extension_ram: int = 0) -> Budget:

@@ -102,28 +102,29 @@ def check_rule(link: Link, rule: RnnRule) -> RnnInfo:
 
 def send_bag(link: Link, frames: np.ndarray) -> BagResult:
     """Stream one bag [T, d] in the model input's dtype (``reference.frames_for``: float32, or
-    int16 for fixed point) as BAG_BEGIN, BAG_FRAMES..., BAG_END and return the device's result.
+    int16 for fixed point) as BAG_BEGIN (with T), BAG_FRAMES... (the frames' bytes in chunks of
+    the link's payload: a frame larger than a chunk is split), BAG_END; return the device's result.
     A board that resets meanwhile lost the bag: it is sent again (up to the link's retries)."""
     frames = np.asarray(frames)
     x = np.ascontiguousarray(frames.astype(frames.dtype.newbyteorder("<")))
     if x.ndim != 2 or len(x) == 0:
         raise RnnLinkError(f"a bag is [T, d] frames with T >= 1, got shape {x.shape}")
-    frame_bytes = x[0].nbytes
-    per = (link.hello().max_payload - FRAMES_OVERHEAD) // frame_bytes
+    data = x.tobytes()
+    per = link.hello().max_payload - FRAMES_OVERHEAD  # bytes of frames a chunk holds (a frame may be split)
     if per < 1:
-        raise RnnLinkError(f"{link.url}: a frame of {frame_bytes} bytes does not fit the device's max payload")
+        raise RnnLinkError(f"{link.url}: a max payload of {link.hello().max_payload} B holds no frame bytes")
     for attempt in range(link.retries + 1):
         try:
-            link.request(RnnMsg.BAG_BEGIN)
-            for pos in range(0, len(x), per):
-                chunk = x[pos:pos + per]
-                reply = link.request(RnnMsg.BAG_FRAMES, struct.pack("<I", pos) + chunk.tobytes(),
+            link.request(RnnMsg.BAG_BEGIN, struct.pack("<I", len(x)))
+            for pos in range(0, len(data), per):
+                chunk = data[pos:pos + per]
+                reply = link.request(RnnMsg.BAG_FRAMES, struct.pack("<I", pos) + chunk,
                                      timeout=link.invoke_timeout).payload
                 if len(reply) != FRAMES_REPLY.size:
                     raise ProtocolError(f"BAG_FRAMES reply of {len(reply)} bytes (expected {FRAMES_REPLY.size})")
                 got, _ = FRAMES_REPLY.unpack(reply)
                 if got != pos + len(chunk):
-                    raise RnnLinkError(f"{link.url}: device has {got} frames after BAG_FRAMES, host sent "
+                    raise RnnLinkError(f"{link.url}: device has {got} bytes of frames after BAG_FRAMES, host sent "
                                        f"{pos + len(chunk)}")
             return parse_end(link.request(RnnMsg.BAG_END, timeout=link.invoke_timeout).payload)
         except BoardReset:

@@ -10,7 +10,7 @@ import numpy as np
 NO_NEGATIVE = 255  # the config's "no negative class"
 REPORT_INSTANCES = 32  # instances whose class and exit step the bag reply lists (fewer if max_payload is small)
 END_FIXED_BYTES = 16
-FRAMES_OVERHEAD = 4  # a BAG_FRAMES request: the first frame's index (u32), then whole frames
+FRAMES_OVERHEAD = 4  # a BAG_FRAMES request: the first byte's offset (u32), then bytes of frames
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class RnnRule:
         return cls(int(meta["input_dim"]), window, stride, int(classes), early,
                    np.float32(cfg["p_hat"]), int(cfg["kappa"]), negative, bool(cfg["negative_only_exit"]),
                    emi and negative is not None, int(cfg["k"]))
+
+    @property
+    def slots(self) -> int:
+        """Instances the device runs at once (each with its own copy of the state)."""
+        return -(-self.window // self.stride)
 
     @property
     def negative_code(self) -> int:
@@ -69,23 +74,23 @@ def logit_frac(graph) -> int | None:
     return None if t.dtype == "float32" else int(graph.ops[-1].attrs["frac"])
 
 
+def state_bytes(graph) -> int:
+    """Bytes of the one-step graph's state tensors (one instance's hidden state)."""
+    return sum(t.nbytes for t in graph.states())
+
+
 def ram_bytes(rule: RnnRule, graph, max_payload: int) -> int:
-    """Static RAM of firmware/rnn/: the ring of frames and the bag record (upper bound)."""
+    """Static RAM of firmware/rnn/ (upper bound): a state copy per instance running at once
+    (none with one), their records, the frame being assembled and the bag record."""
     frame = graph.tensors[graph.inputs[0]].nbytes
-    ring = 0 if rule.stride >= rule.window else rule.window * frame  # no ring when instances do not overlap
-    return ring + 24 + 3 * report_instances(max_payload) + 16
+    states = 0 if rule.slots == 1 else rule.slots * state_bytes(graph)
+    return states + 6 * rule.slots + frame + 8 + 24 + 3 * report_instances(max_payload) + 16
 
 
 def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
     """``mf_rnn_config.h`` for ``rule`` around the one-step ``graph`` (its input: one frame; its
     output: float32 logits, or int32 ones at ``logit_frac`` with the table exit check)."""
     frame_bytes = graph.tensors[graph.inputs[0]].nbytes
-    if frame_bytes + FRAMES_OVERHEAD > max_payload:
-        from ..model.keras_rnn import RnnModelError
-
-        raise RnnModelError(f"a frame of {rule.input_dim} values is {frame_bytes} B; with the BAG_FRAMES header "
-                            f"({FRAMES_OVERHEAD} B) it exceeds the board's link payload of {max_payload} B: "
-                            "the host could not stream it (fewer input values, or a board with a larger payload)")
     logits_dtype = graph.tensors[graph.outputs[0]].dtype
     if logits_dtype not in ("float32", "int32"):
         raise ValueError(f"the rnn extension decides from float32 or int32 logits, not {logits_dtype}")
@@ -105,6 +110,8 @@ def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
         f"#define MF_RNN_FRAME_BYTES {frame_bytes}u",
         f"#define MF_RNN_WINDOW {rule.window}u /* steps per instance */",
         f"#define MF_RNN_STRIDE {rule.stride}u /* an instance every stride frames */",
+        f"#define MF_RNN_SLOTS {rule.slots}u /* instances running at once: ceil(window / stride) */",
+        f"#define MF_RNN_STATE_BYTES {state_bytes(graph)}u /* one instance's state tensors */",
         f"#define MF_RNN_CLASSES {rule.classes}u",
         f"#define MF_RNN_EARLY_EXIT {int(rule.early_exit)}",
         f"#define MF_RNN_P_HAT_F32 {c_float(rule.p_hat)} /* exit when the top probability reaches it */",
