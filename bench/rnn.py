@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from mcuforge.rnn.compare import BASELINE, PAPER, SWEPT, configs, costs, keyword_windows, prepare
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -37,29 +37,6 @@ sys.path.insert(0, str(REPO / "tests"))
 HEADERS = ["model", "board", "format", "accuracy (board = host)", "steps/bag", "counts/bag", "counts/prediction", "kind",
            "savings/bag", "savings/prediction", "flash B", "RAM B", "weights B"]
 SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
-PAPER = ("paper (Dennis et al. 2018, Table 3): Google-13 LSTM-64 91.13% vs EMI-LSTM-32 92.61% at 8x less "
-         "compute; HAR-6 10.5x; GesturePod-6 72x")
-BASELINE = "LSTM (whole bag)"
-SWEPT = "EMI-FastGRNN"
-
-
-def configs(hidden: int, window: int, stride: int, epochs: int = 8, rounds: int = 3, p_hat: float = 0.9,
-            kappa: int = 2, k: int = 1) -> dict:
-    from mcuforge.train.rnn import RnnConfig
-
-    common = dict(hidden=hidden, epochs=epochs, batch_size=32, learning_rate=0.02, k=k, p_hat=p_hat, kappa=kappa,
-                  window=window, stride=stride)
-    return {BASELINE: RnnConfig(cell="lstm", emi=False, **common),
-            "MI-RNN (LSTM)": RnnConfig(cell="lstm", emi=True, early_exit=False, rounds=rounds, **common),
-            "EMI-LSTM": RnnConfig(cell="lstm", emi=True, rounds=rounds, **common),
-            SWEPT: RnnConfig(cell="fastgrnn", emi=True, rounds=rounds, rank=max(2, hidden // 4), **common)}
-
-
-def costs(v) -> dict:
-    """Board counts per bag (median) and per prediction (mean counts per bag over mean instances per bag)."""
-    instances = np.mean([b.instances for b in v.board_results])
-    return dict(bag=float(np.median(v.cycles)), prediction=float(np.mean(v.cycles) / instances),
-                per_step=float(np.mean(v.cycles) / v.mean_steps))
 
 
 def number_format(loaded, board: str) -> str:
@@ -102,7 +79,6 @@ def record_sweep(store, sweep: list[dict], board: str | None, v, lstm: dict | No
 
 def main(argv=None) -> int:
     from mcuforge.commands._common import table
-    from mcuforge.data.sequences import load_sequences, save_sequences
     from mcuforge.errors import exit_code_for
     from mcuforge.model.loader import load
     from mcuforge.results.store import ResultsStore
@@ -131,15 +107,9 @@ def main(argv=None) -> int:
 
         data = source = str(synthetic_bags(work / "bags.npz"))
     keywords = Path(data).is_dir()
-    window = args.window or (48 if keywords else 12)
-    stride = args.stride or (16 if keywords else 4)
-    ds = load_sequences(data)
-    if keywords:  # the log-mel frames once, not again for every board; test bags in a seeded
-        X, y = ds.split("test")  # random order, so --samples takes a sample of every class
-        order = np.random.default_rng(0).permutation(len(y))
-        ds.splits["test"] = (X[order], y[order])
-        data = str(save_sequences(ds, work / "keywords.npz"))
-        ds = load_sequences(data)
+    window, stride = keyword_windows(data)
+    window, stride = args.window or window, args.stride or stride
+    ds, data = prepare(data, work)
     store = ResultsStore(args.db)
     rows, baseline, swept = [], {}, {}
     chosen = configs(args.hidden, window, stride, args.epochs, args.rounds, args.p_hat)

@@ -9,14 +9,21 @@ Part 2 (on-device continual learning): pretrains a binary neural network on the 
 it with the audio front end and a trainable head, and teaches the board 1 and then 4 new keywords with
 each of the seven learning rules, streaming raw audio over the serial link; prints the table next to the
 paper's numbers (Vu et al. 2025).
+
+Part 3 (EMI-RNN, ``--part rnn``): trains the LSTM baseline and an EMI-FastGRNN on the keyword frames,
+runs both on the netduinoplus2 and the Uno (every test clip as the host's twin decides it) and prints
+accuracy, counts and ms per prediction (emulated/simulated), savings against the LSTM and bytes next to
+the papers' numbers (Dennis et al. 2018, Kusupati et al. 2018).
 """
 from __future__ import annotations
 
 import sys
 
+from ..boards import load_board
 from ..demo import PAPER, check_rules, demo, demo_learn, ensure_dataset
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
 from ..learning.rules import RULES
+from ..rnn.demo import BOARDS as RNN_BOARDS, demo_rnn
 from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from . import _common
 
@@ -34,8 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
-    p.add_argument("--part", choices=("int8", "learn", "all"), default="all",
-                   help="int8 = the DS-CNN part, learn = the BNN continual-learning part, all = both (default)")
+    p.add_argument("--part", choices=("int8", "learn", "rnn", "all"), default="all",
+                   help="int8 = the DS-CNN part, learn = the BNN continual-learning part, rnn = the EMI-RNN part, "
+                        "all = the three (default)")
     p.add_argument("--bnn-epochs", type=int, default=BNN_EPOCHS,
                    help=f"BNN pretraining: binary epochs (default {BNN_EPOCHS})")
     p.add_argument("--bnn-float-epochs", type=int, default=BNN_FLOAT_EPOCHS,
@@ -48,6 +56,12 @@ def add_parser(sub) -> None:
                    help="learn part: clips per old class mixed into the stream (default 6)")
     p.add_argument("--eval-per-class", type=int, default=25,
                    help="learn part: held-out clips per class the board is evaluated on (default 25)")
+    p.add_argument("--rnn-epochs", type=_common.positive_int, default=2,
+                   help="rnn part: epochs per MI-RNN round (default 2: minutes; accuracy needs far more)")
+    p.add_argument("--rnn-boards", default=",".join(RNN_BOARDS),
+                   help=f"rnn part: boards to run on (default {','.join(RNN_BOARDS)})")
+    p.add_argument("--rnn-samples", type=_common.positive_int, default=40,
+                   help="rnn part: test clips per board (the Uno: a fifth of them, at least 2; default 40)")
     _common.add_json(p, "the demo's results")
     _common.add_db(p)
     p.set_defaults(func=run)
@@ -96,9 +110,35 @@ def print_learn_table(r: dict, out=None) -> None:
         print(line, file=out)
 
 
+def print_rnn_table(r: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
+    print(f"\nEMI-RNN on {r['data']} (windows of {r['window']} steps every {r['stride']}; counts per prediction: a "
+          "streaming device decides once per window, the LSTM over its whole clip)", file=out)
+    rows = []
+    for x in r["rows"]:
+        if "error" in x:
+            rows.append([x["model"], x["board"], f"not run: {x['error'][:80]}", "", "", "", "", "", "", ""])
+            continue
+        kind = {"emulated-instructions": "emulated instr", "simulated-cycles": "simulated cycles"}.get(x["cycles_kind"],
+                                                                                                    x["cycles_kind"])
+        same = "=" if x["ok"] else f"!= host {100 * x['accuracy_host']:.1f}%"
+        ms = "-" if x["ms_per_prediction"] is None else f"{x['ms_per_prediction']:.2f} ({kind.split()[0]})"
+        save = "-" if x["savings_per_prediction"] is None else f"{x['savings_per_prediction']:.2f}x"
+        rows.append([x["model"], x["board"], f"{100 * x['accuracy_board']:.1f}% ({x['samples']}, {same} host)",
+                     f"{x['counts_per_prediction']:,.0f} {kind}", ms, save,
+                     f"{x['mean_steps']:.1f} of {x['full_steps']:.0f}", x["flash_bytes"], x["ram_bytes"],
+                     x["weights_bytes"]])
+    _common.table(rows, ["model", "board", "accuracy board (bags, = host)", "counts/prediction",
+                         "ms/prediction at clock", "savings vs LSTM", "steps/bag (early exit)", "flash B", "RAM B",
+                         "weights B"], out)
+    for line in r["paper"]:
+        print(line, file=out)
+
+
 def run(args) -> int:
     _common.check_target(args)
     rules = check_rules([x.strip() for x in args.rules.split(",") if x.strip()])  # before hours of work
+    rnn_boards = [load_board(b.strip()).name for b in args.rnn_boards.split(",") if b.strip()]
     store = _common.open_store(args)
     ok = True
     result: dict = {}
@@ -118,5 +158,12 @@ def run(args) -> int:
                         float_epochs=args.bnn_float_epochs, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
+    if args.part in ("all", "rnn"):
+        rr = demo_rnn(data_dir, args.workdir, boards=rnn_boards,
+                      epochs=args.rnn_epochs, samples=args.rnn_samples, uno_samples=max(2, args.rnn_samples // 5),
+                      seed=args.seed, store=store, progress=_common.progress())
+        print_rnn_table(rr)
+        result["rnn"] = rr
+        ok = ok and all(x.get("ok", True) for x in rr["rows"])
     _common.write_json(args.json, result)
     return EXIT_OK if ok else EXIT_CHECK_FAILED
