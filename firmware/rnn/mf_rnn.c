@@ -162,7 +162,6 @@ static void push_frame(const uint8_t *frame)
     if (f % MF_RNN_STRIDE == 0u) {
         start_instance(newest);
     }
-    memcpy(mf_model_inputs[0].data, frame, MF_RNN_FRAME_BYTES);
     bag.frames++;
     while (i-- > 0u && f - i * MF_RNN_STRIDE < MF_RNN_WINDOW) {
         instance_slot *s = &slots[i % MF_RNN_SLOTS];
@@ -171,6 +170,8 @@ static void push_frame(const uint8_t *frame)
             continue;
         }
         if (!s->exited) {
+            /* the input again for each instance: the arena may reuse its bytes once it is read */
+            memcpy(mf_model_inputs[0].data, frame, MF_RNN_FRAME_BYTES);
             swap_state((uint8_t)(i % MF_RNN_SLOTS), 0);
             (void)mf_model_invoke();
             swap_state((uint8_t)(i % MF_RNN_SLOTS), 1);
