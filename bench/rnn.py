@@ -40,8 +40,7 @@ SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 def number_format(loaded, board: str) -> str:
-    """How ``board`` runs the model: float32 on an FPU, FastGRNN in fixed point without one, other
-    cells' float kernels in software floating point (slow: not a like-for-like cost)."""
+    """How ``board`` runs the model: float32 on an FPU, fixed point (every cell) without one."""
     from mcuforge.boards import load_board
     from mcuforge.model.keras_rnn import graph_for_board
 
@@ -49,7 +48,7 @@ def number_format(loaded, board: str) -> str:
     g = graph_for_board(loaded, b)
     if g.tensors[g.inputs[0]].dtype != "float32":
         return "fixed point"
-    return "float32" if b.fpu else "float32 in software FP"
+    return "float32"
 
 
 def row(name: str, board: str, fmt: str, v, weights: int, base: dict | None) -> list:
@@ -96,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--p-hat", type=float, default=0.9)
     p.add_argument("--samples", type=int, default=None, help="test bags per board (default: all)")
     p.add_argument("--uno-samples", type=int, default=20,
-                   help="test bags on the Uno (soft-float LSTMs take seconds of simulation per bag)")
+                   help="test bags on the Uno (an LSTM over a keyword clip takes seconds of simulation)")
     p.add_argument("--models", default=None, help="comma-separated subset of the rows")
     p.add_argument("--db", default="mcuforge.db")
     args = p.parse_args(argv)

@@ -1,5 +1,5 @@
 """The demo's EMI-RNN part (issue 10), tiny: the LSTM baseline and an EMI-FastGRNN trained for an
-epoch on a few bags, each run on simavr's Uno (soft-float LSTM, fixed-point FastGRNN) as the
+epoch on a few bags, each run on simavr's Uno (both in fixed point) as the
 host's twin decides, with counts, milliseconds at the clock, savings and bytes per row and each
 validation a run in the results database."""
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_twin_equals_the_keras_model_on_whole_windows(tmp_path):
 @pytest.mark.parametrize("cell,kw,board", [
     pytest.param("fastgrnn", dict(rank=2), "netduinoplus2", marks=pytest.mark.qemu),
     pytest.param("lstm", {}, "netduinoplus2", marks=pytest.mark.qemu),
-    pytest.param("lstm", {}, "uno", marks=pytest.mark.simavr)])  # no FPU: the float kernels in software
+    pytest.param("lstm", {}, "uno", marks=pytest.mark.simavr)])  # no FPU: lstm_q
 def test_board_decides_every_bag_as_the_twin(tmp_path, cell, kw, board):
     from mcuforge import api
 

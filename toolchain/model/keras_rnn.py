@@ -132,38 +132,40 @@ def load_rnn_keras(path) -> tuple[Graph, dict]:
 
 
 def fixed_point_graph(graph: Graph) -> Graph:
-    """The float one-step FastGRNN graph in fixed point (``fastgrnn_q`` + ``dense_q``; formats in
-    ``mcuforge.ops._fixed_rnn``): frames int16 Q11, state Q12, int16 weights with a power-of-two
-    scale each, int32 logits. LSTM and GRU have no fixed-point kernels (yet): refused."""
-    from ..ops._fixed_rnn import CLASSIFIER_MAX, FRAME_FRAC, GATE_FRAC, STATE_FRAC, quantize, tanh_table, weight_frac
+    """The float one-step graph in fixed point (``fastgrnn_q``, ``lstm_q`` or ``gru_q``, then
+    ``dense_q``; formats in ``mcuforge.ops._fixed_rnn``): frames int16 Q11, states Q12, int16
+    weights with a power-of-two scale each, int32 logits."""
+    from ..ops._fixed_rnn import CLASSIFIER_MAX, FRAME_FRAC, STATE_FRAC, quantize, tanh_table, weight_frac
 
     cell, dense = graph.ops
-    if cell.kind != "fastgrnn_f32":
-        raise RnnModelError(f"{cell.kind}: only FastGRNN has a fixed-point kernel (LSTM and GRU run their float "
-                            "kernels, in software floating point where the core has no FPU)")
     d, hidden = graph.tensor("frame").size, graph.tensor("h").size
-    t = {"frame": Tensor("frame", (1, d), "int16"), "h": Tensor("h", (1, hidden), "int16", persist="state"),
+    states = [n for n in cell.outputs]
+    t = {"frame": Tensor("frame", (1, d), "int16"),
          "tanh_table": Tensor("tanh_table", (257,), "int16", data=tanh_table())}
-    frac = [0] * 9
-    inputs = ["frame", "h"]
-    for k, name in enumerate(cell.inputs[2:6]):
-        if name:
-            w = graph.tensor(name).data
-            frac[2 + k] = weight_frac(w)
-            t[name] = Tensor(name, w.shape, "int16", data=quantize(w, frac[2 + k]))
-        inputs.append(name)
-    for name in cell.inputs[6:8]:
-        t[name] = Tensor(name, (hidden,), "int16", data=quantize(graph.tensor(name).data, STATE_FRAC))
-        inputs.append(name)
-    attrs = {"frac": frac, "zeta": int(quantize(cell.attrs["zeta"], GATE_FRAC)),
-             "nu": int(quantize(cell.attrs["nu"], GATE_FRAC)), "frame_frac": FRAME_FRAC}
-    cell_q = Op("fastgrnn_q", inputs + ["tanh_table"], ["h"], attrs, 0, "rnn")
-    kernel, bias = (graph.tensor(n).data for n in dense.inputs[1:])
+    for n in states:
+        t[n] = Tensor(n, (1, hidden), "int16", persist="state")
+
+    def weights(name, w=None, frac=None):
+        """``name`` (or its slice ``w``) int16 at ``frac`` (its own scale when None) -> (name, frac)."""
+        w = graph.tensor(name).data if w is None else w
+        frac = weight_frac(w) if frac is None else frac
+        t[name] = Tensor(name, w.shape, "int16", data=quantize(w, frac))
+        return name, frac
+
+    def bias(name):
+        t[name] = Tensor(name, graph.tensor(name).shape, "int16", data=quantize(graph.tensor(name).data, STATE_FRAC))
+        return name
+
+    builder = {"fastgrnn_f32": _fastgrnn_q, "lstm_f32": _lstm_q, "gru_f32": _gru_q}.get(cell.kind)
+    if builder is None:
+        raise RnnModelError(f"{cell.kind}: no fixed-point kernel")
+    cell_q = builder(cell, graph, weights, bias)
+    kernel, b = (graph.tensor(n).data for n in dense.inputs[1:])
     fw = weight_frac(kernel, CLASSIFIER_MAX)
     logit_frac = STATE_FRAC + fw
     t["classifier/kernel"] = Tensor("classifier/kernel", kernel.shape, "int16", data=quantize(kernel, fw))
-    t["classifier/bias"] = Tensor("classifier/bias", bias.shape, "int32",
-                                  data=quantize(bias, logit_frac, -2**31, 2**31 - 1, np.int32))
+    t["classifier/bias"] = Tensor("classifier/bias", b.shape, "int32",
+                                  data=quantize(b, logit_frac, -2**31, 2**31 - 1, np.int32))
     t["logits"] = Tensor("logits", (1, kernel.shape[1]), "int32")
     dense_q = Op("dense_q", ["h", "classifier/kernel", "classifier/bias"], ["logits"], {"frac": logit_frac}, 1,
                  "classifier")
@@ -172,10 +174,46 @@ def fixed_point_graph(graph: Graph) -> Graph:
     return out
 
 
+def _fastgrnn_q(cell: Op, graph: Graph, weights, bias) -> Op:
+    from ..ops._fixed_rnn import FRAME_FRAC, GATE_FRAC, quantize
+
+    frac = [0] * 9
+    inputs = ["frame", "h"]
+    for k, name in enumerate(cell.inputs[2:6]):
+        if name:
+            frac[2 + k] = weights(name)[1]
+        inputs.append(name)
+    inputs += [bias(n) for n in cell.inputs[6:8]]
+    attrs = {"frac": frac, "zeta": int(quantize(cell.attrs["zeta"], GATE_FRAC)),
+             "nu": int(quantize(cell.attrs["nu"], GATE_FRAC)), "frame_frac": FRAME_FRAC}
+    return Op("fastgrnn_q", inputs + ["tanh_table"], ["h"], attrs, 0, "rnn")
+
+
+def _lstm_q(cell: Op, graph: Graph, weights, bias) -> Op:
+    k, fk = weights(cell.inputs[3])
+    r, fr = weights(cell.inputs[4])
+    return Op("lstm_q", ["frame", "h", "c", k, r, bias(cell.inputs[5]), "tanh_table"], ["h", "c"],
+              {"frac": (fk, fr)}, 0, "rnn")
+
+
+def _gru_q(cell: Op, graph: Graph, weights, bias) -> Op:
+    """The recurrent matrix in one scale, split into its z, r columns and its h columns (the
+    candidate's product comes after the reset gate)."""
+    from ..ops._fixed_rnn import weight_frac
+
+    k, fk = weights(cell.inputs[2])
+    r = graph.tensor(cell.inputs[3]).data
+    n = r.shape[0]
+    fr = weight_frac(r)
+    zr, _ = weights(f"{cell.inputs[3]}_zr", r[:, :2 * n], fr)
+    rh, _ = weights(f"{cell.inputs[3]}_h", r[:, 2 * n:], fr)
+    return Op("gru_q", ["frame", "h", k, zr, rh, bias(cell.inputs[4]), "tanh_table"], ["h"], {"frac": (fk, fr)},
+              0, "rnn")
+
+
 def graph_for_board(model, board) -> Graph:
-    """The graph ``model`` runs on ``board``: an RNN's FastGRNN in fixed point on a core without
-    an FPU; every other graph as loaded (an LSTM or GRU there runs its float kernels in software
-    floating point: slow, but the same code)."""
-    if getattr(model, "kind", None) == "rnn" and not board.fpu and model.graph.ops[0].kind == "fastgrnn_f32":
+    """The graph ``model`` runs on ``board``: an RNN in fixed point on a core without an FPU
+    (every cell has a fixed-point kernel); every other graph as loaded."""
+    if getattr(model, "kind", None) == "rnn" and not board.fpu:
         return fixed_point_graph(model.graph)
     return model.graph

@@ -80,3 +80,38 @@ def tanh_q(x_q12, table: np.ndarray) -> np.ndarray:
 def sigmoid_q(x_q12, table: np.ndarray) -> np.ndarray:
     """sigmoid(x) = (1 + tanh(x / 2)) / 2: Q12 in, Q14 out."""
     return (tanh_q(np.asarray(x_q12, np.int64) >> 1, table) + (1 << GATE_FRAC)) >> 1
+
+
+def prepare_gated(op, graph, kind: str, names: tuple[str, ...], shapes: dict[int, tuple], outputs: int) -> None:
+    """The fixed-point LSTM's and GRU's checks: every operand int16 with the shape it needs
+    (``shapes``: input index -> shape), the table, and the accumulator shifts to Q12 from the
+    kernel's and the recurrent matrices' fractional bits (attr ``frac``: (kernel, recurrent))
+    into attrs ``dims`` and ``shifts``."""
+    if len(op.inputs) != len(names) or len(op.outputs) != outputs:
+        raise ValueError(f"{kind} takes {', '.join(names)}")
+    for n, role in zip(list(op.inputs) + list(op.outputs), list(names) + ["output"] * outputs):
+        t = graph.tensor(n)
+        if t.dtype != "int16":
+            raise ValueError(f"{kind}: {role} must be int16, got {t.dtype}")
+    for i, shape in shapes.items():
+        t = graph.tensor(op.inputs[i])
+        if not t.is_const or tuple(t.shape) != shape:
+            raise ValueError(f"{kind}: {t.name!r} must be a constant of shape {shape}, got {t.shape}")
+    if graph.tensor(op.inputs[-1]).size != TANH_ENTRIES:
+        raise ValueError(f"{kind}: the tanh table needs {TANH_ENTRIES} entries")
+    frac_k, frac_r = op.attrs["frac"]
+    shifts = (FRAME_FRAC + frac_k - STATE_FRAC, frac_r)
+    if min(shifts) < 1:
+        raise ValueError(f"{kind}: weights too large for the fixed-point format")
+    op.attrs["dims"] = (graph.tensor(op.inputs[0]).size, graph.tensor(op.inputs[1]).size)
+    op.attrs["shifts"] = shifts
+
+
+def emit_gated(op, ctx, function: str) -> str:
+    """``function(&params, <inputs>, <outputs>, scratch)`` with {input_dim, hidden, shift_x, shift_h}."""
+    from ._cparams import params_struct
+
+    (d, hidden), (sx, sh) = op.attrs["dims"], op.attrs["shifts"]
+    params = params_struct(ctx, f"{function}_params", {"input_dim": d, "hidden": hidden, "shift_x": sx, "shift_h": sh})
+    args = ", ".join(ctx.tensor(n) for n in list(op.inputs) + list(op.outputs))
+    return f"{function}(&{params}, {args}, (int32_t *){ctx.tensor('__scratch__')});"
