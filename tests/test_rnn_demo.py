@@ -33,3 +33,13 @@ def test_demo_rnn_part_runs_both_models_on_the_board_as_on_the_host(tmp_path):
     out = io.StringIO()
     print_rnn_table(r, out)
     assert "simulated cycles" in out.getvalue() and "(simulated)" in out.getvalue() and "91.13%" in out.getvalue()
+
+
+def test_demo_refuses_an_unknown_rnn_board_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "mcuforge", "demo", "--part", "rnn", "--rnn-boards", "uno,nosuch",
+                        "--workdir", tmp_path / "w"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "unknown board 'nosuch'" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "w").exists()  # no dataset built
