@@ -16,7 +16,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: demo test bench setup apt venv clean help
 help:
-	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, then on-device learning with a BNN"
+	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, on-device learning with a BNN, EMI-RNN vs LSTM"
 	@echo "make test   - the whole suite (runs firmware on QEMU)"
 	@echo "make bench  - benchmarks (MACs/cycle, arena vs TFLM, flash)"
 
