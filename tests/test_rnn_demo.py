@@ -11,7 +11,8 @@ import pytest
 from test_rnn_firmware import bags
 
 
-@pytest.mark.simavr
+@pytest.mark.slow  # ~1-2.5 min (two trainings, two AVR builds): like the demo's other parts; its pieces
+@pytest.mark.simavr  # (training, fixed-point cells on the Uno, validation) are in the default suite
 def test_demo_rnn_part_runs_both_models_on_the_board_as_on_the_host(tmp_path):
     from mcuforge.commands.demo import print_rnn_table
     from mcuforge.results.store import ResultsStore
