@@ -1,5 +1,6 @@
 """'mcuforge adapt': few-shot adaptation on netduinoplus2 under QEMU. A tiny backbone (tests/models
-global_pool: conv2d+ReLU, global average pooling, dense, softmax), 2 classes, 3 shots: what the
+global_pool: conv2d+ReLU, global average pooling, dense, softmax), 2 classes, 3 shots: the
+board's TinyTrain Fisher sums equal the numpy twin's (so its choice is the host's), what the
 board trained equals the numpy twin trained on the same steps, the query predictions equal the
 twin's with those weights; class prototypes of the board's features; refusals with their exit
 codes; the verb end to end on a Speech Commands-layout folder (ds_cnn_kws, synthetic clips)."""
@@ -13,10 +14,11 @@ import pytest
 
 from mcuforge.cli import main
 from mcuforge.errors import exit_code_for
-from mcuforge.graph.backward import training_graph
+from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph
 from mcuforge.train.adapt import MethodUnsupported, Task, adapt, feature_graph, plan_update
+from mcuforge.train.tinytrain import potential_sums
 from models.zoo import fixture
 
 KEYS = {"method", "board", "classes", "shots", "tasks", "accuracy", "accuracy_std", "train_memory_bytes",
@@ -42,14 +44,20 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     task = tiny_task(graph)
     r = adapt(model, [task], ["a", "b"], method="tinytrain", epochs=2, budget_ram=4096, learning_rate=0.05,
               workdir=tmp_path)
-    assert KEYS <= set(r) and r["cycles_kind"] == "emulated instructions" and r["selection_ran"].startswith("host")
+    assert KEYS <= set(r) and r["cycles_kind"] == "emulated instructions" and r["selection_ran"].startswith("board")
     assert r["chosen"][0] and all(0 < c["channels"] <= c["of"] for c in r["chosen"][0])
     row = r["per_task"][0]
+    # the board's Fisher sums are the numpy twin's, exactly, so it chose what the host chooses
+    sel = selection_graph(graph, [x for x, _ in task.support], row["selection"]["first_layer"])
+    assert row["selection"]["sums"] == [v.tolist() for v in potential_sums(sel, task.support)]
+    assert any(v > 0 for sums in row["selection"]["sums"] for v in sums)
+    assert r["selection_cycles"] > 0 and r["selection_memory_bytes"] > 0
+    host_update, host_chosen = plan_update("tinytrain", graph, task.support, 4096, r["budget_macs"], 0.05)
+    assert r["chosen"][0] == host_chosen
     assert row["train_memory_bytes"] == row["arena_bytes"] + row["stack_high_water_bytes"]
     assert 0 < row["trainable_bytes"] < row["arena_bytes"] and row["stack_high_water_bytes"] > 0
     # the numpy twin over the same steps from the same choice
-    update, _ = plan_update("tinytrain", graph, task.support, 4096, r["budget_macs"], 0.05)
-    tg = training_graph(graph, update, [x for x, _ in task.support])
+    tg = training_graph(graph, host_update, [x for x, _ in task.support])
     state = initial_state(tg)
     for i in row["order"]:
         x, label = task.support[i]

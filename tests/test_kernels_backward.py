@@ -216,6 +216,48 @@ def _mean_graph(h: int, w: int, c: int):
     return graph
 
 
+def _fisher_graph(positions: int, channels: int, zp: int):
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    shape = (1, positions, channels) if positions > 1 else (1, channels)
+    t = {"a": Tensor("a", shape, "int8", _q(0.05, zp)), "ga": Tensor("ga", shape, "int8", _q(0.002)),
+         "sums": Tensor("sums", (channels,), "int64", persist="state")}
+    graph = Graph("fisher", t, [Op("fisher_potential", ["a", "ga", "sums"], ["sums"])], ["a", "ga"], ["sums"])
+    lower(graph)
+    return graph
+
+
+def test_fisher_potential_c_equals_numpy_and_the_formula():
+    """C == numpy on the host, both == sum over samples of (sum_d (a - zp) * g)^2 by Python
+    integers; the sums saturate at INT64_MAX; a layer whose inner product could wrap 32 bits
+    (65,794 positions of 255 x 128) is refused."""
+    from mcuforge.graph.ir import Tensor
+
+    rng = np.random.default_rng(4)
+    graph = _fisher_graph(6, 5, -7)
+    op = graph.ops[0]
+    sums = np.zeros(5, np.int64)
+    want = [0] * 5
+    for _ in range(3):
+        a, g = (rng.integers(-128, 128, (1, 6, 5)).astype(np.int8) for _ in range(2))
+        got = run_emitted(op, graph, [a, g, sums])[0]
+        np.testing.assert_array_equal(got, run_graph(graph, [a, g], {"sums": sums.copy()})[0])
+        for c in range(5):
+            want[c] += sum((int(a[0, d, c]) + 7) * int(g[0, d, c]) for d in range(6)) ** 2
+        sums = got
+        assert sums.tolist() == want
+    full = np.full(5, np.iinfo(np.int64).max - 10, np.int64)
+    a = np.full((1, 6, 5), 127, np.int8)
+    got = run_emitted(op, graph, [a, a, full])[0]
+    np.testing.assert_array_equal(got, np.iinfo(np.int64).max)
+    np.testing.assert_array_equal(run_graph(graph, [a, a], {"sums": full.copy()})[0], got)
+    big = _fisher_graph(2, 1, 0)
+    big.tensors["a"] = Tensor("a", (1, 65794, 1), "int8", _q(0.05))
+    big.tensors["ga"] = Tensor("ga", (1, 65794, 1), "int8", _q(0.002))
+    with pytest.raises(UnsupportedOpError, match="65794 positions a channel: the inner product could wrap"):
+        lower(big)
+
+
 def test_cross_entropy_gradient_c_equals_numpy_and_p_minus_onehot():
     """C == numpy on the host; the gradient is p - onehot within its rounding (1/256), exactly
     -1 + p at the label; a label outside the classes gives p alone."""
@@ -249,8 +291,10 @@ def test_mean_gradient_c_equals_numpy_and_is_a_broadcast():
 
 @pytest.mark.qemu
 def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
-    """softmax_cross_entropy_grad (2, 7 and 12 classes, 1-4 rows) and mean_grad_input (1x1, 3x4
-    and 5x2 positions, 1-9 channels) in one firmware on netduinoplus2 == their numpy twins.
+    """softmax_cross_entropy_grad (2, 7 and 12 classes, 1-4 rows), mean_grad_input (1x1, 3x4
+    and 5x2 positions, 1-9 channels) and fisher_potential (1, 12 and 500 positions, its int64
+    sums carried across the trials in the board's state) in one firmware on netduinoplus2 ==
+    their numpy twins.
     The inputs reach what a wrong kernel gets wrong: odd probabilities (the half-up rounding),
     p = 127 at a wrong class and -128 at the label (the clamps), labels outside the classes,
     mean outputs at both int8 bounds (the mask), gradients of every sign."""
@@ -259,10 +303,10 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
 
     rng = np.random.default_rng(13)
     cases = [_ce_graph(1, 2), _ce_graph(3, 7), _ce_graph(4, 12), _mean_graph(1, 1, 9), _mean_graph(3, 4, 5),
-             _mean_graph(5, 2, 1)]
+             _mean_graph(5, 2, 1), _fisher_graph(1, 3, 0), _fisher_graph(12, 7, -128), _fisher_graph(500, 2, 5)]
     graph = merge(cases, "loss_pool")
     lower(graph)
-    seen = []
+    seen, state = [], initial_state(graph)
     with open_target(graph, "netduinoplus2", workdir=tmp_path) as target:
         for trial in range(3):
             xs = []
@@ -280,7 +324,7 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
                 if name.endswith("_y"):  # a mean output at each bound, then one inside
                     v.flat[trial % v.size] = (-128, 127, 0)[trial]
                 xs.append(v.astype(np.int8))
-            want = run_graph(graph, xs)
+            want = run_graph(graph, xs, state)  # the Fisher sums carry over from trial to trial
             got, _ = target.run(xs)
             for name, a, b in zip(graph.outputs, got, want):
                 np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"trial {trial}: {name} differs")
@@ -289,3 +333,5 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
     ce = np.concatenate([w.reshape(-1) for want in seen for w in want[:3]])
     assert (ce == 127).any() and (ce == -128).any()
     assert all(any((want[i] == 0).any() for want in seen) for i in range(3, 6))
+    # the Fisher sums grew past 32 bits (500 positions of up to 255 x 128, squared)
+    assert seen[-1][8].max() > 2**32 and (seen[-1][8] > seen[0][8]).all()

@@ -11,7 +11,8 @@ enum {
     MF_DTYPE_INT16 = 3,
     MF_DTYPE_INT32 = 4,
     MF_DTYPE_FLOAT32 = 5,
-    MF_DTYPE_UINT32 = 6 /* bit-packed binary tensors */
+    MF_DTYPE_UINT32 = 6, /* bit-packed binary tensors */
+    MF_DTYPE_INT64 = 7   /* exact sums (TinyTrain's Fisher potentials) */
 };
 
 typedef struct {

@@ -13,7 +13,7 @@ from ..resources import templates_dir
 from .c_literals import c_array_body
 from .context import EmitContext
 
-DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "uint32": 6}
+DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "uint32": 6, "int64": 7}
 
 
 def c_ident(text: str) -> str:

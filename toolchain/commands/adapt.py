@@ -10,7 +10,8 @@ with what it learned. Class k of the task is the model's output k.
 Methods: none (class prototypes of the board's pretrained features, fit on the host; no
 backprop), last-layer, bias (every bias), sparse-update (a static scheme: the last layers under
 the budgets), tinytrain (TinyTrain's Fisher-potential choice of layers and channels under the
-budgets; the selection runs on the host, on the numpy twin of the board's training graph),
+budgets; the board sums the Fisher potentials of the support set in one selection pass, the
+host picks layers and channels from its numbers),
 full (every weight and bias, where it fits the board).
 """
 from __future__ import annotations
@@ -57,6 +58,9 @@ def print_adapt(r: dict, out=None) -> None:
           f"trainable copies {r['trainable_bytes']:,}; stack high-water {r['stack_high_water_bytes']:,})", file=out)
     print(f"  per step   {r['macs_per_step']:,.0f} MACs, {r['cycles_per_step']:,.0f} {r['cycles_kind']}", file=out)
     print(f"  selection  {r['selection_ran']}", file=out)
+    if "selection_cycles" in r:
+        print(f"             its pass {r['selection_cycles']:,.0f} {r['cycles_kind']} over the support set, "
+              f"{r['selection_memory_bytes']:,} bytes on the board", file=out)
     if r.get("run_id") is not None:
         print(f"  stored     run {r['run_id']}", file=out)
     for k, chosen in enumerate(r.get("chosen", [])):

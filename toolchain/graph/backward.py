@@ -163,6 +163,48 @@ def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndar
     return lower(g)
 
 
+def potential_name(output: str) -> str:
+    """The int64 state tensor that sums the Fisher potentials of the layer whose output this is."""
+    return f"potential:{output}"
+
+
+def selection_graph(graph: Graph, calibration: list[np.ndarray], first: int = 0) -> Graph:
+    """TinyTrain's selection pass as one graph (inputs: the model's input and ``label``; outputs:
+    the probabilities, then per layer from ``first`` on its Fisher-potential sums, an int64 state
+    ``potential:<output>`` that each invoke adds one sample to; ``mf_model_reset()`` zeroes them):
+    the forward, the loss gradient and the input gradients down to the output of layer ``first``,
+    as :func:`training_graph` builds them (same calibrated gradient scales), with no weight step,
+    so every sample sees the pretrained weights. Each ``fisher_potential`` op runs right after the
+    gradient of its layer's output exists."""
+    probe = training_graph(graph, SparseUpdate(weights={first: [0]}), calibration, read_back=False)
+    g = copy.copy(probe)
+    g.name = f"{graph.name}_select"
+    g.tensors = dict(probe.tensors)
+    w = layers(probe)[first].inputs[1]
+    g.tensors[w] = copy.copy(probe.tensor(w))
+    g.tensors[w].persist = ""
+    producers = {op.outputs[0]: op for op in probe.ops}
+    added = {}
+    for op in layers(probe)[first:]:
+        y = op.outputs[0]
+        t = probe.tensor(y)
+        sums = potential_name(y)
+        g.tensors[sums] = Tensor(sums, (int(t.shape[-1]),), "int64", persist="state")
+        added[id(producers[_grad_name(y)])] = Op("fisher_potential", [y, _grad_name(y), sums], [sums],
+                                                 name=f"Fisher potential of {op.kind} (model op {op.index})")
+    g.ops = []
+    for op in probe.ops:
+        if op.kind.endswith("_update"):
+            continue
+        g.ops.append(op)
+        if id(op) in added:
+            g.ops.append(added[id(op)])
+    for k, op in enumerate(g.ops[len(graph.ops):]):
+        op.index = len(graph.ops) + k
+    g.outputs = [probe.outputs[0], *(potential_name(op.outputs[0]) for op in layers(probe)[first:])]
+    return lower(g)
+
+
 def _calibrate(g: Graph, backward: list[Op], dx: Op, samples: list[list[np.ndarray]]) -> None:
     """Set the input gradient's scale of ``dx`` (the last op of ``backward``) from the exact sums
     its kernel reaches on the samples: the largest real magnitude -> 127."""

@@ -24,6 +24,7 @@ DTYPES = {
     "uint8": np.uint8,
     "int16": np.int16,
     "int32": np.int32,
+    "int64": np.int64,  # exact sums kept across invokes (TinyTrain's Fisher potentials)
     "uint32": np.uint32,  # bit-packed binary tensors: 32 channels per word, bit 1 = +1
     "float32": np.float32,
 }
@@ -32,6 +33,7 @@ C_TYPES = {
     "uint8": "uint8_t",
     "int16": "int16_t",
     "int32": "int32_t",
+    "int64": "int64_t",
     "uint32": "uint32_t",
     "float32": "float",
 }

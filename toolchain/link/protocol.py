@@ -57,7 +57,8 @@ class ErrorCode(enum.IntEnum):
 
 # mf_model_api.h MF_DTYPE_* -> numpy dtype
 DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.uint8), 3: np.dtype("<i2"),
-          4: np.dtype("<i4"), 5: np.dtype("<f4"), 6: np.dtype("<u4")}
+          4: np.dtype("<i4"), 5: np.dtype("<f4"), 6: np.dtype("<u4"),
+          7: np.dtype("<i8")}
 HELLO_FLAG_SEMIHOSTING = 0x01
 HELLO_FLAG_PROFILE = 0x02
 GUARD_ARENA_BROKEN = 0x01  # HELLO guard bits (firmware/runtime/mf_guard.h)

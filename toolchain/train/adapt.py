@@ -21,9 +21,13 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
   layers (``scheme`` says so).
 - ``tinytrain``: TinyTrain's task-adaptive choice (:mod:`mcuforge.train.tinytrain`: Fisher
   potentials from one forward/backward over the support set, layer scores, top channels under the
-  budgets) plus the biases of the layers from the earliest one chosen. The selection runs **on the
-  host**, on the numpy twin of the board's int8 training graph (``selection_ran`` says so); the
-  on-board selection is not written yet.
+  budgets) plus the biases of the layers from the earliest one chosen. The potentials are
+  computed **on the board**: a selection firmware
+  (:func:`mcuforge.graph.backward.selection_graph`) runs the support set once and sums each
+  channel's potential in int64 state the host reads back (exact integers, equal to the numpy
+  twin's); the host scales them, scores the layers and picks layers and channels under the
+  budgets. Only the layers a selection under ``budget_ram`` can reach are measured
+  (:func:`mcuforge.train.tinytrain.first_candidate`). ``selection`` holds its cost per task.
 - ``full``: every weight and bias, on the board; where it does not fit the board, the generator's
   budget error says so (the host fallback is not written yet).
 
@@ -50,7 +54,8 @@ SELECTION = {
     "none": "none (prototypes fit on the host from board features)",
     "last-layer": "fixed", "bias": "fixed", "full": "fixed",
     "sparse-update": "offline, static (last layers under the budget; no contribution analysis yet)",
-    "tinytrain": "host (TinyTrain's Fisher potentials on the numpy twin of the board's training graph)",
+    "tinytrain": "board (Fisher potentials summed on the board by a selection pass; layers and channels "
+                 "picked on the host from the board's sums)",
 }
 
 
@@ -89,10 +94,11 @@ def _biases_from(graph: Graph, earliest: int) -> int:
 
 
 def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs: int,
-                learning_rate: float) -> tuple[SparseUpdate, list[dict]]:
+                learning_rate: float, stats=None) -> tuple[SparseUpdate, list[dict]]:
     """The SparseUpdate of ``method`` and, for the selecting methods, what was chosen
-    ([{"layer", "kind", "channels", "of"}])."""
-    from .tinytrain import fisher_potentials, select
+    ([{"layer", "kind", "channels", "of"}]). ``stats``: the layers' potentials as measured
+    (:func:`select_on_board`); without them they are computed on the host's numpy twin."""
+    from .tinytrain import fisher_potentials, first_candidate, select
 
     net = layers(graph)
     last = len(net) - 1
@@ -106,10 +112,15 @@ def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs
     if method == "full":
         return SparseUpdate(biases=len(_biased(graph)), weights={i: 1.0 for i in range(len(net))},
                             learning_rate=learning_rate), []
-    try:
-        stats = fisher_potentials(graph, support)
-    except ValueError as exc:
-        raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
+    if stats is None:
+        try:
+            first = first_candidate(graph, budget_ram)
+        except ValueError as exc:
+            raise AdaptError(f"method {method}: {exc}") from None
+        try:
+            stats = fisher_potentials(graph, support, first)
+        except ValueError as exc:
+            raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
     if method == "sparse-update":  # task-blind: later layers first, whole layers
         for s in stats:
             s.potentials = np.ones_like(s.potentials)
@@ -162,6 +173,39 @@ def _memory(target) -> dict:
     trainable = sum(t.nbytes for t in target.project.graph.persistent() if t.storage == "trainable")
     return dict(arena_bytes=arena, trainable_bytes=int(trainable),
                 stack_high_water_bytes=stack, train_memory_bytes=arena + stack)
+
+
+def select_on_board(graph: Graph, support, board: str, budget_ram: int, workdir: Path, step):
+    """TinyTrain's potentials measured on the board: the selection firmware runs every support
+    sample once (from the pretrained weights) and the host reads the int64 sums it kept ->
+    (layer stats, what the pass cost: {"cycles", "memory_bytes", "sums"})."""
+    from ..graph.backward import selection_graph
+    from ..target import open_target
+    from .tinytrain import first_candidate, layer_stats
+
+    try:
+        first = first_candidate(graph, budget_ram)
+    except ValueError as exc:
+        raise AdaptError(f"method tinytrain: {exc}") from None
+    try:
+        sel = selection_graph(graph, [x for x, _ in support], first)
+    except ValueError as exc:
+        raise MethodUnsupported(f"method tinytrain cannot train {graph.name} yet: {exc}") from None
+    cycles = 0
+    try:
+        with open_target(sel, board, workdir=workdir / "select", progress=step) as target:
+            step(f"select: Fisher potentials of {len(support)} support samples on the board")
+            for x, label in support:
+                got, cyc = target.run([x, np.array([label], np.int32)])
+                cycles += cyc
+            memory = _memory(target)
+    except BudgetError as exc:
+        raise MethodUnsupported(f"method tinytrain: its selection firmware (the backward from layer {first} on) "
+                                f"does not fit {board} ({exc}): give a smaller --budget-ram") from None
+    sums = [np.asarray(v, np.int64).reshape(-1) for v in got[1:]]
+    cost = dict(first_layer=first, cycles=int(cycles), memory_bytes=memory["train_memory_bytes"],
+                sums=[s.tolist() for s in sums])
+    return layer_stats(sel, sums, len(support), first), cost
 
 
 def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
@@ -294,7 +338,11 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
             if method == "none":
                 row = _prototypes_task(graph, task, len(classes), board, wd, step)
             else:
-                update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate)
+                stats = cost = None
+                if method == "tinytrain":
+                    stats, cost = select_on_board(graph, task.support, board, budget_ram, wd, step)
+                update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate,
+                                             stats)
                 try:
                     tg = training_graph(graph, update, [x for x, _ in task.support])
                 except ValueError as exc:
@@ -309,6 +357,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
                                                                     for i, v in update.weights.items()})
                 chosen.append(picked)
+                if cost is not None:
+                    row["selection"] = cost
             rows.append(row)
     finally:
         if tmp is not None:
@@ -333,6 +383,9 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["updates"] = [r["update"] for r in rows]
     if method in ("tinytrain", "sparse-update"):
         out["chosen"] = chosen
+    if method == "tinytrain":
+        out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
+        out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)
     out["per_task"] = rows
     if store is not None:
         out["run_id"] = record(store, out, graph)

@@ -1,6 +1,10 @@
-"""TinyTrain's task-adaptive sparse update (Kwon et al., ICML 2024), on the host: which layers and
-which of their output channels to fine-tune for a task, from one forward and backward pass over its
-few labelled samples, under a memory and a compute budget.
+"""TinyTrain's task-adaptive sparse update (Kwon et al., ICML 2024): which layers and which of their
+output channels to fine-tune for a task, from one forward and backward pass over its few labelled
+samples, under a memory and a compute budget. The pass is
+:func:`mcuforge.graph.backward.selection_graph`: on the board it sums each channel's potential in
+exact int64 state (``fisher_potential`` op), which :func:`potential_sums` computes on its numpy
+twin; :func:`layer_stats` scales the sums (from the board or the twin) and scores the layers,
+:func:`select` picks under the budgets (on the host).
 
 Per output channel o of a layer: the Fisher potential ``D_o = 1/(2N) sum_n (sum_d a_nd g_nd)^2``
 (a: the layer's output activation at position d for sample n, g: the loss gradient there); per
@@ -8,8 +12,9 @@ layer ``P_i = sum_o D_o`` and the score ``s_i = P_i / ((|W_i| / max |W|) * (M_i 
 (|W| parameter count, M forward MACs). Layers are taken in descending score; each takes as many of
 its top channels (by D_o) as fit the budgets left, at most ``max_fraction`` of them.
 
-Activations and gradients are the int8 training graph's (the numpy twin of what the board
-computes: :mod:`mcuforge.graph.backward`), dequantized. Costs, stated:
+Activations and gradients are the int8 training graph's (:mod:`mcuforge.graph.backward`),
+dequantized: ``D_o = (s_a s_g)^2 / (2N) * sum_n S_n[o]^2`` with ``S_n[o]`` the integer inner
+product of the int8 output and its int8 gradient. Costs, stated:
 - memory: the trainable RAM copy of each chosen layer's int8 weights (bytes): the training graph
   copies a layer's whole weight tensor even when only some channels train, so channels save
   compute, not memory here; with ``activations=True`` also, for every layer from the earliest
@@ -26,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..graph.backward import SparseUpdate, layers, training_graph
+from ..graph.backward import SparseUpdate, layers, selection_graph
 from ..graph.ir import Graph, Op
-from ..reference.executor import run_graph_all
+from ..reference.executor import initial_state, run_graph
 
 
 @dataclass
@@ -64,30 +69,58 @@ def _channel_axis(op: Op) -> int:
     return 3 if op.kind == "depthwise_conv2d" else 0
 
 
-def fisher_potentials(graph: Graph, support: list[tuple[np.ndarray, int]]) -> list[LayerStats]:
-    """D_o of every layer with weights over the labelled support set, with each layer's size and
-    cost, scored. One forward/backward per sample from the pretrained weights."""
-    probe = training_graph(graph, SparseUpdate(weights={0: [0]}), [x for x, _ in support], read_back=False)
-    net = layers(probe)
-    sums = [np.zeros(probe.tensor(op.outputs[0]).shape[-1]) for op in net]
+def potential_sums(sel: Graph, support: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """The int64 Fisher-potential sums of :func:`mcuforge.graph.backward.selection_graph` over the
+    support set, on its numpy twin (what the board's state holds after the same invokes)."""
+    state = initial_state(sel)
     for x, label in support:
-        values = run_graph_all(probe, [x, np.array([label], np.int32)])
-        for k, op in enumerate(net):
-            y, gy = probe.tensor(op.outputs[0]), probe.tensor(f"grad:{op.outputs[0]}")
-            a = y.quant.s * (values[y.name].astype(np.float64) - y.quant.zp)
-            g = gy.quant.s * values[gy.name].astype(np.float64)
-            sums[k] += ((a * g).reshape(-1, a.shape[-1]).sum(axis=0)) ** 2
+        run_graph(sel, [x, np.array([label], np.int32)], state)
+    return [state[name] for name in sel.outputs[1:]]
+
+
+def layer_stats(sel: Graph, sums: list[np.ndarray], samples: int, first: int = 0) -> list[LayerStats]:
+    """Every layer's size, cost, Fisher potentials ``(s_a s_g)^2 sums / (2N)`` (the layers before
+    ``first`` were not measured: potentials 0) and score."""
+    net = layers(sel)
+    if len(sums) != len(net) - first:
+        raise ValueError(f"{len(sums)} potential sums for the {len(net) - first} layers from layer {first} on")
     stats = []
     for k, op in enumerate(net):
+        y = sel.tensor(op.outputs[0])
+        if k >= first:
+            s_g = sel.tensor(f"grad:{op.outputs[0]}").quant.s
+            pot = (y.quant.s * s_g) ** 2 * np.asarray(sums[k - first], np.float64).reshape(-1) / (2 * samples)
+        else:
+            pot = np.zeros(y.shape[-1])
         dx = ops.get(f"{op.kind}_grad_input")
-        stats.append(LayerStats(k, op.kind, sums[k] / (2 * len(support)), probe.tensor(op.inputs[1]).size,
-                                int(ops.get(op.kind).macs(op, probe)),
-                                int(dx.macs(_grad_input_op(op), probe)),
-                                kept_bytes=2 * probe.tensor(op.outputs[0]).size))
+        stats.append(LayerStats(k, op.kind, pot, sel.tensor(op.inputs[1]).size,
+                                int(ops.get(op.kind).macs(op, sel)), int(dx.macs(_grad_input_op(op), sel)),
+                                kept_bytes=2 * y.size))
     top_w, top_m = max(s.params for s in stats), max(s.macs for s in stats)
     for s in stats:
         s.score = float(s.potentials.sum()) / ((s.params / top_w) * (s.macs / top_m))
     return stats
+
+
+def fisher_potentials(graph: Graph, support: list[tuple[np.ndarray, int]], first: int = 0) -> list[LayerStats]:
+    """D_o of every layer with weights (from layer ``first`` on) over the labelled support set,
+    with each layer's size and cost, scored: one forward/backward per sample from the pretrained
+    weights, on the numpy twin of the board's selection pass."""
+    sel = selection_graph(graph, [x for x, _ in support], first)
+    return layer_stats(sel, potential_sums(sel, support), len(support), first)
+
+
+def first_candidate(graph: Graph, budget_ram: int) -> int:
+    """The earliest layer a selection under ``budget_ram`` can train when the memory counts the
+    backward's kept activations and gradients (``select(activations=True)``): the layers before
+    it need not be measured. Raises ValueError if not even the last layer fits."""
+    net = layers(graph)
+    kept = [2 * graph.tensor(op.outputs[0]).size for op in net]
+    params = [graph.tensor(op.inputs[1]).size for op in net]
+    fits = [i for i in range(len(net)) if sum(kept[i:]) + params[i] <= budget_ram]
+    if not fits:
+        raise ValueError(f"no layer fits {budget_ram} bytes with the activations its backward keeps")
+    return fits[0]
 
 
 def _grad_input_op(op: Op) -> Op:
