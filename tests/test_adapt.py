@@ -39,11 +39,29 @@ def tiny_task(graph, shots=3, queries=3, seed=0) -> Task:
 
 @pytest.mark.qemu
 def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
+    """TinyTrain chosen on the board and trained there as the twin, with QEMU killed after the
+    4th of 12 steps: the board is restored from the checkpoint of step 4 and no step is lost or
+    taken twice; every step's checkpoint is in the results database."""
+    from mcuforge.results.store import ResultsStore
+    from mcuforge.train import checkpoint
+
     model = fixture("global_pool")
     graph = load(model).graph
     task = tiny_task(graph)
-    r = adapt(model, [task], ["a", "b"], method="tinytrain", epochs=2, budget_ram=4096, learning_rate=0.05,
-              workdir=tmp_path)
+    killed = []
+
+    def kill_once(target, task_index, done):
+        if done == 4 and not killed:
+            killed.append(done)
+            target.session.proc.kill()
+            target.session.proc.wait()
+
+    with ResultsStore(tmp_path / "r.db") as store:
+        r = adapt(model, [task], ["a", "b"], method="tinytrain", epochs=2, budget_ram=4096, learning_rate=0.05,
+                  workdir=tmp_path, store=store, after_step=kill_once)
+        arts = store.artifacts(r["run_id"], checkpoint.ARTIFACT, with_data=True)
+        last = checkpoint.latest(store, r["run_id"], 0)
+    assert killed == [4] and r["recoveries"] == 1
     assert KEYS <= set(r) and r["cycles_kind"] == "emulated instructions" and r["selection_ran"].startswith("board")
     assert r["chosen"][0] and all(0 < c["channels"] <= c["of"] for c in r["chosen"][0])
     row = r["per_task"][0]
@@ -65,6 +83,8 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     assert set(row["trained"]) == set(state)
     for name, value in row["trained"].items():
         np.testing.assert_array_equal(value, state[name], err_msg=f"{name}: the board trained otherwise")
+    assert [a.step for a in arts] == list(range(1, 13)) and last[0] == 12
+    assert set(last[1]) == set(state) and all(np.array_equal(last[1][n], state[n]) for n in state)
     assert any(not np.array_equal(state[n], graph.tensor(n).data) for n in state), "nothing changed"
     evaluated = copy.deepcopy(graph)
     for name, value in state.items():
@@ -182,3 +202,30 @@ def test_a_method_whose_training_firmware_does_not_fit_is_refused_with_why():
                                                 r"training firmware does not fit netduinoplus2 .*RAM: needs") as err:
         adapt(fixture("ds_cnn_kws"), [Task([(x, 0), (x, 1)], [(x, 0)])], ["a", "b"], method="bias")
     assert exit_code_for(err.value) == 3
+
+
+def test_checkpoints_round_trip_and_refuse_another_graph():
+    """A checkpoint's bytes give back its tensors; a firmware restored from it starts there (its
+    trainable tensors' initial values); one of another training graph or damaged bytes are
+    refused by name (exit 2)."""
+    from mcuforge.graph.backward import SparseUpdate
+    from mcuforge.train import checkpoint
+
+    graph = load(fixture("global_pool")).graph
+    xs = [x for x, _ in tiny_task(graph).support]
+    tg = training_graph(graph, SparseUpdate(biases=1, weights={1: 1.0}), xs)
+    tensors = {n: (v + 1).astype(v.dtype) for n, v in checkpoint.trainable(tg).items()}
+    back, meta = checkpoint.from_bytes(checkpoint.to_bytes(tensors, task=2, step=7))
+    assert meta == {"task": 2, "step": 7} and all(np.array_equal(back[n], tensors[n]) for n in tensors)
+    assert initial_state(checkpoint.restored(tg, back)).keys() == tensors.keys()
+    assert all(np.array_equal(initial_state(checkpoint.restored(tg, back))[n], tensors[n]) for n in tensors)
+    assert all(np.array_equal(initial_state(tg)[n], tensors[n] - 1) for n in tensors)  # tg itself untouched
+    other = training_graph(graph, SparseUpdate(biases=1), xs)
+    with pytest.raises(checkpoint.CheckpointError, match="the training graph .* trains") as err:
+        checkpoint.restored(other, back)
+    assert exit_code_for(err.value) == 2
+    name = next(iter(tensors))
+    with pytest.raises(checkpoint.CheckpointError, match=f"checkpoint tensor {name!r} is int8"):
+        checkpoint.restored(tg, {**back, name: back[name].astype(np.int8).reshape(-1)[:1]})
+    with pytest.raises(checkpoint.CheckpointError, match="damaged checkpoint"):
+        checkpoint.from_bytes(b"not a checkpoint")

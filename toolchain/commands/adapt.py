@@ -61,8 +61,10 @@ def print_adapt(r: dict, out=None) -> None:
     if "selection_cycles" in r:
         print(f"             its pass {r['selection_cycles']:,.0f} {r['cycles_kind']} over the support set, "
               f"{r['selection_memory_bytes']:,} bytes on the board", file=out)
+    if r.get("recoveries"):
+        print(f"  recovered  {r['recoveries']} lost board(s) from the checkpoint of their last step", file=out)
     if r.get("run_id") is not None:
-        print(f"  stored     run {r['run_id']}", file=out)
+        print(f"  stored     run {r['run_id']} (with the trained tensors after every step)", file=out)
     for k, chosen in enumerate(r.get("chosen", [])):
         what = ", ".join(f"layer {c['layer']} ({c['kind']}) {c['channels']}/{c['of']} channels" for c in chosen)
         print(f"  task {k + 1} chose {what}", file=out)

@@ -31,6 +31,11 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
 - ``full``: every weight and bias, on the board; where it does not fit the board, the generator's
   budget error says so (the host fallback is not written yet).
 
+What the board learned is read back after every training step (the trainable tensors are outputs
+of the training graph): a checkpoint (:mod:`mcuforge.train.checkpoint`), stored in the results
+database with ``store``; a board lost during training (a killed QEMU, a reset) is restored from
+the last one and goes on from the next step (``recoveries`` counts them).
+
 Measured per task, on the board: query accuracy; the training firmware's arena (activations kept
 for the backward, gradients, trainable copies) plus its stack high-water: ``train_memory_bytes``;
 counts per training step (one forward and backward of one sample) in the board's cycles kind.
@@ -44,10 +49,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..flash import FlashError
 from ..graph.backward import SparseUpdate, layers, training_graph
 from ..graph.ir import Graph
+from ..link import LinkError
+from ..link.errors import DeviceFault, DeviceOverflow, FirmwareMismatch, ProtocolError
 from ..model.errors import ModelError
 from ..plan.budget import BudgetError
+from . import checkpoint as ckpt
 
 METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
 SELECTION = {
@@ -147,13 +156,17 @@ METRICS = ("accuracy", "accuracy_std", "train_memory_bytes", "arena_bytes", "tra
            "stack_high_water_bytes", "macs_per_step", "cycles_per_step")
 
 
-def record(store, result: dict, graph: Graph) -> int:
-    """Store an adapt summary as a results-database run: its metrics, one sample row per query
-    (task, label, predicted) and the summary; returns the run id."""
+def start(store, graph: Graph, board: str, method: str, classes: list[str]) -> int:
+    """The results-database run of an adapt (status running until :func:`record`)."""
+    return store.start_run("adapt", model_name=graph.name, model_hash=(graph.source_hash or "")[:16] or None,
+                           board=board, summary=dict(method=method, classes=list(classes)))
+
+
+def record(store, rid: int, result: dict) -> int:
+    """Finish run ``rid`` with an adapt summary: its metrics, one sample row per query (task,
+    label, predicted) and the summary; returns the run id."""
     summary = {k: v for k, v in result.items() if k != "per_task"}
-    rid = store.start_run("adapt", model_name=graph.name, model_hash=(graph.source_hash or "")[:16] or None,
-                          board=result["board"], cycles_kind=result["cycles_kind"].replace(" ", "-"),
-                          summary=dict(method=result["method"], classes=result["classes"]))
+    store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
     store.add_metrics(rid, {k: result[k] for k in METRICS})
     store.add_samples(rid, [dict(index=len(task["predictions"]) * t + i, label=int(y), predicted=int(p), task=t)
                             for t, task in enumerate(result["per_task"])
@@ -208,25 +221,54 @@ def select_on_board(graph: Graph, support, board: str, budget_ram: int, workdir:
     return layer_stats(sel, sums, len(support), first), cost
 
 
+RECOVERABLE = (LinkError, FlashError, OSError)
+NOT_RECOVERABLE = (DeviceFault, DeviceOverflow, FirmwareMismatch, ProtocolError)  # the same again on a new board
+MAX_RECOVERIES = 3  # board losses in a row without a new step before giving up
+
+
+def _train_steps(tg: Graph, task: Task, order: list[int], board: str, workdir: Path, step, on_step) -> dict:
+    """Run the training steps of ``order`` on the board. Every step's reply carries the trained
+    tensors (the checkpoint, handed to ``on_step(target, steps_done, tensors)``); a board lost on
+    the way (a killed QEMU, a reset) is opened again with a firmware restored from the last
+    checkpoint (:func:`mcuforge.train.checkpoint.restored`) and goes on from the next step, so
+    no step is lost or taken twice."""
+    from ..target import open_target
+
+    state, done, cycles, recoveries, streak = ckpt.trainable(tg), 0, [], 0, 0
+    while True:
+        graph = tg if done == 0 else ckpt.restored(tg, state)
+        try:
+            with open_target(graph, board, workdir=workdir / ("train" if not recoveries else f"train-r{recoveries}"),
+                             progress=step) as target:
+                step(f"train: steps {done + 1}..{len(order)} of {len(order)}")
+                for k in range(done, len(order)):
+                    x, label = task.support[order[k]]
+                    got, cyc = target.run([x, np.array([label], np.int32)])
+                    state, done, streak = ckpt.read_back(tg, got), k + 1, 0
+                    cycles.append(cyc)
+                    on_step(target, done, state)
+                memory = _memory(target)  # (a restored board ran the same steps' code: same stack)
+                return dict(trained=state, cycles=cycles, recoveries=recoveries, cycles_kind=_cycles_kind(target),
+                            macs_per_step=int(target.project.macs), **memory)
+        except NOT_RECOVERABLE:
+            raise
+        except RECOVERABLE as exc:
+            streak += 1
+            if streak > MAX_RECOVERIES:
+                raise
+            recoveries += 1
+            step(f"board lost ({exc}); restoring the checkpoint of step {done}")
+
+
 def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
-                step) -> dict:
+                step, on_step) -> dict:
     """Train ``tg`` (the training graph of ``graph``) on the board over the support set; run the
     query set on ``graph`` with the weights the board trained."""
     from ..target import open_target
 
-    cycles = []
-    with open_target(tg, board, workdir=workdir / "train", progress=step) as target:
-        step(f"train: {epochs} epoch(s) of {len(task.support)} support samples")
-        order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
-        for i in order:
-            x, label = task.support[i]
-            got, cyc = target.run([x, np.array([label], np.int32)])
-            cycles.append(cyc)
-        memory = _memory(target)
-        kind = _cycles_kind(target)
-        macs = int(target.project.macs)
-    trained = {name: np.asarray(v).reshape(tg.tensor(name).shape).astype(tg.tensor(name).dtype)
-               for name, v in zip(tg.outputs[1:], got[1:])}
+    order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
+    r = _train_steps(tg, task, order, board, workdir, step, on_step)
+    cycles, trained = r.pop("cycles"), r["trained"]
     evaluated = copy.deepcopy(graph)
     evaluated.source_hash = ""  # its own weights: hashed from its C
     for name, value in trained.items():
@@ -234,8 +276,8 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
     with open_target(evaluated, board, workdir=workdir / "eval", progress=step) as target:
         step(f"query: {len(task.query)} samples")
         preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]
-    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
-                macs_per_step=macs, order=order, labels=[y for _, y in task.query], predictions=preds, trained=trained, **memory)
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), order=order,
+                labels=[y for _, y in task.query], predictions=preds, **r)
 
 
 def feature_graph(graph: Graph) -> Graph:
@@ -308,11 +350,13 @@ def check_model(graph: Graph, classes: int) -> int:
 
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
           epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float = 0.01,
-          workdir=None, seed: int = 0, progress=None, store=None) -> dict:
+          workdir=None, seed: int = 0, progress=None, store=None, after_step=None) -> dict:
     """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
-    (with ``store``, also recorded there: ``run_id``). ``budget_macs`` defaults to the model's
-    forward MACs (a step's backward within one forward's work). ``progress``: a callable taking
-    one line (None: quiet)."""
+    (with ``store``, also recorded there: ``run_id``, with a checkpoint of the trained tensors
+    after every training step, :mod:`mcuforge.train.checkpoint`). ``budget_macs`` defaults to
+    the model's forward MACs (a step's backward within one forward's work). ``progress``: a
+    callable taking one line (None: quiet). ``after_step(target, task, steps_done)``: called
+    after every training step (tests lose the board there)."""
     import tempfile
 
     from ..model.loader import load
@@ -331,8 +375,15 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     root = Path(workdir or tmp.name)
     rng = np.random.default_rng(seed)
     rows, chosen = [], []
+    rid = start(store, graph, board, method, classes) if store is not None else None
     try:
         for k, task in enumerate(tasks):
+            def on_step(target, done, tensors, k=k):
+                if rid is not None:
+                    ckpt.save(store, rid, tensors, task=k, step=done)
+                if after_step is not None:
+                    after_step(target, k, done)
+
             step(f"task {k + 1}/{len(tasks)}: {method}")
             wd = root / f"task{k}"
             if method == "none":
@@ -348,7 +399,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 except ValueError as exc:
                     raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
                 try:
-                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step)
+                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step)
                 except BudgetError as exc:
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
@@ -360,6 +411,11 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 if cost is not None:
                     row["selection"] = cost
             rows.append(row)
+    except BaseException as exc:
+        if rid is not None:
+            store.finish_run(rid, "failed" if isinstance(exc, Exception) else "interrupted",
+                             summary=dict(method=method, error=f"{type(exc).__name__}: {exc}"[:500]))
+        raise
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -381,14 +437,15 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["step"] = "one forward to the features (no training step on the board)"
     else:
         out["updates"] = [r["update"] for r in rows]
+        out["recoveries"] = int(sum(r["recoveries"] for r in rows))
     if method in ("tinytrain", "sparse-update"):
         out["chosen"] = chosen
     if method == "tinytrain":
         out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
         out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)
     out["per_task"] = rows
-    if store is not None:
-        out["run_id"] = record(store, out, graph)
+    if rid is not None:
+        out["run_id"] = record(store, rid, out)
     return out
 
 
