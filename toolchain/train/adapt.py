@@ -13,12 +13,12 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
   class) and gives each query the nearest prototype's class.
 - ``last-layer``: the weights and bias of the last layer.
 - ``bias``: the bias of every layer (TinyTL-style).
-- ``sparse-update``: a static scheme under the budget (Lin et al. 2022): whole layers taken from
-  the last one backwards while the weight copies and the activations and gradients the backward
-  keeps fit ``budget_ram`` (:func:`mcuforge.train.tinytrain.select` with ``activations=True``)
-  and the backward ``budget_macs``, plus the biases of every layer from the earliest one taken. Lin et al. choose
-  the scheme by an offline contribution analysis; that is not done here: the scheme is the last
-  layers (``scheme`` says so).
+- ``sparse-update``: Lin et al. 2022's static scheme, chosen once, offline, by contribution
+  analysis (:mod:`mcuforge.train.contribution`: the last layer plus the biases of the last k
+  layers and a ratio of the weights of some layers, maximising the gains measured on the host's
+  numpy twin under ``budget_ram`` and ``budget_macs``): the analysis trains on the first half of
+  the first task's shots and scores on the rest; every task then trains that scheme on the board
+  (``contribution`` reports the gains).
 - ``tinytrain``: TinyTrain's task-adaptive choice (:mod:`mcuforge.train.tinytrain`: Fisher
   potentials from one forward/backward over the support set, layer scores, top channels under the
   budgets) plus the biases of the layers from the earliest one chosen. The potentials are
@@ -43,6 +43,7 @@ counts per training step (one forward and backward of one sample) in the board's
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
 SELECTION = {
     "none": "none (prototypes fit on the host from board features)",
     "last-layer": "fixed", "bias": "fixed", "full": "fixed",
-    "sparse-update": "offline, static (last layers under the budget; no contribution analysis yet)",
+    "sparse-update": "offline, static (contribution analysis on the host's numpy twin, on the first task's shots)",
     "tinytrain": "board (Fisher potentials summed on the board by a selection pass; layers and channels "
                  "picked on the host from the board's sums)",
 }
@@ -96,17 +97,37 @@ def _biased(graph: Graph) -> list[int]:
     return [i for i, op in enumerate(layers(graph)) if len(op.inputs) > 2 and op.inputs[2]]
 
 
+def _out_channels(graph: Graph, op) -> int:
+    return int(graph.tensor(op.outputs[0]).shape[-1])
+
+
 def _biases_from(graph: Graph, earliest: int) -> int:
     """SparseUpdate.biases that trains the bias of every layer from ``earliest`` on (their
     gradients exist anyway once a layer at or before them trains)."""
     return sum(1 for i in _biased(graph) if i >= earliest)
 
 
+def sparse_scheme(graph: Graph, support, budget_ram: int, budget_macs: int, learning_rate: float, epochs: int):
+    """Lin et al.'s contribution analysis on one task's support set (half to train, half held out)."""
+    from .contribution import analyse, split_support
+    from .tinytrain import fisher_potentials, first_candidate
+
+    classes = 1 + max(y for _, y in support)
+    try:
+        train, held = split_support(support, classes)
+        stats = fisher_potentials(graph, support, first_candidate(graph, budget_ram))
+        return analyse(graph, stats, train, held, classes, budget_ram, budget_macs, epochs=epochs,
+                       learning_rate=learning_rate)
+    except ValueError as exc:
+        raise AdaptError(f"method sparse-update: {exc}") from None
+
+
 def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs: int,
-                learning_rate: float, stats=None) -> tuple[SparseUpdate, list[dict]]:
+                learning_rate: float, stats=None, scheme=None) -> tuple[SparseUpdate, list[dict]]:
     """The SparseUpdate of ``method`` and, for the selecting methods, what was chosen
     ([{"layer", "kind", "channels", "of"}]). ``stats``: the layers' potentials as measured
-    (:func:`select_on_board`); without them they are computed on the host's numpy twin."""
+    (:func:`select_on_board`); without them they are computed on the host's numpy twin.
+    ``scheme``: sparse-update's contribution analysis (:func:`sparse_scheme`)."""
     from .tinytrain import fisher_potentials, first_candidate, select
 
     net = layers(graph)
@@ -121,6 +142,12 @@ def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs
     if method == "full":
         return SparseUpdate(biases=len(_biased(graph)), weights={i: 1.0 for i in range(len(net))},
                             learning_rate=learning_rate), []
+    if method == "sparse-update":
+        scheme = scheme or sparse_scheme(graph, support, budget_ram, budget_macs, learning_rate, epochs=2)
+        ws = layers(graph)
+        chosen = [dict(layer=i, kind=ws[i].kind, channels=math.ceil(r * _out_channels(graph, ws[i])),
+                       of=_out_channels(graph, ws[i])) for i, r in sorted(scheme.update.weights.items(), reverse=True)]
+        return scheme.update, chosen
     if stats is None:
         try:
             first = first_candidate(graph, budget_ram)
@@ -130,10 +157,6 @@ def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs
             stats = fisher_potentials(graph, support, first)
         except ValueError as exc:
             raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
-    if method == "sparse-update":  # task-blind: later layers first, whole layers
-        for s in stats:
-            s.potentials = np.ones_like(s.potentials)
-            s.score = float(s.layer)
     try:
         sel = select(stats, budget_ram, budget_macs, learning_rate=learning_rate, activations=True)
     except ValueError as exc:  # nothing fits the budgets
@@ -376,7 +399,11 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     rng = np.random.default_rng(seed)
     rows, chosen = [], []
     rid = start(store, graph, board, method, classes) if store is not None else None
+    scheme = None
     try:
+        if method == "sparse-update":
+            step("sparse-update: contribution analysis on the host (numpy twin), first task's shots")
+            scheme = sparse_scheme(graph, tasks[0].support, budget_ram, budget_macs, learning_rate, epochs)
         for k, task in enumerate(tasks):
             def on_step(target, done, tensors, k=k):
                 if rid is not None:
@@ -393,7 +420,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 if method == "tinytrain":
                     stats, cost = select_on_board(graph, task.support, board, budget_ram, wd, step)
                 update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate,
-                                             stats)
+                                             stats, scheme)
                 try:
                     tg = training_graph(graph, update, [x for x, _ in task.support])
                 except ValueError as exc:
@@ -440,6 +467,10 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["recoveries"] = int(sum(r["recoveries"] for r in rows))
     if method in ("tinytrain", "sparse-update"):
         out["chosen"] = chosen
+    if scheme is not None:
+        out["contribution"] = dict(base_accuracy=scheme.base, bias={str(k): v for k, v in scheme.bias.items()},
+                                   weight={f"{i}:{r}": v for (i, r), v in scheme.weight.items()}, gain=scheme.gain,
+                                   ram_bytes=scheme.ram_bytes, macs=scheme.macs)
     if method == "tinytrain":
         out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
         out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)

@@ -128,6 +128,22 @@ def _grad_input_op(op: Op) -> Op:
     return Op(f"{op.kind}_grad_input", [f"grad:{op.outputs[0]}", op.outputs[0], op.inputs[1]], [op.inputs[0]])
 
 
+def update_cost(stats: list[LayerStats], channels: dict[int, int], activations: bool = False,
+                earliest: int | None = None) -> tuple[int, int]:
+    """(memory bytes, MACs) of training ``channels[layer]`` output channels of each layer (the
+    module docstring's cost model); ``earliest``: the backward reaches that layer even if its
+    weights do not train (a bias there trains)."""
+    if not channels and earliest is None:
+        return 0, 0
+    earliest = min([*channels, *([] if earliest is None else [earliest])])
+    ram = sum(stats[i].params for i in channels)
+    if activations:
+        ram += sum(s.kept_bytes for s in stats if s.layer >= earliest)
+    macs = sum(n * stats[i].channel_macs for i, n in channels.items())
+    macs += sum(s.grad_input_macs for s in stats if s.layer > earliest)
+    return ram, macs
+
+
 def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fraction: float = 1.0,
            learning_rate: float = 0.01, activations: bool = False) -> Selection:
     """The layers and channels to fine-tune under the budgets (see the module docstring;
@@ -137,14 +153,7 @@ def select(stats: list[LayerStats], budget_ram: int, budget_macs: int, max_fract
     chosen: dict[int, list[int]] = {}
 
     def cost(sel: dict[int, list[int]]) -> tuple[int, int]:
-        if not sel:
-            return 0, 0
-        ram = sum(stats[i].params for i in sel)
-        if activations:
-            ram += sum(s.kept_bytes for s in stats if s.layer >= min(sel))
-        macs = sum(len(c) * stats[i].channel_macs for i, c in sel.items())
-        macs += sum(s.grad_input_macs for s in stats if s.layer > min(sel))
-        return ram, macs
+        return update_cost(stats, {i: len(c) for i, c in sel.items()}, activations)
 
     order = []
     for s in sorted(stats, key=lambda s: -s.score):

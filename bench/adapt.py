@@ -1,0 +1,111 @@
+"""Few-shot adaptation on the board, every method side by side (issue 11 section 3).
+
+A DS-CNN keyword spotter pretrained by mcuforge on the base keywords of `mcuforge data kws`
+(silence, unknown, yes .. go: the four number words are in its data only as "unknown"), then
+`mcuforge.train.adapt.adapt` on tasks of new words (default zero,one,two,three) with K shots per
+word and every method, on netduinoplus2 under QEMU: query accuracy (mean and spread over the
+tasks), training memory on the board (arena + stack high-water), MACs and emulated instructions
+per training step, TinyTrain's selection pass (measured on the board) and what it chose. Next to
+the TinyTrain paper's numbers (Kwon et al., ICML 2024, MCUNet, 9 cross-domain tasks; a different
+model, data and scale: a reference point, not a like-for-like comparison).
+
+Every run goes to the results database (kind "adapt"). Emulated instructions are not hardware
+cycles. The pretraining (~minutes on 2 cores) and the board runs take a while: run it niced.
+
+Run:  nice -n 19 python -m bench.adapt [--work DIR] [--tasks 3] [--shots 5] [--methods ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# TinyTrain (Kwon et al. 2024), Table 1, MCUNet backbone: average top-1 over 9 cross-domain tasks
+PAPER = {"none": None, "last-layer": 54.6, "bias": None, "sparse-update": 64.3, "tinytrain": 69.3, "full": 66.9}
+PAPER_MEMORY = "backward memory: full 857 MB -> TinyTrain 0.78 MB (ProxylessNAS)"
+HEADERS = ["method", "accuracy %", "+-", "train memory B", "trainable B", "MACs/step", "instr/step",
+           "selection instr", "chosen", "paper %"]
+
+
+def mcuforge(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "mcuforge", *args], check=True)
+
+
+def prepare(work: Path, epochs: int) -> Path:
+    """The dataset and the pretrained int8 DS-CNN (made once, kept in ``work``)."""
+    data, model = work / "data", work / "kws.tflite"
+    if not (data / "testing_list.txt").exists():
+        mcuforge("data", "kws", "-o", str(data))
+    if not model.exists():
+        mcuforge("train", "dscnn-kws", "--data", str(data), "-o", str(model), "--epochs", str(epochs))
+    return model
+
+
+def row(r: dict) -> list:
+    chosen = "; ".join(", ".join(f"L{c['layer']} {c['channels']}/{c['of']}" for c in task)
+                       for task in r.get("chosen", [])) or "-"
+    sel = f"{r['selection_cycles']:,.0f}" if "selection_cycles" in r else "-"
+    paper = PAPER.get(r["method"])
+    return [r["method"], f"{100 * r['accuracy']:.1f}", f"{100 * r['accuracy_std']:.1f}", f"{r['train_memory_bytes']:,}",
+            f"{r['trainable_bytes']:,}", f"{r['macs_per_step']:,.0f}", f"{r['cycles_per_step']:,.0f}", sel, chosen,
+            "-" if paper is None else f"{paper}"]
+
+
+def table(rows: list[list]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(HEADERS, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(HEADERS), line("-" * w for w in widths), *map(line, rows)])
+
+
+def main(argv=None) -> int:
+    from mcuforge.results.store import ResultsStore
+    from mcuforge.train.adapt import METHODS, MethodUnsupported, adapt, kws_tasks
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", default="/tmp/mcuforge-bench-adapt", help="dataset, model, firmware and results")
+    p.add_argument("--classes", default="zero,one,two,three")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--tasks", type=int, default=3)
+    p.add_argument("--shots", type=int, default=5)
+    p.add_argument("--queries", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--budget-ram", type=int, default=16384)
+    p.add_argument("--pretrain-epochs", type=int, default=12)
+    p.add_argument("--model", default=None, help="an int8 .tflite with its .features.json (skips pretraining)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    model = Path(args.model) if args.model else prepare(work, args.pretrain_epochs)
+    classes = args.classes.split(",")
+    tasks = kws_tasks(model, work / "data", classes, args.shots, args.queries, args.tasks)
+    results, rows = [], []
+    with ResultsStore(work / "adapt.db") as store:
+        for method in args.methods.split(","):
+            t0 = time.time()
+            try:
+                r = adapt(model, tasks, classes, method=method, epochs=args.epochs, budget_ram=args.budget_ram,
+                          learning_rate=args.lr, workdir=work / "runs" / method, store=store,
+                          progress=lambda msg: print(f"  [{method}] {msg}", file=sys.stderr))
+            except MethodUnsupported as exc:
+                print(f"{method}: does not run here: {exc}", file=sys.stderr)
+                rows.append([method, "does not fit", *["-"] * (len(HEADERS) - 2)])
+                continue
+            r["wall_seconds"] = round(time.time() - t0, 1)
+            results.append({k: v for k, v in r.items() if k != "per_task"})
+            rows.append(row(r))
+    print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
+          f"{args.epochs} epochs, budget {args.budget_ram:,} B; netduinoplus2 under QEMU (emulated instructions)")
+    print(table(rows))
+    print(f"paper: TinyTrain (Kwon et al. 2024) on MCUNet, 9 cross-domain tasks; {PAPER_MEMORY}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
