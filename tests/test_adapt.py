@@ -39,7 +39,8 @@ def tiny_task(graph, shots=3, queries=3, seed=0) -> Task:
 
 @pytest.mark.qemu
 def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
-    """TinyTrain chosen on the board and trained there as the twin, with QEMU killed after the
+    """TinyTrain chosen on the board (its Fisher sums and its choice equal the host's twin) and
+    trained there as the twin, with QEMU killed after the
     4th of 12 steps: the board is restored from the checkpoint of step 4 and no step is lost or
     taken twice; every step's checkpoint is in the results database."""
     from mcuforge.results.store import ResultsStore
@@ -71,7 +72,8 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     assert any(v > 0 for sums in row["selection"]["sums"] for v in sums)
     assert r["selection_cycles"] > 0 and r["selection_memory_bytes"] > 0
     host_update, host_chosen = plan_update("tinytrain", graph, task.support, 4096, r["budget_macs"], 0.05)
-    assert r["chosen"][0] == host_chosen
+    assert r["chosen"][0] == host_chosen and r["selection_host_agrees"] is True
+    assert row["selection"]["choice"] == host_update.weights  # the board chose what the host chooses
     assert row["train_memory_bytes"] == row["arena_bytes"] + row["stack_high_water_bytes"]
     assert 0 < row["trainable_bytes"] < row["arena_bytes"] and row["stack_high_water_bytes"] > 0
     # the numpy twin over the same steps from the same choice

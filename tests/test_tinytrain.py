@@ -139,3 +139,32 @@ def test_selection_with_activations_counts_what_the_backward_keeps():
     earliest = min(tight.update.weights)
     assert tight.ram_bytes == (sum(stats[i].params for i in tight.update.weights)
                                + sum(s.kept_bytes for s in stats if s.layer >= earliest))
+
+
+def test_the_board_choice_op_equals_select_and_its_c_kernel():
+    """tinytrain_select (the choice the board makes from its sums): its numpy twin takes what
+    select(activations=True) takes from the same potentials, under budgets from everything down
+    to nothing; its C kernel == the twin on the host, on the measured sums and on random ones with
+    ties (equal sums: the lower channel; equal scores: the earlier layer)."""
+    from kernel_harness import run_emitted
+    from mcuforge import ops
+    from mcuforge.train.tinytrain import CHOSEN, choice_graph, chosen_channels, potential_sums
+
+    data = support(8, seed=2)
+    g = model_graph()
+    stats = fisher_potentials(g, data)
+    rng = np.random.default_rng(5)
+    for ram, macs in [(10**6, 10**9), (400, 10**9), (10**6, 1500), (300, 2500), (200, 100), (60, 10**9)]:
+        cg = choice_graph(g, [x for x, _ in data], 0, ram, macs)
+        op = next(o for o in cg.ops if o.kind == "tinytrain_select")
+        sums = potential_sums(cg, data)
+        mask = ops.get(op.kind).reference(op, cg, sums)[0]
+        try:
+            want = select(stats, ram, macs, activations=True).update.weights
+        except ValueError:
+            want = {}
+        assert chosen_channels(stats, 0, mask) == want, (ram, macs)
+        np.testing.assert_array_equal(run_emitted(op, cg, sums)[0], mask)
+        ties = [rng.integers(0, 4, s.shape).astype(np.int64) * 10**12 for s in sums]
+        np.testing.assert_array_equal(run_emitted(op, cg, ties)[0], ops.get(op.kind).reference(op, cg, ties)[0])
+        assert cg.outputs[-1] == CHOSEN

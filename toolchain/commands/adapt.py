@@ -10,8 +10,8 @@ with what it learned. Class k of the task is the model's output k.
 Methods: none (class prototypes of the board's pretrained features, fit on the host; no
 backprop), last-layer, bias (every bias), sparse-update (a static scheme: the last layers under
 the budgets), tinytrain (TinyTrain's Fisher-potential choice of layers and channels under the
-budgets; the board sums the Fisher potentials of the support set in one selection pass, the
-host picks layers and channels from its numbers),
+budgets; the board sums the Fisher potentials of the support set in one selection pass and
+chooses layers and channels there),
 full (every weight and bias, where it fits the board).
 """
 from __future__ import annotations
@@ -60,7 +60,8 @@ def print_adapt(r: dict, out=None) -> None:
     print(f"  selection  {r['selection_ran']}", file=out)
     if "selection_cycles" in r:
         print(f"             its pass {r['selection_cycles']:,.0f} {r['cycles_kind']} over the support set, "
-              f"{r['selection_memory_bytes']:,} bytes on the board", file=out)
+              f"{r['selection_memory_bytes']:,} bytes on the board; the host's choice from the same sums "
+              f"{'agrees' if r['selection_host_agrees'] else 'DIFFERS'}", file=out)
     if r.get("recoveries"):
         print(f"  recovered  {r['recoveries']} lost board(s) from the checkpoint of their last step", file=out)
     if r.get("run_id") is not None:

@@ -22,11 +22,11 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
 - ``tinytrain``: TinyTrain's task-adaptive choice (:mod:`mcuforge.train.tinytrain`: Fisher
   potentials from one forward/backward over the support set, layer scores, top channels under the
   budgets) plus the biases of the layers from the earliest one chosen. The potentials are
-  computed **on the board**: a selection firmware
-  (:func:`mcuforge.graph.backward.selection_graph`) runs the support set once and sums each
-  channel's potential in int64 state the host reads back (exact integers, equal to the numpy
-  twin's); the host scales them, scores the layers and picks layers and channels under the
-  budgets. Only the layers a selection under ``budget_ram`` can reach are measured
+  computed and the choice made **on the board**: a selection firmware
+  (:func:`mcuforge.train.tinytrain.choice_graph`) runs the support set once, sums each channel's
+  potential in int64 state (exact integers, equal to the numpy twin's) and chooses layers and
+  channels under the budgets (``tinytrain_select``); the host reads both back, and checks the
+  choice against its own from the same sums (``selection_host_agrees``). Only the layers a selection under ``budget_ram`` can reach are measured
   (:func:`mcuforge.train.tinytrain.first_candidate`). ``selection`` holds its cost per task.
 - ``full``: every weight and bias, on the board; where it does not fit the board, the generator's
   budget error says so (the host fallback is not written yet).
@@ -64,8 +64,8 @@ SELECTION = {
     "none": "none (prototypes fit on the host from board features)",
     "last-layer": "fixed", "bias": "fixed", "full": "fixed",
     "sparse-update": "offline, static (contribution analysis on the host's numpy twin, on the first task's shots)",
-    "tinytrain": "board (Fisher potentials summed on the board by a selection pass; layers and channels "
-                 "picked on the host from the board's sums)",
+    "tinytrain": "board (a selection pass on the board sums the Fisher potentials and chooses layers and "
+                 "channels under the budgets)",
 }
 
 
@@ -123,11 +123,12 @@ def sparse_scheme(graph: Graph, support, budget_ram: int, budget_macs: int, lear
 
 
 def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs: int,
-                learning_rate: float, stats=None, scheme=None) -> tuple[SparseUpdate, list[dict]]:
+                learning_rate: float, stats=None, scheme=None, board_choice=None) -> tuple[SparseUpdate, list[dict]]:
     """The SparseUpdate of ``method`` and, for the selecting methods, what was chosen
     ([{"layer", "kind", "channels", "of"}]). ``stats``: the layers' potentials as measured
     (:func:`select_on_board`); without them they are computed on the host's numpy twin.
-    ``scheme``: sparse-update's contribution analysis (:func:`sparse_scheme`)."""
+    ``scheme``: sparse-update's contribution analysis (:func:`sparse_scheme`). ``board_choice``:
+    tinytrain's {layer: channels} as the board chose them (else the host's :func:`select`)."""
     from .tinytrain import fisher_potentials, first_candidate, select
 
     net = layers(graph)
@@ -161,10 +162,12 @@ def plan_update(method: str, graph: Graph, support, budget_ram: int, budget_macs
         sel = select(stats, budget_ram, budget_macs, learning_rate=learning_rate, activations=True)
     except ValueError as exc:  # nothing fits the budgets
         raise AdaptError(f"method {method}: {exc}") from None
-    earliest = min(sel.update.weights)
-    update = SparseUpdate(biases=_biases_from(graph, earliest), weights=sel.update.weights,
-                          learning_rate=learning_rate)
-    chosen = [dict(layer=i, kind=stats[i].kind, channels=len(ch), of=stats[i].channels) for i, ch in sel.chosen]
+    weights = sel.update.weights if board_choice is None else board_choice
+    if not weights:
+        raise AdaptError(f"method {method}: the board chose nothing under the budgets")
+    update = SparseUpdate(biases=_biases_from(graph, min(weights)), weights=weights, learning_rate=learning_rate)
+    order = [i for i, _ in sel.chosen if i in weights] + sorted(set(weights) - {i for i, _ in sel.chosen})
+    chosen = [dict(layer=i, kind=stats[i].kind, channels=len(weights[i]), of=stats[i].channels) for i in order]
     return update, chosen
 
 
@@ -211,20 +214,21 @@ def _memory(target) -> dict:
                 stack_high_water_bytes=stack, train_memory_bytes=arena + stack)
 
 
-def select_on_board(graph: Graph, support, board: str, budget_ram: int, workdir: Path, step):
-    """TinyTrain's potentials measured on the board: the selection firmware runs every support
-    sample once (from the pretrained weights) and the host reads the int64 sums it kept ->
-    (layer stats, what the pass cost: {"cycles", "memory_bytes", "sums"})."""
-    from ..graph.backward import selection_graph
+def select_on_board(graph: Graph, support, board: str, budget_ram: int, budget_macs: int, workdir: Path, step):
+    """TinyTrain's choice made on the board: the selection firmware runs every support sample once
+    (from the pretrained weights), sums the Fisher potentials in int64 state and chooses layers and
+    channels under the budgets (:func:`mcuforge.train.tinytrain.choice_graph`); the host reads the
+    sums and the choice -> (layer stats from the board's sums, {"first_layer", "cycles",
+    "memory_bytes", "sums", "choice": {layer: channels}})."""
     from ..target import open_target
-    from .tinytrain import first_candidate, layer_stats
+    from .tinytrain import choice_graph, chosen_channels, first_candidate, layer_stats
 
     try:
         first = first_candidate(graph, budget_ram)
     except ValueError as exc:
         raise AdaptError(f"method tinytrain: {exc}") from None
     try:
-        sel = selection_graph(graph, [x for x, _ in support], first)
+        sel = choice_graph(graph, [x for x, _ in support], first, budget_ram, budget_macs)
     except ValueError as exc:
         raise MethodUnsupported(f"method tinytrain cannot train {graph.name} yet: {exc}") from None
     cycles = 0
@@ -238,10 +242,11 @@ def select_on_board(graph: Graph, support, board: str, budget_ram: int, workdir:
     except BudgetError as exc:
         raise MethodUnsupported(f"method tinytrain: its selection firmware (the backward from layer {first} on) "
                                 f"does not fit {board} ({exc}): give a smaller --budget-ram") from None
-    sums = [np.asarray(v, np.int64).reshape(-1) for v in got[1:]]
+    sums = [np.asarray(v, np.int64).reshape(-1) for v in got[1:-1]]
+    stats = layer_stats(sel, sums, len(support), first)
     cost = dict(first_layer=first, cycles=int(cycles), memory_bytes=memory["train_memory_bytes"],
-                sums=[s.tolist() for s in sums])
-    return layer_stats(sel, sums, len(support), first), cost
+                sums=[s.tolist() for s in sums], choice=chosen_channels(stats, first, got[-1]))
+    return stats, cost
 
 
 RECOVERABLE = (LinkError, FlashError, OSError)
@@ -418,9 +423,12 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
             else:
                 stats = cost = None
                 if method == "tinytrain":
-                    stats, cost = select_on_board(graph, task.support, board, budget_ram, wd, step)
+                    stats, cost = select_on_board(graph, task.support, board, budget_ram, budget_macs, wd, step)
                 update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate,
-                                             stats, scheme)
+                                             stats, scheme, cost and cost["choice"])
+                if cost is not None:  # the host's choice from the same sums, for the record
+                    host, _ = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate, stats)
+                    cost["host_agrees"] = host.weights == update.weights
                 try:
                     tg = training_graph(graph, update, [x for x, _ in task.support])
                 except ValueError as exc:
@@ -474,6 +482,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     if method == "tinytrain":
         out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
         out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)
+        out["selection_host_agrees"] = all(r["selection"]["host_agrees"] for r in rows)
     out["per_task"] = rows
     if rid is not None:
         out["run_id"] = record(store, rid, out)

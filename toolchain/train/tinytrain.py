@@ -75,7 +75,7 @@ def potential_sums(sel: Graph, support: list[tuple[np.ndarray, int]]) -> list[np
     state = initial_state(sel)
     for x, label in support:
         run_graph(sel, [x, np.array([label], np.int32)], state)
-    return [state[name] for name in sel.outputs[1:]]
+    return [state[name] for name in sel.outputs[1:] if name != CHOSEN]
 
 
 def layer_stats(sel: Graph, sums: list[np.ndarray], samples: int, first: int = 0) -> list[LayerStats]:
@@ -108,6 +108,50 @@ def fisher_potentials(graph: Graph, support: list[tuple[np.ndarray, int]], first
     weights, on the numpy twin of the board's selection pass."""
     sel = selection_graph(graph, [x for x, _ in support], first)
     return layer_stats(sel, potential_sums(sel, support), len(support), first)
+
+
+CHOSEN = "tinytrain:chosen"
+
+
+def choice_graph(graph: Graph, calibration: list[np.ndarray], first: int, budget_ram: int,
+                 budget_macs: int) -> Graph:
+    """:func:`selection_graph` that also chooses on the board: a ``tinytrain_select`` op after the
+    last potential (its last output, ``tinytrain:chosen``: 1 for every chosen channel of the
+    layers from ``first`` on) — :func:`select` with ``activations=True`` under the budgets."""
+    from ..graph.ir import Op, Tensor
+    from ..graph.lower import lower
+
+    sel = selection_graph(graph, calibration, first)
+    net = layers(sel)
+    stats = layer_stats(sel, [np.zeros(sel.tensor(op.outputs[0]).shape[-1], np.int64) for op in net[first:]], 1,
+                        first)  # sizes and costs only
+    top_w, top_m = max(s.params for s in stats), max(s.macs for s in stats)
+    cand = stats[first:]
+    info = [[s.channels, s.params, s.kept_bytes, s.channel_macs, s.grad_input_macs] for s in cand]
+    factor = []
+    for s in cand:
+        y = net[s.layer].outputs[0]
+        unit = (sel.tensor(y).quant.s * sel.tensor(f"grad:{y}").quant.s) ** 2
+        factor.append(unit / ((s.params / top_w) * (s.macs / top_m)))
+    total = sum(s.channels for s in cand)
+    sel.tensors[CHOSEN] = Tensor(CHOSEN, (total,), "int8")
+    sel.ops.append(Op("tinytrain_select", list(sel.outputs[1:]), [CHOSEN],
+                      dict(layer_info=info, factor=factor, budget_ram=int(budget_ram), budget_macs=int(budget_macs)),
+                      index=len(sel.ops), name="TinyTrain's choice"))
+    sel.outputs = [*sel.outputs, CHOSEN]
+    return lower(sel)
+
+
+def chosen_channels(stats: list[LayerStats], first: int, mask) -> dict[int, list[int]]:
+    """The board's choice (``tinytrain:chosen``) as {layer: channels} of the layers it took."""
+    mask = np.asarray(mask).reshape(-1)
+    out, pos = {}, 0
+    for s in stats[first:]:
+        picked = [int(c) for c in np.flatnonzero(mask[pos:pos + s.channels])]
+        pos += s.channels
+        if picked:
+            out[s.layer] = picked
+    return out
 
 
 def first_candidate(graph: Graph, budget_ram: int) -> int:
