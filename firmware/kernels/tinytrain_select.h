@@ -5,7 +5,8 @@
  * left allow (the cost model of toolchain/train/tinytrain.py's update_cost with the kept
  * activations), then, inside each layer, its channels with the largest sums (ties: the lower
  * channel). chosen[] gets 1 for a chosen channel, 0 else, layer after layer. Bit-exact with
- * toolchain/ops/tinytrain_select.py. */
+ * toolchain/ops/tinytrain_select.py where double is IEEE binary64 (Cortex-M, hosts; avr-gcc 5.4
+ * makes double a float, so on the AVR scores round otherwise). */
 #ifndef MF_TINYTRAIN_SELECT_H
 #define MF_TINYTRAIN_SELECT_H
 
