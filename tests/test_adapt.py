@@ -231,3 +231,25 @@ def test_checkpoints_round_trip_and_refuse_another_graph():
         checkpoint.restored(tg, {**back, name: back[name].astype(np.int8).reshape(-1)[:1]})
     with pytest.raises(checkpoint.CheckpointError, match="damaged checkpoint"):
         checkpoint.from_bytes(b"not a checkpoint")
+
+
+def test_report_plots_adapt_runs_accuracy_against_memory_and_counts(tmp_path):
+    """Two recorded adapt runs (their summaries as adapt writes them) give the report's adapt
+    section: accuracy against training memory and against counts per step, one point per method."""
+    from mcuforge.results.report import render_report
+    from mcuforge.results.store import ResultsStore
+    from mcuforge.train.adapt import METRICS, record, start
+
+    graph = load(fixture("global_pool")).graph
+    with ResultsStore(tmp_path / "r.db") as store:
+        for method, acc in (("last-layer", 0.5), ("tinytrain", 0.75)):
+            rid = start(store, graph, "netduinoplus2", method, ["a", "b"])
+            result = dict({k: 1000.0 for k in METRICS}, method=method, board="netduinoplus2", classes=["a", "b"],
+                          accuracy=acc, accuracy_std=0.1, cycles_kind="emulated instructions",
+                          per_task=[dict(predictions=[0, 1], labels=[0, 0])])
+            record(store, rid, result)
+        store.finish_run(start(store, graph, "netduinoplus2", "full", ["a", "b"]), "failed")
+        html = render_report(store)
+    part = html[html.index("Few-shot adaptation"):].split("</section>")[0]
+    assert part.count("<img") == 2 and "tasks of a, b: accuracy vs training memory" in part
+    assert "accuracy vs emulated instructions (QEMU -icount) per training step" in part

@@ -107,6 +107,22 @@ def accuracy_bars(labels: Sequence[str], percents: Sequence[float]) -> bytes:
     return _png(fig)
 
 
+def method_points(points: dict[str, tuple[float, float, float]], xlabel: str, title: str, log_x: bool = True) -> bytes:
+    """One point per method (label -> (x, accuracy %, its spread)), e.g. accuracy against memory."""
+    fig = _figure(3.2)
+    ax = fig.add_subplot()
+    for i, (label, (x, y, err)) in enumerate(points.items()):
+        ax.errorbar([x], [y], yerr=[err], fmt="o", color=PALETTE[i % len(PALETTE)], capsize=3, label=label)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8, color="#444")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10, loc="left")
+    _style(ax, "both")
+    return _png(fig)
+
+
 def step_lines(series: dict[str, tuple[Sequence[int], Sequence[float]]], ylabel: str, title: str) -> bytes:
     """One line per series (e.g. per learning rule) of a metric against its step."""
     fig = _figure(3.2)

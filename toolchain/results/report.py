@@ -461,6 +461,32 @@ def _fleet_part(store: ResultsStore, data: list[_RunData]) -> str:
     return out
 
 
+def _adapt_part(data: list[_RunData]) -> str:
+    """Adapt runs (mcuforge adapt, bench/adapt.py) side by side, one point per method and set of
+    task classes: accuracy against the training memory on the board and against the counts per
+    training step."""
+    runs = [d for d in data if d.run.kind == "adapt" and d.run.status == "ok" and d.scalar("accuracy")]
+    if not runs:
+        return ""
+    groups: dict[str, list[_RunData]] = defaultdict(list)
+    for d in runs:
+        groups[", ".join((d.run.summary or {}).get("classes") or []) or "unknown"].append(d)
+    out = "<section><h2>Few-shot adaptation: accuracy against memory and counts, one point per method</h2>"
+    for classes, group in groups.items():
+        for metric, xlabel in (("train_memory_bytes", "training memory on the board (bytes)"),
+                               ("cycles_per_step", f"{cycles_label(group[0].run.cycles_kind)} per training step")):
+            points = {}
+            for d in group:
+                x, acc, std = d.scalar(metric), d.scalar("accuracy"), d.scalar("accuracy_std")
+                if x is not None and x.value > 0:
+                    label = f"{(d.run.summary or {}).get('method', '?')} (run {d.run.id})"
+                    points[label] = (x.value, 100.0 * acc.value, 100.0 * (std.value if std else 0.0))
+            if points:
+                title = f"tasks of {classes}: accuracy vs {xlabel}"
+                out += _img(plots.method_points(points, xlabel, title), title)
+    return out + "</section>"
+
+
 SWEEP_PREFIX = "exit_sweep_"  # bench/rnn.py: metrics tagged p_hat
 SWEEP_SAVINGS = {"exit_sweep_savings": "vs the same windows without exit (cell steps)",
                  "exit_sweep_savings_vs_lstm": "per bag vs the LSTM (board counts per step)"}
@@ -558,6 +584,7 @@ def render_report(store: ResultsStore, runs: Iterable[int | RunRecord] | None = 
         parts.append("<section><h2>Runs</h2>" + _summary_table(data) + "</section>")
         parts.append(_learning_part(data))
         parts.append(_fleet_part(store, data))
+        parts.append(_adapt_part(data))
         parts.extend(_run_section(d) for d in data)
     parts.append("</main></body></html>")
     return "".join(parts)
