@@ -391,14 +391,20 @@ def _steps_part(d: _RunData) -> str:
     return out
 
 
+def _by_classes(runs: list[_RunData], key: str) -> dict[str, list[_RunData]]:
+    """Runs grouped by the class names their summary lists under ``key``."""
+    groups: dict[str, list[_RunData]] = defaultdict(list)
+    for d in runs:
+        groups[", ".join((d.run.summary or {}).get(key) or []) or "unknown"].append(d)
+    return groups
+
+
 def _learning_part(data: list[_RunData]) -> str:
     """Learn runs side by side: accuracy over the stream, one line per rule, per set of new classes."""
     learn = [d for d in data if d.run.kind == "learn" and d.stepped]
     if not learn:
         return ""
-    groups: dict[str, list[_RunData]] = defaultdict(list)
-    for d in learn:
-        groups[", ".join((d.run.summary or {}).get("new_classes") or []) or "unknown"].append(d)
+    groups = _by_classes(learn, "new_classes")
     out = "<section><h2>On-device learning: accuracy over the stream, one line per rule</h2>"
     for new, runs in groups.items():
         for metric in ("accuracy_all", "accuracy_new", "accuracy_old"):
@@ -468,9 +474,7 @@ def _adapt_part(data: list[_RunData]) -> str:
     runs = [d for d in data if d.run.kind == "adapt" and d.run.status == "ok" and d.scalar("accuracy")]
     if not runs:
         return ""
-    groups: dict[str, list[_RunData]] = defaultdict(list)
-    for d in runs:
-        groups[", ".join((d.run.summary or {}).get("classes") or []) or "unknown"].append(d)
+    groups = _by_classes(runs, "classes")
     out = "<section><h2>Few-shot adaptation: accuracy against memory and counts, one point per method</h2>"
     for classes, group in groups.items():
         for metric, xlabel in (("train_memory_bytes", "training memory on the board (bytes)"),
