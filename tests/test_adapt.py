@@ -194,6 +194,27 @@ def test_adapt_verb_end_to_end_on_a_dataset_folder(tmp_path, capsys):
         assert [s.predicted for s in store.samples(run.id)] == r["per_task"][0]["predictions"]
 
 
+@pytest.mark.qemu
+def test_full_trains_on_the_host_twin_where_its_firmware_does_not_fit(tmp_path):
+    """full on ds_cnn_kws: its training firmware needs more RAM than netduinoplus2 has, so the
+    steps run on the host's numpy twin of the same integer training graph (labelled, memory the
+    plan's, no counts) and the query set still runs on the board, with the twin's predictions."""
+    graph = load(fixture("ds_cnn_kws")).graph
+    rng = np.random.default_rng(3)
+    shape = graph.tensor(graph.inputs[0]).shape
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(4)]
+    task = Task([(xs[0], 0), (xs[1], 1)], [(xs[2], 0), (xs[3], 1)])
+    r = adapt(fixture("ds_cnn_kws"), [task], ["a", "b"], method="full", epochs=1, learning_rate=0.05, workdir=tmp_path)
+    row = r["per_task"][0]
+    assert r["trained_on"].startswith("host (numpy twin") and "does not fit netduinoplus2" in r["trained_on"]
+    assert r["cycles_per_step"] is None and r["stack_high_water_bytes"] == 0 and r["train_memory_bytes"] > 128 * 1024
+    assert any(not np.array_equal(v, graph.tensor(n).data) for n, v in row["trained"].items())
+    evaluated = copy.deepcopy(graph)
+    for name, value in row["trained"].items():
+        evaluated.tensor(name).data = value
+    assert row["predictions"] == [int(np.argmax(run_graph(evaluated, [x])[0].reshape(-1)[:2])) for x, _ in task.query]
+
+
 def test_a_method_whose_training_firmware_does_not_fit_is_refused_with_why():
     """Every bias of ds_cnn_kws: the backward to its first layer keeps ~350 KB of activations and
     gradients, netduinoplus2 has 128 KB: refused (exit 3) before anything is built, naming what

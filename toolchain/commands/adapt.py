@@ -56,7 +56,11 @@ def print_adapt(r: dict, out=None) -> None:
     print(f"  accuracy   {100 * r['accuracy']:.1f}% +- {100 * r['accuracy_std']:.1f}", file=out)
     print(f"  memory     {r['train_memory_bytes']:,} bytes on the board (arena {r['arena_bytes']:,}, of it "
           f"trainable copies {r['trainable_bytes']:,}; stack high-water {r['stack_high_water_bytes']:,})", file=out)
-    print(f"  per step   {r['macs_per_step']:,.0f} MACs, {r['cycles_per_step']:,.0f} {r['cycles_kind']}", file=out)
+    counts = ("no counts (trained on the host)" if r["cycles_per_step"] is None
+              else f"{r['cycles_per_step']:,.0f} {r['cycles_kind']}")
+    print(f"  per step   {r['macs_per_step']:,.0f} MACs, {counts}", file=out)
+    if r.get("trained_on", "board") != "board":
+        print(f"  trained on {r['trained_on']}", file=out)
     print(f"  selection  {r['selection_ran']}", file=out)
     if "selection_cycles" in r:
         print(f"             its pass {r['selection_cycles']:,.0f} {r['cycles_kind']} over the support set, "

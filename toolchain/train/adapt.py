@@ -28,8 +28,10 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
   channels under the budgets (``tinytrain_select``); the host reads both back, and checks the
   choice against its own from the same sums (``selection_host_agrees``). Only the layers a selection under ``budget_ram`` can reach are measured
   (:func:`mcuforge.train.tinytrain.first_candidate`). ``selection`` holds its cost per task.
-- ``full``: every weight and bias, on the board; where it does not fit the board, the generator's
-  budget error says so (the host fallback is not written yet).
+- ``full``: every weight and bias, on the board; where its firmware does not fit the board, on the
+  host's numpy twin of the same integer training graph (bit-exact with what the board would
+  compute), the query set still on the board: ``trained_on`` says which, memory is then the arena
+  plan's (not measured) and there are no counts per step.
 
 What the board learned is read back after every training step (the trainable tensors are outputs
 of the training graph): a checkpoint (:mod:`mcuforge.train.checkpoint`), stored in the results
@@ -193,7 +195,7 @@ def record(store, rid: int, result: dict) -> int:
     label, predicted) and the summary; returns the run id."""
     summary = {k: v for k, v in result.items() if k != "per_task"}
     store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
-    store.add_metrics(rid, {k: result[k] for k in METRICS})
+    store.add_metrics(rid, {k: result[k] for k in METRICS if result.get(k) is not None})
     store.add_samples(rid, [dict(index=len(task["predictions"]) * t + i, label=int(y), predicted=int(p), task=t)
                             for t, task in enumerate(result["per_task"])
                             for i, (p, y) in enumerate(zip(task["predictions"], task["labels"]))])
@@ -288,14 +290,44 @@ def _train_steps(tg: Graph, task: Task, order: list[int], board: str, workdir: P
             step(f"board lost ({exc}); restoring the checkpoint of step {done}")
 
 
+def _train_on_host(tg: Graph, task: Task, order: list[int], step, on_step) -> dict:
+    """The training steps on the host's numpy twin of the training graph (the same integer maths
+    the board runs, bit-exact): for ``full`` where its firmware does not fit the board. Memory is
+    the arena plan's (what the board would need; not measured), there are no counts."""
+    from .. import ops
+    from ..plan.arena import plan_arena
+    from ..reference.executor import initial_state, run_graph
+
+    step(f"train on the host (numpy twin): {len(order)} steps")
+    state = initial_state(tg)
+    names = list(ckpt.trainable(tg))
+    for k, i in enumerate(order):
+        x, label = task.support[i]
+        run_graph(tg, [x, np.array([label], np.int32)], state)
+        on_step(None, k + 1, {n: state[n] for n in names})
+    arena = int(plan_arena(tg).arena_bytes)
+    return dict(trained={n: state[n] for n in names}, cycles=[], recoveries=0, cycles_kind=None,
+                macs_per_step=int(sum(ops.get(op.kind).macs(op, tg) for op in tg.ops)), arena_bytes=arena,
+                trainable_bytes=int(sum(v.nbytes for v in state.values())), stack_high_water_bytes=0,
+                train_memory_bytes=arena)
+
+
 def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
-                step, on_step) -> dict:
-    """Train ``tg`` (the training graph of ``graph``) on the board over the support set; run the
-    query set on ``graph`` with the weights the board trained."""
+                step, on_step, host_fallback: bool = False) -> dict:
+    """Train ``tg`` (the training graph of ``graph``) on the board over the support set (with
+    ``host_fallback``, on the host's numpy twin where its firmware does not fit: ``trained_on``);
+    run the query set on ``graph`` with the weights the board trained."""
     from ..target import open_target
 
     order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
-    r = _train_steps(tg, task, order, board, workdir, step, on_step)
+    try:
+        r = dict(_train_steps(tg, task, order, board, workdir, step, on_step), trained_on="board")
+    except BudgetError as exc:
+        if not host_fallback:
+            raise
+        r = dict(_train_on_host(tg, task, order, step, on_step),
+                 trained_on=f"host (numpy twin of the board's integer training graph; its firmware does not fit "
+                            f"{board}: {exc}; memory planned, not measured)")
     cycles, trained = r.pop("cycles"), r["trained"]
     evaluated = copy.deepcopy(graph)
     evaluated.source_hash = ""  # its own weights: hashed from its C
@@ -304,8 +336,9 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
     with open_target(evaluated, board, workdir=workdir / "eval", progress=step) as target:
         step(f"query: {len(task.query)} samples")
         preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]
-    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), order=order,
-                labels=[y for _, y in task.query], predictions=preds, **r)
+        r["cycles_kind"] = r["cycles_kind"] or _cycles_kind(target)
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)) if cycles else None,
+                order=order, labels=[y for _, y in task.query], predictions=preds, **r)
 
 
 def feature_graph(graph: Graph) -> Graph:
@@ -434,7 +467,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 except ValueError as exc:
                     raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
                 try:
-                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step)
+                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step,
+                                      host_fallback=method == "full")
                 except BudgetError as exc:
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
@@ -463,7 +497,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         arena_bytes=max(r["arena_bytes"] for r in rows), trainable_bytes=max(r["trainable_bytes"] for r in rows),
         stack_high_water_bytes=max(r["stack_high_water_bytes"] for r in rows),
         macs_per_step=float(np.mean([r["macs_per_step"] for r in rows])),
-        cycles_per_step=float(np.mean([r["cycles_per_step"] for r in rows])),
+        cycles_per_step=(float(np.mean([r["cycles_per_step"] for r in rows]))
+                         if all(r["cycles_per_step"] is not None for r in rows) else None),
         cycles_kind=rows[0]["cycles_kind"], selection_ran=SELECTION[method],
         budget_ram=budget_ram, budget_macs=budget_macs,
     )
@@ -473,6 +508,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     else:
         out["updates"] = [r["update"] for r in rows]
         out["recoveries"] = int(sum(r["recoveries"] for r in rows))
+        out["trained_on"] = rows[0]["trained_on"]
     if method in ("tinytrain", "sparse-update"):
         out["chosen"] = chosen
     if scheme is not None:
