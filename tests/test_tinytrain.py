@@ -168,3 +168,16 @@ def test_the_board_choice_op_equals_select_and_its_c_kernel():
         ties = [rng.integers(0, 4, s.shape).astype(np.int64) * 10**12 for s in sums]
         np.testing.assert_array_equal(run_emitted(op, cg, ties)[0], ops.get(op.kind).reference(op, cg, ties)[0])
         assert cg.outputs[-1] == CHOSEN
+
+
+def test_potentials_from_a_later_first_layer():
+    """Measured from layer 1 on (the layers a tight memory budget can reach): layer 0 is not
+    measured (potentials 0) but keeps its size and costs, and the later layers' potentials are
+    the same as when every layer is measured."""
+    data = support()
+    every, later = fisher_potentials(model_graph(), data), fisher_potentials(model_graph(), data, first=1)
+    assert not later[0].potentials.any() and later[0].score == 0.0
+    for a, b in zip(every, later):
+        assert (a.params, a.macs, a.grad_input_macs, a.kept_bytes) == (b.params, b.macs, b.grad_input_macs, b.kept_bytes)
+    for a, b in zip(every[1:], later[1:]):
+        np.testing.assert_allclose(b.potentials, a.potentials, rtol=1e-12)

@@ -168,8 +168,9 @@ def first_candidate(graph: Graph, budget_ram: int) -> int:
 
 
 def _grad_input_op(op: Op) -> Op:
-    """A stand-in of the layer's input-gradient op, enough for its macs()."""
-    return Op(f"{op.kind}_grad_input", [f"grad:{op.outputs[0]}", op.outputs[0], op.inputs[1]], [op.inputs[0]])
+    """A stand-in of the layer's input-gradient op, enough for its macs() (shapes only: the output
+    stands for its gradient, which a layer before the measured ones does not have)."""
+    return Op(f"{op.kind}_grad_input", [op.outputs[0], op.outputs[0], op.inputs[1]], [op.inputs[0]])
 
 
 def update_cost(stats: list[LayerStats], channels: dict[int, int], activations: bool = False,
