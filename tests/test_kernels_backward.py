@@ -227,6 +227,21 @@ def _fisher_graph(positions: int, channels: int, zp: int):
     return graph
 
 
+def _select_graph(budget_ram: int, budget_macs: int):
+    """tinytrain_select over three layers of 3, 5 and 2 channels, sums given as inputs."""
+    from mcuforge.graph.ir import Graph, Op, Tensor
+
+    chans = (3, 5, 2)
+    t = {f"s{i}_sums": Tensor(f"s{i}_sums", (c,), "int64") for i, c in enumerate(chans)}
+    t["chosen"] = Tensor("chosen", (sum(chans),), "int8")
+    info = [[3, 300, 200, 40, 90], [5, 100, 120, 30, 60], [2, 50, 40, 10, 0]]
+    op = Op("tinytrain_select", list(t)[:3], ["chosen"], dict(layer_info=info, factor=[1.0, 2.5, 1.0],
+                                                            budget_ram=budget_ram, budget_macs=budget_macs))
+    graph = Graph("select", t, [op], list(t)[:3], ["chosen"])
+    lower(graph)
+    return graph
+
+
 def test_fisher_potential_c_equals_numpy_and_the_formula():
     """C == numpy on the host, both == sum over samples of (sum_d (a - zp) * g)^2 by Python
     integers; the sums saturate at INT64_MAX; a layer whose inner product could wrap 32 bits
@@ -292,9 +307,9 @@ def test_mean_gradient_c_equals_numpy_and_is_a_broadcast():
 @pytest.mark.qemu
 def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
     """softmax_cross_entropy_grad (2, 7 and 12 classes, 1-4 rows), mean_grad_input (1x1, 3x4
-    and 5x2 positions, 1-9 channels) and fisher_potential (1, 12 and 500 positions, its int64
-    sums carried across the trials in the board's state) in one firmware on netduinoplus2 ==
-    their numpy twins.
+    and 5x2 positions, 1-9 channels), fisher_potential (1, 12 and 500 positions, its int64
+    sums carried across the trials in the board's state) and tinytrain_select (three budgets,
+    sums with ties) in one firmware on netduinoplus2 == their numpy twins.
     The inputs reach what a wrong kernel gets wrong: odd probabilities (the half-up rounding),
     p = 127 at a wrong class and -128 at the label (the clamps), labels outside the classes,
     mean outputs at both int8 bounds (the mask), gradients of every sign."""
@@ -303,7 +318,8 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
 
     rng = np.random.default_rng(13)
     cases = [_ce_graph(1, 2), _ce_graph(3, 7), _ce_graph(4, 12), _mean_graph(1, 1, 9), _mean_graph(3, 4, 5),
-             _mean_graph(5, 2, 1), _fisher_graph(1, 3, 0), _fisher_graph(12, 7, -128), _fisher_graph(500, 2, 5)]
+             _mean_graph(5, 2, 1), _fisher_graph(1, 3, 0), _fisher_graph(12, 7, -128), _fisher_graph(500, 2, 5),
+             _select_graph(10**6, 10**6), _select_graph(420, 10**6), _select_graph(10**6, 200)]
     graph = merge(cases, "loss_pool")
     lower(graph)
     seen, state = [], initial_state(graph)
@@ -312,6 +328,9 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
             xs = []
             for name in graph.inputs:
                 shape = graph.tensor(name).shape
+                if name.endswith("_sums"):  # TinyTrain's choice: sums of a few values, so some tie
+                    xs.append(rng.integers(0, 4, shape).astype(np.int64) * 10**12)
+                    continue
                 if name.endswith("label"):  # one row's label past the classes
                     classes = graph.tensor(name.replace("label", "p")).shape[1]
                     v = rng.integers(0, classes, shape)
@@ -333,5 +352,8 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
     ce = np.concatenate([w.reshape(-1) for want in seen for w in want[:3]])
     assert (ce == 127).any() and (ce == -128).any()
     assert all(any((want[i] == 0).any() for want in seen) for i in range(3, 6))
+    # the choices: everything, then a part of the layers, then a part of a layer's channels
+    picks = [int(want[k].sum()) for want in seen for k in (9, 10, 11)]
+    assert picks[0] == 10 and 0 < min(picks[1::3]) and max(picks[1::3]) < 10 and max(picks[2::3]) < 10, picks
     # the Fisher sums grew past 32 bits (500 positions of up to 255 x 128, squared)
     assert seen[-1][8].max() > 2**32 and (seen[-1][8] > seen[0][8]).all()
