@@ -280,11 +280,20 @@ def test_new_keywords_are_left_out_not_called_unknown(tiny):
         load_bnn_data(tiny, ["silence", "unknown", "zero"])
 
 
-def test_one_epoch_training_and_save(tiny, tmp_path):
-    labels = ["silence", "unknown", "yes", "no"]
-    small = dict(widths=(32, 64), strides=(2, 2), first_filters=16, embedding_dim=32)
-    model, history, cfg = train_bnn_kws(tiny, labels, epochs=1, float_epochs=1, batch_size=16, seed=0,
-                                        progress=False, **small)
+LABELS = ["silence", "unknown", "yes", "no"]
+SMALL = dict(widths=(32, 64), strides=(2, 2), first_filters=16, embedding_dim=32, batch_size=16, seed=0,
+             progress=False, epochs=1, float_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def plain(tiny):
+    """One epoch of each phase on the tiny set, trained once for the tests below: (model, history, cfg)."""
+    return train_bnn_kws(tiny, LABELS, **SMALL)
+
+
+def test_one_epoch_training_and_save(tiny, plain, tmp_path):
+    labels = LABELS
+    model, history, cfg = plain
     assert model.output_shape == (None, 4) and model.input_shape == (None, 98, 64, 1)
     assert len(history["loss"]) == len(history["float_loss"]) == 1 and np.isfinite(history["loss"][0])
     assert history["best_epoch"] == 0 and history["n_train"] > 0
@@ -306,18 +315,15 @@ def test_one_epoch_training_and_save(tiny, tmp_path):
     loaded, meta = load_bnn(path)
     assert meta["feature_config"] == cfg.to_dict() and meta["labels"] == labels
     # the same seed gives the same network
-    again, _, _ = train_bnn_kws(tiny, labels, epochs=1, float_epochs=1, batch_size=16, seed=0, progress=False,
-                                **small)
+    again, _, _ = train_bnn_kws(tiny, labels, **SMALL)
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert list(BASE_LABELS)[:2] == ["silence", "unknown"]
 
 
-def test_distillation_changes_the_binary_phase_targets(tiny):
-    labels = ["silence", "unknown", "yes", "no"]
-    small = dict(widths=(32, 64), strides=(2, 2), first_filters=16, embedding_dim=32, batch_size=16, seed=0,
-                 progress=False, epochs=1, float_epochs=1)
-    plain, h0, _ = train_bnn_kws(tiny, labels, **small)
+def test_distillation_changes_the_binary_phase_targets(tiny, plain):
+    labels, small = LABELS, SMALL
+    plain, h0, _ = plain  # the same settings without distillation
     taught, h1, _ = train_bnn_kws(tiny, labels, distill=0.5, **small)
     # same float phase, different binary-phase targets: the float twins agree, the BNNs do not
     assert h0["float_loss"] == h1["float_loss"]
