@@ -32,6 +32,14 @@ def tiny_bnn_and_data(tmp_path_factory):
     return path, data
 
 
+@pytest.fixture(scope="module")
+def learning_project(tiny_bnn_and_data, tmp_path_factory):
+    """The tiny BNN's learning firmware for BOARD, generated and built once for the board tests below."""
+    from mcuforge.learning.keywords import prepare_firmware
+
+    return prepare_firmware(tiny_bnn_and_data[0], BOARD, tmp_path_factory.mktemp("learn-fw") / "fw")
+
+
 # ---- the host reference of a session ---------------------------------------------------------
 
 def learn_data(model, data_dir, **picks):
@@ -62,13 +70,13 @@ def host_session(model, max_classes, data, train_emb, eval_emb, rule, lr, batch,
 
 
 @pytest.mark.qemu
-def test_board_learning_equals_the_host_reference_of_the_same_stream(tiny_bnn_and_data, tmp_path):
+def test_board_learning_equals_the_host_reference_of_the_same_stream(tiny_bnn_and_data, learning_project, tmp_path):
     """Audio streamed to the board: its front end's features equal numpy's (to 1e-4; the int8 input
     may differ by 1 LSB, so the chain is checked link by link), the BNN's embedding of each clip
     equals the numpy of the folded network on the board's features bit for bit, and every step's
     prediction and label probability, every accuracy and the final head state equal the numpy head
     fed those embeddings, for a session on audio and one replaying the embeddings (SET_EMBEDDING)."""
-    from mcuforge.learning.keywords import LearnData, learn, prepare_firmware
+    from mcuforge.learning.keywords import LearnData, learn
     from mcuforge.frontend import clip_features, quantize_features, read_features, send_clip
     from mcuforge.learning.client import LearningClient
     from mcuforge.learning.session import board_opener
@@ -86,7 +94,7 @@ def test_board_learning_equals_the_host_reference_of_the_same_stream(tiny_bnn_an
     data = LearnData(full.labels, full.pretrained, full.train_clips[tr], full.train_labels[tr],
                      full.eval_clips[te], full.eval_labels[te])
     assert (len(tr), len(te)) == (8, 4)
-    project = prepare_firmware(model, BOARD, tmp_path / "fw")
+    project = learning_project
     plan = dict(lr=0.05, batch=3, eval_every=4)
     captured: dict = {}
     with ResultsStore(tmp_path / "r.db") as store:
@@ -172,7 +180,7 @@ def test_learn_refuses_a_new_keyword_the_dataset_lacks(tiny_bnn_and_data, tmp_pa
 
 
 @pytest.mark.qemu
-def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, tmp_path):
+def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, learning_project, tmp_path):
     """``mcuforge flash DIR --listen`` keeps the learning firmware running; ``mcuforge learn --port URL``
     (no --method) learns on that board: nothing is flashed, and afterwards the board at URL itself
     holds the new class and the session's samples (a learn that ignored --port and started its own
@@ -181,11 +189,10 @@ def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, t
 
     from conftest import default_sigint
     from mcuforge.learning.client import LearningClient
-    from mcuforge.learning.keywords import prepare_firmware
     from mcuforge.link import Link
 
     model, data_dir = tiny_bnn_and_data
-    project = prepare_firmware(model, BOARD, tmp_path / "fw")
+    project = learning_project
     listen = subprocess.Popen([sys.executable, "-m", "mcuforge", "flash", str(project.path), "--listen"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
