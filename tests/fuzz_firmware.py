@@ -314,19 +314,16 @@ def _result(proc: subprocess.CompletedProcess, seconds: float) -> FuzzResult:
 # randomisation (and a stack that moves with the environment and argv) a fixed -seed still takes
 # a different path on every run and machine: a bounded run is only reproducible when the target
 # starts at fixed addresses, with the same environment and the same argv.
-_ADDR_NO_RANDOMIZE = 0x0040000
 _FIXED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
 
 
-def _no_aslr() -> None:
-    """In the child before exec: turn off address-space randomisation for the target (best
-    effort: where personality() is refused the run is still correct, only not reproducible)."""
-    import ctypes
+def _no_aslr() -> list[str]:
+    """The argv prefix that starts the target without address randomisation: util-linux's
+    setarch (no preexec_fn, which is unsafe in bench/fuzz_firmware.py's thread pool). Where
+    it is missing the run is still correct, only not reproducible."""
+    import platform
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    current = libc.personality(0xFFFFFFFF)
-    if current != -1:
-        libc.personality(current | _ADDR_NO_RANDOMIZE)
+    return ["setarch", platform.machine(), "-R"] if shutil.which("setarch") else []
 
 
 def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path = CORPUS,
@@ -339,12 +336,11 @@ def run_fuzzer(exe: Path, runs: int, workdir: Path, seed: int = 1, corpus: Path 
     for link, target in (("target", exe.resolve()), ("seeds", corpus.resolve())):
         (workdir / link).unlink(missing_ok=True)
         (workdir / link).symlink_to(target)
-    argv = ["./target", "corpus", "seeds", f"-runs={runs}", f"-seed={seed}",
+    argv = [*_no_aslr(), "./target", "corpus", "seeds", f"-runs={runs}", f"-seed={seed}",
             f"-timeout={timeout_s}", f"-max_len={max_len}", "-rss_limit_mb=2048", "-print_final_stats=1",
             "-artifact_prefix=./"]
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir, env=_FIXED_ENV,
-                          preexec_fn=_no_aslr)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir, env=_FIXED_ENV)
     return _result(proc, time.monotonic() - t0)
 
 

@@ -11,8 +11,6 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from ..errors import UsageError
-
 ARENA_SYMBOL = "mf_arena"
 ARENA_GUARD_BYTES = 16  # on each side of the arena, inside the mf_arena symbol (MF_ARENA_DEFINE)
 STACK_SECTION = ".stack"
@@ -121,13 +119,10 @@ def build(project_dir: str | Path, jobs: int | None = None, make: str = "make",
     for a project of another format (its own tool builds it)."""
     project = Path(project_dir)
     if not (project / "Makefile").is_file():
-        from ..project import exporter, find_manifest
+        from ..project.exporters import refuse_other_format
 
-        fmt = (find_manifest(project) or {}).get("format", "make")
-        if fmt != "make":  # a format its own tool builds: a usage error, nothing has run
-            raise UsageError(f"{project} was generated with --format {fmt}, which 'mcuforge build' does not "
-                             f"compile: build it with {exporter(fmt).BUILD_COMMAND.format(path=project)}, "
-                             f"or generate it again with --format make")
+        # a format its own tool builds: a usage error, nothing has run
+        refuse_other_format(project, ("make",), "'mcuforge build' does not compile")
         raise BuildError(f"no Makefile in {project}: write the project first")
     if shutil.which(make) is None:
         raise BuildError(f"'{make}' not found on PATH (install make)")

@@ -26,7 +26,11 @@ def resolve_elf(target: str | Path) -> Path:
                 "with no .pio/build/*/firmware.elf: build it first (pio run)" if not built else
                 f"built for several environments ({', '.join(e.parent.name for e in built)}): name the ELF"))
         if not elf.is_file():
-            _refuse_other_format(p)
+            from ..project.exporters import refuse_other_format
+
+            # an Arduino library or MicroPython module holds no firmware of its own
+            refuse_other_format(p, ("make", "platformio"), "holds no firmware to flash",
+                                then=" and flash what that builds")
             raise FlashError(f"{p} has no build/firmware.elf: build the project first")
         return elf
     if not p.is_file():
@@ -35,19 +39,6 @@ def resolve_elf(target: str | Path) -> Path:
         if f.read(4) != b"\x7fELF":
             raise FlashError(f"{p} is not an ELF file")
     return p
-
-
-def _refuse_other_format(project: Path) -> None:
-    """A folder exported for another tool (Arduino library, MicroPython module) holds no
-    firmware of its own: a usage error that names the tool that builds it, as 'build' says."""
-    from ..errors import UsageError
-    from ..project import exporter, find_manifest
-
-    fmt = (find_manifest(project) or {}).get("format", "make")
-    if fmt not in ("make", "platformio"):
-        raise UsageError(f"{project} was generated with --format {fmt}, which holds no firmware to flash: "
-                         f"build it with {exporter(fmt).BUILD_COMMAND.format(path=project)} and flash what "
-                         f"that builds, or generate it again with --format make")
 
 
 class Session(abc.ABC):

@@ -22,3 +22,18 @@ def exporter(fmt: str) -> ModuleType:
         return EXPORTERS[fmt]
     except KeyError:
         raise UsageError(f"unknown project format '{fmt}'; formats: {', '.join(EXPORTERS)}") from None
+
+
+def refuse_other_format(project_dir, handled: tuple[str, ...], cannot: str, then: str = "") -> None:
+    """A UsageError if ``project_dir`` was generated with a format outside ``handled`` (a folder
+    without a manifest counts as ``make``): "... --format F, which CANNOT: build it with its own
+    tool[THEN], or generate it again with --format make". Written once for build and flash."""
+    from pathlib import Path
+
+    from ..manifest import find_manifest
+
+    fmt = (find_manifest(Path(project_dir)) or {}).get("format", DEFAULT_FORMAT)
+    if fmt not in handled:
+        raise UsageError(f"{project_dir} was generated with --format {fmt}, which {cannot}: build it with "
+                         f"{exporter(fmt).BUILD_COMMAND.format(path=project_dir)}{then}, "
+                         f"or generate it again with --format {DEFAULT_FORMAT}")
