@@ -40,7 +40,7 @@ def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
     out = tmp_path / "demo.json"
     proc = subprocess.run(
         [sys.executable, "-m", "mcuforge", "demo", "--part", "learn", "--workdir", tmp_path / "w", "--voices", "6",
-         "--clips-per-voice", "1", "--bnn-epochs", "1", "--bnn-float-epochs", "0", "--rules", "tinyol,cwr", "--train-new", "2",
+         "--clips-per-voice", "1", "--bnn-epochs", "1", "--bnn-float-epochs", "0", "--no-bnn-cache", "--rules", "tinyol,cwr", "--train-new", "2",
          "--train-old", "1", "--eval-per-class", "1", "--db", tmp_path / "r.db", "--json", out],
         capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

@@ -149,9 +149,11 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS) -> dict:
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
-    scenario on the board. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
+    schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
+    again in WORKDIR without reading or writing the cache. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
     from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
     from .learning.keywords import learn, load_learn_data, prepare_firmware
@@ -165,12 +167,22 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
         pre = dict(meta.get("extra", {}))
         _say(f"pretrained BNN {model_path} (not trained again)")
     else:
-        model_path = work / "bnn.keras"
-        _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({epochs} epochs): {', '.join(BASE_LABELS)}")
-        model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
-                                            float_epochs=float_epochs)
-        pre = {k: v for k, v in history.items() if not isinstance(v, list)}
-        save_bnn(model, cfg, BASE_LABELS, model_path, extra=pre)
+        def pretrain(path) -> None:
+            _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({float_epochs} full-precision + {epochs} binary "
+                 f"epochs): {', '.join(BASE_LABELS)}")
+            model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
+                                                float_epochs=float_epochs)
+            save_bnn(model, cfg, BASE_LABELS, path, extra={k: v for k, v in history.items() if not isinstance(v, list)})
+
+        if use_cache:
+            from .train.bnn_cache import cached_bnn
+
+            config = dict(labels=list(BASE_LABELS), epochs=epochs, float_epochs=float_epochs, seed=seed)
+            model_path, _hit = cached_bnn(data_dir, config, pretrain, say=_say)
+        else:
+            model_path = work / "bnn.keras"
+            pretrain(model_path)
+        pre = dict(read_bnn_metadata(model_path).get("extra", {}))
     _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
     project = prepare_firmware(model_path, board, work / "bnn-firmware")
     sessions = []

@@ -50,6 +50,9 @@ def add_parser(sub) -> None:
                    help=f"BNN pretraining: full-precision epochs first (default {BNN_FLOAT_EPOCHS})")
     p.add_argument("--bnn", default=None,
                    help="learn part: a BNN from 'mcuforge train bnn-kws' (or an earlier demo) instead of pretraining one")
+    p.add_argument("--no-bnn-cache", action="store_true",
+                   help="learn part: pretrain the BNN again in WORKDIR instead of taking it from the user's cache folder "
+                        "($XDG_CACHE_HOME/mcuforge/bnn, keyed by the dataset, the schedule and the training code)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=int, default=40, help="learn part: training clips per new keyword (default 40)")
     p.add_argument("--train-old", type=int, default=6,
@@ -155,7 +158,8 @@ def run(args) -> int:
         lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
                         store=store, train_new=args.train_new, train_old=args.train_old,
                         eval_per_class=args.eval_per_class, bnn=args.bnn,
-                        float_epochs=args.bnn_float_epochs, progress=_common.progress())
+                        float_epochs=args.bnn_float_epochs, use_cache=not args.no_bnn_cache,
+                        progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     if args.part in ("all", "rnn"):

@@ -37,6 +37,7 @@ import weakref
 from pathlib import Path
 
 from ..boards import Board
+from ..usercache import cache_dir
 from .base import FlashBackend, FlashError, Session, resolve_elf
 
 RUNNER_SOURCE = Path(__file__).with_name("simavr_uart.c")
@@ -58,11 +59,6 @@ OPTIBOOT_FLAGS = ["-g", "-Wall", "-Os", "-fno-inline-small-functions", "-fno-spl
                   "-Wl,--section-start=.text=0x7e00", "-Wl,--section-start=.version=0x7ffe",
                   "-Wl,--relax", "-Wl,--gc-sections", "-nostartfiles", "-nostdlib"]
 BOOT_SECTION = (0x7E00, 0x8000)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mcuforge"
 
 
 def runner_path() -> Path:
