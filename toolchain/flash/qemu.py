@@ -20,7 +20,9 @@ from .base import FlashBackend, FlashError, Session, resolve_elf
 PORT_RE = re.compile(r"disconnected:tcp:127\.0\.0\.1:(\d+)")
 
 
-def qemu_argv(elf: Path, board: Board, icount_shift: int | None = None) -> list[str]:
+def qemu_argv(elf: Path, board: Board, icount_shift: int | None = None, icount: bool = True) -> list[str]:
+    """QEMU's command line; ``icount=False`` leaves out ``-icount`` (free-running virtual clock: SysTick
+    follows host time, its counts are no instruction counts; the link's bytes cost less)."""
     if board.emulator is None or board.emulator.kind != "qemu":
         raise FlashError(f"board '{board.name}' has no QEMU emulator entry in its board.json")
     emu = board.emulator
@@ -30,7 +32,7 @@ def qemu_argv(elf: Path, board: Board, icount_shift: int | None = None) -> list[
             *["-serial", "null"] * emu.serial_index,  # the machine's UARTs before the link's
             "-serial", "tcp:127.0.0.1:0,server=on,wait=on,nodelay=on",
             "-semihosting-config", "enable=on,target=native",
-            "-icount", f"shift={shift}",
+            *(["-icount", f"shift={shift}"] if icount else []),
             *emu.args, "-kernel", str(elf)]
 
 
@@ -42,12 +44,13 @@ def _kill(proc: subprocess.Popen) -> None:
 
 class QemuSession(Session):
     def __init__(self, elf: Path, board: Board, icount_shift: int | None = None,
-                 log_path: str | Path | None = None, start_timeout: float = 15.0):
+                 log_path: str | Path | None = None, start_timeout: float = 15.0, icount: bool = True):
         super().__init__()
         self.elf = elf
         self.board = board
-        self.icount_shift = board.emulator.icount_shift if icount_shift is None else icount_shift
-        self.argv = qemu_argv(elf, board, self.icount_shift)
+        self.argv = qemu_argv(elf, board, icount_shift, icount)
+        # without -icount the counts are SysTick ticks, not instructions (the link labels them so)
+        self.icount_shift = (board.emulator.icount_shift if icount_shift is None else icount_shift) if icount else None
         if shutil.which(self.argv[0]) is None:
             raise FlashError(f"{self.argv[0]} not found on PATH: install qemu-system-arm "
                              "(apt-get install qemu-system-arm)")
@@ -146,9 +149,10 @@ class QemuBackend(FlashBackend):
     name = "qemu"
 
     def flash(self, elf, board: Board, *, icount_shift: int | None = None,
-              log_path: str | Path | None = None, start_timeout: float = 15.0, **options) -> QemuSession:
+              log_path: str | Path | None = None, start_timeout: float = 15.0, icount: bool = True,
+              **options) -> QemuSession:
         if options:
             raise FlashError(f"qemu backend: unknown options {sorted(options)}")
         return QemuSession(resolve_elf(elf), board, icount_shift=icount_shift, log_path=log_path,
-                           start_timeout=start_timeout)
+                           start_timeout=start_timeout, icount=icount)
 
