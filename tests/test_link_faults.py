@@ -279,13 +279,15 @@ def test_learning_resumes_through_faults_without_losing_or_repeating_a_step(worl
     from mcuforge.results.store import ResultsStore
     from test_learning_session import check_store, expected
 
+    # a reply here takes milliseconds: 0.5 s still leaves a loaded machine far more, and every
+    # lost frame waits it out (at 1 s this test spent ~15 s more waiting on dropped frames)
     for var in ("MCUFORGE_LINK_TIMEOUT", "MCUFORGE_INVOKE_TIMEOUT"):
-        monkeypatch.setenv(var, "1.0")
+        monkeypatch.setenv(var, "0.5")
     plan = LearnPlan("tinyol-batch", 0.05, batch=3, eval_every=16, checkpoint_every=8, max_recoveries=8)
     preds, evals, blob = expected(world, plan)
     # per-byte faults 20x rarer than validate's: checkpoints move in 1 KiB frames, and at 1% in
     # 8-byte bursts 73% of those arrive damaged, so 4 attempts fail 28% of the time (README)
-    # and each lost frame costs a 1 s timeout over ~1,500 frames: frame faults 4x rarer too
+    # and each lost frame costs a timeout over ~1,500 frames: frame faults 4x rarer too
     faults = Faults(corrupt=0.0005, burst=8, drop_byte=0.0001, drop_frame=0.005, delay_frame=0.003, delay=1.2,
                     reset_every=300, seed=5)  # resets far enough apart for a restore and a checkpoint
     with start_board(world["elf"]) as board, FaultProxy(board.port, faults, reset=board.reset) as proxy, \
