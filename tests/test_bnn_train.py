@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from mcuforge.data import kws
 from mcuforge.train.bnn import (BASE_LABELS, BNN_FEATURES, backbone_layers, binary_from_float,
-                                build_bnn_kws, head_weights, load_bnn, load_bnn_data, save_bnn, train_bnn_kws)
+                                build_bnn_kws, head_weights, load_bnn, load_bnn_data, save_bnn, train_bnn_kws,
+                                word_class_targets, word_classes_of)
 from mcuforge.train.bnn_layers import (BinaryConv2D, BinaryInputConv2D, ClipConstraint,
                                        SteReLU, same_pads, sign_ste)
 
@@ -319,6 +320,37 @@ def test_one_epoch_training_and_save(tiny, plain, tmp_path):
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert list(BASE_LABELS)[:2] == ["silence", "unknown"]
+
+
+def test_word_class_targets_and_folding():
+    labels = ["silence", "unknown", "yes"]
+    files = ["yes/a", "bed/a", "bed/b", "cat/a", "silence/a", "dog/a"]
+    y = [2, 1, 1, 1, 0, 1]
+    assert word_classes_of(y, files, labels, min_clips=2) == ["bed"]
+    assert word_classes_of(y, files, labels, min_clips=1) == ["bed", "cat", "dog"]
+    np.testing.assert_array_equal(word_class_targets(y, files, labels, ["bed", "dog"]), [2, 3, 3, 1, 0, 4])
+
+
+def test_word_classes_pretrain_then_fold_into_unknown(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bnn_words") / "data"
+    voices = ["en-us+m1", "en-us+f2", "en-gb+m3", "en-gb-x-rp+f4", "en-029+m7", "en-gb-scotland+f1", "en-us-nyc+m2"]
+    kws.build_kws_dataset(root, words=["yes", "no", "zero"], voices=voices, clips_per_voice=1, unknown_per_voice=6,
+                          unknown_words=3, progress=False, noise_seconds=10, workers=2)
+    model, history, cfg = train_bnn_kws(root, LABELS, word_classes=True, min_word_clips=2, **SMALL)
+    data, _ = load_bnn_data(root, LABELS)
+    X, y, files = data["train"]
+    words = sorted({f.split("/")[0] for f, c in zip(files, y) if c == 1})
+    assert words and set(words) <= set(kws.UNKNOWN_WORDS[:3])
+    assert history["word_classes"] == len(words)
+    # the deployed network has the labels' head only, and its reported accuracies are its own
+    assert model.output_shape == (None, len(LABELS))
+    for split in ("validation", "test"):
+        Xs, ys, _ = data[split]
+        assert history[f"{split}_accuracy"] == np.mean(np.argmax(model.predict(Xs[..., None], verbose=0), 1) == ys)
+    loaded, meta = load_bnn(save_bnn(model, cfg, LABELS, tmp_path_factory.mktemp("out") / "w.keras"))
+    assert meta["labels"] == LABELS and loaded.get_layer("head").units == len(LABELS)
+    with pytest.raises(ValueError, match="needs an 'unknown' label"):
+        train_bnn_kws(root, ["silence", "yes", "no"], word_classes=True, **SMALL)
 
 
 def test_distillation_changes_the_binary_phase_targets(tiny, plain):

@@ -135,6 +135,23 @@ def test_unknown_pool_excludes_all_keywords():
     assert len(unknown) > 10
 
 
+def test_unknown_vocabulary_grows_past_the_speech_commands_words():
+    split_of = {v: "train" for v in VOICES}
+    pool = kws.UNKNOWN_WORDS + kws.EXTRA_UNKNOWN_WORDS
+    assert len(set(pool)) == len(pool) and not set(pool) & (set(kws.KEYWORDS) | set(kws.BABBLE_WORDS))
+    assert kws.unknown_vocabulary() == kws.UNKNOWN_WORDS and kws.unknown_vocabulary(40) == pool[:40]
+    jobs = kws._plan(("yes",), VOICES, split_of, 1, 400, seed=0, unknown_words=len(pool))
+    spoken = {j.word for j in jobs if j.kind == "speech"} - {"yes"}
+    assert spoken & set(kws.EXTRA_UNKNOWN_WORDS) and spoken <= set(pool)
+    few = kws._plan(("yes",), VOICES, split_of, 1, 40, seed=0, unknown_words=3)
+    assert {j.word for j in few if j.kind == "speech"} - {"yes"} == set(kws.UNKNOWN_WORDS[:3])
+    # the default plan is the one before the option existed (same clips, same cache keys)
+    assert kws._plan(("yes",), VOICES, split_of, 1, 4, seed=0) == kws._plan(("yes",), VOICES, split_of, 1, 4, 0, None)
+    for n in (0, len(pool) + 1):
+        with pytest.raises(ValueError, match="unknown_words must be"):
+            kws.unknown_vocabulary(n)
+
+
 def test_default_voices_exist():
     voices = kws.default_voices()
     assert len(voices) >= 100
@@ -151,6 +168,7 @@ def test_default_voices_exist():
     (dict(voices=2), ValueError, "3.."),
     (dict(voices=VOICES[:2]), ValueError, "at least 3 voices"),
     (dict(clips_per_voice=0), ValueError, "clips_per_voice"),
+    (dict(unknown_words=0), ValueError, "unknown_words must be"),
 ])
 def test_bad_arguments(tmp_path, kwargs, err, match):
     with pytest.raises(err, match=match):

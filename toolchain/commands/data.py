@@ -16,6 +16,11 @@ def add_parser(sub) -> None:
                    help="comma-separated keywords (default: yes,no,up,down,left,right,on,off,stop,go,zero,one,two,three)")
     k.add_argument("--clips-per-voice", type=int, default=2, help="clips per keyword per voice (default 2)")
     k.add_argument("--voices", type=int, default=None, help="use N voices drawn (seeded) from all (default: all)")
+    k.add_argument("--unknown-words", type=_common.positive_int, default=None,
+                   help="size of the 'unknown' vocabulary (default 32; up to 160): more words to pretrain on "
+                        "as classes of their own ('train bnn-kws --word-classes')")
+    k.add_argument("--unknown-per-voice", type=_common.natural_int, default=None,
+                   help="'unknown' clips per voice (default 2 x --clips-per-voice)")
     k.add_argument("--seed", type=_common.natural_int, default=0)
     k.add_argument("--overwrite", action="store_true", help="rebuild even if DIR holds a dataset built with other settings")
     _common.add_json(k, "the dataset summary")
@@ -27,7 +32,8 @@ def run_kws(args) -> int:
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     summary = build_kws_dataset(args.out, words=words, clips_per_voice=args.clips_per_voice, seed=args.seed,
-                                voices=args.voices, overwrite=args.overwrite,
+                                voices=args.voices, overwrite=args.overwrite, unknown_words=args.unknown_words,
+                                unknown_per_voice=args.unknown_per_voice,
                                 progress=_common.progress())
     counts = summary.get("counts") or {}
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else f"wrote {args.out}")

@@ -38,6 +38,10 @@ def add_parser(sub) -> None:
             k.add_argument("--distill", type=float, default=0.0,
                            help="binary phase: weight of the full-precision network's predictions in the "
                                 "targets, 0..1 (default 0: labels only)")
+            k.add_argument("--word-classes", action="store_true",
+                           help="pretrain each 'unknown' word (8+ training clips) as a class of its own, folded "
+                                "back into 'unknown' for the deployed head: an embedding that tells words apart "
+                                "(build the data with 'data kws --unknown-words N')")
         k.set_defaults(func=run_dscnn if kind == "dscnn-kws" else run_bnn)
     _add_rnn(kinds)
 
@@ -116,7 +120,7 @@ def run_bnn(args) -> int:
 
     model, history, cfg = train_bnn_kws(args.data, labels, epochs=args.epochs, batch_size=args.batch_size,
                                         seed=args.seed, float_epochs=args.float_epochs,
-                                        distill=args.distill)
+                                        distill=args.distill, word_classes=args.word_classes)
     report = {k: v for k, v in history.items() if not isinstance(v, list)}
     save_bnn(model, cfg, labels, out, extra=report)
     print(f"wrote {out} (+ {out.with_suffix('.json').name}): "

@@ -52,6 +52,22 @@ UNKNOWN_WORDS = (
     "seven", "sheila", "six", "tree", "wow", "backward", "forward", "follow", "learn", "visual",
     "start", "lift", "yellow", "bright", "know", "done", "tone", "often", "free", "hello", "open",
 )
+# More "unknown" words, used after UNKNOWN_WORDS when a build asks for a larger vocabulary
+# (unknown_words > len(UNKNOWN_WORDS)): pretraining on many words as their own classes gives an
+# embedding that separates words it never saw (mcuforge.train.bnn, word_classes). Short everyday
+# words; no homophone of a keyword ("won", "to", "for", "ate", "hero", "write") and none of BABBLE_WORDS.
+EXTRA_UNKNOWN_WORDS = (
+    "apple", "baby", "ball", "bank", "bear", "bell", "big", "black", "blue", "boat", "book", "box", "boy",
+    "bread", "brown", "bus", "cake", "car", "chair", "city", "clock", "cloud", "cold", "cook", "cup", "dance",
+    "dark", "day", "deep", "desk", "door", "dream", "drink", "drive", "duck", "earth", "egg", "face", "farm",
+    "fast", "fire", "fish", "flag", "floor", "flower", "fly", "food", "foot", "friend", "frog", "game", "gift",
+    "girl", "glass", "gold", "good", "grass", "green", "hand", "hat", "head", "heart", "hill", "horse", "hot",
+    "ice", "jump", "key", "king", "lake", "lamp", "leaf", "light", "lion", "long", "love", "map", "milk",
+    "moon", "mouse", "music", "name", "night", "nose", "ocean", "pen", "pink", "plane", "queen", "rain", "red",
+    "ring", "road", "rock", "room", "round", "run", "salt", "sand", "sea", "ship", "shoe", "shop", "sing",
+    "sky", "sleep", "slow", "small", "snow", "song", "star", "sun", "swim", "tall", "tea", "time", "toy",
+    "train", "wall", "warm", "wave", "white", "wind", "wish", "wood", "word", "world", "young",
+)
 # Words for the babble noise only (never clips of their own).
 BABBLE_WORDS = (
     "table", "window", "garden", "morning", "river", "paper", "silver", "orange", "number", "people",
@@ -316,8 +332,18 @@ def _check_words(words) -> tuple[str, ...]:
     return words
 
 
-def _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed) -> list[_Job]:
-    unknown_pool = [w for w in UNKNOWN_WORDS if w not in KEYWORDS and w not in words]
+def unknown_vocabulary(n: int | None = None) -> tuple[str, ...]:
+    """The first ``n`` words of UNKNOWN_WORDS + EXTRA_UNKNOWN_WORDS (default: UNKNOWN_WORDS)."""
+    pool = UNKNOWN_WORDS + EXTRA_UNKNOWN_WORDS
+    if n is None:
+        return UNKNOWN_WORDS
+    if not 1 <= n <= len(pool):
+        raise ValueError(f"unknown_words must be 1..{len(pool)}, got {n}")
+    return pool[:n]
+
+
+def _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed, unknown_words=None) -> list[_Job]:
+    unknown_pool = [w for w in unknown_vocabulary(unknown_words) if w not in KEYWORDS and w not in words]
     rng = np.random.default_rng([seed, 0x7A5])
     jobs: list[_Job] = []
     counter: dict[tuple[str, str], int] = {}
@@ -350,7 +376,7 @@ def _own_files(params: dict) -> list[str]:
     again from its parameters, so a rebuild removes exactly those and nothing the user added)."""
     voices = list(params["voices"])
     jobs = _plan(tuple(params["words"]), voices, splits.assign_voices(voices, params["seed"]),
-                 params["clips_per_voice"], params["unknown_per_voice"], params["seed"])
+                 params["clips_per_voice"], params["unknown_per_voice"], params["seed"], params.get("unknown_words"))
     return ([j.rel for j in jobs] + [f"{NOISE_DIR}/{name}.wav" for name in NOISE_TYPES]
             + list(splits.LIST_FILES.values()) + ["dataset.json"])
 
@@ -400,7 +426,7 @@ def _prepare_out_dir(out: Path, params: dict, overwrite: bool) -> dict | None:
 def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int = 0, progress: bool = True,
                       *, voices: list[str] | int | None = None, unknown_per_voice: int | None = None,
                       workers: int | None = None, overwrite: bool = False,
-                      noise_seconds: int = NOISE_SECONDS) -> dict:
+                      noise_seconds: int = NOISE_SECONDS, unknown_words: int | None = None) -> dict:
     """Build the keyword dataset in out_dir; returns a summary (also saved as out_dir/dataset.json).
 
     words: keywords (default: the 10 base Speech Commands words + zero..three); "unknown" clips
@@ -414,6 +440,9 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     workers: processes (default: up to 2, the cores of this machine).
     noise_seconds: length of each _background_noise_ file (>= 10, so that the 10 % test and
       validation regions hold a whole clip).
+    unknown_words: size of the "unknown" vocabulary (default: the 32 UNKNOWN_WORDS; up to
+      len(UNKNOWN_WORDS + EXTRA_UNKNOWN_WORDS)); raise unknown_per_voice with it so that each
+      word gets enough clips to be a class of its own in pretraining.
     A folder that already holds the same build is reused as is (summary["reused"] is True).
     """
     t0 = time.time()
@@ -436,6 +465,7 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
         unknown_per_voice = 2 * clips_per_voice
     if unknown_per_voice < 0:
         raise ValueError(f"unknown_per_voice must be >= 0, got {unknown_per_voice}")
+    unknown_vocabulary(unknown_words)  # checks the range
     if noise_seconds < 10:
         raise ValueError(f"noise_seconds must be >= 10 (each split needs a 1 s region), got {noise_seconds}")
     split_of = splits.assign_voices(voices, seed)
@@ -445,11 +475,13 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     params = {"words": list(words), "clips_per_voice": clips_per_voice, "seed": seed, "voices": list(voices),
               "unknown_per_voice": unknown_per_voice, "noise_seconds": noise_seconds, "sample_rate": SAMPLE_RATE,
               "version": 1}
+    if unknown_words is not None:  # only when given: the default build keeps its parameters (and cache keys)
+        params["unknown_words"] = unknown_words
     old = _prepare_out_dir(out, params, overwrite)
     if old is not None:
         return {**old, "reused": True}
 
-    jobs = _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed)
+    jobs = _plan(words, voices, split_of, clips_per_voice, unknown_per_voice, seed, unknown_words)
     for d in sorted({j.rel.split("/")[0] for j in jobs}):
         (out / d).mkdir(exist_ok=True)
     background = make_background(out, voices_by_split, seed, noise_seconds, keywords=words)

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.features import FeatureConfig
-from ..data.speech_commands import load_split
+from ..data.speech_commands import UNKNOWN, load_split
 from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS, check_bnn_schedule
 from .bnn_layers import BinaryConv2D, BinaryInputConv2D, ClipConstraint, SteReLU, ZeroMeanKernel, sign_ste  # noqa: F401 (registers)
 from .sidecar import read_sidecar, write_sidecar
@@ -321,14 +321,69 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     return model, history
 
 
-def accuracy(model, X, y, batch_size: int = 256) -> float:
-    p = model.predict(np.asarray(X, np.float32)[..., None], verbose=0, batch_size=batch_size)
-    return float(np.mean(np.argmax(p, axis=1) == np.asarray(y)))
+def accuracy(model, X, y, batch_size: int = 256, fold=None) -> float:
+    """Top-1 accuracy; fold (an index array) maps each model output to a label first (word classes)."""
+    p = np.argmax(model.predict(np.asarray(X, np.float32)[..., None], verbose=0, batch_size=batch_size), axis=1)
+    return float(np.mean((p if fold is None else np.asarray(fold)[p]) == np.asarray(y)))
+
+
+# ---------------------------------------------------------------- word classes
+
+
+def word_classes_of(y, files, labels, min_clips: int = 8) -> list[str]:
+    """The "unknown" words with at least min_clips training clips, sorted: each becomes a class of its
+    own in pretraining (``train_bnn_kws(word_classes=True)``)."""
+    unk = list(labels).index(UNKNOWN)
+    words = [f.split("/", 1)[0] for f, c in zip(files, y) if c == unk]
+    return sorted(w for w in set(words) if words.count(w) >= min_clips)
+
+
+def word_class_targets(y, files, labels, words) -> np.ndarray:
+    """Training targets with each word of ``words`` as class len(labels) + its index; other
+    unknown clips (a word too rare, or seen only outside the train split) stay "unknown"."""
+    labels, index = list(labels), {w: i for i, w in enumerate(words)}
+    unk = labels.index(UNKNOWN)
+    out = np.asarray(y, np.int64).copy()
+    for i, (f, c) in enumerate(zip(files, y)):
+        w = f.split("/", 1)[0]
+        if c == unk and w in index:
+            out[i] = len(labels) + index[w]
+    return out
+
+
+def fold_word_classes(model, X, y, labels, words, seed: int = 0, epochs: int = 40, batch_size: int = 64):
+    """The deployed network: the pretrained backbone with a head over ``labels`` only.
+
+    The word-class head is cut off; the new head starts from its rows (the word rows' mean for
+    "unknown") and is fit on the frozen embeddings of the training clips X, y (labels indices), with
+    class weights. A softmax over the word classes does not fold into one linear row exactly, hence the fit.
+    """
+    import keras
+    from keras import layers
+
+    from .train import class_weights, seed_everything
+
+    seed_everything(seed)
+    n, unk = len(labels), list(labels).index(UNKNOWN)
+    embedding = model.get_layer("embedding").output
+    E = keras.Model(model.input, embedding).predict(np.asarray(X, np.float32)[..., None], batch_size=256, verbose=0)
+    W, b = model.get_layer("head").get_weights()
+    W0, b0 = W[:, :n].copy(), b[:n].copy()
+    W0[:, unk], b0[unk] = W[:, n:].mean(1), b[n:].mean() + np.log(len(words))
+    head = layers.Dense(n, activation="softmax", name="head")
+    probe = keras.Sequential([keras.Input((E.shape[1],)), head])
+    head.set_weights([W0, b0])
+    cw = class_weights(y, n)
+    probe.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    probe.fit(E, np.asarray(y), sample_weight=np.array([cw[int(c)] for c in y], np.float32), epochs=epochs,
+              batch_size=batch_size, shuffle=True, verbose=0)
+    return keras.Model(model.input, head(embedding), name=model.name)
 
 
 def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_size: int = 64, seed: int = 0,
                   progress: bool = True, features: FeatureConfig = BNN_FEATURES, exclude_words=NEW_KEYWORDS,
-                  float_epochs: int = BNN_FLOAT_EPOCHS, **fit_kwargs):
+                  float_epochs: int = BNN_FLOAT_EPOCHS, word_classes: bool = False, min_word_clips: int = 8,
+                  **fit_kwargs):
     """Train the BNN on data_dir's train split (validation split picks the best epoch).
 
     Returns (model, history, feature_config): history is a dict of per-epoch lists plus
@@ -336,22 +391,40 @@ def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_
     weights, float_validation_accuracy / float_test_accuracy of the full-precision network of
     the first phase (test only if the folder has a test split; its voices are disjoint from
     training). fit_kwargs go to fit_bnn (learning_rate, distill, ...) and build_bnn_kws.
+
+    word_classes: pretrain with every "unknown" word of min_word_clips+ training clips as a class of its own, then
+    fold them back into "unknown" for the deployed head (``fold_word_classes``): the embedding
+    learns to tell many words apart, not only the labels. history["word_classes"] is their number;
+    every accuracy is over ``labels`` (a word class counts as "unknown").
     """
     t0 = time.time()
     labels = list(labels)
     data, cfg = load_bnn_data(data_dir, labels, features, exclude_words)
-    (X_tr, y_tr, _), (X_va, y_va, _) = data["train"], data["validation"]
+    (X_tr, y_tr, f_tr), (X_va, y_va, f_va) = data["train"], data["validation"]
     missing = sorted(set(range(len(labels))) - set(np.unique(y_tr).tolist()))
     if missing:
         raise ValueError(f"the train split of {data_dir} has no clips of {[labels[i] for i in missing]}")
+    words, fold = [], None
+    t_tr, t_va = y_tr, y_va
+    if word_classes:
+        if UNKNOWN not in labels:
+            raise ValueError(f"word_classes needs an '{UNKNOWN}' label to fold the words into; labels: {labels}")
+        words = word_classes_of(y_tr, f_tr, labels, min_word_clips)
+        t_tr, t_va = (word_class_targets(y, f, labels, words) for y, f in ((y_tr, f_tr), (y_va, f_va)))
+        fold = np.array(list(range(len(labels))) + [labels.index(UNKNOWN)] * len(words))
+
     def float_eval(float_model) -> dict:
-        out = {"float_validation_accuracy": accuracy(float_model, X_va, y_va)}
+        out = {"float_validation_accuracy": accuracy(float_model, X_va, y_va, fold=fold)}
         if data["test"] is not None:
-            out["float_test_accuracy"] = accuracy(float_model, data["test"][0], data["test"][1])
+            out["float_test_accuracy"] = accuracy(float_model, data["test"][0], data["test"][1], fold=fold)
         return out
 
-    model, history = fit_bnn(X_tr, y_tr, X_va, y_va, len(labels), epochs, batch_size, seed, progress,
+    model, history = fit_bnn(X_tr, t_tr, X_va, t_va, len(labels) + len(words), epochs, batch_size, seed, progress,
                              float_epochs=float_epochs, float_eval=float_eval, **fit_kwargs)
+    if word_classes:
+        history["word_classes"] = len(words)
+        history["word_class_validation_accuracy"] = accuracy(model, X_va, t_va)
+        model = fold_word_classes(model, X_tr, y_tr, labels, words, seed=seed)
     history["train_seconds"] = round(time.time() - t0, 1)
     history["n_train"] = int(len(y_tr))
     history["validation_accuracy"] = accuracy(model, X_va, y_va)
