@@ -126,45 +126,57 @@ def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float
     return _scores(np.array([head.predict(Xte[i])[0] for i in te]), yte[te], pretrained)
 
 
-def run(demo_dir: Path, progress: bool = True) -> list[list]:
+def probe_scores(model: Path, data: Path, progress: bool = False) -> dict:
+    """{scenario: probe scores} of one BNN on one dataset: the linear-probe bound alone (no rule runs)."""
+    E = embeddings(model, data, progress)
+    return {scenario: probe(E, E["pretrained"] + n_new, E["pretrained"]) for scenario, n_new in SCENARIOS}
+
+
+def run(demo_dir: Path, progress: bool = True, model: Path | None = None, data: Path | None = None,
+        grid=GRID) -> list[list]:
     from mcuforge.learning.rules import RULES
 
-    model, data = demo_dir / "bnn.keras", demo_dir / "data"
+    model, data = model or demo_dir / "bnn.keras", data or demo_dir / "data"
     if not model.is_file() or not data.is_dir():
-        raise FileNotFoundError(f"{demo_dir}: needs bnn.keras and data/ from 'make demo'")
+        raise FileNotFoundError(f"needs a BNN {model} and a dataset folder {data} (both from 'make demo')")
     E = embeddings(model, data, progress)
     rows = []
     for scenario, n_new in SCENARIOS:
         p = probe(E, E["pretrained"] + n_new, E["pretrained"])
         runs = []
-        for setting in GRID:
+        for setting in grid:
             for rule in RULES:
                 runs.append((rule_run(E, rule, n_new, *setting), rule, setting))
             if progress:
                 print(f"  {scenario}: {setting} done", file=sys.stderr, flush=True)
         for metric in ("all", "old", "new"):
-            r, rule, (tn, to, lr, passes) = max(runs, key=lambda t: t[0][metric])
+            best = max(runs, key=lambda t: t[0][metric]) if runs else None
             rows.append([scenario, metric, f"{100 * p[metric]:.1f}%", f"decay {p['decay']:g}, {p['steps']} steps",
-                         f"{100 * r[metric]:.1f}%", f"{rule}, {tn} new/{to} old clips, lr {lr}, {passes} pass(es)",
-                         len(runs)])
+                         *((f"{100 * best[0][metric]:.1f}%",
+                            "{}, {} new/{} old clips, lr {}, {} pass(es)".format(best[1], *best[2]))
+                           if best else ("-", "not run (--probe-only)")), len(runs)])
     return rows
 
 
-def print_report(demo_dir: Path) -> None:
+def print_report(demo_dir: Path, model: Path | None = None, data: Path | None = None, grid=GRID) -> None:
     from mcuforge.commands._common import table
 
     print("\nhead-only learning on the board's frozen BNN embedding (bit-exact numpy of the folded network; "
           "voice-disjoint test split; baseline: an offline softmax regression tuned on the validation split)")
-    table(run(demo_dir), ["scenario", "metric", "offline probe", "probe setting (validation)",
-                          "best rule run (best on test)", "its setting", "runs"])
+    table(run(demo_dir, model=model, data=data, grid=grid),
+          ["scenario", "metric", "offline probe", "probe setting (validation)", "best rule run (best on test)",
+           "its setting", "runs"])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.head_ceiling", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-dir", default="build/demo", help="where 'make demo' left bnn.keras and data/")
+    ap.add_argument("--model", type=Path, help="another BNN .keras (default DEMO_DIR/bnn.keras)")
+    ap.add_argument("--data", type=Path, help="another dataset folder (default DEMO_DIR/data)")
+    ap.add_argument("--probe-only", action="store_true", help="the offline probe only, no rule runs")
     args = ap.parse_args(argv)
-    print_report(Path(args.demo_dir))
+    print_report(Path(args.demo_dir), args.model, args.data, grid=() if args.probe_only else GRID)
     return 0
 
 

@@ -1,0 +1,98 @@
+"""Which pretraining lever raises the linear-probe bound of the BNN embedding? (issue 16 §1)
+
+Each lever is a dataset recipe plus a training recipe. For every lever asked for, this builds its
+dataset, pretrains the BNN and measures, on the board's folded network (bench/head_ceiling.py):
+the backbone's test accuracy on the 12 base classes, and the offline linear probe over 16 classes
+(12 base + zero..three) on the voice-disjoint test split, both on the lever's own dataset and on
+the demo's (the default recipe: the same voices and splits, so every lever is scored on the same
+kind of clips). One pretraining takes about an hour on 2 idle cores; results are kept in
+WORK/<lever>/result.json and reused, so the table is printed again without training.
+
+    python -m bench.bnn_levers [--levers baseline,word-classes] [--work build/levers]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mcuforge.train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+
+# name: (what it changes, build_kws_dataset kwargs, train_bnn_kws kwargs)
+LEVERS = {
+    "baseline": ("the demo's recipe: 32 unknown words folded into one class, 15 + 40 epochs", {},
+                 dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS)),
+    "word-classes": ("112 unknown words (18 clips per voice), each its own class in pretraining; 10 + 26 epochs "
+                     "(the baseline's number of steps on 1.5x the clips)",
+                     dict(unknown_words=112, unknown_per_voice=18),
+                     dict(word_classes=True, float_epochs=10, epochs=26)),
+}
+HEADERS = ["lever", "backbone test (12)", "probe 16 all (demo data)", "old", "new", "probe 16 all (own data)",
+           "train s", "what changes"]
+
+
+def dataset(work: Path, kwargs: dict) -> Path:
+    from mcuforge.data.kws import build_kws_dataset
+
+    name = "data-" + ("-".join(f"{k}{v}" for k, v in sorted(kwargs.items())) or "demo")
+    build_kws_dataset(work / name, progress=sys.stderr.isatty(), **kwargs)
+    return work / name
+
+
+def measure(name: str, work: Path) -> dict:
+    """Train (unless WORK/NAME/bnn.keras exists) and probe one lever; the result is also saved."""
+    from bench.head_ceiling import probe_scores
+    from mcuforge.train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
+
+    _, data_kwargs, train_kwargs = LEVERS[name]
+    out = work / name
+    model = out / "bnn.keras"
+    own, demo = dataset(work, data_kwargs), dataset(work, {})
+    if not model.is_file():
+        m, history, cfg = train_bnn_kws(own, BASE_LABELS, progress=sys.stderr.isatty(), **train_kwargs)
+        save_bnn(m, cfg, BASE_LABELS, model, extra={k: v for k, v in history.items() if not isinstance(v, list)})
+    extra = read_bnn_metadata(model).get("extra", {})
+    result = dict(lever=name, model=str(model), train=train_kwargs, data=data_kwargs,
+                  test_accuracy=extra.get("test_accuracy"), train_seconds=extra.get("train_seconds"),
+                  probe_demo_data=probe_scores(model, demo), probe_own_data=probe_scores(model, own))
+    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def row(r: dict) -> list:
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+    d, o = r["probe_demo_data"]["4 new"], r["probe_own_data"]["4 new"]
+    return [r["lever"], pct(r["test_accuracy"]), pct(d["all"]), pct(d["old"]), pct(d["new"]), pct(o["all"]),
+            r["train_seconds"], LEVERS.get(r["lever"], ("?",))[0]]
+
+
+def main(argv=None) -> int:
+    from mcuforge.commands._common import table
+
+    ap = argparse.ArgumentParser(prog="python -m bench.bnn_levers", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--levers", default=",".join(LEVERS), help=f"comma-separated, of {', '.join(LEVERS)}")
+    ap.add_argument("--work", type=Path, default=Path("build/levers"), help="datasets, models, results")
+    ap.add_argument("--table", action="store_true", help="print the saved results only (no training)")
+    args = ap.parse_args(argv)
+    names = [n for n in args.levers.split(",") if n]
+    bad = [n for n in names if n not in LEVERS]
+    if bad:
+        ap.error(f"unknown lever(s) {bad}; levers: {', '.join(LEVERS)}")
+    results = []
+    for n in names:
+        saved = args.work / n / "result.json"
+        if args.table:
+            if saved.is_file():
+                results.append(json.loads(saved.read_text()))
+            continue
+        results.append(measure(n, args.work))
+    print("\nBNN pretraining levers: the linear-probe bound over 16 classes (4 new keywords) on the frozen, "
+          "folded embedding; voice-disjoint test split")
+    table([row(r) for r in results], HEADERS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
