@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from ..treehash import file_sha256, tree_sha256
 from ..usercache import cache_dir
 
 ENTRY = "entry.json"
@@ -31,25 +32,12 @@ TRAINING_CODE = ("train/__init__.py", "train/bnn.py", "train/bnn_layers.py", "tr
                  "data/wav.py")
 
 
-def _sha256_file(path: Path, h=None):
-    h = h or hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h
-
-
 def dataset_hash(data_dir) -> str:
     """SHA-256 over every file of the dataset folder (relative path and content, in sorted order)."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
-    h = hashlib.sha256()
-    for p in sorted(x for x in root.rglob("*") if x.is_file()):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0")
-        _sha256_file(p, h)
-        h.update(b"\0")
-    return h.hexdigest()
+    return tree_sha256(root)
 
 
 def code_hash() -> str:
@@ -74,7 +62,7 @@ def entry_ok(entry: Path) -> bool:
     """The entry is complete and its files are the ones written (hashes in entry.json)."""
     try:
         info = json.loads((entry / ENTRY).read_text())
-        return all(_sha256_file(entry / name).hexdigest() == info["sha256"][name] for name in FILES)
+        return all(file_sha256(entry / name).hexdigest() == info["sha256"][name] for name in FILES)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -98,7 +86,7 @@ def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=No
     tmp.mkdir(parents=True)
     try:
         train(tmp / MODEL)
-        sums = {name: _sha256_file(tmp / name).hexdigest() for name in FILES}
+        sums = {name: file_sha256(tmp / name).hexdigest() for name in FILES}
         (tmp / ENTRY).write_text(json.dumps({"key": key, "config": config, "sha256": sums}, indent=1) + "\n")
         try:
             os.rename(tmp, entry)
