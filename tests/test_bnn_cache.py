@@ -97,3 +97,22 @@ def test_default_folder_follows_xdg_cache_home(tmp_path, data, tiny_bnn, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     path, _ = bnn_cache.cached_bnn(data, CONFIG, Trainer(tiny_bnn))
     assert path.parent.parent == tmp_path / "xdg" / "mcuforge" / "bnn"
+
+
+def test_unwritable_cache_folder_trains_in_the_work_folder(tmp_path, data, tiny_bnn, monkeypatch):
+    """XDG_CACHE_HOME names a regular file, so making the cache folder fails (NotADirectoryError) even
+    for root, who writes into a chmod 0555 folder regardless (the suite runs as root here)."""
+    xdg = tmp_path / "a-file"
+    xdg.write_text("not a folder\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    train, messages = Trainer(tiny_bnn), []
+    path, hit = bnn_cache.cached_bnn(data, CONFIG, train, fallback=tmp_path / "work" / "bnn.keras",
+                                     say=messages.append)
+    assert (path, hit, train.calls) == (tmp_path / "work" / "bnn.keras", False, 1)
+    assert load_bnn(path)[1]["extra"] == {"test_accuracy": 0.5}
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith(f"cannot write the BNN cache in {xdg / 'mcuforge' / 'bnn'} (")
+    assert messages[0].endswith(f"training in {tmp_path / 'work'} without the cache")
+    assert xdg.read_text() == "not a folder\n"  # the user's file is untouched
+    with pytest.raises(OSError):  # no fallback given: the caller sees why
+        bnn_cache.cached_bnn(data, CONFIG, train)

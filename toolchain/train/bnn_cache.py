@@ -67,11 +67,13 @@ def entry_ok(entry: Path) -> bool:
         return False
 
 
-def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=None,
+def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=None, fallback=None,
                say: Callable[[str], None] = lambda msg: None) -> tuple[Path, bool]:
     """The cached BNN for ``data_dir`` and ``config`` -> (path of its .keras, True if it was in the
     cache). On a miss (or a damaged entry) ``train(path)`` writes the .keras and its .json at
-    ``path``; the entry is sealed and moved into place only once both are complete."""
+    ``path``; the entry is sealed and moved into place only once both are complete. When the cache
+    folder cannot be made (read-only, or under a file) the BNN is trained at ``fallback`` instead,
+    outside the cache (without a ``fallback``, the OSError is raised)."""
     base = Path(root) if root is not None else cache_dir() / "bnn"
     key = cache_key(data_dir, config)
     entry = base / key
@@ -83,7 +85,17 @@ def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=No
         shutil.rmtree(entry, ignore_errors=True)
     tmp = base / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as err:
+        if fallback is None:
+            raise
+        fallback = Path(fallback)
+        say(f"cannot write the BNN cache in {base} ({err.strerror or err}): training in {fallback.parent} "
+            "without the cache")
+        fallback.parent.mkdir(parents=True, exist_ok=True)
+        train(fallback)
+        return fallback, False
     try:
         train(tmp / MODEL)
         sums = {name: file_sha256(tmp / name).hexdigest() for name in FILES}
