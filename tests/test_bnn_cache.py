@@ -3,6 +3,8 @@ trains another, and a damaged or half-written entry is found and trained again."
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +64,38 @@ def test_other_data_config_or_code_is_a_miss(tmp_path, data, tiny_bnn, monkeypat
     monkeypatch.setattr(bnn_cache, "code_hash", lambda: "edited training code")
     fourth, hit = bnn_cache.cached_bnn(data, CONFIG, train, root=tmp_path / "cache")
     assert not hit and fourth not in (first, second, third) and train.calls == 4
+
+
+def test_every_training_and_data_module_is_in_the_key(tmp_path, data, monkeypatch):
+    """Edit, add or rename any .py file under train/ or data/ (of a copy of the tree) and the key changes;
+    bytecode and other packages do not count."""
+    root = tmp_path / "toolchain"
+    for pkg in bnn_cache.TRAINING_CODE:
+        shutil.copytree(Path(bnn_cache.__file__).parent.parent / pkg, root / pkg,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(bnn_cache, "_ROOT", root)
+    key = bnn_cache.cache_key(data, CONFIG)
+    modules = sorted(root.rglob("*.py"))
+    assert {p.parent.name for p in modules} == {"train", "data"} and len(modules) > 20
+    keys = {key}
+    for p in modules:
+        text = p.read_bytes()
+        p.write_bytes(text + b"# edited\n")
+        keys.add(bnn_cache.cache_key(data, CONFIG))
+        p.write_bytes(text)
+    assert len(keys) == len(modules) + 1 and bnn_cache.cache_key(data, CONFIG) == key
+    (root / "train" / "new_layer.py").write_text("X = 1\n")
+    keys.add(bnn_cache.cache_key(data, CONFIG))
+    (root / "train" / "new_layer.py").rename(root / "data" / "new_layer.py")  # same bytes, other path
+    keys.add(bnn_cache.cache_key(data, CONFIG))
+    assert len(keys) == len(modules) + 3
+    (root / "data" / "new_layer.py").unlink()
+    (root / "train" / "__pycache__").mkdir()
+    (root / "train" / "__pycache__" / "bnn.cpython-311.pyc").write_bytes(b"bytecode")
+    (root / "data" / "notes.txt").write_text("not code\n")
+    (root / "ops").mkdir()
+    (root / "ops" / "conv.py").write_text("# not training code\n")
+    assert bnn_cache.cache_key(data, CONFIG) == key
 
 
 @pytest.mark.parametrize("damage", ["truncated model", "edited metadata", "no entry file", "bad entry file"])

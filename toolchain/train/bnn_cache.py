@@ -2,8 +2,8 @@
 second ``mcuforge demo`` does not spend half an hour pretraining the same network again.
 
 An entry is keyed by the dataset's content (every file's path and bytes), the training config
-and the source of the code that trains it (``TRAINING_CODE``) with the Keras and TensorFlow
-versions: any change trains a new one. An entry is a folder ``bnn/<key>/`` holding
+and the source of the code that trains it (every module under ``TRAINING_CODE``) with the Keras
+and TensorFlow versions: any change trains a new one. An entry is a folder ``bnn/<key>/`` holding
 ``bnn.keras``, its ``bnn.json`` and ``entry.json`` (the key, the config and both files' SHA-256),
 written under a temporary name and renamed when complete. An entry whose ``entry.json`` is
 missing, unreadable or does not match its files (a killed run, a disk error) is removed and
@@ -26,10 +26,9 @@ ENTRY = "entry.json"
 MODEL = "bnn.keras"
 FILES = (MODEL, "bnn.json")
 _ROOT = Path(__file__).resolve().parent.parent
-# The modules whose code decides the trained weights: the network, its training, the data it reads.
-TRAINING_CODE = ("train/__init__.py", "train/bnn.py", "train/bnn_layers.py", "train/train.py",
-                 "train/sidecar.py", "data/features.py", "data/speech_commands.py", "data/splits.py",
-                 "data/wav.py")
+# The packages whose code decides the trained weights (the network, its training, the data it reads):
+# every .py file in them is hashed, so a new module cannot be left out of the key.
+TRAINING_CODE = ("train/", "data/")
 
 
 def dataset_hash(data_dir) -> str:
@@ -40,11 +39,14 @@ def dataset_hash(data_dir) -> str:
     return tree_sha256(root)
 
 
+def _not_training_code(rel: str) -> bool:
+    return not (rel.startswith(TRAINING_CODE) and rel.endswith(".py"))
+
+
 def code_hash() -> str:
-    """SHA-256 of the training code (``TRAINING_CODE``) and the Keras/TensorFlow versions."""
-    h = hashlib.sha256()
-    for rel in TRAINING_CODE:
-        h.update(rel.encode() + b"\0" + (_ROOT / rel).read_bytes() + b"\0")
+    """SHA-256 of the training code (every .py file under ``TRAINING_CODE``, with its path) and the
+    Keras/TensorFlow versions."""
+    h = hashlib.sha256(tree_sha256(_ROOT, skip=_not_training_code).encode())
     for dist in ("keras", "tensorflow-cpu", "tensorflow"):
         try:
             h.update(f"{dist}={metadata.version(dist)}\0".encode())
