@@ -3,6 +3,8 @@ trains another, and a damaged or half-written entry is found and trained again."
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +66,38 @@ def test_other_data_config_or_code_is_a_miss(tmp_path, data, tiny_bnn, monkeypat
     assert not hit and fourth not in (first, second, third) and train.calls == 4
 
 
+def test_every_training_and_data_module_is_in_the_key(tmp_path, data, monkeypatch):
+    """Edit, add or rename any .py file under train/ or data/ (of a copy of the tree) and the key changes;
+    bytecode and other packages do not count."""
+    root = tmp_path / "toolchain"
+    for pkg in bnn_cache.TRAINING_CODE:
+        shutil.copytree(Path(bnn_cache.__file__).parent.parent / pkg, root / pkg,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(bnn_cache, "_ROOT", root)
+    key = bnn_cache.cache_key(data, CONFIG)
+    modules = sorted(root.rglob("*.py"))
+    assert {p.parent.name for p in modules} == {"train", "data"} and len(modules) > 20
+    keys = {key}
+    for p in modules:
+        text = p.read_bytes()
+        p.write_bytes(text + b"# edited\n")
+        keys.add(bnn_cache.cache_key(data, CONFIG))
+        p.write_bytes(text)
+    assert len(keys) == len(modules) + 1 and bnn_cache.cache_key(data, CONFIG) == key
+    (root / "train" / "new_layer.py").write_text("X = 1\n")
+    keys.add(bnn_cache.cache_key(data, CONFIG))
+    (root / "train" / "new_layer.py").rename(root / "data" / "new_layer.py")  # same bytes, other path
+    keys.add(bnn_cache.cache_key(data, CONFIG))
+    assert len(keys) == len(modules) + 3
+    (root / "data" / "new_layer.py").unlink()
+    (root / "train" / "__pycache__").mkdir()
+    (root / "train" / "__pycache__" / "bnn.cpython-311.pyc").write_bytes(b"bytecode")
+    (root / "data" / "notes.txt").write_text("not code\n")
+    (root / "ops").mkdir()
+    (root / "ops" / "conv.py").write_text("# not training code\n")
+    assert bnn_cache.cache_key(data, CONFIG) == key
+
+
 @pytest.mark.parametrize("damage", ["truncated model", "edited metadata", "no entry file", "bad entry file"])
 def test_damaged_entry_is_trained_again(tmp_path, data, tiny_bnn, damage):
     train = Trainer(tiny_bnn)
@@ -97,3 +131,22 @@ def test_default_folder_follows_xdg_cache_home(tmp_path, data, tiny_bnn, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     path, _ = bnn_cache.cached_bnn(data, CONFIG, Trainer(tiny_bnn))
     assert path.parent.parent == tmp_path / "xdg" / "mcuforge" / "bnn"
+
+
+def test_unwritable_cache_folder_trains_in_the_work_folder(tmp_path, data, tiny_bnn, monkeypatch):
+    """XDG_CACHE_HOME names a regular file, so making the cache folder fails (NotADirectoryError) even
+    for root, who writes into a chmod 0555 folder regardless (the suite runs as root here)."""
+    xdg = tmp_path / "a-file"
+    xdg.write_text("not a folder\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    train, messages = Trainer(tiny_bnn), []
+    path, hit = bnn_cache.cached_bnn(data, CONFIG, train, fallback=tmp_path / "work" / "bnn.keras",
+                                     say=messages.append)
+    assert (path, hit, train.calls) == (tmp_path / "work" / "bnn.keras", False, 1)
+    assert load_bnn(path)[1]["extra"] == {"test_accuracy": 0.5}
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith(f"cannot write the BNN cache in {xdg / 'mcuforge' / 'bnn'} (")
+    assert messages[0].endswith(f"training in {tmp_path / 'work'} without the cache")
+    assert xdg.read_text() == "not a folder\n"  # the user's file is untouched
+    with pytest.raises(OSError):  # no fallback given: the caller sees why
+        bnn_cache.cached_bnn(data, CONFIG, train)

@@ -178,7 +178,7 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
             from .train.bnn_cache import cached_bnn
 
             config = dict(labels=list(BASE_LABELS), epochs=epochs, float_epochs=float_epochs, seed=seed)
-            model_path, _hit = cached_bnn(data_dir, config, pretrain, say=_say)
+            model_path, _hit = cached_bnn(data_dir, config, pretrain, fallback=work / "bnn.keras", say=_say)
         else:
             model_path = work / "bnn.keras"
             pretrain(model_path)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import __version__
 from ..graph.ir import Graph
+from ..treehash import tree_sha256
 
 MANIFEST = "mcuforge.json"
 UNHASHED_DIRS = ("build/", ".pio/")  # build outputs inside a project: never part of the firmware hash
@@ -25,12 +26,7 @@ def tensor_info(graph: Graph, name: str) -> dict:
 
 def hash_tree(root: Path, skip: set[str]) -> str:
     """Hash of every file under ``root`` (paths and bytes) but ``skip`` and build outputs."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and rel not in skip and not rel.startswith(UNHASHED_DIRS):
-            h.update(rel.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    return tree_sha256(root, skip=lambda rel: rel in skip or rel.startswith(UNHASHED_DIRS))[:16]
 
 
 def model_hash(graph: Graph, model_c: str) -> str:

@@ -2,8 +2,8 @@
 second ``mcuforge demo`` does not spend half an hour pretraining the same network again.
 
 An entry is keyed by the dataset's content (every file's path and bytes), the training config
-and the source of the code that trains it (``TRAINING_CODE``) with the Keras and TensorFlow
-versions: any change trains a new one. An entry is a folder ``bnn/<key>/`` holding
+and the source of the code that trains it (every module under ``TRAINING_CODE``) with the Keras
+and TensorFlow versions: any change trains a new one. An entry is a folder ``bnn/<key>/`` holding
 ``bnn.keras``, its ``bnn.json`` and ``entry.json`` (the key, the config and both files' SHA-256),
 written under a temporary name and renamed when complete. An entry whose ``entry.json`` is
 missing, unreadable or does not match its files (a killed run, a disk error) is removed and
@@ -19,24 +19,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from ..treehash import file_sha256, tree_sha256
 from ..usercache import cache_dir
 
 ENTRY = "entry.json"
 MODEL = "bnn.keras"
 FILES = (MODEL, "bnn.json")
 _ROOT = Path(__file__).resolve().parent.parent
-# The modules whose code decides the trained weights: the network, its training, the data it reads.
-TRAINING_CODE = ("train/__init__.py", "train/bnn.py", "train/bnn_layers.py", "train/train.py",
-                 "train/sidecar.py", "data/features.py", "data/speech_commands.py", "data/splits.py",
-                 "data/wav.py")
-
-
-def _sha256_file(path: Path, h=None):
-    h = h or hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h
+# The packages whose code decides the trained weights (the network, its training, the data it reads):
+# every .py file in them is hashed, so a new module cannot be left out of the key.
+TRAINING_CODE = ("train/", "data/")
 
 
 def dataset_hash(data_dir) -> str:
@@ -44,19 +36,17 @@ def dataset_hash(data_dir) -> str:
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
-    h = hashlib.sha256()
-    for p in sorted(x for x in root.rglob("*") if x.is_file()):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0")
-        _sha256_file(p, h)
-        h.update(b"\0")
-    return h.hexdigest()
+    return tree_sha256(root)
+
+
+def _not_training_code(rel: str) -> bool:
+    return not (rel.startswith(TRAINING_CODE) and rel.endswith(".py"))
 
 
 def code_hash() -> str:
-    """SHA-256 of the training code (``TRAINING_CODE``) and the Keras/TensorFlow versions."""
-    h = hashlib.sha256()
-    for rel in TRAINING_CODE:
-        h.update(rel.encode() + b"\0" + (_ROOT / rel).read_bytes() + b"\0")
+    """SHA-256 of the training code (every .py file under ``TRAINING_CODE``, with its path) and the
+    Keras/TensorFlow versions."""
+    h = hashlib.sha256(tree_sha256(_ROOT, skip=_not_training_code).encode())
     for dist in ("keras", "tensorflow-cpu", "tensorflow"):
         try:
             h.update(f"{dist}={metadata.version(dist)}\0".encode())
@@ -74,16 +64,18 @@ def entry_ok(entry: Path) -> bool:
     """The entry is complete and its files are the ones written (hashes in entry.json)."""
     try:
         info = json.loads((entry / ENTRY).read_text())
-        return all(_sha256_file(entry / name).hexdigest() == info["sha256"][name] for name in FILES)
+        return all(file_sha256(entry / name).hexdigest() == info["sha256"][name] for name in FILES)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=None,
+def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=None, fallback=None,
                say: Callable[[str], None] = lambda msg: None) -> tuple[Path, bool]:
     """The cached BNN for ``data_dir`` and ``config`` -> (path of its .keras, True if it was in the
     cache). On a miss (or a damaged entry) ``train(path)`` writes the .keras and its .json at
-    ``path``; the entry is sealed and moved into place only once both are complete."""
+    ``path``; the entry is sealed and moved into place only once both are complete. When the cache
+    folder cannot be made (read-only, or under a file) the BNN is trained at ``fallback`` instead,
+    outside the cache (without a ``fallback``, the OSError is raised)."""
     base = Path(root) if root is not None else cache_dir() / "bnn"
     key = cache_key(data_dir, config)
     entry = base / key
@@ -95,10 +87,20 @@ def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=No
         shutil.rmtree(entry, ignore_errors=True)
     tmp = base / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as err:
+        if fallback is None:
+            raise
+        fallback = Path(fallback)
+        say(f"cannot write the BNN cache in {base} ({err.strerror or err}): training in {fallback.parent} "
+            "without the cache")
+        fallback.parent.mkdir(parents=True, exist_ok=True)
+        train(fallback)
+        return fallback, False
     try:
         train(tmp / MODEL)
-        sums = {name: _sha256_file(tmp / name).hexdigest() for name in FILES}
+        sums = {name: file_sha256(tmp / name).hexdigest() for name in FILES}
         (tmp / ENTRY).write_text(json.dumps({"key": key, "config": config, "sha256": sums}, indent=1) + "\n")
         try:
             os.rename(tmp, entry)
