@@ -10,7 +10,8 @@ EMULATED BOARD (recorded in tflm-baseline.json: its on-device arena, instruction
 reference and CMSIS-NN kernels). Results also go to the results database (kind "bench"). Then the
 binary conv against the int8 conv of the same shape, the whole BNN against the int8 DS-CNN, and,
 when 'make demo' has run, the accuracy ceiling of head-only learning on the frozen BNN embedding
-(bench/head_ceiling.py), the firmware fuzz figure: 10^7 libFuzzer executions of the link parser and
+(bench/head_ceiling.py) and, when 'python -m bench.bnn_levers' has trained them, the pretraining
+levers' probe bounds (bench/bnn_levers.py), the firmware fuzz figure: 10^7 libFuzzer executions of the link parser and
 handlers (bench/fuzz_firmware.py), and the serial link under faults (bench/link_faults.py: faults
 injected, recovered, results lost), and a fleet of 1, 2 and 4 emulated boards (bench/fleet.py).
 Per layer, the two shared bench models against TFLM's recorded
@@ -165,6 +166,10 @@ def main(argv=None) -> int:
         from bench import head_ceiling
 
         head_ceiling.print_report(demo)
+    if "ceiling" not in skip and Path("build/levers").is_dir():  # 'python -m bench.bnn_levers' trained them (~1 h each)
+        from bench import bnn_levers
+
+        bnn_levers.main(["--table", "--work", "build/levers"])
     if "fuzz" not in skip:
         from bench import fuzz_firmware
 
