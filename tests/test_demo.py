@@ -35,8 +35,9 @@ def test_demo_board_accuracy_equals_host_int8_accuracy(tmp_path):
 @pytest.mark.qemu
 @pytest.mark.slow
 def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
-    """The learning part, tiny: one BNN epoch, two rules, a few clips. The first session streams audio
-    through the board's front end and backbone; the others replay the embeddings the board computed."""
+    """The learning part, tiny: one BNN epoch, two rules, a few clips. The clips are streamed once through
+    the board's front end and backbone (without -icount); every session replays the embeddings the board
+    computed, its update counts emulated instructions (-icount)."""
     out = tmp_path / "demo.json"
     proc = subprocess.run(
         [sys.executable, "-m", "mcuforge", "demo", "--part", "learn", "--workdir", tmp_path / "w", "--voices", "6",
@@ -48,13 +49,13 @@ def test_demo_learning_part_runs_every_scenario_on_the_board(tmp_path):
     sessions = r["sessions"]
     assert [(s["scenario"], s["rule"]) for s in sessions] == [
         ("4 new", "tinyol"), ("4 new", "cwr"), ("1 new", "tinyol"), ("1 new", "cwr")]
-    assert sessions[0]["stream"] == "audio"
-    assert all(s["stream"] == "replayed board embeddings" for s in sessions[1:])
+    assert all(s["stream"] == "replayed board embeddings" and s["cycles_kind"] == "emulated-instructions"
+               for s in sessions)
     assert sessions[0]["new_classes"] == ["zero", "one", "two", "three"] and sessions[2]["new_classes"] == ["zero"]
     for s in sessions:
         assert s["update_cycles"] > 0 and s["head_bytes"] > 0
     # every session's accuracies are its final board head's on the held-out embeddings the board computed
-    # (the replays hold the first session's), recomputed on the host from the results DB
+    # (the same streamed ones for every session), recomputed on the host from the results DB
     from mcuforge.learning.keywords import load_learn_data
     from mcuforge.results.store import ResultsStore
     from mcuforge.train.bnn import BASE_LABELS

@@ -7,8 +7,9 @@ must be equal.
 
 Part 2 (on-device continual learning, ``demo_learn``): pretrains a binary neural network on the 12 base
 classes, flashes it with the audio front end and a trainable head, and teaches the board 1 and then 4 new
-keywords with each of the seven learning rules, streaming raw audio over the serial link; compares the
-best rule with the paper's numbers (Vu et al. 2025, ``paper_comparison``).
+keywords with each of the seven learning rules: raw audio streamed over the serial link once (the
+board's embeddings), replayed to every rule's session; compares the best rule with the paper's numbers
+(Vu et al. 2025, ``paper_comparison``).
 """
 from __future__ import annotations
 
@@ -149,13 +150,15 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True) -> dict:
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 1) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
     schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
-    again in WORKDIR without reading or writing the cache. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    again in WORKDIR without reading or writing the cache. The clips are streamed through
+    ``stream_boards`` emulated boards in parallel. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
     from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
+    from .learning.embed import board_embeddings
     from .learning.keywords import learn, load_learn_data, prepare_firmware
 
     work = Path(workdir)
@@ -185,26 +188,28 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
         pre = dict(read_bnn_metadata(model_path).get("extra", {}))
     _say(f"generate and build the learning firmware for {board} (BNN backbone + audio front end + head)")
     project = prepare_firmware(model_path, board, work / "bnn-firmware")
-    sessions = []
     # One stream for every session: the 4-new scenario's clips; the 1-new scenario keeps its first new
-    # keyword. The first session streams raw audio (front end + backbone run on the board per clip) and
-    # captures the embeddings the board computed; the others replay them (SET_EMBEDDING), so all rules
-    # learn from the same board-computed stream and each head is trained and evaluated on the board.
+    # keyword. Every clip goes through the board's front end and backbone once, in a pass that reports no
+    # counts (no -icount, the clips spread over ``stream_boards`` emulated boards: learning.embed); every
+    # rule session then replays the embeddings the board computed (SET_EMBEDDING) under -icount, so all
+    # rules learn from the same board-computed stream and each head is trained and evaluated on the board.
     all_new = max((tuple(n) for _, n in scenarios), key=len)
     full = load_learn_data(data_dir, list(BASE_LABELS), list(all_new), train_new, train_old, eval_per_class, seed)
-    capture: dict = {}
+    n_train = len(full.train_labels)
+    _say(f"stream {n_train} training and {len(full.eval_labels)} held-out clips through the board's front end "
+         f"and backbone ({stream_boards} emulated board{'s' if stream_boards > 1 else ''}, no instruction counts)")
+    emb = board_embeddings(model_path, project, np.concatenate([full.train_clips, full.eval_clips]),
+                           boards=stream_boards, progress=progress)
+    sessions = []
     for scenario, new in sorted(scenarios, key=lambda s: -len(s[1])):
         data = full.first_new(len(new))
         keep_tr = full.train_labels < data.pretrained + len(new)
         keep_te = full.eval_labels < data.pretrained + len(new)
         for rule in rules:
-            replay = "train" in capture
-            _say(f"{scenario}: teach the board {', '.join(new)} with {rule}"
-                 + (" (replaying the board's embeddings)" if replay else " (streaming audio)"))
+            _say(f"{scenario}: teach the board {', '.join(new)} with {rule} (replaying the board's embeddings)")
             s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
-                      data=data, progress=progress, capture=None if replay else capture,
-                      train_embeddings=capture["train"][keep_tr] if replay else None,
-                      embeddings=capture["eval"][keep_te] if replay else None)
+                      data=data, progress=progress, train_embeddings=emb[:n_train][keep_tr],
+                      embeddings=emb[n_train:][keep_te])
             s["scenario"] = scenario
             sessions.append(s)
     return dict(pretrain=pre, model=str(model_path), board=board, sessions=sessions,

@@ -12,9 +12,9 @@ with an item, ``runner`` drives the boards (restarting or dropping one that dies
 from __future__ import annotations
 
 from .boards import FleetBoard, check_fleet, emulated_boards, real_boards
-from .jobs import BenchJob, ProfileJob, ValidateJob
+from .jobs import BenchJob, EmbedJob, ProfileJob, ValidateJob
 from .queue import WorkQueue
 from .runner import FleetError, FleetResult, run_fleet
 
-__all__ = ["BenchJob", "FleetBoard", "FleetError", "FleetResult", "ProfileJob", "ValidateJob", "WorkQueue",
+__all__ = ["BenchJob", "EmbedJob", "FleetBoard", "FleetError", "FleetResult", "ProfileJob", "ValidateJob", "WorkQueue",
            "check_fleet", "emulated_boards", "real_boards", "run_fleet"]

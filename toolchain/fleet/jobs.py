@@ -2,7 +2,9 @@
 
 - ``ValidateJob``: samples (each compared with the host reference, bit-exact for int8);
 - ``ProfileJob``: profiled invocations (per-layer counts, medians per board and over the fleet);
-- ``BenchJob``: models (each built, flashed and validated on a few samples, with its counts and bytes).
+- ``BenchJob``: models (each built, flashed and validated on a few samples, with its counts and bytes);
+- ``EmbedJob``: raw audio clips through a BNN keyword spotter's front end and backbone (each clip's
+  embedding, the input of later learning sessions; run without a results store).
 
 A job builds its firmware on the host before any board starts (``prepare``: once per model and
 board name, whatever the number of boards); a board's thread talks to its board (``run_item``, the
@@ -221,3 +223,29 @@ class BenchJob:
         return dict(models=len(results), samples=sum(r["samples"] for r in results),
                     mismatches=sum(r["mismatches"] for r in results),
                     max_abs_diff=max((r["max_abs_diff"] for r in results), default=0.0))
+
+
+class EmbedJob(_OneModelJob):
+    """Clips of int16 audio streamed to the learning firmware in ``project``: the board's front end
+    fills the model input, INVOKE runs the backbone, output 0 is the clip's embedding. Nothing is
+    recorded here: the learning sessions that replay the embeddings store what they use."""
+
+    kind = "embed"
+
+    def __init__(self, model, clips: np.ndarray, project):
+        super().__init__(model, project)
+        from ..frontend.client import send_clip
+        from ..learning.session import clip_source
+
+        self._source = clip_source(clips, send_clip)
+        self.items = list(range(len(clips)))
+
+    def run_item(self, target, index: int) -> dict:
+        self._source(target.link, index)
+        return dict(index=index, embedding=np.frombuffer(target.link.read_output(0), "<f4").copy())
+
+    def record(self, run, index: int, result: dict) -> None:
+        raise NotImplementedError("an embed fleet runs without a results store")
+
+    def summarize(self, results: list[dict]) -> dict:
+        return dict(clips=len(results))

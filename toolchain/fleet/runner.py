@@ -109,7 +109,8 @@ class _Board(threading.Thread):
         if s.target is not None and self._firmware is firmware:
             return s.target
         self._close()
-        s.target = flash_target(firmware.project, firmware.build, method=f.method, port=s.board.port)
+        s.target = flash_target(firmware.project, firmware.build, method=f.method, port=s.board.port,
+                                flash_options=f.flash_options)
         self._firmware = firmware
         if f.timeout is not None:  # a hung board is noticed within this, not the link's 120 s
             s.target.link.timeout = min(s.target.link.timeout, f.timeout)
@@ -125,8 +126,9 @@ class _Board(threading.Thread):
 
 
 class _Fleet:
-    def __init__(self, job, queue, store, method, restarts, timeout, on_done, bar):
+    def __init__(self, job, queue, store, method, restarts, timeout, on_done, bar, flash_options=None):
         self.job, self.queue, self.store, self.method = job, queue, store, method
+        self.flash_options = flash_options
         self.restarts, self.timeout, self.on_done, self.bar = restarts, timeout, on_done, bar
         self.stopping = False
         self._lock = threading.Lock()
@@ -144,13 +146,14 @@ class _Fleet:
 
 def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method: str | None = None,
               restarts: int = 1, max_attempts: int = 3, timeout: float | None = None, progress: bool = False,
-              on_done=None, step=lambda msg: None) -> FleetResult:
+              on_done=None, step=lambda msg: None, flash_options: dict | None = None) -> FleetResult:
     """Run ``job`` (``mcuforge.fleet.jobs``) on ``boards`` in parallel and return what each measured.
 
     ``restarts``: how often a failing board is started again before it is dropped; ``max_attempts``:
     how many failures an item may cause before it is set aside as failed; ``timeout``: seconds a
     board may take to answer (a hung board fails its item after it). ``on_done(board, item,
     target)`` is called in the board's thread after each item (tests kill a board from it).
+    ``flash_options`` go to each board's flash backend (e.g. ``icount=False`` for QEMU).
     Raises FleetError if work is left and every board was dropped (what was measured is stored)."""
     from tqdm import tqdm
 
@@ -174,7 +177,7 @@ def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method
                                            instance=s.board.instance, **job.identity(s.board.board))
         bar = tqdm(total=len(job.items), desc=f"fleet {job.kind}", unit="item", disable=not progress,
                    file=sys.stderr)
-        fleet = _Fleet(job, queue, store, method, restarts, timeout, on_done, bar)
+        fleet = _Fleet(job, queue, store, method, restarts, timeout, on_done, bar, flash_options)
         threads = [_Board(fleet, s) for s in states]
         step(f"{len(threads)} boards")
         status = "ok"

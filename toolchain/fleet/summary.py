@@ -4,7 +4,7 @@ many boards were bit-exact, and what failed (restarts, dropped boards, items set
 from __future__ import annotations
 
 # The count each job's per-board summary reports; its spread over the boards is the fleet's.
-COUNT_KEY = {"validate": "cycles_median", "profile": "total_cycles", "bench": None}
+COUNT_KEY = {"validate": "cycles_median", "profile": "total_cycles", "bench": None, "embed": None}
 
 
 def board_summary(job, state) -> dict:
