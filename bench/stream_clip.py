@@ -1,5 +1,5 @@
 """Where one streamed keyword clip's time goes on the emulated board (issue 16 section 3):
-``python -m bench.stream_clip [--clips N]``.
+``python -m bench.stream_clip [--clips N] [--pass-clips M]``.
 
 Builds the learning firmware of a full-size BNN backbone (untrained weights: the work per clip
 does not depend on them), then streams random 1 s int16 clips through the board's front end
@@ -7,6 +7,8 @@ and backbone, with and without QEMU's -icount, and prints host wall time per pha
 AUDIO_CHUNK requests (32 KB of samples over QEMU's STM32 USART), an empty request's round
 trip, a 1000-byte PING (bytes each way), INVOKE (the backbone) and READ_OUTPUT. Wall times
 depend on the host's load; the emulated instruction counts (with -icount only) do not.
+Then the demo's streaming pass (``learning.embed.board_embeddings``: no -icount) over M clips on
+1 and on 2 emulated boards in parallel: wall seconds per clip, the embeddings equal.
 """
 from __future__ import annotations
 
@@ -59,9 +61,25 @@ def profile(project_path, icount: bool, clips: int, seed: int = 0) -> dict:
                 **{f"{k}_s": float(np.median(v)) for k, v in rows.items()}, counts=counts)
 
 
+def stream_pass(work: Path, project, clips: int, seed: int = 1) -> None:
+    from mcuforge.learning.embed import board_embeddings
+
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((clips, 16000)) * 3000).astype(np.int16)
+    got = {}
+    for boards in (1, 2):
+        t = time.perf_counter()
+        got[boards] = board_embeddings(work / "bnn.keras", project, x, boards=boards)
+        dt = time.perf_counter() - t
+        print(f"streaming pass, {clips} clips on {boards} board{'s' if boards > 1 else ''} without -icount: "
+              f"{dt:.1f} s, {dt / clips:.2f} s per clip (QEMU start and model load included)")
+    print(f"  embeddings equal on 1 and 2 boards: {np.array_equal(got[1], got[2])}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=3)
+    ap.add_argument("--pass-clips", type=int, default=16, help="clips of the streaming pass (0: skip it)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mcuforge-stream-") as tmp:
         project = build_firmware(Path(tmp))
@@ -73,6 +91,8 @@ def main(argv=None) -> None:
                   f"empty round trip {r['empty_rtt_ms']:.2f} ms), invoke {r['invoke_s']:.3f} s, read_output "
                   f"{1e3 * r['read_output_s']:.1f} ms; front end {front:,.0f}, backbone {backbone:,.0f} {unit}"
                   + ("" if icount else " (no instruction counts without -icount)"))
+        if args.pass_clips:
+            stream_pass(Path(tmp), project, args.pass_clips)
 
 
 if __name__ == "__main__":

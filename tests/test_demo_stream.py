@@ -23,8 +23,10 @@ def tiny_learning_firmware(tmp_path_factory):
 
 
 def clips(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)  # loud and quiet noise clips: embeddings that differ
-    return (rng.standard_normal((n, 16000)) * rng.uniform(300, 8000, (n, 1))).astype(np.int16)
+    """Loud and quiet noise, 0.2 s each (the board zero-pads a short clip: 6 KB a clip over the UART, not
+    32 KB), so the embeddings differ."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, 3200)) * rng.uniform(300, 8000, (n, 1))).astype(np.int16)
 
 
 def icount_embeddings(project, x: np.ndarray) -> np.ndarray:
@@ -56,3 +58,28 @@ def test_streaming_without_icount_gives_the_boards_embeddings_in_clip_order(tiny
     assert units == ["systick-ticks"] * len(x)  # no -icount: its counts are no instruction counts
     np.testing.assert_array_equal(got, icount_embeddings(project, x))
     assert got.dtype == np.float32 and len({r.tobytes() for r in got}) == len(x)  # one per clip, all different
+
+
+@pytest.mark.qemu
+def test_two_boards_stream_in_parallel_and_a_killed_one_loses_no_clip(tiny_learning_firmware):
+    """Board 0's QEMU is killed after its first clip: the clip it holds next goes back to the queue and is
+    done again; every clip is done once, and the embeddings come back in clip order, as one board gives them."""
+    import os
+    import signal
+
+    from mcuforge.learning.embed import board_embeddings
+
+    model, project = tiny_learning_firmware
+    x = clips(6, seed=1)
+    done, killed = [], []
+
+    def kill_board_0(board, item, target):
+        done.append((board.index, item))
+        if board.index == 0 and not killed:
+            killed.append(target.session.proc)
+            os.kill(target.session.proc.pid, signal.SIGKILL)
+
+    got = board_embeddings(model, project, x, boards=2, on_done=kill_board_0)
+    assert killed and killed[0].wait(5) == -signal.SIGKILL
+    assert sorted(i for _, i in done) == list(range(len(x))) and {b for b, _ in done} == {0, 1}
+    np.testing.assert_array_equal(got, icount_embeddings(project, x))

@@ -150,12 +150,12 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 1) -> dict:
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 2) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
     schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
     again in WORKDIR without reading or writing the cache. The clips are streamed through
-    ``stream_boards`` emulated boards in parallel. Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    ``stream_boards`` emulated boards in parallel (2: one per core here). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
     from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
     from .learning.embed import board_embeddings

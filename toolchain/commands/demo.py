@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-bnn-cache", action="store_true",
                    help="learn part: pretrain the BNN again in WORKDIR instead of taking it from the user's cache folder "
                         "($XDG_CACHE_HOME/mcuforge/bnn, keyed by the dataset, the schedule and the training code)")
+    p.add_argument("--stream-boards", type=_common.positive_int, default=2,
+                   help="learn part: emulated boards that stream the clips through the front end and backbone in "
+                        "parallel, without -icount (default 2)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=int, default=40, help="learn part: training clips per new keyword (default 40)")
     p.add_argument("--train-old", type=int, default=6,
@@ -159,7 +162,7 @@ def run(args) -> int:
                         store=store, train_new=args.train_new, train_old=args.train_old,
                         eval_per_class=args.eval_per_class, bnn=args.bnn,
                         float_epochs=args.bnn_float_epochs, use_cache=not args.no_bnn_cache,
-                        progress=_common.progress())
+                        stream_boards=args.stream_boards, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     if args.part in ("all", "rnn"):
