@@ -15,9 +15,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # one test worker more than cores: much of the suite waits on QEMU's UARTs (2 cores: 17:47 with 3, 21:35 with 2)
 JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
-.PHONY: demo test bench setup apt venv clean help
+.PHONY: demo demo-full test bench setup apt venv clean help
 help:
-	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, on-device learning with a BNN, EMI-RNN vs LSTM"
+	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, on-device learning with a BNN, EMI-RNN vs LSTM (every part smaller: under 20 min)"
+	@echo "make demo-full - the same at full size (about 70 min on 2 cores)"
 	@echo "make test   - the whole suite (runs firmware on QEMU)"
 	@echo "make bench  - benchmarks (MACs/cycle, arena vs TFLM, flash)"
 
@@ -40,6 +41,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/mcuforge demo
+
+demo-full: setup
+	$(VENV)/bin/mcuforge demo --full
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) --timeout 900 -q -ra --durations=40 -m 'not slow'  # slow: pytest -m slow

@@ -90,3 +90,23 @@ def test_paper_comparison_names_the_best_rule_and_the_gap():
     assert "4 new: best all 53.5% (lwf); paper 86%: missed by 32.5 points" in lines
     assert "4 new: best old 62.3% (lwf); paper 82%: missed by 19.7 points" in lines
     assert paper_comparison([]) == []
+
+
+def test_demo_runs_small_by_default_and_full_size_with_full_each_option_overriding_either():
+    from mcuforge.cli import build_parser
+    from mcuforge.commands.demo import demo_size
+    from mcuforge.demo import SIZES
+    from mcuforge.train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+
+    parse = build_parser().parse_args
+    assert demo_size(parse(["demo"])) == SIZES["quick"]
+    assert demo_size(parse(["demo", "--full"])) == SIZES["full"]
+    full = SIZES["full"]  # the full-size protocol: what the demo ran before it had a quick size
+    assert (full.bnn_epochs, full.bnn_float_epochs, full.train_new, full.train_old, full.eval_per_class) == (
+        BNN_EPOCHS, BNN_FLOAT_EPOCHS, 40, 6, 25)
+    quick = SIZES["quick"]
+    assert quick.bnn_epochs + quick.bnn_float_epochs < full.bnn_epochs + full.bnn_float_epochs
+    assert quick.workdir != full.workdir  # their datasets differ: one folder each
+    mixed = demo_size(parse(["demo", "--full", "--bnn-epochs", "3", "--workdir", "w"]))
+    assert mixed.bnn_epochs == 3 and mixed.workdir == "w" and mixed.eval_per_class == full.eval_per_class
+    assert demo_size(parse(["demo", "--eval-per-class", "2"])).train_new == quick.train_new

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,34 @@ import numpy as np
 from .boards import DEFAULT_BOARD
 from .learning.rules import RULES
 from .train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How much the demo does. ``SIZES["quick"]`` is ``make demo``'s (a cold fresh clone within 20 minutes
+    on 2 cores: every part, smaller); ``SIZES["full"]`` the full-size protocol (``mcuforge demo --full``)."""
+
+    clips_per_voice: int  # dataset: takes of each keyword per voice
+    epochs: int  # DS-CNN training epochs
+    test_samples: int | None  # int8 part: held-out clips on the board (None: the whole test split)
+    bnn_epochs: int  # BNN pretraining: binary epochs ...
+    bnn_float_epochs: int  # ... after these full-precision ones
+    train_new: int  # learn part: training clips per new keyword
+    train_old: int  # learn part: clips per old class mixed into the stream
+    eval_per_class: int  # learn part: held-out clips per class
+    eval_every: int | None  # learn part: evaluate the head every N steps (None: before and after the stream)
+    rnn_epochs: int  # EMI-RNN part: epochs per MI-RNN round
+    rnn_samples: int  # EMI-RNN part: test clips per board (the Uno: a fifth, at least 2)
+    workdir: str  # where its data, models and firmware go (each size its own: the dataset differs)
+
+
+SIZES = {
+    "quick": DemoSize(clips_per_voice=1, epochs=10, test_samples=None, bnn_epochs=8, bnn_float_epochs=4,
+                      train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=1, rnn_samples=20,
+                      workdir="build/demo"),
+    "full": DemoSize(clips_per_voice=2, epochs=20, test_samples=None, bnn_epochs=BNN_EPOCHS,
+                     bnn_float_epochs=BNN_FLOAT_EPOCHS, train_new=40, train_old=6, eval_per_class=25, eval_every=40, rnn_epochs=2,
+                     rnn_samples=40, workdir="build/demo-full"),
+}
 
 # Vu et al. 2025, best rule, as stated in the paper's abstract.
 PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
@@ -150,12 +179,14 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 2) -> dict:
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 2,
+               eval_every: int | None = 40) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
     schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
     again in WORKDIR without reading or writing the cache. The clips are streamed through
-    ``stream_boards`` emulated boards in parallel (2: one per core here). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    ``stream_boards`` emulated boards in parallel (2: one per core here); each head is evaluated every
+    ``eval_every`` steps (None: before and after the stream). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
     from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
     from .learning.embed import board_embeddings
@@ -208,7 +239,8 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
         for rule in rules:
             _say(f"{scenario}: teach the board {', '.join(new)} with {rule} (replaying the board's embeddings)")
             s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
-                      data=data, progress=progress, train_embeddings=emb[:n_train][keep_tr],
+                      data=data, progress=progress, eval_every=eval_every or len(data.train_labels),
+                      train_embeddings=emb[:n_train][keep_tr],
                       embeddings=emb[n_train:][keep_te])
             s["scenario"] = scenario
             sessions.append(s)

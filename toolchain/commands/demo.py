@@ -7,25 +7,41 @@ must be equal.
 
 Part 2 (on-device continual learning): pretrains a binary neural network on the 12 base classes, flashes
 it with the audio front end and a trainable head, and teaches the board 1 and then 4 new keywords with
-each of the seven learning rules, streaming raw audio over the serial link; prints the table next to the
-paper's numbers (Vu et al. 2025).
+each of the seven learning rules (raw audio streamed over the serial link once, on 2 emulated boards in
+parallel; every rule's session replays the board's embeddings); prints the table next to the paper's
+numbers (Vu et al. 2025).
 
 Part 3 (EMI-RNN, ``--part rnn``): trains the LSTM baseline and an EMI-FastGRNN on the keyword frames,
 runs both on the netduinoplus2 and the Uno (every test clip as the host's twin decides it) and prints
 accuracy, counts and ms per prediction (emulated/simulated), savings against the LSTM and bytes next to
 the papers' numbers (Dennis et al. 2018, Kusupati et al. 2018).
+
+Sizes: by default every part runs smaller (a smaller dataset, fewer epochs and clips: a cold fresh clone
+in under 20 minutes on 2 cores, accuracies below the full protocol's); --full runs the full-size protocol.
 """
 from __future__ import annotations
 
 import sys
 
 from ..boards import load_board
-from ..demo import PAPER, check_rules, demo, demo_learn, ensure_dataset
+from ..demo import PAPER, SIZES, DemoSize, check_rules, demo, demo_learn, ensure_dataset
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
 from ..learning.rules import RULES
 from ..rnn.demo import BOARDS as RNN_BOARDS, demo_rnn
-from ..train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 from . import _common
+
+
+def _sizes(field: str) -> str:
+    """An option's two defaults for its help: 'default Q; --full: F'."""
+    quick, full = (getattr(SIZES[k], field) for k in ("quick", "full"))
+    return f"default {quick}" + ("" if quick == full else f"; --full: {full}")
+
+
+def demo_size(args) -> DemoSize:
+    """The size the options ask for: QUICK or FULL (--full), each option given overriding it."""
+    base = SIZES["full" if args.full else "quick"]
+    return DemoSize(**{f: getattr(base, f) if getattr(args, f, None) is None else getattr(args, f)
+                       for f in DemoSize.__dataclass_fields__})
 
 
 def add_parser(sub) -> None:
@@ -33,21 +49,28 @@ def add_parser(sub) -> None:
                        description=_common.doc(__doc__), formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     _common.add_board(p)
     p.add_argument("--data", default=None, help="dataset folder (Speech Commands layout); built offline if missing")
-    p.add_argument("--workdir", default="build/demo", help="where data, model and firmware go (default build/demo)")
-    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
-    p.add_argument("--clips-per-voice", type=int, default=2, help="dataset size knob when building it (default 2)")
+    p.add_argument("--full", action="store_true",
+                   help="the full-size protocol (over an hour on 2 cores, cold); without it every part runs "
+                        "smaller, for a cold fresh clone in under 20 minutes. The size options below give both "
+                        "defaults ('default QUICK; --full: FULL'); one given overrides either")
+    p.add_argument("--workdir", default=None,
+                   help=f"where data, model and firmware go ({_sizes('workdir')})")
+    p.add_argument("--epochs", type=_common.positive_int, default=None, help=f"DS-CNN training epochs ({_sizes('epochs')})")
+    p.add_argument("--clips-per-voice", type=_common.positive_int, default=None,
+                   help=f"dataset size knob when building it ({_sizes('clips_per_voice')})")
     p.add_argument("--voices", type=int, default=None, help="dataset: N voices drawn (seeded) from all (default: all)")
-    p.add_argument("--test-samples", type=_common.positive_int, default=None, help="run only the first N test clips on the board")
+    p.add_argument("--test-samples", type=_common.positive_int, default=None,
+                   help="int8 part: run only the first N test clips on the board (default: all)")
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
     p.add_argument("--part", choices=("int8", "learn", "rnn", "all"), default="all",
                    help="int8 = the DS-CNN part, learn = the BNN continual-learning part, rnn = the EMI-RNN part, "
                         "all = the three (default)")
-    p.add_argument("--bnn-epochs", type=int, default=BNN_EPOCHS,
-                   help=f"BNN pretraining: binary epochs (default {BNN_EPOCHS})")
-    p.add_argument("--bnn-float-epochs", type=int, default=BNN_FLOAT_EPOCHS,
-                   help=f"BNN pretraining: full-precision epochs first (default {BNN_FLOAT_EPOCHS})")
+    p.add_argument("--bnn-epochs", type=_common.positive_int, default=None,
+                   help=f"BNN pretraining: binary epochs ({_sizes('bnn_epochs')})")
+    p.add_argument("--bnn-float-epochs", type=_common.natural_int, default=None,
+                   help=f"BNN pretraining: full-precision epochs first ({_sizes('bnn_float_epochs')})")
     p.add_argument("--bnn", default=None,
                    help="learn part: a BNN from 'mcuforge train bnn-kws' (or an earlier demo) instead of pretraining one")
     p.add_argument("--no-bnn-cache", action="store_true",
@@ -57,17 +80,18 @@ def add_parser(sub) -> None:
                    help="learn part: emulated boards that stream the clips through the front end and backbone in "
                         "parallel, without -icount (default 2)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
-    p.add_argument("--train-new", type=int, default=40, help="learn part: training clips per new keyword (default 40)")
-    p.add_argument("--train-old", type=int, default=6,
-                   help="learn part: clips per old class mixed into the stream (default 6)")
-    p.add_argument("--eval-per-class", type=int, default=25,
-                   help="learn part: held-out clips per class the board is evaluated on (default 25)")
-    p.add_argument("--rnn-epochs", type=_common.positive_int, default=2,
-                   help="rnn part: epochs per MI-RNN round (default 2: minutes; accuracy needs far more)")
+    p.add_argument("--train-new", type=_common.positive_int, default=None,
+                   help=f"learn part: training clips per new keyword ({_sizes('train_new')})")
+    p.add_argument("--train-old", type=_common.positive_int, default=None,
+                   help=f"learn part: clips per old class mixed into the stream ({_sizes('train_old')})")
+    p.add_argument("--eval-per-class", type=_common.positive_int, default=None,
+                   help=f"learn part: held-out clips per class the board is evaluated on ({_sizes('eval_per_class')})")
+    p.add_argument("--rnn-epochs", type=_common.positive_int, default=None,
+                   help=f"rnn part: epochs per MI-RNN round ({_sizes('rnn_epochs')}: minutes; accuracy needs far more)")
     p.add_argument("--rnn-boards", default=",".join(RNN_BOARDS),
                    help=f"rnn part: boards to run on (default {','.join(RNN_BOARDS)})")
-    p.add_argument("--rnn-samples", type=_common.positive_int, default=40,
-                   help="rnn part: test clips per board (the Uno: a fifth of them, at least 2; default 40)")
+    p.add_argument("--rnn-samples", type=_common.positive_int, default=None,
+                   help=f"rnn part: test clips per board (the Uno: a fifth of them, at least 2; {_sizes('rnn_samples')})")
     _common.add_json(p, "the demo's results")
     _common.add_db(p)
     p.set_defaults(func=run)
@@ -145,30 +169,34 @@ def run(args) -> int:
     _common.check_target(args)
     rules = check_rules([x.strip() for x in args.rules.split(",") if x.strip()])  # before hours of work
     rnn_boards = [load_board(b.strip()).name for b in args.rnn_boards.split(",") if b.strip()]
+    size = demo_size(args)
     store = _common.open_store(args)
     ok = True
-    result: dict = {}
-    data_dir = ensure_dataset(args.data, args.workdir, args.clips_per_voice, args.voices, args.seed,
+    name = "full" if args.full else "quick"
+    result: dict = dict(size=name, settings=size.__dict__)
+    print(f"mcuforge demo, {name} size" + ("" if args.full else " (every part smaller than the full-size protocol, "
+                                                                 "'mcuforge demo --full')") + f": {size}")
+    data_dir = ensure_dataset(args.data, size.workdir, size.clips_per_voice, args.voices, args.seed,
                               _common.progress())
     if args.part in ("all", "int8"):
-        r = demo(args.board, data=data_dir, workdir=args.workdir, epochs=args.epochs,
-                 clips_per_voice=args.clips_per_voice, voices=args.voices, test_samples=args.test_samples,
+        r = demo(args.board, data=data_dir, workdir=size.workdir, epochs=size.epochs,
+                 clips_per_voice=size.clips_per_voice, voices=args.voices, test_samples=size.test_samples,
                  seed=args.seed, store=store, method=args.method, port=args.port, progress=_common.progress())
         print_demo(r)
         result.update(r)
         ok = r["accuracy_board"] == r["accuracy_host"] and r["output_mismatches"] == 0
     if args.part in ("all", "learn"):
-        lr = demo_learn(args.board, data_dir, args.workdir, epochs=args.bnn_epochs, rules=rules, seed=args.seed,
-                        store=store, train_new=args.train_new, train_old=args.train_old,
-                        eval_per_class=args.eval_per_class, bnn=args.bnn,
-                        float_epochs=args.bnn_float_epochs, use_cache=not args.no_bnn_cache,
-                        stream_boards=args.stream_boards, progress=_common.progress())
+        lr = demo_learn(args.board, data_dir, size.workdir, epochs=size.bnn_epochs, rules=rules, seed=args.seed,
+                        store=store, train_new=size.train_new, train_old=size.train_old,
+                        eval_per_class=size.eval_per_class, bnn=args.bnn,
+                        float_epochs=size.bnn_float_epochs, use_cache=not args.no_bnn_cache,
+                        stream_boards=args.stream_boards, eval_every=size.eval_every, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     if args.part in ("all", "rnn"):
-        rr = demo_rnn(data_dir, args.workdir, boards=rnn_boards,
-                      epochs=args.rnn_epochs, samples=args.rnn_samples, uno_samples=max(2, args.rnn_samples // 5),
-                      seed=args.seed, store=store, progress=_common.progress())
+        rr = demo_rnn(data_dir, size.workdir, boards=rnn_boards, epochs=size.rnn_epochs, samples=size.rnn_samples,
+                      uno_samples=max(2, size.rnn_samples // 5), seed=args.seed, store=store,
+                      progress=_common.progress())
         print_rnn_table(rr)
         result["rnn"] = rr
         ok = ok and all(x.get("ok", True) for x in rr["rows"])
