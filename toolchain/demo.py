@@ -45,8 +45,8 @@ class DemoSize:
 
 
 SIZES = {
-    "quick": DemoSize(clips_per_voice=1, epochs=10, test_samples=None, bnn_epochs=8, bnn_float_epochs=4,
-                      train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=1, rnn_samples=20,
+    "quick": DemoSize(clips_per_voice=1, epochs=8, test_samples=None, bnn_epochs=6, bnn_float_epochs=3,
+                      train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=1, rnn_samples=10,
                       workdir="build/demo"),
     "full": DemoSize(clips_per_voice=2, epochs=20, test_samples=None, bnn_epochs=BNN_EPOCHS,
                      bnn_float_epochs=BNN_FLOAT_EPOCHS, train_new=40, train_old=6, eval_per_class=25, eval_every=40, rnn_epochs=2,

@@ -214,9 +214,9 @@ def run_fleet(job, boards: list[FleetBoard], *, store=None, workdir=None, method
             store.finish_run(fleet_id, status="ok" if result.ok else "failed", summary=summary)
         if outcome.unfinished:
             raise FleetError(f"every board was dropped with {len(outcome.unfinished)} of {len(job.items)} items "
-                             f"left undone (their last errors: {'; '.join(s.errors[-1] for s in states if s.errors)}); "
-                             f"what was measured is in the results database"
-                             + (f" (fleet run {fleet_id})" if fleet_id else ""))
+                             f"left undone (their last errors: {'; '.join(s.errors[-1] for s in states if s.errors)})"
+                             + (f"; what was measured is in the results database (fleet run {fleet_id})"
+                                if store is not None else ""))
         return result
     finally:
         if tmp is not None:
