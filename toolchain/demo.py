@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,14 +180,15 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
 def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
                train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, stream_boards: int = 2,
+               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, parallel_boards: int = 2,
                eval_every: int | None = 40) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
     schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
     again in WORKDIR without reading or writing the cache. The clips are streamed through
-    ``stream_boards`` emulated boards in parallel (2: one per core here); each head is evaluated every
-    ``eval_every`` steps (None: before and after the stream). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
+    ``parallel_boards`` emulated boards in parallel (2: one per core here), and as many rule sessions
+    run side by side; each head is evaluated every ``eval_every`` steps (None: before and after the
+    stream). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
     from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
     from .learning.embed import board_embeddings
@@ -221,29 +223,32 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
     project = prepare_firmware(model_path, board, work / "bnn-firmware")
     # One stream for every session: the 4-new scenario's clips; the 1-new scenario keeps its first new
     # keyword. Every clip goes through the board's front end and backbone once, in a pass that reports no
-    # counts (no -icount, the clips spread over ``stream_boards`` emulated boards: learning.embed); every
+    # counts (no -icount, the clips spread over ``parallel_boards`` emulated boards: learning.embed); every
     # rule session then replays the embeddings the board computed (SET_EMBEDDING) under -icount, so all
     # rules learn from the same board-computed stream and each head is trained and evaluated on the board.
     all_new = max((tuple(n) for _, n in scenarios), key=len)
     full = load_learn_data(data_dir, list(BASE_LABELS), list(all_new), train_new, train_old, eval_per_class, seed)
     n_train = len(full.train_labels)
     _say(f"stream {n_train} training and {len(full.eval_labels)} held-out clips through the board's front end "
-         f"and backbone ({stream_boards} emulated board{'s' if stream_boards > 1 else ''}, no instruction counts)")
+         f"and backbone ({parallel_boards} emulated board{'s' if parallel_boards > 1 else ''}, no instruction counts)")
     emb = board_embeddings(model_path, project, np.concatenate([full.train_clips, full.eval_clips]),
-                           boards=stream_boards, progress=progress)
-    sessions = []
-    for scenario, new in sorted(scenarios, key=lambda s: -len(s[1])):
+                           boards=parallel_boards, progress=progress)
+
+    def session(job) -> dict:
+        scenario, new, rule = job
         data = full.first_new(len(new))
         keep_tr = full.train_labels < data.pretrained + len(new)
         keep_te = full.eval_labels < data.pretrained + len(new)
-        for rule in rules:
-            _say(f"{scenario}: teach the board {', '.join(new)} with {rule} (replaying the board's embeddings)")
-            s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
-                      data=data, progress=progress, eval_every=eval_every or len(data.train_labels),
-                      train_embeddings=emb[:n_train][keep_tr],
-                      embeddings=emb[n_train:][keep_te])
-            s["scenario"] = scenario
-            sessions.append(s)
+        _say(f"{scenario}: teach the board {', '.join(new)} with {rule} (replaying the board's embeddings)")
+        s = learn(model_path, data_dir, board, rule=rule, new=new, seed=seed, store=store, project=project,
+                  data=data, progress=progress, eval_every=eval_every or len(data.train_labels),
+                  train_embeddings=emb[:n_train][keep_tr], embeddings=emb[n_train:][keep_te])
+        return dict(s, scenario=scenario)
+
+    # The sessions are independent (each its own emulated board, its own run): side by side, in order.
+    jobs = [(scenario, new, rule) for scenario, new in sorted(scenarios, key=lambda s: -len(s[1])) for rule in rules]
+    with ThreadPoolExecutor(max_workers=parallel_boards) as pool:
+        sessions = list(pool.map(session, jobs))
     return dict(pretrain=pre, model=str(model_path), board=board, sessions=sessions,
                 paper=paper_comparison(sessions), firmware=project.manifest)
 

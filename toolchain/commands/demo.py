@@ -76,9 +76,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-bnn-cache", action="store_true",
                    help="learn part: pretrain the BNN again in WORKDIR instead of taking it from the user's cache folder "
                         "($XDG_CACHE_HOME/mcuforge/bnn, keyed by the dataset, the schedule and the training code)")
-    p.add_argument("--stream-boards", type=_common.positive_int, default=2,
-                   help="learn part: emulated boards that stream the clips through the front end and backbone in "
-                        "parallel, without -icount (default 2)")
+    p.add_argument("--parallel-boards", type=_common.positive_int, default=2,
+                   help="learn part: emulated boards side by side: they stream the clips through the front end and "
+                        "backbone (without -icount), then run as many rule sessions at a time (default 2)")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=_common.positive_int, default=None,
                    help=f"learn part: training clips per new keyword ({_sizes('train_new')})")
@@ -190,7 +190,7 @@ def run(args) -> int:
                         store=store, train_new=size.train_new, train_old=size.train_old,
                         eval_per_class=size.eval_per_class, bnn=args.bnn,
                         float_epochs=size.bnn_float_epochs, use_cache=not args.no_bnn_cache,
-                        stream_boards=args.stream_boards, eval_every=size.eval_every, progress=_common.progress())
+                        parallel_boards=args.parallel_boards, eval_every=size.eval_every, progress=_common.progress())
         print_learn_table(lr)
         result["learning"] = lr
     if args.part in ("all", "rnn"):
