@@ -1,6 +1,7 @@
 """On-device continual learning: the float head the board trains (firmware/learning/),
 its header (``config``), numpy reference of the seven rules (``rules``), checkpoint blob
-(``checkpoint``), link client (``client``) and the session driver (``session``)."""
+(``checkpoint``), link client (``client``), the session driver (``session``) and the board's
+embeddings of many clips at once, on emulated boards in parallel (``embed``, the demo's streaming pass)."""
 from .checkpoint import CheckpointError, HeadState
 from .client import LearningClient, LearningError, LearnMsg
 from .config import HeadDefaults, render_head_config
