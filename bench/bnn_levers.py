@@ -23,8 +23,8 @@ from mcuforge.train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
 LEVERS = {
     "baseline": ("the demo's recipe: 32 unknown words folded into one class, 15 + 40 epochs", {},
                  dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS)),
-    "word-classes": ("112 unknown words (18 clips per voice), each its own class in pretraining; 10 + 26 epochs "
-                     "(the baseline's number of steps on 1.5x the clips)",
+    "word-classes": ("112 unknown words (18 clips per voice), each its own class in pretraining (every clip "
+                     "weighs 1); 10 + 26 epochs (the baseline's number of steps on 1.5x the clips)",
                      dict(unknown_words=112, unknown_per_voice=18),
                      dict(word_classes=True, float_epochs=10, epochs=26)),
 }
