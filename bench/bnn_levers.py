@@ -43,15 +43,14 @@ def dataset(work: Path, kwargs: dict) -> Path:
 def measure(name: str, work: Path) -> dict:
     """Train (unless WORK/NAME/bnn.keras exists) and probe one lever; the result is also saved."""
     from bench.head_ceiling import probe_scores
-    from mcuforge.train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
+    from mcuforge.train.bnn import BASE_LABELS, read_bnn_metadata, train_and_save_bnn
 
     _, data_kwargs, train_kwargs = LEVERS[name]
     out = work / name
     model = out / "bnn.keras"
     own, demo = dataset(work, data_kwargs), dataset(work, {})
     if not model.is_file():
-        m, history, cfg = train_bnn_kws(own, BASE_LABELS, progress=sys.stderr.isatty(), **train_kwargs)
-        save_bnn(m, cfg, BASE_LABELS, model, extra={k: v for k, v in history.items() if not isinstance(v, list)})
+        train_and_save_bnn(own, model, BASE_LABELS, progress=sys.stderr.isatty(), **train_kwargs)
     extra = read_bnn_metadata(model).get("extra", {})
     result = dict(lever=name, model=str(model), train=train_kwargs, data=data_kwargs,
                   test_accuracy=extra.get("test_accuracy"), train_seconds=extra.get("train_seconds"),

@@ -54,6 +54,9 @@ SIZES = {
                      rnn_samples=40, workdir="build/demo-full"),
 }
 
+FULL = SIZES["full"]  # the library's defaults below are the full-size protocol's
+PARALLEL_BOARDS = 2  # emulated boards side by side in the learn part: one per core here
+
 # Vu et al. 2025, best rule, as stated in the paper's abstract.
 PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
 
@@ -71,8 +74,8 @@ def _say(msg: str) -> None:
     print(f"==> {msg}", file=sys.stderr, flush=True)
 
 
-def demo(board: str = DEFAULT_BOARD, data=None, workdir="build/demo", epochs: int = 20,
-         clips_per_voice: int = 2, voices: int | None = None, test_samples: int | None = None, seed: int = 0, store=None,
+def demo(board: str = DEFAULT_BOARD, data=None, workdir=FULL.workdir, epochs: int = FULL.epochs,
+         clips_per_voice: int = FULL.clips_per_voice, voices: int | None = None, test_samples: int | None = None, seed: int = 0, store=None,
          method=None, port=None, progress: bool = True) -> dict:
     """The int8 part: dataset (built offline unless ``data``), DS-CNN, int8 conversion, firmware, and the
     held-out clips on the board against TFLM. Returns the measurements (also in WORKDIR/demo-int8.json)."""
@@ -177,11 +180,12 @@ def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progr
     return data_dir
 
 
-def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RULES, seed: int = 0, store=None,
+def demo_learn(board: str, data_dir, workdir, epochs: int = FULL.bnn_epochs, rules=RULES, seed: int = 0, store=None,
                scenarios=(("1 new", ("zero",)), ("4 new", ("zero", "one", "two", "three"))),
-               train_new: int = 40, train_old: int = 6, eval_per_class: int = 25, progress: bool = True,
-               bnn=None, float_epochs: int = BNN_FLOAT_EPOCHS, use_cache: bool = True, parallel_boards: int = 2,
-               eval_every: int | None = 40) -> dict:
+               train_new: int = FULL.train_new, train_old: int = FULL.train_old,
+               eval_per_class: int = FULL.eval_per_class, progress: bool = True, bnn=None,
+               float_epochs: int = FULL.bnn_float_epochs, use_cache: bool = True,
+               parallel_boards: int = PARALLEL_BOARDS, eval_every: int | None = FULL.eval_every) -> dict:
     """Pretrain the BNN (or take ``bnn``, a model from 'mcuforge train bnn-kws'), then every rule x
     scenario on the board. The pretrained BNN comes from the user's cache folder when the same data,
     schedule and training code made one before (``train.bnn_cache``); ``use_cache=False`` trains it
@@ -190,7 +194,7 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
     run side by side; each head is evaluated every ``eval_every`` steps (None: before and after the
     stream). Returns {"pretrain": ..., "sessions": [...], "paper": [...]}."""
     check_rules(rules)
-    from .train.bnn import BASE_LABELS, read_bnn_metadata, save_bnn, train_bnn_kws
+    from .train.bnn import BASE_LABELS, read_bnn_metadata, train_and_save_bnn
     from .learning.embed import board_embeddings
     from .learning.keywords import learn, load_learn_data, prepare_firmware
 
@@ -206,9 +210,8 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = BNN_EPOCHS, rules=RU
         def pretrain(path) -> None:
             _say(f"pretrain the BNN on {len(BASE_LABELS)} classes ({float_epochs} full-precision + {epochs} binary "
                  f"epochs): {', '.join(BASE_LABELS)}")
-            model, history, cfg = train_bnn_kws(data_dir, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
-                                                float_epochs=float_epochs)
-            save_bnn(model, cfg, BASE_LABELS, path, extra={k: v for k, v in history.items() if not isinstance(v, list)})
+            train_and_save_bnn(data_dir, path, BASE_LABELS, epochs=epochs, seed=seed, progress=progress,
+                               float_epochs=float_epochs)
 
         if use_cache:
             from .train.bnn_cache import cached_bnn

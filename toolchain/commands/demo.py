@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from ..boards import load_board
-from ..demo import PAPER, SIZES, DemoSize, check_rules, demo, demo_learn, ensure_dataset
+from ..demo import PAPER, PARALLEL_BOARDS, SIZES, DemoSize, check_rules, demo, demo_learn, ensure_dataset
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
 from ..learning.rules import RULES
 from ..rnn.demo import BOARDS as RNN_BOARDS, demo_rnn
@@ -76,9 +76,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-bnn-cache", action="store_true",
                    help="learn part: pretrain the BNN again in WORKDIR instead of taking it from the user's cache folder "
                         "($XDG_CACHE_HOME/mcuforge/bnn, keyed by the dataset, the schedule and the training code)")
-    p.add_argument("--parallel-boards", type=_common.positive_int, default=2,
+    p.add_argument("--parallel-boards", type=_common.positive_int, default=PARALLEL_BOARDS,
                    help="learn part: emulated boards side by side: they stream the clips through the front end and "
-                        "backbone (without -icount), then run as many rule sessions at a time (default 2)")
+                        f"backbone (without -icount), then run as many rule sessions at a time (default {PARALLEL_BOARDS})")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=_common.positive_int, default=None,
                    help=f"learn part: training clips per new keyword ({_sizes('train_new')})")

@@ -116,13 +116,11 @@ def run_dscnn(args) -> int:
 def run_bnn(args) -> int:
     out, labels = _checked(args, ".keras", "the BNN is written as a .keras file (with a .json beside it)")
     check_bnn_schedule(args.epochs, args.batch_size, args.float_epochs, args.distill)
-    from ..train.bnn import save_bnn, train_bnn_kws
+    from ..train.bnn import train_and_save_bnn
 
-    model, history, cfg = train_bnn_kws(args.data, labels, epochs=args.epochs, batch_size=args.batch_size,
-                                        seed=args.seed, float_epochs=args.float_epochs,
-                                        distill=args.distill, word_classes=args.word_classes)
-    report = {k: v for k, v in history.items() if not isinstance(v, list)}
-    save_bnn(model, cfg, labels, out, extra=report)
+    report = train_and_save_bnn(args.data, out, labels, epochs=args.epochs, batch_size=args.batch_size,
+                                seed=args.seed, float_epochs=args.float_epochs, distill=args.distill,
+                                word_classes=args.word_classes)
     print(f"wrote {out} (+ {out.with_suffix('.json').name}): "
           + ", ".join(f"{k} {v:.4f}" for k, v in report.items() if "accuracy" in k))
     _common.write_json(args.json, dict(report, model=str(out), labels=labels))

@@ -480,6 +480,15 @@ def save_bnn(model, feature_config: FeatureConfig, labels, path, extra: dict | N
     return path
 
 
+def train_and_save_bnn(data_dir, path, labels=BASE_LABELS, **train_kwargs) -> dict:
+    """train_bnn_kws, then save_bnn at ``path`` with the training report (every scalar of the
+    history: accuracies, best_epoch, train_seconds, ...) as the metadata's ``extra``; returns it."""
+    model, history, cfg = train_bnn_kws(data_dir, labels, **train_kwargs)
+    report = {k: v for k, v in history.items() if not isinstance(v, list)}
+    save_bnn(model, cfg, labels, path, extra=report)
+    return report
+
+
 def read_bnn_metadata(path) -> dict:
     """The metadata of a BNN written by save_bnn (labels, feature config, ...) without loading the model."""
     return read_sidecar(path, FORMAT, FORMAT_VERSION, "BNN")
