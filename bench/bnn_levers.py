@@ -52,9 +52,11 @@ def measure(name: str, work: Path) -> dict:
     if not model.is_file():
         train_and_save_bnn(own, model, BASE_LABELS, progress=sys.stderr.isatty(), **train_kwargs)
     extra = read_bnn_metadata(model).get("extra", {})
+    on_demo = probe_scores(model, demo)
+    on_own = on_demo if own == demo else probe_scores(model, own)  # the baseline's own data is the demo's
     result = dict(lever=name, model=str(model), train=train_kwargs, data=data_kwargs,
                   test_accuracy=extra.get("test_accuracy"), train_seconds=extra.get("train_seconds"),
-                  probe_demo_data=probe_scores(model, demo), probe_own_data=probe_scores(model, own))
+                  probe_demo_data=on_demo, probe_own_data=on_own)
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
