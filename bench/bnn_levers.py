@@ -27,6 +27,9 @@ LEVERS = {
                      "weighs 1); 10 + 26 epochs (the baseline's number of steps on 1.5x the clips)",
                      dict(unknown_words=112, unknown_per_voice=18),
                      dict(word_classes=True, float_epochs=10, epochs=26)),
+    "augment": ("the demo's data and schedule; every epoch's clips also played up to 10% faster or slower and "
+                "masked SpecAugment-style (one band of up to 8 mel bands, one span of up to 10 frames)", {},
+                dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS, speed=0.1, freq_mask=8, time_mask=10)),
 }
 HEADERS = ["lever", "backbone test (12)", "probe 16 all (demo data)", "old", "new", "probe 16 all (own data)",
            "train s", "what changes"]
