@@ -78,10 +78,11 @@ class Target:
 
 def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | None = None,
                 method: str | None = None, port: str | None = None, progress=None,
-                project: Project | None = None, flash_options: dict | None = None) -> Target:
+                project: Project | None = None, flash_options: dict | None = None, audio: bool = False) -> Target:
     """Generate, build and flash ``model`` for ``board`` and return a connected Target; with
     ``project`` (``project.load_project``), build and flash that one as it is.
-    ``flash_options`` go to the flash backend (e.g. ``via_bootloader=True`` for simavr)."""
+    ``flash_options`` go to the flash backend (e.g. ``via_bootloader=True`` for simavr);
+    ``audio``: a keyword RNN fed by the on-device front end (``generate(audio=True)``)."""
     from .build.make import build
 
     tmp = None
@@ -91,7 +92,7 @@ def open_target(model, board: str = "netduinoplus2", workdir=None, name: str | N
     step = progress or (lambda msg: None)
     step("generate")
     if project is None:
-        project = generate(model, board, Path(workdir), name=name)
+        project = generate(model, board, Path(workdir), name=name, audio=audio)
     step("build")
     result = build(project.path)
     step("flash")

@@ -160,12 +160,13 @@ def compare_outputs(got: list[np.ndarray], want: list[np.ndarray]) -> tuple[int,
 
 def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None, samples: int | None = None,
              seed: int = 0, workdir=None, store=None, method=None, port=None, progress: bool = True,
-             project=None, flash_options: dict | None = None, data: str | None = None):
+             project=None, flash_options: dict | None = None, data: str | None = None, audio: bool = False):
     """Generate, build and flash ``model`` (or the generated ``project`` folder as it is); run
     ``inputs`` on the board and on TFLM; compare. ``flash_options`` go to the flash backend
     (e.g. ``via_bootloader=True`` for simavr). ``samples``: random inputs when ``inputs`` is None
     (default 10). An RNN (.rnn.keras) runs the bags of ``data``'s test split instead
-    (``mcuforge.rnn.validation.validate_rnn``; ``samples`` then takes the first N, default all)."""
+    (``mcuforge.rnn.validation.validate_rnn``; ``samples`` then takes the first N, default all);
+    with ``audio`` (a keyword folder) the board gets each clip's audio and computes the frames."""
     from tqdm import tqdm
 
     from .model.loader import load
@@ -179,7 +180,11 @@ def validate(model, board: str = DEFAULT_BOARD, inputs: np.ndarray | None = None
             raise UsageError("an RNN is validated on bags of sequences: give --data DATA (aeon:NAME, a .npz or a "
                              "keyword folder), not --inputs")
         return validate_rnn(loaded, board, data, samples=samples, workdir=workdir, store=store, method=method,
-                            port=port, progress=progress, project=project, flash_options=flash_options)
+                            port=port, progress=progress, project=project, flash_options=flash_options,
+                            audio=audio)
+    if audio:
+        raise UsageError("--audio is for keyword RNN models (.rnn.keras) with --data KWS_DIR; a BNN keyword "
+                         "model takes audio already")
     if data is not None:
         raise UsageError("--data is for RNN models (.rnn.keras); give other models --inputs X.npy")
     graph = loaded.graph

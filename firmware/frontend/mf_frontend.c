@@ -22,7 +22,10 @@ static float fft_buf[MF_FRONTEND_N_FFT];
 static float power[HALF_BINS];
 #if MF_FRONTEND_KEEP_FLOAT
 static float features[MF_FRONTEND_VALUES];
+#else
+static float row[MF_FRONTEND_MELS]; /* the frame the hook is given */
 #endif
+static mf_frontend_frame_fn frame_hook;
 
 /* q = clamp(sign(v) floor(|v| + 0.5) + zp) with v = x / scale, every step in float32 like
  * the host's quantize_input, so equal features give equal bytes. */
@@ -47,10 +50,11 @@ static int8_t quantize(float x)
 static void compute_frame(void)
 {
     uint32_t i, k = ring_pos, m;
-    float *row_f = NULL;
     int8_t *row_q = q_out != NULL ? q_out + frames * MF_FRONTEND_MELS : NULL;
 #if MF_FRONTEND_KEEP_FLOAT
-    row_f = features + frames * MF_FRONTEND_MELS;
+    float *row_f = features + frames * MF_FRONTEND_MELS;
+#else
+    float *row_f = row;
 #endif
     /* oldest sample first; int16 / 32768 is exact in float32, as the host's to_float */
     for (i = 0; i < MF_FRONTEND_WIN; i++) {
@@ -76,12 +80,13 @@ static void compute_frame(void)
 #if MF_FRONTEND_NORMALIZED
         y = (y - MF_FRONTEND_MEAN) / MF_FRONTEND_STD;
 #endif
-        if (row_f != NULL) {
-            row_f[m] = y;
-        }
+        row_f[m] = y;
         if (row_q != NULL) {
             row_q[m] = quantize(y);
         }
+    }
+    if (frame_hook != NULL) {
+        frame_hook(row_f, frames);
     }
     frames++;
     next_frame_end += MF_FRONTEND_HOP;
@@ -157,4 +162,14 @@ const float *mf_frontend_features(void)
 #else
     return NULL;
 #endif
+}
+
+void mf_frontend_on_frame(mf_frontend_frame_fn fn)
+{
+    frame_hook = fn;
+}
+
+int mf_frontend_has_frame_hook(void)
+{
+    return frame_hook != NULL;
 }

@@ -54,6 +54,14 @@ uint32_t mf_frontend_samples(void);
  * built with MF_FRONTEND_KEEP_FLOAT 0. */
 const float *mf_frontend_features(void);
 
+/* Called with each frame's float features (MF_FRONTEND_MELS values, normalized if configured)
+ * as soon as the frame completes, index from 0: a model that steps per frame (firmware/rnn/)
+ * takes them from here, one at a time. With a hook set, AUDIO_BEGIN writes no model input.
+ * 0 removes it. */
+typedef void (*mf_frontend_frame_fn)(const float *mels, uint32_t index);
+void mf_frontend_on_frame(mf_frontend_frame_fn fn);
+int mf_frontend_has_frame_hook(void);
+
 /* Registers the link messages (mf_frontend_link.c); called by the generated
  * mf_extensions.c when a project enables the "frontend" extension. */
 void mf_ext_frontend_register(void);

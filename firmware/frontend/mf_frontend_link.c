@@ -72,15 +72,17 @@ static void on_begin(const mf_frame *req)
         mf_reply_error(req, MF_ERR_BAD_LENGTH, "AUDIO_BEGIN takes no payload");
         return;
     }
-    if (mf_model_num_inputs < 1u || mf_model_inputs[0].dtype != MF_DTYPE_INT8 ||
-        mf_model_inputs[0].bytes != MF_FRONTEND_VALUES) {
+    /* a frame hook takes the frames one by one; else the clip's frames x mels int8 go into input 0 */
+    if (!mf_frontend_has_frame_hook() &&
+        (mf_model_num_inputs < 1u || mf_model_inputs[0].dtype != MF_DTYPE_INT8 ||
+         mf_model_inputs[0].bytes != MF_FRONTEND_VALUES)) {
         mf_reply_error(req, MF_ERR_BAD_INDEX,
                        "model input 0 is not the front end's frames x mels int8");
         return;
     }
     clip_ticks = 0;
     clip_state = CLIP_OPEN;
-    mf_frontend_begin((int8_t *)mf_model_inputs[0].data);
+    mf_frontend_begin(mf_frontend_has_frame_hook() ? NULL : (int8_t *)mf_model_inputs[0].data);
     mf_reply_begin(req, 0);
     mf_link_end();
 }

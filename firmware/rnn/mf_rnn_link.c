@@ -1,6 +1,6 @@
 /* Link messages of the EMI-RNN extension (docs/protocol.md, "rnn" section):
  * 0x30 RNN_INFO, 0x31 BAG_BEGIN, 0x32 BAG_FRAMES, 0x33 BAG_END. The host streams a bag's raw
- * frames; the device runs the instances as they fall due and answers the bag's class, each
+ * frames (or, with MF_RNN_AUDIO, a clip's audio through the front end's messages); the device runs the instances as they fall due and answers the bag's class, each
  * instance's class and exit step, and the counter ticks it spent. */
 #include <string.h>
 
@@ -172,6 +172,68 @@ static void on_end(const mf_frame *req)
     mf_link_end();
 }
 
+#if MF_RNN_AUDIO
+/* Audio in (the project has the "frontend" extension too): AUDIO_BEGIN / AUDIO_CHUNK / AUDIO_END
+ * stream a clip, each log-mel frame goes into the instances as it completes (no clip of
+ * features is kept), and BAG_END answers as for frames. The bag is the clip's frames. */
+#include "mf_frontend.h"
+
+#if MF_RNN_INPUT_DIM != MF_FRONTEND_MELS
+#error "the RNN's frames are not the front end's mel bands"
+#endif
+
+#if MF_RNN_FRAME_Q
+/* float -> int16 Q(MF_RNN_FRAME_FRAC), round half to even, saturated: the host's
+ * mcuforge.ops._fixed_rnn.quantize (x * 2^frac is exact in float32). */
+static int16_t to_q(float x)
+{
+    const float v = x * (float)(1L << MF_RNN_FRAME_FRAC);
+    int32_t t;
+    float f;
+    if (!(v < 32767.0f)) {
+        return 32767;
+    }
+    if (!(v > -32768.0f)) {
+        return -32768;
+    }
+    t = (int32_t)v; /* toward zero; v - t is exact below 2^23 */
+    f = v - (float)t;
+    if (f > 0.5f || (f == 0.5f && (t & 1) != 0)) {
+        t++;
+    } else if (f < -0.5f || (f == -0.5f && (t & 1) != 0)) {
+        t--;
+    }
+    return (int16_t)t;
+}
+#endif
+
+static void on_audio_frame(const float *mels, uint32_t index)
+{
+    const uint64_t t0 = mf_cycles_now64();
+#if MF_RNN_FRAME_Q
+    int16_t q[MF_RNN_INPUT_DIM];
+    uint32_t i;
+#endif
+    if (index == 0u) { /* a new clip: a new bag of the clip's frames */
+        mf_rnn_begin(MF_FRONTEND_FRAMES);
+        bag_ticks = 0;
+        bag_state = BAG_OPEN;
+    }
+    if (bag_state != BAG_OPEN) {
+        return;
+    }
+#if MF_RNN_FRAME_Q
+    for (i = 0; i < MF_RNN_INPUT_DIM; ++i) {
+        q[i] = to_q(mels[i]);
+    }
+    mf_rnn_push((const uint8_t *)q, MF_RNN_FRAME_BYTES);
+#else
+    mf_rnn_push((const uint8_t *)mels, MF_RNN_FRAME_BYTES); /* float32 frames as they are */
+#endif
+    bag_ticks += mf_cycles_now64() - t0;
+}
+#endif
+
 static const mf_link_route routes[] MF_CONST = {
     {MF_MSG_RNN_INFO, on_info},
     {MF_MSG_BAG_BEGIN, on_begin},
@@ -182,4 +244,7 @@ static const mf_link_route routes[] MF_CONST = {
 void mf_ext_rnn_register(void)
 {
     (void)MF_LINK_REGISTER_ROUTES(routes);
+#if MF_RNN_AUDIO
+    mf_frontend_on_frame(on_audio_frame);
+#endif
 }

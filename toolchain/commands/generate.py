@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
                    help="with --micropython-dir: the port's board, e.g. MPS2_AN385 (ports/PORT/boards/)")
     p.add_argument("--micropython-port", default="qemu", metavar="PORT",
                    help="with --micropython-dir: the port (default qemu)")
+    p.add_argument("--audio", action="store_true",
+                   help="keyword RNN models (.rnn.keras): take int16 audio through the on-device log-mel front end, "
+                        "frame by frame, instead of frames (refused where the front end's RAM does not fit)")
     p.add_argument("--name", default=None, help="model name in the generated code (default: the file name)")
     _common.add_json(p, "the project summary")
     p.set_defaults(func=run)
@@ -45,7 +48,8 @@ def run(args) -> int:
         if args.fmt != "micropython" or not args.micropython_board:
             raise UsageError("--micropython-dir goes with --format micropython and --micropython-board")
         check_checkout(args.micropython_dir, args.micropython_port)
-    project = generate(args.model, args.board, args.out, name=args.name, force=args.force, fmt=args.fmt)
+    project = generate(args.model, args.board, args.out, name=args.name, force=args.force, fmt=args.fmt,
+                       audio=args.audio)
     b = project.budget
     print(f"wrote {project.path}/ for {project.board.name}: {len(project.layers)} layers, {project.macs:,} MACs")
     print(f"  weights {b.weights_bytes:,} B (flash), arena {project.plan.arena_bytes:,} B "

@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", metavar="DATA", default=None,
                    help="RNN models: the sequences whose test split is streamed to the board bag by bag "
                         "(aeon:NAME, FILE.npz, or a keyword folder); compared with the numpy twin of the device")
+    p.add_argument("--audio", action="store_true",
+                   help="keyword RNN models with --data KWS_DIR: stream each clip's int16 16 kHz audio; the board's "
+                        "log-mel front end makes the frames one by one (not on the Uno: it has not the RAM)")
     p.add_argument("--seed", type=_common.natural_int, default=0, help="seed for random inputs")
     p.add_argument("--save-outputs", metavar="Y.npy", help="write the board's raw outputs (stacked on axis 0)")
     p.add_argument("--project", metavar="DIR", default=None,
@@ -58,13 +61,16 @@ def print_rnn_summary(v, out=None) -> None:
     s = v.summary()
     verdict = ("every bag decided as by the twin" if v.mismatches == 0
                else f"{v.mismatches} of {v.samples} bags DIFFER from the twin")
-    print(f"{v.board}: {v.samples} bags of {v.data} ({v.split}), {verdict}", file=out)
+    streamed = " (audio through the board's front end)" if v.input == "audio" else ""
+    print(f"{v.board}: {v.samples} bags of {v.data} ({v.split}){streamed}, {verdict}", file=out)
     print(f"  accuracy board {v.accuracy_board:.2%}, host {v.accuracy_host:.2%}"
           + (f" (Keras at training: {v.accuracy_training:.2%})" if v.accuracy_training is not None else ""), file=out)
     print(f"  steps    {v.mean_steps:,.1f} cell steps per bag of {v.full_steps:,.0f} "
           f"({s['savings']:.2f}x saved by early exit), mean exit step {v.mean_exit_step:.2f}", file=out)
     if s["cycles_median"] is not None:
-        print(f"  latency  {s['cycles_median']:,.0f} {_kind_text(v)} per bag", file=out)
+        rnn = f" ({s['rnn_cycles_median']:,.0f} of them the RNN's)" if s["rnn_cycles_median"] is not None else ""
+        print(f"  latency  {s['cycles_median']:,.0f} {_kind_text(v)} per bag{rnn}", file=out)
+    print(f"  link     {v.link_bytes_per_bag:,.0f} B of {v.input} sent per bag", file=out)
     print(f"  memory   flash {v.flash_bytes:,} B, RAM {v.ram_bytes:,} B, arena {v.arena_bytes:,} B", file=out)
 
 
@@ -88,7 +94,7 @@ def run(args) -> int:
     store = _common.open_store(args)
     v = validate(model, args.board, inputs=inputs, samples=args.samples, seed=args.seed,
                  workdir=args.workdir, store=store, method=args.method, port=args.port,
-                 progress=_common.progress(), project=args.project, data=args.data)
+                 progress=_common.progress(), project=args.project, data=args.data, audio=args.audio)
     if model.kind == "rnn":
         print_rnn_summary(v)
     else:

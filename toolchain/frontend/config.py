@@ -85,6 +85,16 @@ def config_id(cfg: FeatureConfig, input_scale: float, input_zero_point: int) -> 
     return zlib.crc32(text.encode())
 
 
+def ram_parts(cfg: FeatureConfig, keep_float: bool = True) -> dict[str, int]:
+    """Static RAM of firmware/frontend/mf_frontend.c by buffer: the ring of one window of int16
+    samples, the FFT's float32 buffer, the power spectrum, the float features (the clip's with
+    MF_FRONTEND_KEEP_FLOAT, else one frame's) and its counters; the link handler's block of
+    decoded samples is on the stack."""
+    return {"sample ring": 2 * cfg.win, "FFT buffer": 4 * cfg.n_fft, "power spectrum": 4 * (cfg.n_fft // 2 + 1),
+            ("clip features" if keep_float else "frame"): 4 * cfg.n_mels * (cfg.n_frames if keep_float else 1),
+            "counters": 32}
+
+
 def render_frontend_config(cfg: FeatureConfig, input_scale: float, input_zero_point: int, *,
                            keep_float: bool | None = None) -> str:
     """Text of ``mf_frontend_config.h`` for ``cfg`` and the model input's quantization.

@@ -52,18 +52,25 @@ def _plan(graph: Graph, board_obj, meta: dict | None) -> tuple[ArenaPlan, Budget
 
 
 def generate(model, board: str, out_dir, name: str | None = None, force: bool = False,
-             fmt: str = DEFAULT_FORMAT) -> Project:
+             fmt: str = DEFAULT_FORMAT, audio: bool = False) -> Project:
     """Write the project for ``model`` (a Model, or anything ``mcuforge.model.load`` takes) on
     ``board`` into ``out_dir``, in format ``fmt`` (``project.exporters``).
 
     ``out_dir`` must be new, empty or a project mcuforge wrote (regenerating removes the files of
     the old project it no longer writes); any other folder is refused unless ``force``, and then
     only mcuforge's own files are added. The files are written into a staging folder first, so
-    the firmware hash covers exactly them and nothing is touched if generation fails."""
+    the firmware hash covers exactly them and nothing is touched if generation fails.
+
+    ``audio``: a keyword RNN takes int16 audio through the on-device log-mel front end
+    (``mcuforge.rnn.audio``) instead of frames; refused where the front end does not fit."""
     export = exporter(fmt)
     loaded = load(model)
     board_obj = load_board(board)
     graph, meta = graph_for_board(loaded, board_obj), loaded.meta  # an RNN in fixed point without an FPU
+    if audio:
+        from ..rnn.audio import audio_meta
+
+        meta = audio_meta(meta, board_obj)
     export.check(board_obj)
     model_name = c_ident(name or graph.name or "model")
     plan, budget = _plan(graph, board_obj, meta)

@@ -109,13 +109,19 @@ def extension_ram(graph: Graph, meta: dict | None, board_obj) -> int:
     from ..rnn.rule import RnnRule, ram_bytes
 
     rule = RnnRule.from_meta(meta, classes=graph.tensors[graph.outputs[0]].size)
-    return ram_bytes(rule, graph, board_obj.link_max_payload)
+    audio = 0
+    if meta.get("audio"):
+        from ..rnn.audio import feature_config, frontend_ram
+
+        audio = sum(frontend_ram(feature_config(meta)).values())
+    return ram_bytes(rule, graph, board_obj.link_max_payload) + audio
 
 
 def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[str], dict[str, str]]:
     """Firmware extensions and their generated config headers for a model with device-side parts:
     a BNN keyword spotter gets the audio front end and the on-device learning head; an RNN the
-    windowing, early exit and bag rule around its one-step graph."""
+    windowing, early exit and bag rule around its one-step graph (and, for audio input, the
+    front end, which hands it each frame)."""
     if not meta:
         return [], {}
     files: dict[str, str] = {}
@@ -125,7 +131,13 @@ def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[
 
         logits = graph.tensors[graph.outputs[0]]
         rule = RnnRule.from_meta(meta, classes=logits.size)
-        files["mf_rnn_config.h"] = render_rnn_config(rule, graph, board_obj.link_max_payload)
+        audio = bool(meta.get("audio"))
+        files["mf_rnn_config.h"] = render_rnn_config(rule, graph, board_obj.link_max_payload, audio=audio)
+        if audio:
+            from ..rnn.audio import render_frontend_header
+
+            files["mf_frontend_config.h"] = render_frontend_header(meta)
+            return ["frontend", "rnn"], files
         return ["rnn"], files
     if meta.get("feature_config") is not None:
         from ..data.features import FeatureConfig

@@ -87,14 +87,18 @@ def ram_bytes(rule: RnnRule, graph, max_payload: int) -> int:
     return states + 6 * rule.slots + frame + 8 + 24 + 3 * report_instances(max_payload) + 16
 
 
-def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
+def render_rnn_config(rule: RnnRule, graph, max_payload: int, audio: bool = False) -> str:
     """``mf_rnn_config.h`` for ``rule`` around the one-step ``graph`` (its input: one frame; its
-    output: float32 logits, or int32 ones at ``logit_frac`` with the table exit check)."""
-    frame_bytes = graph.tensors[graph.inputs[0]].nbytes
+    output: float32 logits, or int32 ones at ``logit_frac`` with the table exit check). With
+    ``audio`` the frames come from the on-device front end's per-frame hook (MF_RNN_AUDIO),
+    converted to int16 Q11 where the input is fixed point."""
+    frame = graph.tensors[graph.inputs[0]]
+    frame_bytes = frame.nbytes
     logits_dtype = graph.tensors[graph.outputs[0]].dtype
     if logits_dtype not in ("float32", "int32"):
         raise ValueError(f"the rnn extension decides from float32 or int32 logits, not {logits_dtype}")
     from ..codegen.c_literals import c_array_body, c_float
+    from ..ops._fixed_rnn import FRAME_FRAC
 
     fixed = []
     if logits_dtype == "int32":
@@ -122,5 +126,8 @@ def render_rnn_config(rule: RnnRule, graph, max_payload: int) -> str:
         f"#define MF_RNN_K {rule.k}u /* consecutive instances that decide a bag */",
         f"#define MF_RNN_REPORT_INSTANCES {report_instances(max_payload)}u",
         f"#define MF_RNN_LOGITS_F32 {int(logits_dtype == 'float32')}",
+        f"#define MF_RNN_AUDIO {int(audio)} /* frames from the front end's log-mel (firmware/frontend/) */",
+        f"#define MF_RNN_FRAME_Q {int(frame.dtype == 'int16')} /* int16 frames in Q(MF_RNN_FRAME_FRAC) */",
+        f"#define MF_RNN_FRAME_FRAC {FRAME_FRAC}",
         *fixed, "", "#endif", ""]
     return "\n".join(lines)

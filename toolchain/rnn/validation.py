@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,9 @@ class RnnValidation:
     runtime_ram_bytes: int | None = None
     stack_bytes: int | None = None
     accuracy_training: float | None = None  # what training measured with Keras on this split (when recorded)
+    input: str = "frames"                   # what the host streamed: "frames", or "audio" (the board's front end)
+    rnn_cycles: list[int] = field(default_factory=list)  # audio: the RNN's part of each bag's cycles
+    link_bytes_per_bag: float = 0.0         # payload bytes the host sent per bag (samples or frames)
     board_results: list[BagResult] = field(repr=False, default_factory=list)
     host_results: list[BagResult] = field(repr=False, default_factory=list)
     run_id: int | None = None
@@ -64,7 +68,10 @@ class RnnValidation:
             flash_bytes=self.flash_bytes, ram_bytes=self.ram_bytes, arena_bytes=self.arena_bytes,
             runtime_ram_bytes=self.runtime_ram_bytes, stack_bytes=self.stack_bytes,
             model_hash=self.model_hash, firmware_hash=self.firmware_hash, run_id=self.run_id,
-            reference="numpy twin of the device's RNN windowing (mcuforge.rnn.reference)")
+            input=self.input, link_bytes_per_bag=self.link_bytes_per_bag,
+            rnn_cycles_median=float(np.median(self.rnn_cycles)) if self.rnn_cycles else None,
+            reference="numpy twin of the device's RNN windowing (mcuforge.rnn.reference)"
+            + (" on the clip's host features (FeatureConfig.extract)" if self.input == "audio" else ""))
 
 
 def load_bags(data: str, meta: dict, split: str = "test", samples: int | None = None):
@@ -86,44 +93,84 @@ def load_bags(data: str, meta: dict, split: str = "test", samples: int | None = 
     return X, y
 
 
+def load_clips(data: str, meta: dict, split: str = "test", samples: int | None = None):
+    """(int16 clips [N, clip samples], y [N]) of ``split`` of a keyword folder, in the order and
+    with the labels ``load_sequences`` gives its frames (silence and unknown: the negative class)."""
+    from ..data.sequences import KWS_POSITIVES
+    from ..data.speech_commands import SILENCE, UNKNOWN, load_split
+    from .audio import feature_config
+
+    cfg = feature_config(meta)
+    if not Path(str(data)).is_dir():
+        raise UsageError(f"--audio streams the clips of a keyword folder (mcuforge data kws); --data {data} is not one")
+    try:
+        W, y, _ = load_split(data, [SILENCE, UNKNOWN, *KWS_POSITIVES], split, features=None)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(f"--data {data}: {exc}") from None
+    y = np.maximum(y - 1, 0)  # as sequences._kws: silence 0, unknown 1 -> the negative class 0
+    if W.shape[1] != cfg.clip_samples:
+        raise UsageError(f"--data {data}: clips of {W.shape[1]} samples; the model's features take {cfg.clip_samples}")
+    clips = np.round(W.astype(np.float64) * 32768.0).astype(np.int16)  # to_float's int16 / 32768, undone exactly
+    if samples is not None:
+        clips, y = clips[:samples], y[:samples]
+    return clips, y
+
+
 def validate_rnn(model, board: str, data: str, split: str = "test", samples: int | None = None, workdir=None,
                  store=None, method=None, port=None, progress: bool = True, project=None,
-                 flash_options: dict | None = None) -> RnnValidation:
+                 flash_options: dict | None = None, audio: bool = False) -> RnnValidation:
     """Generate, build and flash the RNN ``model`` (or use ``project``), run every bag of
-    ``data``'s ``split`` on the board and on the twin, and compare."""
+    ``data``'s ``split`` on the board and on the twin, and compare. With ``audio`` (a keyword
+    folder) the host streams each clip's int16 audio and the board's front end makes the frames
+    (``mcuforge.rnn.audio``); the twin runs on the host's features of the same clip."""
     from tqdm import tqdm
 
     from ..model.loader import load
     from ..target import open_target
     from ..validation import finish_recording, start_recording
+    from .audio import check_frontend, feature_config, host_frames, send_audio_bag
     from .client import check_rule, send_bag
 
     loaded = load(model)
     graph, meta = loaded.graph, loaded.meta
-    X, y = load_bags(data, meta, split, samples)
+    if audio:
+        X, y = load_clips(data, meta, split, samples)
+        cfg = feature_config(meta)
+    else:
+        X, y = load_bags(data, meta, split, samples)
     rule = RnnRule.from_meta(meta, classes=graph.tensors[graph.outputs[0]].size)
+    steps = cfg.n_frames if audio else X.shape[1]  # frames per bag
     if project is not None:
         from ..project import load_project
 
         project = load_project(project, loaded)
         board = project.board.name
     with open_target(loaded, board, workdir=workdir, method=method, port=port, project=project,
-                     flash_options=flash_options) as target:
+                     flash_options=flash_options, audio=audio) as target:
         check_rule(target.link, rule)
+        if audio:
+            check_frontend(target.link, meta)
         recording = start_recording(store, target, board)
         bar = tqdm(total=len(X), desc="validate", unit="bag", disable=not progress, file=sys.stderr)
         with recording as run, contextlib.closing(bar):
-            boards, hosts, cycles, mismatches = [], [], [], 0
+            boards, hosts, cycles, rnn_cycles, sent, mismatches = [], [], [], [], 0, 0
             graph = target.project.graph  # the board's number format (fixed point without an FPU)
             for i, (bag, label) in enumerate(zip(X, y)):
-                frames = frames_for(graph, bag)
-                got = send_bag(target.link, frames)
+                if audio:  # the board's frames from the clip; the twin's from the host's features of it
+                    got, ticks = send_audio_bag(target.link, bag)
+                    frames = host_frames(graph, cfg, bag)
+                    rnn_cycles.append(target.cycles(got.ticks))
+                else:
+                    frames = frames_for(graph, bag)
+                    got = send_bag(target.link, frames)
+                    ticks = got.ticks
+                sent += np.asarray(bag).astype(np.int16).nbytes if audio else frames.nbytes
                 want = run_bag(graph, rule, frames)
                 bad = not got.same_decisions(want)
                 mismatches += bad
                 boards.append(got)
                 hosts.append(want)
-                cycles.append(target.cycles(got.ticks))
+                cycles.append(target.cycles(ticks))
                 if run is not None:
                     run.samples([dict(index=i, mismatches=int(bad), cycles=cycles[-1], label=int(label),
                                       predicted=got.cls, host_predicted=want.cls, steps=got.steps,
@@ -140,12 +187,13 @@ def validate_rnn(model, board: str, data: str, split: str = "test", samples: int
                 cycles=cycles, cycles_kind=target.cycles_kind,
                 mean_exit_step=sum(b.steps for b in boards) / instances,
                 mean_steps=float(np.mean([b.steps for b in boards])),
-                full_steps=float(np.mean([b.instances * min(rule.window, X.shape[1]) for b in boards])),
+                full_steps=float(np.mean([b.instances * min(rule.window, steps) for b in boards])),
                 flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes, arena_bytes=target.project.plan.arena_bytes,
                 model_hash=target.project.model_hash, firmware_hash=target.project.firmware_hash,
                 data=str(data), split=split, clock_hz=target.hello.clock_hz,
                 runtime_ram_bytes=size.sizes.runtime_ram_bytes, stack_bytes=size.stack,
                 accuracy_training=report.get(f"{split}_accuracy") if samples is None else None,
+                input="audio" if audio else "frames", rnn_cycles=rnn_cycles, link_bytes_per_bag=sent / len(X),
                 board_results=boards, host_results=hosts, run_id=run.id if run else None)
             finish_recording(store, run, result)
     return result
