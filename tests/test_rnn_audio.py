@@ -79,6 +79,45 @@ def test_board_decides_each_clip_from_its_audio_as_the_host(keyword_model, tmp_p
     assert any(not b.same_decisions(w) for b, w in zip(v.board_results, late))
 
 
+@pytest.mark.qemu
+def test_fixed_point_board_is_its_twin_on_the_frames_it_computed(keyword_model, tmp_path):
+    """Built with the clip's float features kept (-DMF_FRONTEND_KEEP_FLOAT=1: READ_FEATURES served),
+    the board's frames can be read back: the host's within float rounding (the bound of the BNN
+    front end's test, 1e-4), some Q11 values one off where a feature sits at a rounding boundary,
+    and every decision and exit step is the twin's on exactly those frames: the C's Q11 conversion
+    is numpy's quantize, bit for bit."""
+    from mcuforge import api
+    from mcuforge.frontend.client import read_features
+    from mcuforge.frontend.reference import clip_features
+    from mcuforge.rnn.audio import feature_config, host_frames, send_audio_bag
+    from mcuforge.rnn.client import check_rule
+    from mcuforge.rnn.reference import frames_for, run_bag
+    from mcuforge.rnn.rule import RnnRule
+    from mcuforge.rnn.validation import load_clips
+
+    path, data = keyword_model
+    m = api.load(path)
+    project = api.generate(m, "mps2-an385", tmp_path / "fw", audio=True)
+    api.build(project.path, extra_args=["EXTRA_CFLAGS=-DMF_FRONTEND_KEEP_FLOAT=1"])
+    g, cfg = project.graph, feature_config(m.meta)
+    rule = RnnRule.from_meta(m.meta, classes=len(m.meta["labels"]))
+    clips, _ = load_clips(str(data), m.meta, samples=4)
+    off = []
+    with api.open_session(project.path, "mps2-an385") as s:
+        link = s.link(expected_hash=project.firmware_hash)
+        check_rule(link, rule)
+        for clip in clips:
+            got, _ = send_audio_bag(link, clip)
+            device = read_features(link).reshape(cfg.n_frames, cfg.n_mels)
+            assert np.abs(device - clip_features(cfg, clip)).max() < 1e-4
+            host = host_frames(g, cfg, clip)
+            frames = frames_for(g, device)
+            off.append(int((frames != host).sum()))
+            want = run_bag(g, rule, frames)
+            assert got.same_decisions(want) and got.exit_steps == want.exit_steps, (got, want)
+    print(f"Q11 frame values one off from the host's, per clip: {off} of {cfg.n_frames * cfg.n_mels}")
+
+
 def test_the_uno_has_not_the_ram_for_the_front_end(keyword_model, tmp_path):
     import subprocess
     import sys
