@@ -50,7 +50,10 @@ def test_fixed_graph_follows_the_float_one_and_its_c_is_the_twin(tmp_path, cell)
 @pytest.mark.parametrize("cell,board", [pytest.param("fastgrnn", "mps2-an385", marks=pytest.mark.qemu),
                                         pytest.param("fastgrnn", "uno", marks=pytest.mark.simavr),
                                         pytest.param("gru", "mps2-an385", marks=pytest.mark.qemu),
-                                        pytest.param("lstm", "uno", marks=pytest.mark.simavr)])
+                                        pytest.param("lstm", "uno", marks=pytest.mark.simavr),
+                                        # every cell on both cores without an FPU
+                                        pytest.param("lstm", "mps2-an385", marks=pytest.mark.qemu),
+                                        pytest.param("gru", "uno", marks=pytest.mark.simavr)])
 def test_board_is_bit_exact_with_the_twin(tmp_path, cell, board):
     from mcuforge.rnn.client import check_rule, send_bag
     from mcuforge.rnn.reference import frames_for, run_bag
