@@ -104,8 +104,10 @@ def test_demo_runs_small_by_default_and_full_size_with_full_each_option_overridi
     full = SIZES["full"]  # the full-size protocol: what the demo ran before it had a quick size
     assert (full.bnn_epochs, full.bnn_float_epochs, full.train_new, full.train_old, full.eval_per_class) == (
         BNN_EPOCHS, BNN_FLOAT_EPOCHS, 40, 6, 25)
+    assert (full.adapt_tasks, full.adapt_shots, full.adapt_queries, full.adapt_epochs) == (3, 5, 10, 3)  # bench.adapt's
     quick = SIZES["quick"]
     assert quick.bnn_epochs + quick.bnn_float_epochs < full.bnn_epochs + full.bnn_float_epochs
+    assert quick.adapt_tasks * quick.adapt_shots * quick.adapt_epochs < full.adapt_tasks * full.adapt_shots * full.adapt_epochs
     assert quick.workdir != full.workdir  # their datasets differ: one folder each
     mixed = demo_size(parse(["demo", "--full", "--bnn-epochs", "3", "--workdir", "w"]))
     assert mixed.bnn_epochs == 3 and mixed.workdir == "w" and mixed.eval_per_class == full.eval_per_class

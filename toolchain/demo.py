@@ -10,6 +10,10 @@ classes, flashes it with the audio front end and a trainable head, and teaches t
 keywords with each of the seven learning rules: raw audio streamed over the serial link once (the
 board's embeddings), replayed to every rule's session; compares the best rule with the paper's numbers
 (Vu et al. 2025, ``paper_comparison``).
+
+The EMI-RNN part is ``rnn.demo``. The TinyTrain part (``demo_adapt``): few-shot tasks of four words that
+are not labels of part 1's DS-CNN; every method of ``train.adapt`` adapts that same model on the board,
+one library call each, next to the TinyTrain paper's numbers (Kwon et al. 2024, ``adapt_paper_comparison``).
 """
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .boards import DEFAULT_BOARD
+from .data.kws import NUMBER_KEYWORDS
 from .learning.rules import RULES
 from .train import BNN_EPOCHS, BNN_FLOAT_EPOCHS
+from .train.adapt import METHODS as ADAPT_METHODS
 
 @dataclass(frozen=True)
 class DemoSize:
@@ -42,16 +48,21 @@ class DemoSize:
     eval_every: int | None  # learn part: evaluate the head every N steps (None: before and after the stream)
     rnn_epochs: int  # EMI-RNN part: epochs per MI-RNN round
     rnn_samples: int  # EMI-RNN part: test clips per board (the Uno: a fifth, at least 2)
+    adapt_tasks: int  # adapt part: random few-shot tasks ...
+    adapt_shots: int  # ... with this many support clips per new word ...
+    adapt_queries: int  # ... and query clips per new word
+    adapt_epochs: int  # adapt part: passes over the support set
     workdir: str  # where its data, models and firmware go (each size its own: the dataset differs)
 
 
 SIZES = {
     "quick": DemoSize(clips_per_voice=1, epochs=8, test_samples=None, bnn_epochs=6, bnn_float_epochs=3,
                       train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=1, rnn_samples=10,
-                      workdir="build/demo"),
+                      adapt_tasks=1, adapt_shots=2, adapt_queries=4, adapt_epochs=1, workdir="build/demo"),
     "full": DemoSize(clips_per_voice=2, epochs=20, test_samples=None, bnn_epochs=BNN_EPOCHS,
                      bnn_float_epochs=BNN_FLOAT_EPOCHS, train_new=40, train_old=6, eval_per_class=25, eval_every=40, rnn_epochs=2,
-                     rnn_samples=40, workdir="build/demo-full"),
+                     rnn_samples=40, adapt_tasks=3, adapt_shots=5, adapt_queries=10, adapt_epochs=3,  # bench.adapt's
+                     workdir="build/demo-full"),
 }
 
 FULL = SIZES["full"]  # the library's defaults below are the full-size protocol's
@@ -59,6 +70,22 @@ PARALLEL_BOARDS = 2  # emulated boards side by side in the learn part: one per c
 
 # Vu et al. 2025, best rule, as stated in the paper's abstract.
 PAPER = {"1 new": dict(accuracy_new=0.95), "4 new": dict(accuracy_all=0.86, accuracy_old=0.82)}
+
+DSCNN_MODEL = "kws_dscnn.tflite"  # the int8 part's model in WORKDIR; the adapt part adapts it
+# The adapt part's new words: spoken in the dataset, not labels of the DS-CNN (in its training only as "unknown")
+ADAPT_WORDS = NUMBER_KEYWORDS
+ADAPT_BUDGET_RAM = 65536  # tinytrain and sparse-update (bench.adapt's: the last pointwise conv within reach)
+# TinyTrain (Kwon et al., ICML 2024), Table 1, MCUNet: mean top-1 over 9 cross-domain few-shot image tasks
+ADAPT_PAPER = {"last-layer": 0.546, "sparse-update": 0.643, "tinytrain": 0.693, "full": 0.669}
+ADAPT_PAPER_MEMORY = "backward memory ~1,000x below full fine-tuning (857 MB -> 0.78 MB, ProxylessNAS)"
+
+
+def check_methods(methods) -> list[str]:
+    """The adapt methods named, each one of ``train.adapt.METHODS``; refused with the list otherwise."""
+    bad = [m for m in methods if m not in ADAPT_METHODS]
+    if bad:
+        raise ValueError(f"unknown adapt method(s) {bad}; methods: {', '.join(ADAPT_METHODS)}")
+    return list(methods)
 
 
 def check_rules(rules) -> list[str]:
@@ -84,35 +111,14 @@ def demo(board: str = DEFAULT_BOARD, data=None, workdir=FULL.workdir, epochs: in
     from .data.speech_commands import DEFAULT_LABELS
     from .reference.tflm import TflmModel, tflm_arena_bytes
     from .target import open_target
-    from .train.convert import evaluate_tflite, quantize_input, to_int8_tflite
-    from .train.train import fit_dscnn, load_normalized
-    from .data.features import FeatureConfig
+    from .train.convert import evaluate_tflite, quantize_input
 
     t0 = time.time()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     labels = list(DEFAULT_LABELS)
     data_dir = ensure_dataset(data, work, clips_per_voice, voices, seed, progress)
-
-    features = FeatureConfig(hop=160)  # 25 ms window, 10 ms hop: 98 frames x 40 mel bands per 1 s clip
-    _say(f"features: log-mel {features.win * 1000 // features.sample_rate} ms window, "
-         f"{features.hop * 1000 // features.sample_rate} ms hop, {features.n_mels} bands; labels {', '.join(labels)}")
-    splits, cfg = load_normalized(data_dir, labels, features)
-    X_tr, y_tr, _ = splits["train"]
-    X_va, y_va, _ = splits["validation"]
-    if splits.get("test") is None:
-        raise ValueError(f"{data_dir}: no test split (testing_list.txt): the demo measures on held-out clips")
-    X_te, y_te, _ = splits["test"]
-    _say(f"train a DS-CNN on {len(X_tr)} clips ({epochs} epochs; validation {len(X_va)}, test {len(X_te)})")
-    model, _history = fit_dscnn(X_tr, y_tr, X_va, y_va, len(labels), epochs=epochs,
-                                seed=seed, progress=progress)
-    float_acc = float(np.mean(np.argmax(model.predict(X_te[..., None], verbose=0), axis=1) == y_te))
-
-    _say("convert to int8 TFLite (full-integer quantization)")
-    tfl = to_int8_tflite(model, X_tr[..., None])  # it calibrates on evenly spaced clips of all classes
-    model_path = work / "kws_dscnn.tflite"
-    model_path.write_bytes(tfl)
-    cfg.save(work / "kws_dscnn.features.json")
+    model_path, tfl, (X_te, y_te), float_acc = train_int8_dscnn(data_dir, work, epochs, seed, progress)
     if test_samples:
         X_te, y_te = X_te[:test_samples], y_te[:test_samples]
     X_q = quantize_input(X_te[..., None], tfl)
@@ -167,6 +173,40 @@ def demo(board: str = DEFAULT_BOARD, data=None, workdir=FULL.workdir, epochs: in
             store.finish_run(rid, status="ok" if board_acc == host_acc else "failed", summary=result)
             result["run_id"] = rid
     return result
+
+
+def train_int8_dscnn(data_dir, workdir, epochs: int, seed: int, progress: bool):
+    """The int8 part's model: a DS-CNN trained on the 12 base labels (every other word is "unknown"),
+    converted to int8 -> WORKDIR/kws_dscnn.tflite (with its .features.json), its bytes, the normalized
+    test split (X, y) and the float model's test accuracy."""
+    from .data.features import FeatureConfig
+    from .data.speech_commands import DEFAULT_LABELS
+    from .train.convert import to_int8_tflite
+    from .train.train import fit_dscnn, load_normalized
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    labels = list(DEFAULT_LABELS)
+    features = FeatureConfig(hop=160)  # 25 ms window, 10 ms hop: 98 frames x 40 mel bands per 1 s clip
+    _say(f"features: log-mel {features.win * 1000 // features.sample_rate} ms window, "
+         f"{features.hop * 1000 // features.sample_rate} ms hop, {features.n_mels} bands; labels {', '.join(labels)}")
+    splits, cfg = load_normalized(data_dir, labels, features)
+    X_tr, y_tr, _ = splits["train"]
+    X_va, y_va, _ = splits["validation"]
+    if splits.get("test") is None:
+        raise ValueError(f"{data_dir}: no test split (testing_list.txt): the demo measures on held-out clips")
+    X_te, y_te, _ = splits["test"]
+    _say(f"train a DS-CNN on {len(X_tr)} clips ({epochs} epochs; validation {len(X_va)}, test {len(X_te)})")
+    model, _history = fit_dscnn(X_tr, y_tr, X_va, y_va, len(labels), epochs=epochs,
+                                seed=seed, progress=progress)
+    float_acc = float(np.mean(np.argmax(model.predict(X_te[..., None], verbose=0), axis=1) == y_te))
+
+    _say("convert to int8 TFLite (full-integer quantization)")
+    tfl = to_int8_tflite(model, X_tr[..., None])  # it calibrates on evenly spaced clips of all classes
+    model_path = work / DSCNN_MODEL
+    model_path.write_bytes(tfl)
+    cfg.save(model_path.with_suffix(".features.json"))
+    return model_path, tfl, (X_te, y_te), float_acc
 
 
 def ensure_dataset(data, workdir, clips_per_voice: int, voices, seed: int, progress: bool) -> Path:
@@ -270,4 +310,65 @@ def paper_comparison(sessions: list[dict]) -> list[str]:
             verdict = "met" if got >= goal else f"missed by {100 * (goal - got):.1f} points"
             lines.append(f"{scenario}: best {metric.removeprefix('accuracy_')} {100 * got:.1f}% ({best['rule']}); "
                          f"paper {100 * goal:.0f}%: {verdict}")
+    return lines
+
+
+def demo_adapt(board: str, data_dir, workdir, model=None, methods=ADAPT_METHODS, words=ADAPT_WORDS,
+               tasks: int = FULL.adapt_tasks, shots: int = FULL.adapt_shots, queries: int = FULL.adapt_queries,
+               epochs: int = FULL.adapt_epochs, budget_ram: int = ADAPT_BUDGET_RAM, seed: int = 0, store=None,
+               progress: bool = True, dscnn_epochs: int = FULL.epochs, parallel_boards: int = PARALLEL_BOARDS) -> dict:
+    """The adapt part (TinyTrain): few-shot tasks of ``words`` (new to the DS-CNN), every method through
+    ``train.adapt.adapt`` on the board, one call each, from the same tasks. ``model``: the int8 part's
+    DS-CNN (default WORKDIR/kws_dscnn.tflite; trained there, ``dscnn_epochs``, when missing). A method
+    the library refuses on this board (``MethodUnsupported``) is a row with its reason. ``parallel_boards``
+    methods run at a time (each on its own emulated boards). Returns
+    {"rows": [adapt summaries without per_task, or {"method", "refused"}], "paper": [...], ...}."""
+    from .train.adapt import MethodUnsupported, adapt, kws_tasks
+
+    check_methods(methods)
+    work = Path(workdir)
+    if model is None:
+        model = work / DSCNN_MODEL
+        if model.is_file():
+            _say(f"adapt the int8 part's DS-CNN {model} (not trained again)")
+        else:
+            model = train_int8_dscnn(data_dir, work, dscnn_epochs, seed, progress)[0]
+    words = list(words)
+    _say(f"adapt: {tasks} task(s) of {len(words)} new words ({', '.join(words)}), {shots} shots and {queries} "
+         f"queries per word, {epochs} epoch(s); methods {', '.join(methods)} on {board}")
+    task_list = kws_tasks(model, data_dir, words, shots, queries, tasks, seed=seed)
+
+    def run(method: str) -> dict:
+        try:
+            r = adapt(model, task_list, words, board=board, method=method, epochs=epochs, budget_ram=budget_ram,
+                      workdir=work / "adapt" / method, seed=seed, store=store,
+                      progress=(lambda msg: _say(f"[{method}] {msg}")) if progress else None)
+        except MethodUnsupported as exc:
+            return dict(method=method, refused=str(exc))
+        return {k: v for k, v in r.items() if k != "per_task"}
+
+    # The methods are independent (each its own firmware, emulated boards and run): side by side, in order.
+    with ThreadPoolExecutor(max_workers=parallel_boards) as pool:
+        rows = list(pool.map(run, methods))
+    return dict(board=board, model=str(model), classes=words, tasks=tasks, shots=shots, queries=queries,
+                epochs=epochs, budget_ram=budget_ram, rows=rows, paper=adapt_paper_comparison(rows))
+
+
+def adapt_paper_comparison(rows: list[dict]) -> list[str]:
+    """TinyTrain's claims next to the board's: its gains over last-layer and full fine-tuning (accuracy
+    points) and full's training memory over its own. A different task and backbone: a reference point."""
+    ran = {r["method"]: r for r in rows if "refused" not in r}
+    lines = []
+    tt = ran.get("tinytrain")
+    for other in ("last-layer", "sparse-update", "full"):
+        if tt is None or other not in ran:
+            continue
+        got = 100 * (tt["accuracy"] - ran[other]["accuracy"])
+        paper = 100 * (ADAPT_PAPER["tinytrain"] - ADAPT_PAPER[other])
+        lines.append(f"tinytrain - {other}: {got:+.1f} points on the board; paper {paper:+.1f} points")
+    if tt is not None and "full" in ran:
+        full = ran["full"]
+        where = "" if full.get("trained_on", "board") == "board" else " (full: its arena plan, trained on the host)"
+        lines.append(f"full / tinytrain training memory: {full['train_memory_bytes'] / tt['train_memory_bytes']:.1f}x"
+                     f"{where}; paper: {ADAPT_PAPER_MEMORY}")
     return lines

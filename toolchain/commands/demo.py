@@ -16,6 +16,13 @@ runs both on the netduinoplus2 and the Uno (every test clip as the host's twin d
 accuracy, counts and ms per prediction (emulated/simulated), savings against the LSTM and bytes next to
 the papers' numbers (Dennis et al. 2018, Kusupati et al. 2018).
 
+Part 4 (TinyTrain, ``--part adapt``): the int8 part's DS-CNN meets few-shot tasks of four words that are
+not its labels (zero..three; in its training only inside "unknown"): every 'mcuforge adapt' method (none,
+last-layer, bias, sparse-update, tinytrain, full) on the same tasks on the board, one call each; prints
+accuracy, training memory on the board, emulated instructions per step and what tinytrain chose next to
+the TinyTrain paper's numbers (Kwon et al. 2024: another task and backbone, a reference point). A method
+the library refuses on the board is shown with its reason.
+
 Sizes: by default every part runs smaller (a smaller dataset, fewer epochs and clips: a cold fresh clone
 in under 20 minutes on 2 cores, accuracies below the full protocol's); --full runs the full-size protocol.
 """
@@ -24,7 +31,8 @@ from __future__ import annotations
 import sys
 
 from ..boards import load_board
-from ..demo import PAPER, PARALLEL_BOARDS, SIZES, DemoSize, check_rules, demo, demo_learn, ensure_dataset
+from ..demo import (ADAPT_METHODS, ADAPT_PAPER, ADAPT_PAPER_MEMORY, PAPER, PARALLEL_BOARDS, SIZES, DemoSize,
+                    check_methods, check_rules, demo, demo_adapt, demo_learn, ensure_dataset)
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK
 from ..learning.rules import RULES
 from ..rnn.demo import BOARDS as RNN_BOARDS, demo_rnn
@@ -64,9 +72,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--method", default=None, help="flash method (default: the board's emulator)")
     p.add_argument("--port", default=None, help="serial port of a real board")
-    p.add_argument("--part", choices=("int8", "learn", "rnn", "all"), default="all",
+    p.add_argument("--part", choices=("int8", "learn", "rnn", "adapt", "all"), default="all",
                    help="int8 = the DS-CNN part, learn = the BNN continual-learning part, rnn = the EMI-RNN part, "
-                        "all = the three (default)")
+                        "adapt = the TinyTrain part (few-shot adaptation of the int8 part's DS-CNN: its model in "
+                        "WORKDIR, trained there first when missing), all = the four (default)")
     p.add_argument("--bnn-epochs", type=_common.positive_int, default=None,
                    help=f"BNN pretraining: binary epochs ({_sizes('bnn_epochs')})")
     p.add_argument("--bnn-float-epochs", type=_common.natural_int, default=None,
@@ -78,7 +87,8 @@ def add_parser(sub) -> None:
                         "($XDG_CACHE_HOME/mcuforge/bnn, keyed by the dataset, the schedule and the training code)")
     p.add_argument("--parallel-boards", type=_common.positive_int, default=PARALLEL_BOARDS,
                    help="learn part: emulated boards side by side: they stream the clips through the front end and "
-                        f"backbone (without -icount), then run as many rule sessions at a time (default {PARALLEL_BOARDS})")
+                        "backbone (without -icount), then run as many rule sessions at a time; adapt part: methods run "
+                        f"at a time (default {PARALLEL_BOARDS})")
     p.add_argument("--rules", default=",".join(RULES), help="learning rules to run (default: all seven)")
     p.add_argument("--train-new", type=_common.positive_int, default=None,
                    help=f"learn part: training clips per new keyword ({_sizes('train_new')})")
@@ -92,6 +102,12 @@ def add_parser(sub) -> None:
                    help=f"rnn part: boards to run on (default {','.join(RNN_BOARDS)})")
     p.add_argument("--rnn-samples", type=_common.positive_int, default=None,
                    help=f"rnn part: test clips per board (the Uno: a fifth of them, at least 2; {_sizes('rnn_samples')})")
+    p.add_argument("--adapt-methods", default=",".join(ADAPT_METHODS),
+                   help="adapt part: methods to run (default: all six)")
+    for field, what in (("adapt_tasks", "random few-shot tasks"), ("adapt_shots", "support clips per new word"),
+                        ("adapt_queries", "query clips per new word"), ("adapt_epochs", "passes over the support set")):
+        p.add_argument("--" + field.replace("_", "-"), type=_common.positive_int, default=None,
+                       help=f"adapt part: {what} ({_sizes(field)})")
     _common.add_json(p, "the demo's results")
     _common.add_db(p)
     p.set_defaults(func=run)
@@ -165,9 +181,42 @@ def print_rnn_table(r: dict, out=None) -> None:
         print(line, file=out)
 
 
+def print_adapt_table(r: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: the CLI moves stdout to stderr for --json -
+    print(f"\nTinyTrain: few-shot adaptation of the int8 DS-CNN on {r['board']}: {r['tasks']} task(s) of "
+          f"{len(r['classes'])} new words ({', '.join(r['classes'])}; never labels of the DS-CNN, in its training only "
+          f"as 'unknown'), {r['shots']} shots, {r['queries']} queries per word, {r['epochs']} epoch(s); every method "
+          "trained and evaluated on the board (but where it says host)", file=out)
+    rows = []
+    for x in r["rows"]:
+        paper = ADAPT_PAPER.get(x["method"])
+        paper = "-" if paper is None else f"{100 * paper:.1f}%"
+        if "refused" in x:
+            rows.append([x["method"], "refused by the library (below)", "", "", "", paper])
+            continue
+        kind = x["cycles_kind"]
+        step = "-" if x["cycles_per_step"] is None else f"{x['cycles_per_step']:,.0f} {kind}"
+        on_host = x.get("trained_on", "board") != "board"
+        memory = f"{x['train_memory_bytes']:,}" + (" (host: planned)" if on_host else "")
+        chosen = "; ".join(", ".join(f"L{c['layer']} {c['kind']} {c['channels']}/{c['of']}" for c in task)
+                           for task in x.get("chosen", [])) if x["method"] == "tinytrain" else ""
+        rows.append([x["method"] + (" (host twin)" if on_host else ""),
+                     f"{100 * x['accuracy']:.1f}% +- {100 * x['accuracy_std']:.1f}", memory, step, chosen, paper])
+    _common.table(rows, ["method", "accuracy", "train memory B", "per step (emulated: QEMU -icount)",
+                         "tinytrain chose", "paper (MCUNet, 9 image tasks)"], out)
+    for x in r["rows"]:
+        if "refused" in x:
+            print(f"{x['method']}: {x['refused']}", file=out)
+    for line in r["paper"]:
+        print(line, file=out)
+    print(f"paper: TinyTrain (Kwon et al. 2024), MCUNet, mean over 9 cross-domain few-shot image tasks; "
+          f"{ADAPT_PAPER_MEMORY}: a different task and backbone, a reference point, not like for like", file=out)
+
+
 def run(args) -> int:
     _common.check_target(args)
     rules = check_rules([x.strip() for x in args.rules.split(",") if x.strip()])  # before hours of work
+    methods = check_methods([x.strip() for x in args.adapt_methods.split(",") if x.strip()])
     rnn_boards = [load_board(b.strip()).name for b in args.rnn_boards.split(",") if b.strip()]
     size = demo_size(args)
     store = _common.open_store(args)
@@ -200,5 +249,12 @@ def run(args) -> int:
         print_rnn_table(rr)
         result["rnn"] = rr
         ok = ok and all(x.get("ok", True) for x in rr["rows"])
+    if args.part in ("all", "adapt"):
+        ar = demo_adapt(args.board, data_dir, size.workdir, model=result.get("model"), methods=methods,
+                        tasks=size.adapt_tasks, shots=size.adapt_shots, queries=size.adapt_queries,
+                        epochs=size.adapt_epochs, seed=args.seed, store=store, progress=_common.progress(),
+                        dscnn_epochs=size.epochs, parallel_boards=args.parallel_boards)
+        print_adapt_table(ar)
+        result["adapt"] = ar
     _common.write_json(args.json, result)
     return EXIT_OK if ok else EXIT_CHECK_FAILED
