@@ -17,7 +17,7 @@ JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
 .PHONY: demo demo-full test bench setup apt venv clean help
 help:
-	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, on-device learning with a BNN, EMI-RNN vs LSTM (every part smaller: under 20 min)"
+	@echo "make demo   - keyword spotting on the emulated STM32F405: int8 DS-CNN accuracy, on-device learning with a BNN, EMI-RNN vs LSTM, TinyTrain few-shot adaptation (every part smaller: under 20 min)"
 	@echo "make demo-full - the same at full size (about 70 min on 2 cores)"
 	@echo "make test   - the whole suite (runs firmware on QEMU)"
 	@echo "make bench  - benchmarks (MACs/cycle, arena vs TFLM, flash)"

@@ -200,6 +200,8 @@ def print_adapt_table(r: dict, out=None) -> None:
         memory = f"{x['train_memory_bytes']:,}" + (" (host: planned)" if on_host else "")
         chosen = "; ".join(", ".join(f"L{c['layer']} {c['kind']} {c['channels']}/{c['of']}" for c in task)
                            for task in x.get("chosen", [])) if x["method"] == "tinytrain" else ""
+        if "selection_host_agrees" in x:  # the board's choice against the host's from the board's sums
+            chosen += " (host agrees)" if x["selection_host_agrees"] else " (host DIFFERS)"
         rows.append([x["method"] + (" (host twin)" if on_host else ""),
                      f"{100 * x['accuracy']:.1f}% +- {100 * x['accuracy_std']:.1f}", memory, step, chosen, paper])
     _common.table(rows, ["method", "accuracy", "train memory B", "per step (emulated: QEMU -icount)",
@@ -256,5 +258,6 @@ def run(args) -> int:
                         dscnn_epochs=size.epochs, parallel_boards=args.parallel_boards)
         print_adapt_table(ar)
         result["adapt"] = ar
+        ok = ok and all(x.get("selection_host_agrees", True) for x in ar["rows"])
     _common.write_json(args.json, result)
     return EXIT_OK if ok else EXIT_CHECK_FAILED
