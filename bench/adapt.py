@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--head", default="prototypes", choices=["prototypes", "pretrained"],
+                   help="where the trained methods' new rows start (mcuforge.train.adapt.HEADS)")
     p.add_argument("--budget-ram", type=int, default=65536,
                    help="tinytrain and sparse-update (default 65536: the last pointwise conv is within reach)")
     p.add_argument("--pretrain-epochs", type=int, default=12)
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             try:
                 r = adapt(model, tasks, classes, method=method, epochs=args.epochs, budget_ram=args.budget_ram,
-                          learning_rate=args.lr, workdir=work / "runs" / method, store=store,
+                          learning_rate=args.lr, workdir=work / "runs" / method, store=store, head=args.head,
                           progress=lambda msg: print(f"  [{method}] {msg}", file=sys.stderr))
             except MethodUnsupported as exc:
                 print(f"{method}: does not run here: {exc}", file=sys.stderr)
@@ -102,7 +104,8 @@ def main(argv=None) -> int:
             results.append({k: v for k, v in r.items() if k != "per_task"})
             rows.append(row(r))
     print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
-          f"{args.epochs} epochs, budget {args.budget_ram:,} B; netduinoplus2 under QEMU (emulated instructions)")
+          f"{args.epochs} epochs, lr {args.lr}, head {args.head}, budget {args.budget_ram:,} B; netduinoplus2 under "
+          "QEMU (emulated instructions)")
     print(table(rows))
     print(f"paper: TinyTrain (Kwon et al. 2024) on MCUNet, 9 cross-domain tasks; {PAPER_MEMORY}")
     if args.json:

@@ -16,8 +16,9 @@ from mcuforge.cli import main
 from mcuforge.errors import exit_code_for
 from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
-from mcuforge.reference.executor import initial_state, run_graph
+from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
 from mcuforge.train.adapt import MethodUnsupported, Task, adapt, feature_graph, plan_update
+from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
 from models.zoo import fixture
 
@@ -35,6 +36,28 @@ def tiny_task(graph, shots=3, queries=3, seed=0) -> Task:
         return np.clip(base[k] + rng.integers(-40, 41, shape), -128, 127).astype(np.int8), k
 
     return Task([sample(k) for k in (0, 1) for _ in range(shots)], [sample(k) for k in (0, 1) for _ in range(queries)])
+
+
+def prototype_head(graph, task, classes=2):
+    """``graph`` with the head the trained methods start from: rows imprinted from the class
+    prototypes of the support set's features (here on the numpy twin; the board's are the same)."""
+    feats = host_features(feature_graph(graph), [x for x, _ in task.support])
+    return imprinted(graph, prototypes(feats, [y for _, y in task.support], classes), feats)
+
+
+def test_imprinted_head_classifies_as_the_nearest_prototype():
+    """The int8 graph with imprinted rows predicts the nearest prototype's class, before any
+    training, and the outputs outside the task are switched off (probability -128)."""
+    graph = load(fixture("global_pool")).graph
+    task = tiny_task(graph, shots=3, queries=6, seed=2)
+    head = prototype_head(graph, task)
+    fg = feature_graph(graph)
+    protos = prototypes(host_features(fg, [x for x, _ in task.support]), [y for _, y in task.support], 2)
+    nearest = [int(np.argmin(((protos - f) ** 2).sum(axis=1))) for f in host_features(fg, [x for x, _ in task.query])]
+    logits = [run_graph_all(head, [x])[head.ops[-1].inputs[0]].reshape(-1) for x, _ in task.query]
+    assert [int(np.argmax(v[:2])) for v in logits] == nearest
+    assert all((v[2:] == -128).all() for v in logits)
+    assert not np.array_equal(head.tensor(head.ops[-2].inputs[1]).data, graph.tensor(graph.ops[-2].inputs[1]).data)
 
 
 @pytest.mark.qemu
@@ -66,18 +89,19 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     assert KEYS <= set(r) and r["cycles_kind"] == "emulated instructions" and r["selection_ran"].startswith("board")
     assert r["chosen"][0] and all(0 < c["channels"] <= c["of"] for c in r["chosen"][0])
     row = r["per_task"][0]
+    start = prototype_head(graph, task)  # where training started (from the board's features)
     # the board's Fisher sums are the numpy twin's, exactly, so it chose what the host chooses
-    sel = selection_graph(graph, [x for x, _ in task.support], row["selection"]["first_layer"])
+    sel = selection_graph(start, [x for x, _ in task.support], row["selection"]["first_layer"])
     assert row["selection"]["sums"] == [v.tolist() for v in potential_sums(sel, task.support)]
     assert any(v > 0 for sums in row["selection"]["sums"] for v in sums)
     assert r["selection_cycles"] > 0 and r["selection_memory_bytes"] > 0
-    host_update, host_chosen = plan_update("tinytrain", graph, task.support, 4096, r["budget_macs"], 0.05)
+    host_update, host_chosen = plan_update("tinytrain", start, task.support, 4096, r["budget_macs"], 0.05)
     assert r["chosen"][0] == host_chosen and r["selection_host_agrees"] is True
     assert row["selection"]["choice"] == host_update.weights  # the board chose what the host chooses
     assert row["train_memory_bytes"] == row["arena_bytes"] + row["stack_high_water_bytes"]
     assert 0 < row["trainable_bytes"] < row["arena_bytes"] and row["stack_high_water_bytes"] > 0
     # the numpy twin over the same steps from the same choice
-    tg = training_graph(graph, host_update, [x for x, _ in task.support])
+    tg = training_graph(start, host_update, [x for x, _ in task.support])
     state = initial_state(tg)
     for i in row["order"]:
         x, label = task.support[i]
@@ -87,8 +111,8 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
         np.testing.assert_array_equal(value, state[name], err_msg=f"{name}: the board trained otherwise")
     assert [a.step for a in arts] == list(range(1, 13)) and last[0] == 12
     assert set(last[1]) == set(state) and all(np.array_equal(last[1][n], state[n]) for n in state)
-    assert any(not np.array_equal(state[n], graph.tensor(n).data) for n in state), "nothing changed"
-    evaluated = copy.deepcopy(graph)
+    assert any(not np.array_equal(state[n], start.tensor(n).data) for n in state), "nothing changed"
+    evaluated = copy.deepcopy(start)
     for name, value in state.items():
         evaluated.tensor(name).data = value
     want = [int(np.argmax(run_graph(evaluated, [x])[0].reshape(-1)[:2])) for x, _ in task.query]
@@ -206,10 +230,11 @@ def test_full_trains_on_the_host_twin_where_its_firmware_does_not_fit(tmp_path):
     task = Task([(xs[0], 0), (xs[1], 1)], [(xs[2], 0), (xs[3], 1)])
     r = adapt(fixture("ds_cnn_kws"), [task], ["a", "b"], method="full", epochs=1, learning_rate=0.05, workdir=tmp_path)
     row = r["per_task"][0]
+    start = prototype_head(graph, task)
     assert r["trained_on"].startswith("host (numpy twin") and "does not fit netduinoplus2" in r["trained_on"]
     assert r["cycles_per_step"] is None and r["stack_high_water_bytes"] == 0 and r["train_memory_bytes"] > 128 * 1024
-    assert any(not np.array_equal(v, graph.tensor(n).data) for n, v in row["trained"].items())
-    evaluated = copy.deepcopy(graph)
+    assert any(not np.array_equal(v, start.tensor(n).data) for n, v in row["trained"].items())
+    evaluated = copy.deepcopy(start)
     for name, value in row["trained"].items():
         evaluated.tensor(name).data = value
     assert row["predictions"] == [int(np.argmax(run_graph(evaluated, [x])[0].reshape(-1)[:2])) for x, _ in task.query]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from ..train.adapt import METHODS, adapt, check_method, kws_tasks
+from ..train.adapt import HEADS, METHODS, adapt, check_method, kws_tasks
 from . import _common
 
 
@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--budget-macs", type=_common.positive_int, default=None,
                    help="backward MACs per step tinytrain/sparse-update may use (default: one forward's)")
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--head", default="prototypes", choices=list(HEADS),
+                   help="where the trained methods' new classifier rows start: imprinted from the support set's "
+                        "class prototypes (default) or the pretrained rows")
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--workdir", default=None, help="where the firmware is generated (default: a temporary folder)")
     _common.add_json(p, "the summary")
@@ -86,7 +89,7 @@ def run(args) -> int:
     show = _common.progress()
     r = adapt(args.model, tasks, classes, board=args.board, method=args.method, epochs=args.epochs,
               budget_ram=args.budget_ram, budget_macs=args.budget_macs, learning_rate=args.lr,
-              workdir=args.workdir, seed=args.seed, store=store,
+              workdir=args.workdir, seed=args.seed, store=store, head=args.head,
               progress=(lambda msg: print(msg, file=sys.stderr)) if show else None)
     print_adapt(r)
     summary = {k: v for k, v in r.items() if k != "per_task"}

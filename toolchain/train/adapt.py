@@ -11,6 +11,12 @@ Methods (what trains; the training graph is :func:`mcuforge.graph.backward.train
 - ``none``: nothing trains. The board computes the pretrained features (the input of the last
   layer) of the support and query samples; the host fits class prototypes (the mean feature per
   class) and gives each query the nearest prototype's class.
+Every method that trains starts (by default, ``head="prototypes"``) from what ``none`` knows: the
+new classes' rows of the last layer are imprinted from the support set's class prototypes, their
+features computed on the board as for ``none`` (:mod:`mcuforge.train.imprint`, the one writer of
+the prototypes), so training begins at the prototype classifier instead of the outputs of
+pretrained classes (``head="pretrained"``).
+
 - ``last-layer``: the weights and bias of the last layer.
 - ``bias``: the bias of every layer (TinyTL-style).
 - ``sparse-update``: Lin et al. 2022's static scheme, chosen once, offline, by contribution
@@ -60,8 +66,13 @@ from ..link.errors import DeviceFault, DeviceOverflow, FirmwareMismatch, Protoco
 from ..model.errors import ModelError
 from ..plan.budget import BudgetError
 from . import checkpoint as ckpt
+from .imprint import ImprintError, feature_graph, host_features, imprinted, prototypes, real_features
 
 METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
+HEADS = {  # where the trained methods' new classifier rows start
+    "prototypes": "the new classes' rows imprinted from the support set's class prototypes (board features, as none)",
+    "pretrained": "the pretrained rows of the first N outputs",
+}
 SELECTION = {
     "none": "none (prototypes fit on the host from board features)",
     "last-layer": "fixed", "bias": "fixed", "full": "fixed",
@@ -109,14 +120,20 @@ def _biases_from(graph: Graph, earliest: int) -> int:
     return sum(1 for i in _biased(graph) if i >= earliest)
 
 
-def sparse_scheme(graph: Graph, support, budget_ram: int, budget_macs: int, learning_rate: float, epochs: int):
-    """Lin et al.'s contribution analysis on one task's support set (half to train, half held out)."""
+def sparse_scheme(graph: Graph, support, budget_ram: int, budget_macs: int, learning_rate: float, epochs: int,
+                  head: str = "prototypes"):
+    """Lin et al.'s contribution analysis on one task's support set (half to train, half held out;
+    with ``head`` "prototypes", from a head imprinted with the training half's prototypes, its
+    features on the host's numpy twin)."""
     from .contribution import analyse, split_support
     from .tinytrain import fisher_potentials, first_candidate
 
     classes = 1 + max(y for _, y in support)
     try:
         train, held = split_support(support, classes)
+        if head == "prototypes":
+            feats = host_features(feature_graph(graph), [x for x, _ in train])
+            graph = imprinted(graph, prototypes(feats, [y for _, y in train], classes), feats)
         stats = fisher_potentials(graph, support, first_candidate(graph, budget_ram))
         return analyse(graph, stats, train, held, classes, budget_ram, budget_macs, epochs=epochs,
                        learning_rate=learning_rate)
@@ -341,43 +358,50 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
                 order=order, labels=[y for _, y in task.query], predictions=preds, **r)
 
 
-def feature_graph(graph: Graph) -> Graph:
-    """The model up to its last layer: its output is that layer's input (the pretrained features)."""
-    last = layers(graph)[-1]
-    g = copy.deepcopy(graph)
-    g.name = f"{graph.name}_features"
-    g.ops = g.ops[:graph.ops.index(last)]
-    if not g.ops:
-        raise AdaptError("method none: the model has one layer; there are no pretrained features before it")
-    g.outputs = [last.inputs[0]]
-    return g
+def _board_features(fg: Graph, xs, board: str, workdir: Path, step) -> dict:
+    """The features of model inputs ``xs`` computed on the board (``fg``: :func:`feature_graph`),
+    with the counts and memory of that pass."""
+    from ..target import open_target
+
+    with open_target(fg, board, workdir=workdir / "features", progress=step) as target:
+        step(f"features of {len(xs)} samples on the board")
+        feats, cycles = [], []
+        for x in xs:
+            out, cyc = target.run([x])
+            feats.append(real_features(fg, out[0]))
+            cycles.append(cyc)
+        return dict(features=feats, cycles=cycles, cycles_kind=_cycles_kind(target), macs=int(target.project.macs),
+                    **_memory(target))
+
+
+def _feature_graph(graph: Graph, method: str) -> Graph:
+    try:
+        return feature_graph(graph)
+    except ImprintError as exc:
+        raise AdaptError(f"method {method}: {exc}") from None
 
 
 def _prototypes_task(graph: Graph, task: Task, classes: int, board: str, workdir: Path, step) -> dict:
-    from ..target import open_target
+    n = len(task.support)
+    f = _board_features(_feature_graph(graph, "none"), [x for x, _ in task.support + task.query], board, workdir, step)
+    feats, cycles = f.pop("features"), f.pop("cycles")
+    protos = prototypes(feats[:n], [y for _, y in task.support], classes)
+    preds = [int(np.argmin(((protos - q) ** 2).sum(axis=1))) for q in feats[n:]]
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles[:n])),
+                macs_per_step=f.pop("macs"), labels=[y for _, y in task.query], predictions=preds, prototypes=protos,
+                **f)
 
-    fg = feature_graph(graph)
-    t = fg.tensor(fg.outputs[0])
 
-    def real(v):
-        return t.quant.s * (np.asarray(v, np.float64).reshape(-1) - t.quant.zp)
-
-    with open_target(fg, board, workdir=workdir / "features", progress=step) as target:
-        step(f"features of {len(task.support)} support and {len(task.query)} query samples")
-        support, cycles = [], []
-        for x, _ in task.support:
-            out, cyc = target.run([x])
-            support.append(real(out[0]))
-            cycles.append(cyc)
-        query = [real(target.run([x])[0][0]) for x, _ in task.query]
-        memory = _memory(target)
-        kind = _cycles_kind(target)
-        macs = int(target.project.macs)
-    labels = np.array([y for _, y in task.support])
-    protos = np.stack([np.mean([f for f, y in zip(support, labels) if y == k], axis=0) for k in range(classes)])
-    preds = [int(np.argmin(((protos - q) ** 2).sum(axis=1))) for q in query]
-    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles)), cycles_kind=kind,
-                macs_per_step=macs, labels=[y for _, y in task.query], predictions=preds, prototypes=protos, **memory)
+def head_from_prototypes(graph: Graph, task: Task, classes: int, board: str, workdir: Path, step, method: str):
+    """``graph`` with its new classes' rows imprinted from the support set's class prototypes, the
+    features computed on the board as for ``none`` (:mod:`mcuforge.train.imprint`) -> (graph,
+    {"cycles" of that feature pass})."""
+    f = _board_features(_feature_graph(graph, method), [x for x, _ in task.support], board, workdir, step)
+    protos = prototypes(f["features"], [y for _, y in task.support], classes)
+    try:
+        return imprinted(graph, protos, f["features"]), dict(cycles=int(sum(f["cycles"])))
+    except ImprintError as exc:
+        raise MethodUnsupported(f"method {method} cannot start from class prototypes on {graph.name}: {exc}") from None
 
 
 def _accuracy(preds, query) -> float:
@@ -411,18 +435,21 @@ def check_model(graph: Graph, classes: int) -> int:
 
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
           epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float = 0.01,
-          workdir=None, seed: int = 0, progress=None, store=None, after_step=None) -> dict:
+          workdir=None, seed: int = 0, progress=None, store=None, after_step=None, head: str = "prototypes") -> dict:
     """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
     (with ``store``, also recorded there: ``run_id``, with a checkpoint of the trained tensors
     after every training step, :mod:`mcuforge.train.checkpoint`). ``budget_macs`` defaults to
     the model's forward MACs (a step's backward within one forward's work). ``progress``: a
     callable taking one line (None: quiet). ``after_step(target, task, steps_done)``: called
-    after every training step (tests lose the board there)."""
+    after every training step (tests lose the board there). ``head``: where the trained methods'
+    new rows start (:data:`HEADS`)."""
     import tempfile
 
     from ..model.loader import load
 
     check_method(method)
+    if head not in HEADS:
+        raise AdaptError(f"unknown head {head!r}: one of {', '.join(HEADS)}")
     graph = load(model).graph
     check_model(graph, len(classes))
     if not tasks:
@@ -441,7 +468,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     try:
         if method == "sparse-update":
             step("sparse-update: contribution analysis on the host (numpy twin), first task's shots")
-            scheme = sparse_scheme(graph, tasks[0].support, budget_ram, budget_macs, learning_rate, epochs)
+            scheme = sparse_scheme(graph, tasks[0].support, budget_ram, budget_macs, learning_rate, epochs, head)
         for k, task in enumerate(tasks):
             def on_step(target, done, tensors, k=k):
                 if rid is not None:
@@ -454,26 +481,32 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
             if method == "none":
                 row = _prototypes_task(graph, task, len(classes), board, wd, step)
             else:
-                stats = cost = None
+                stats = cost = init = None
+                start_graph = graph
+                if head == "prototypes":
+                    start_graph, init = head_from_prototypes(graph, task, len(classes), board, wd, step, method)
                 if method == "tinytrain":
-                    stats, cost = select_on_board(graph, task.support, board, budget_ram, budget_macs, wd, step)
-                update, picked = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate,
+                    stats, cost = select_on_board(start_graph, task.support, board, budget_ram, budget_macs, wd, step)
+                update, picked = plan_update(method, start_graph, task.support, budget_ram, budget_macs, learning_rate,
                                              stats, scheme, cost and cost["choice"])
                 if cost is not None:  # the host's choice from the same sums, for the record
-                    host, _ = plan_update(method, graph, task.support, budget_ram, budget_macs, learning_rate, stats)
+                    host, _ = plan_update(method, start_graph, task.support, budget_ram, budget_macs, learning_rate,
+                                          stats)
                     cost["host_agrees"] = host.weights == update.weights
                 try:
-                    tg = training_graph(graph, update, [x for x, _ in task.support])
+                    tg = training_graph(start_graph, update, [x for x, _ in task.support])
                 except ValueError as exc:
                     raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
                 try:
-                    row = _train_task(graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step,
+                    row = _train_task(start_graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step,
                                       host_fallback=method == "full")
                 except BudgetError as exc:
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
                         f"({exc}). The backward keeps the activations and gradients of every layer after the "
                         "earliest one trained: give a smaller --budget-ram, train fewer layers or use a smaller model") from None
+                if init is not None:
+                    row["head_init"] = init
                 row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
                                                                     for i, v in update.weights.items()})
                 chosen.append(picked)
@@ -506,6 +539,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["classifier"] = "class prototypes (nearest mean) fit on the host from the board's features"
         out["step"] = "one forward to the features (no training step on the board)"
     else:
+        out["head"] = HEADS[head]
         out["updates"] = [r["update"] for r in rows]
         out["recoveries"] = int(sum(r["recoveries"] for r in rows))
         out["trained_on"] = rows[0]["trained_on"]
