@@ -1,8 +1,9 @@
 """Random backward graphs of one int8 layer (fully connected, conv2d, 1x1 pointwise conv2d,
 depthwise conv2d), shared by the backward-kernel tests: inputs ``[g, y, x]`` (the output gradient,
-the forward output, the forward input), trainable weights ``w`` and bias ``b``, and three ops in
-the order a training step runs them: the input gradient (with the weights before the step), the
-weight update, the bias update, in place. Outputs ``[gx, w, b]``."""
+the forward output, the forward input), trainable weights ``w`` with their int16 residual ``r`` (the master copy's
+fraction bits, starting at random) and bias ``b``, and three ops in the order a training step runs
+them: the input gradient (with the weights before the step), the weight update, the bias update,
+in place. Outputs ``[gx, w, r, b]``."""
 from __future__ import annotations
 
 import math
@@ -71,12 +72,16 @@ def layer_case(rng, kind: str, partial: bool | None = None) -> Graph:
     chans = sorted(rng.choice(cout, size=max(1, cout // 2), replace=False).tolist()) if partial else None
     w0 = rng.integers(-127, 128, w_shape).astype(np.int8)
     b0 = rng.integers(-3000, 3000, cout).astype(np.int32)
+    # the master copy's residual, at random, from its own generator (the cases' draws stay as they were)
+    residual = np.random.default_rng(int(np.abs(w0.astype(np.int64)).sum())).integers(-2**15, 2**15, w_shape)
+    residual = residual.astype(np.int16)
     t = {
         "x": Tensor("x", x_shape, "int8", _q(s_x, zx)),
         "y": Tensor("y", y_shape, "int8", _q(s_y, zy)),
         "g": Tensor("g", y_shape, "int8", _q(s_g)),
         "gx": Tensor("gx", x_shape, "int8", _q(s_gx)),
         "w": Tensor("w", w_shape, "int8", _q(s_w, np.zeros(s_w.size), axis), data=w0, persist="trainable"),
+        "r": Tensor("r", w_shape, "int16", data=residual, persist="trainable"),
         "b": Tensor("b", (cout,), "int32", _q(np.float32(s_x) * s_w, np.zeros(s_w.size)), data=b0,
                     persist="trainable"),
     }
@@ -88,10 +93,10 @@ def layer_case(rng, kind: str, partial: bool | None = None) -> Graph:
     step = dict(fwd, learning_rate=lr, channels=chans)
     ops = [
         Op(f"{conv_kind}_grad_input", ["g", "y", "w"], ["gx"], dict(fwd), index=0, name="grad_input"),
-        Op(f"{conv_kind}_update", ["g", "y", "x", "w"], ["w"], dict(step), index=1, name="weights"),
+        Op(f"{conv_kind}_update", ["g", "y", "x", "w", "r"], ["w", "r"], dict(step), index=1, name="weights"),
         Op("bias_update", ["g", "y", "b"], ["b"], dict(step, learning_rate=lr * 0.5), index=2, name="bias"),
     ]
-    g = Graph(f"backward_{kind}", t, ops, inputs=["g", "y", "x"], outputs=["gx", "w", "b"])
+    g = Graph(f"backward_{kind}", t, ops, inputs=["g", "y", "x"], outputs=["gx", "w", "r", "b"])
     lower(g)
     return g
 

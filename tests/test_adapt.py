@@ -6,7 +6,6 @@ twin's with those weights; class prototypes of the board's features; refusals wi
 codes; the verb end to end on a Speech Commands-layout folder (ds_cnn_kws, synthetic clips)."""
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
@@ -17,7 +16,7 @@ from mcuforge.errors import exit_code_for
 from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
-from mcuforge.train.adapt import MethodUnsupported, Task, adapt, feature_graph, plan_update
+from mcuforge.train.adapt import MethodUnsupported, Task, adapt, feature_graph, plan_update, trained_model
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
 from models.zoo import fixture
@@ -112,9 +111,7 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     assert [a.step for a in arts] == list(range(1, 13)) and last[0] == 12
     assert set(last[1]) == set(state) and all(np.array_equal(last[1][n], state[n]) for n in state)
     assert any(not np.array_equal(state[n], start.tensor(n).data) for n in state), "nothing changed"
-    evaluated = copy.deepcopy(start)
-    for name, value in state.items():
-        evaluated.tensor(name).data = value
+    evaluated = trained_model(start, state)
     want = [int(np.argmax(run_graph(evaluated, [x])[0].reshape(-1)[:2])) for x, _ in task.query]
     assert row["predictions"] == want
     assert r["accuracy"] == np.mean([p == y for p, (_, y) in zip(want, task.query)])
@@ -234,9 +231,7 @@ def test_full_trains_on_the_host_twin_where_its_firmware_does_not_fit(tmp_path):
     assert r["trained_on"].startswith("host (numpy twin") and "does not fit netduinoplus2" in r["trained_on"]
     assert r["cycles_per_step"] is None and r["stack_high_water_bytes"] == 0 and r["train_memory_bytes"] > 128 * 1024
     assert any(not np.array_equal(v, start.tensor(n).data) for n, v in row["trained"].items())
-    evaluated = copy.deepcopy(start)
-    for name, value in row["trained"].items():
-        evaluated.tensor(name).data = value
+    evaluated = trained_model(start, row["trained"])
     assert row["predictions"] == [int(np.argmax(run_graph(evaluated, [x])[0].reshape(-1)[:2])) for x, _ in task.query]
 
 

@@ -38,10 +38,11 @@ def test_contributions_are_measured_gains_and_the_scheme_is_the_best_that_fits()
     want = max(big.bias.values()) + sum(max(0.0, big.weight[(i, best[i])]) for i in (0, 1))
     assert big.gain == pytest.approx(want)
     assert big.update.weights == {2: 1.0, **{i: r for i, r in best.items() if big.weight[(i, r)] > 0}}
-    # a budget without room for the conv's backward: no scheme reaches layer 0
-    ram, _ = update_cost(stats, {2: 10, 1: 16}, activations=True)
-    mid = analyse(g, stats, data, data, 10, ram, 10**9, epochs=EPOCHS, learning_rate=LR)
+    # the budgets of training dense 1's weights: no room for the conv's weights (their backward's MACs)
+    ram, macs = update_cost(stats, {2: 10, 1: 16}, activations=True)
+    mid = analyse(g, stats, data, data, 10, ram, macs, epochs=EPOCHS, learning_rate=LR)
     assert 0 not in mid.update.weights and mid.update.biases < 2 and mid.ram_bytes <= ram  # (bias 2 is layer 0's)
+    assert mid.macs <= macs
     assert mid.update.weights == {2: 1.0, 1: best[1]} and mid.gain == pytest.approx(big.weight[(1, best[1])])
     # only the last layer fits: its weights, nothing else
     ram, _ = update_cost(stats, {2: 10}, activations=True)

@@ -78,11 +78,13 @@ def _tf_gradients(kind, attrs, dz, x, w, b):
     return [v.numpy() for v in tape.gradient(loss, [xr, wr, br])]
 
 
-def _check_step(new, old, float_step, op, lo, hi, what):
+def _check_step(new, old, float_step, op, lo, hi, what, unit=None):
     """The integer step equals the float64 QAS step rounded to nearest: within 1/2 plus the
-    Q31 multiplier's first rounding (2^shift / 2), plus 1e-6 relative; channels not listed stay."""
+    Q31 multiplier's first rounding (2^shift / 2), plus 1e-6 relative; with ``unit`` (a master
+    copy's step, one rounding at that fraction of a unit) within unit / 2 plus 1e-6 relative;
+    channels not listed stay."""
     shift = np.asarray(op.attrs["step_shift"], np.float64).reshape(-1, *[1] * (old.ndim - 1))
-    tol = 0.5 + 0.5 * 2.0 ** np.minimum(shift, 0) + 1e-6 * np.abs(float_step)
+    tol = (0.5 + 0.5 * 2.0 ** np.minimum(shift, 0) if unit is None else unit / 2) + 1e-6 * np.abs(float_step)
     want = np.clip(old - float_step, lo, hi)
     off = np.abs(new - want) > tol
     mask = np.zeros(old.shape[0], bool)
@@ -97,12 +99,13 @@ def test_numpy_backward_equals_float64_autodiff(kind):
     """Input gradient: |s_gx * gx - dL/dx| <= s_gx / 2 (its rounding) + s_g * max s_W * (1/2 + 2^-17
     * sum |w| |g|) (the 2^-16 rounding and the Q16 scale ratios), or saturated at the int8 bound
     the float value lies beyond. Weight and bias: the QAS step lr * dL/dW / s_W (and lr * dL/db /
-    s_b) rounded to nearest (see _check_step), clamped to [-127, 127] / int32."""
+    s_b) rounded to nearest (see _check_step), clamped to [-127, 127] / int32; a weight's master
+    copy (w + r / 2^16) moves by the step within 2^-17, the int8 weight is it rounded to the nearest unit."""
     rng = np.random.default_rng(7 + sum(map(ord, kind)))
     for _ in range(5):
         graph = layer_case(rng, kind)
         g, y, x = random_inputs(rng, graph)
-        gx, w_new, b_new = run_graph(graph, [g, y, x])
+        gx, w_new, r_new, b_new = run_graph(graph, [g, y, x])
         a = graph.ops[0].attrs
         inside = (y > a["act_min"]) & (y < a["act_max"])
         w_t = graph.tensor("w")
@@ -120,13 +123,16 @@ def test_numpy_backward_equals_float64_autodiff(kind):
         assert ok.all(), f"{kind}: input gradient off by {np.abs(got - dx)[~ok][:4]} (tolerance {np.broadcast_to(tol, ok.shape)[~ok][:4]})"
         upd, bias = graph.ops[1], graph.ops[2]
         scales = w_t.quant.scale.astype(np.float64)
+        master_old = w_t.data + graph.tensor("r").data / 2.0**16
+        master_new = w_new + r_new / 2.0**16
+        np.testing.assert_array_equal(w_new, np.floor(master_new + 0.5), err_msg=f"{kind}: w is not the master rounded")
         if kind == "depthwise_conv2d":  # channels on the last axis: check on axis 0
-            new, old = np.moveaxis(w_new[0], -1, 0), np.moveaxis(w_t.data[0], -1, 0)
+            new, old = np.moveaxis(master_new[0], -1, 0), np.moveaxis(master_old[0], -1, 0)
             step = np.moveaxis(dw[0], -1, 0) / scales.reshape(-1, 1, 1) * upd.attrs["learning_rate"]
         else:
-            new, old = w_new, w_t.data
+            new, old = master_new, master_old
             step = dw / scales.reshape(-1, *[1] * (dw.ndim - 1)) * upd.attrs["learning_rate"]
-        _check_step(new.astype(np.int64), old.astype(np.int64), step, upd, -127, 127, f"{kind} weights")
+        _check_step(new, old, step, upd, -127, 127, f"{kind} weights", unit=2.0**-16)
         b_step = db / graph.tensor("b").quant.scale.astype(np.float64) * bias.attrs["learning_rate"]
         _check_step(b_new.astype(np.int64), graph.tensor("b").data.astype(np.int64), b_step, bias,
                     -(2**31), 2**31 - 1, f"{kind} bias")
@@ -141,6 +147,10 @@ def test_update_refusals_name_the_problem():
     bad = copy.deepcopy(g)
     bad.tensor("w").persist = ""
     with pytest.raises(UnsupportedOpError, match="only a trainable tensor is updated in place"):
+        lower(bad)
+    bad = copy.deepcopy(g)
+    bad.tensor("r").persist = ""
+    with pytest.raises(UnsupportedOpError, match="residual 'r' is constant; only a trainable tensor"):
         lower(bad)
     bad = copy.deepcopy(g)
     bad.tensor("g").quant.zero_point[:] = 3
@@ -183,7 +193,7 @@ def test_backward_kernels_equal_numpy_on_target(tmp_path):
             for name, a, b in zip(graph.outputs, got, want):
                 np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"step {step}: {name} differs")
     changed = {n: int(np.abs(state[n].astype(np.int64) - graph.tensor(n).data).sum())
-               for n in graph.outputs if n.endswith(("_w", "_b"))}
+               for n in graph.outputs if n.endswith(("_w", "_r", "_b"))}
     assert sum(v > 0 for v in changed.values()) >= len(changed) - 1, changed  # (one 1x1x1x1 case may round to 0)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from mcuforge.graph.backward import training_graph
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
+from mcuforge.ops._train import TRAINED_WEIGHT_BYTES as B  # a trained weight's bytes (int8 + residual)
 from mcuforge.train.tinytrain import fisher_potentials, select
 from test_training_graph import model_graph, samples
 
@@ -94,7 +95,7 @@ def test_selection_keeps_budgets_and_takes_scores_then_potentials():
     assert sorted(everything.update.weights) == [0, 1, 2]
     assert all(len(c) == stats[i].channels for i, c in everything.update.weights.items())
     assert [layer for layer, _ in everything.chosen] == [s.layer for s in sorted(stats, key=lambda s: -s.score)]
-    for ram, macs in [(200, 10**9), (10**9, 1500), (300, 2500), (160, 100)]:
+    for ram, macs in [(200 * B, 10**9), (10**9, 1500), (300 * B, 2500), (160 * B, 100)]:
         sel = select(stats, ram, macs, max_fraction=0.5)
         assert sel.ram_bytes <= ram and sel.macs <= macs
         for layer, chans in sel.chosen:
@@ -109,7 +110,7 @@ def test_selection_keeps_budgets_and_takes_scores_then_potentials():
 def test_selected_update_trains():
     """The chosen sparse update goes straight into the training graph: the twin's loss falls."""
     data = support(12, seed=6)
-    sel = select(fisher_potentials(model_graph(), data), 400, 3000, learning_rate=0.05)
+    sel = select(fisher_potentials(model_graph(), data), 400 * B, 3000, learning_rate=0.05)
     g = training_graph(model_graph(), sel.update, [x for x, _ in data])
     state = initial_state(g)
 
@@ -137,7 +138,7 @@ def test_selection_with_activations_counts_what_the_backward_keeps():
     tight = select(stats, weights_only.ram_bytes, 10**9, activations=True)
     assert sorted(tight.update.weights) != [0, 1, 2] and tight.ram_bytes <= weights_only.ram_bytes
     earliest = min(tight.update.weights)
-    assert tight.ram_bytes == (sum(stats[i].params for i in tight.update.weights)
+    assert tight.ram_bytes == (sum(stats[i].params * B for i in tight.update.weights)
                                + sum(s.kept_bytes for s in stats if s.layer >= earliest))
 
 
@@ -154,7 +155,7 @@ def test_the_board_choice_op_equals_select_and_its_c_kernel():
     g = model_graph()
     stats = fisher_potentials(g, data)
     rng = np.random.default_rng(5)
-    for ram, macs in [(10**6, 10**9), (400, 10**9), (10**6, 1500), (300, 2500), (200, 100), (60, 10**9)]:
+    for ram, macs in [(10**6, 10**9), (400 * B, 10**9), (10**6, 1500), (300 * B, 2500), (200 * B, 100), (60, 10**9)]:
         cg = choice_graph(g, [x for x, _ in data], 0, ram, macs)
         op = next(o for o in cg.ops if o.kind == "tinytrain_select")
         sums = potential_sums(cg, data)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcuforge.graph.backward import SparseUpdate, layers, training_graph
+from mcuforge.graph.backward import SparseUpdate, layers, residual_name, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
 from models.zoo import fixture
@@ -41,7 +41,12 @@ def test_backward_is_pruned_and_each_step_follows_its_gradient():
                     "reshape",                                                                # through flatten
                     "conv2d_update", "bias_update"]                                           # conv: no input gradient
     trainable = {t.name for t in g.persistent()}
-    assert trainable == {conv.inputs[1], conv.inputs[2], fc1.inputs[2], fc2.inputs[1]}
+    trained_weights = {conv.inputs[1], fc2.inputs[1]}
+    # each trained weight tensor with the int16 residual of its master copy (zero at the start)
+    assert trainable == {conv.inputs[2], fc1.inputs[2], *trained_weights, *map(residual_name, trained_weights)}
+    for w in trained_weights:
+        r = g.tensor(residual_name(w))
+        assert r.dtype == "int16" and r.shape == g.tensor(w).shape and not r.data.any()
     assert g.tensor(fc1.inputs[1]).is_const  # frozen weights stay in flash
     update = next(op for op in g.ops if op.kind == "conv2d_update")
     assert update.attrs["channels"] == [0, 1]  # half of 4 output channels

@@ -3,7 +3,8 @@
 
 void mf_conv2d_update_s8(const mf_conv2d_update_params *params, const int8_t *grad_out, const int8_t *output,
                          const int8_t *input, const int32_t *step_mult, const int32_t *step_shift,
-                         const int16_t *channels, int8_t *filter)
+                         const int16_t *channels, int8_t *filter,
+                         int16_t *residual)
 {
     MF_PARAMS(mf_conv2d_update_params, p, params);
     const mf_window *win = &p->win;
@@ -16,8 +17,8 @@ void mf_conv2d_update_s8(const mf_conv2d_update_params *params, const int8_t *gr
                 for (int32_t ci = 0; ci < cin; ++ci) {
                     const int32_t sum = mf_window_weight_sum(win, ky, kx, &grad_out[co], &output[co], cout,
                                                              &input[ci], cin, p->input_offset);
-                    int8_t *w = &filter[((co * win->filter_h + ky) * win->filter_w + kx) * cin + ci];
-                    *w = mf_sgd_s8(*w, sum, mult, shift);
+                    const int32_t i = ((co * win->filter_h + ky) * win->filter_w + kx) * cin + ci;
+                    mf_sgd_s8(&filter[i], &residual[i], sum, mult, shift);
                 }
             }
         }

@@ -3,7 +3,8 @@
 
 void mf_depthwise_conv2d_update_s8(const mf_depthwise_conv2d_update_params *params, const int8_t *grad_out,
                                    const int8_t *output, const int8_t *input, const int32_t *step_mult,
-                                   const int32_t *step_shift, const int16_t *channels, int8_t *filter)
+                                   const int32_t *step_shift, const int16_t *channels, int8_t *filter,
+                                   int16_t *residual)
 {
     MF_PARAMS(mf_depthwise_conv2d_update_params, p, params);
     const mf_window *win = &p->win;
@@ -15,8 +16,8 @@ void mf_depthwise_conv2d_update_s8(const mf_depthwise_conv2d_update_params *para
             for (int32_t kx = 0; kx < win->filter_w; ++kx) {
                 const int32_t sum = mf_window_weight_sum(win, ky, kx, &grad_out[oc], &output[oc], cout, &input[c],
                                                          p->in_c, p->input_offset);
-                int8_t *w = &filter[(ky * win->filter_w + kx) * cout + oc];
-                *w = mf_sgd_s8(*w, sum, mult, shift);
+                const int32_t i = (ky * win->filter_w + kx) * cout + oc;
+                mf_sgd_s8(&filter[i], &residual[i], sum, mult, shift);
             }
         }
     }

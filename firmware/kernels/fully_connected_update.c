@@ -5,7 +5,8 @@
 
 void mf_fully_connected_update_s8(const mf_fully_connected_update_params *params, const int8_t *grad_out,
                                   const int8_t *output, const int8_t *input, const int32_t *step_mult,
-                                  const int32_t *step_shift, const int16_t *channels, int8_t *weights)
+                                  const int32_t *step_shift, const int16_t *channels, int8_t *weights,
+                                  int16_t *residual)
 {
     MF_PARAMS(mf_fully_connected_update_params, p, params);
     const int32_t depth = p->accum_depth, units = p->out_depth;
@@ -18,7 +19,7 @@ void mf_fully_connected_update_s8(const mf_fully_connected_update_params *params
                 const int32_t g = mf_grad_masked(grad_out[b * units + n], output[b * units + n], p->act_min, p->act_max);
                 sum += g * ((int32_t)input[b * depth + d] + p->input_offset);
             }
-            weights[n * depth + d] = mf_sgd_s8(weights[n * depth + d], sum, mult, shift);
+            mf_sgd_s8(&weights[n * depth + d], &residual[n * depth + d], sum, mult, shift);
         }
     }
 }

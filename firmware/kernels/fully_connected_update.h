@@ -1,6 +1,7 @@
 /* Backward of the int8 fully connected layer: the weight gradient applied at once, in place, as a
  * QAS-scaled SGD step (mf_train.h): for each updated unit n,
- * w[n][d] -= round(m[n] * sum_b dz[b][n] * (x[b][d] + input_offset)). No gradient buffer: each
+ * the master copy w[n][d] + r[n][d] / 2^16 (int8 weight, int16 residual) less
+ * m[n] * sum_b dz[b][n] * (x[b][d] + input_offset). No gradient buffer: each
  * weight's sum is taken and applied in turn. Bit-exact with toolchain/ops/fully_connected_update.py. */
 #ifndef MF_FULLY_CONNECTED_UPDATE_H
 #define MF_FULLY_CONNECTED_UPDATE_H
@@ -18,6 +19,7 @@ typedef struct {
 
 void mf_fully_connected_update_s8(const mf_fully_connected_update_params *p, const int8_t *grad_out,
                                   const int8_t *output, const int8_t *input, const int32_t *step_mult,
-                                  const int32_t *step_shift, const int16_t *channels, int8_t *weights);
+                                  const int32_t *step_shift, const int16_t *channels, int8_t *weights,
+                                  int16_t *residual);
 
 #endif

@@ -120,12 +120,24 @@ static inline int64_t mf_window_input_sum(const mf_window *w, int32_t iy, int32_
     return acc;
 }
 
-/* The SGD step of one int8 weight: w - round(sum * m), clamped to [-127, 127]. */
-static inline int8_t mf_sgd_s8(int8_t w, int32_t sum, int32_t mult, int32_t shift)
+/* Fraction bits of a trained weight's master copy: w + r / 2^16, r its int16 residual. */
+#define MF_RESIDUAL_BITS 16
+
+/* The SGD step of one int8 weight and its int16 residual, the master copy v = w * 2^16 + r:
+ * v - round(sum * m * 2^16) (sum * mult exact in 64 bits, one rounding, ties away from zero),
+ * clamped to [-127, 127] * 2^16; then w = v rounded to the nearest unit (half up) and r = the
+ * rest, in [-2^15, 2^15). Steps below half a unit add up in r instead of rounding to nothing. */
+static inline void mf_sgd_s8(int8_t *w, int16_t *r, int32_t sum, int32_t mult, int32_t shift)
 {
-    const int32_t step = mf_multiply_by_quantized_multiplier(sum, mult, (int)shift);
-    const int64_t v = (int64_t)w - step;
-    return (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+    const int32_t s = 31 - MF_RESIDUAL_BITS - shift; /* >= 1 (checked at generation) */
+    const int64_t p = (int64_t)sum * mult, half = (int64_t)1 << (s - 1);
+    const int64_t step = p >= 0 ? (p + half) >> s : -((-p + half) >> s);
+    const int64_t top = (int64_t)127 << MF_RESIDUAL_BITS;
+    int64_t v = ((int64_t)*w << MF_RESIDUAL_BITS) + *r - step;
+    v = v < -top ? -top : (v > top ? top : v);
+    const int64_t q = (v + ((int64_t)1 << (MF_RESIDUAL_BITS - 1))) >> MF_RESIDUAL_BITS;
+    *w = (int8_t)q;
+    *r = (int16_t)(v - (q << MF_RESIDUAL_BITS));
 }
 
 /* The SGD step of one int32 bias: b - round(sum * m), saturated. */

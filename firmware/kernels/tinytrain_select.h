@@ -23,7 +23,7 @@ typedef struct {
     int32_t budget_ram, budget_macs;
 } mf_tinytrain_select_params;
 
-/* layer: layers x MF_TT_FIELDS int32 (channels, |W|, kept bytes, MACs of one channel's update,
+/* layer: layers x MF_TT_FIELDS int32 (channels, trained-weight bytes, kept bytes, MACs of one channel's update,
  * MACs of its input gradient); factor: the score factor of each layer; sums: each layer's int64
  * sums. */
 void mf_tinytrain_select(const mf_tinytrain_select_params *p, const int32_t *layer, const float *factor,

@@ -7,7 +7,9 @@ int8 graph, bit-exact with TFLM before training starts), the softmax cross-entro
 the backward of each layer from the last to the earliest one that trains, where
 
 - the weights and biases being trained are **trainable** tensors (an arena copy of their flash
-  constants; ``mf_model_reset()`` restores them) and every other weight stays in flash;
+  constants; ``mf_model_reset()`` restores them) and every other weight stays in flash; each
+  trained int8 weight tensor has an int16 residual beside it (trainable too, zero at the start):
+  the higher-precision master copy its steps accumulate in (:mod:`mcuforge.ops._train`);
 - the backward of everything before the earliest trained layer is pruned, and a layer's input
   gradient is computed only if a layer before it trains;
 - each weight gradient is applied in place as soon as it exists (the update ops compute and apply
@@ -54,6 +56,18 @@ def layers(graph: Graph) -> list[Op]:
 
 def _grad_name(name: str) -> str:
     return f"grad:{name}"
+
+
+def residual_name(weights: str) -> str:
+    """The trainable int16 tensor that holds the fraction bits of a trained weight tensor's master copy."""
+    return f"residual:{weights}"
+
+
+def _residual_tensor(graph: Graph, of: str) -> str:
+    t = graph.tensor(of)
+    name = residual_name(of)
+    graph.tensors[name] = Tensor(name, t.shape, "int16", data=np.zeros(t.shape, np.int16), persist="trainable")
+    return name
 
 
 def _grad_tensor(graph: Graph, of: str, scale: float) -> str:
@@ -149,7 +163,8 @@ def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndar
             backward.append(dx)
             _calibrate(g, backward, dx, samples)
         if id(op) in train_w:
-            backward.append(Op(f"{op.kind}_update", [gy, y, x, w], [w],
+            r = _residual_tensor(g, w)
+            backward.append(Op(f"{op.kind}_update", [gy, y, x, w, r], [w, r],
                                dict(fwd, learning_rate=lr, channels=train_w[id(op)]), name=f"weights of {where}"))
         if id(op) in train_b:
             b = op.inputs[2]

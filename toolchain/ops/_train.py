@@ -21,10 +21,18 @@ The number formats (one choice for every backward op):
   and ``G_b = s_g B`` (B the integer sum of gradients), the step is ``A * m_w`` with
   ``m_w = lr s_g s_x / s_W[n]`` and ``B * m_b`` with ``m_b = lr s_g / s_b[n]`` (s_b = s_x s_W[n],
   the bias tensor's own scale): Q31 multipliers folded at generation time.
-- **Rounding of the step**: TFLite's MultiplyByQuantizedMultiplier (rounding doubling high
-  multiply, then a rounding right shift with ties away from zero): round to nearest, so a step of
-  less than half an int8 unit is lost. Weights are clamped to [-127, 127] (TFLite's symmetric
-  int8 weight range), biases saturate at int32.
+- **Master copy of a trained weight**: the int8 weight ``w`` the forward reads plus an int16
+  residual ``r`` (a trainable tensor of its own, ``residual:<weights>``): the master value is
+  ``w + r / 2^16`` (``RESIDUAL_BITS``). A step is applied to the master, ``v = w * 2^16 + r``
+  less ``round(sum * m * 2^16)`` (the product exact in 64 bits, one rounding, ties away from
+  zero), clamped to [-127, 127] * 2^16 (TFLite's symmetric int8 weight range); the forward's int8
+  weight is v rounded to the nearest unit (half up), the residual the rest. A step of less than
+  half an int8 unit is kept in the residual instead of rounding to nothing (with a plain int8
+  weight, a learning rate the int8 formats allow moved almost no weight). Trained weights so
+  take 3 bytes each in the arena (``TRAINED_WEIGHT_BYTES``).
+- **Rounding of a bias step**: TFLite's MultiplyByQuantizedMultiplier (rounding doubling high
+  multiply, then a rounding right shift with ties away from zero); an int32 bias is already fine
+  grained (its unit is s_x s_W), biases saturate at int32.
 """
 from __future__ import annotations
 
@@ -38,6 +46,8 @@ from .conv2d import c_params, check_int8, compute_padding, conv_output_size
 GRAD_MIN, GRAD_MAX = -128, 127
 WEIGHT_MIN, WEIGHT_MAX = -127, 127
 RATIO_BITS = 16  # weight-scale ratios are Q16
+RESIDUAL_BITS = 16  # a trained weight's master copy: w + r / 2^16 (mf_train.h MF_RESIDUAL_BITS)
+TRAINED_WEIGHT_BYTES = 3  # the int8 weight and its int16 residual
 
 
 def grad_scale(t: Tensor, role: str) -> float:
@@ -157,6 +167,7 @@ def prepare_conv_update(op: Op, graph: Graph, check_shapes, channel_axis: int) -
     channels (on the filter's ``channel_axis``), QAS step multipliers, input offset."""
     g, y, x = (graph.tensor(n) for n in op.inputs[:3])
     w = trainable_in_place(op, graph, op.inputs[3], "int8", "filter")
+    check_residual(op, graph, w)
     check_int8(op, graph, [x.name, w.name], ["input", "filter"])
     check_same_shape(g, y)
     check_shapes(op, x.shape, g.shape, w)
@@ -184,8 +195,8 @@ def emit_conv_update(op: Op, graph: Graph, ctx, depthwise: bool = False) -> str:
         "input_offset": a["input_offset"], "n_channels": len(a["channels"]),
     })
     mult, shift, chans = emit_step_arrays(ctx, op)
-    gs, ys, xs, ws = (ctx.tensor(n) for n in op.inputs)
-    return f"mf_{op.kind}_s8(&{params}, {gs}, {ys}, {xs}, {mult}, {shift}, {chans}, {ws});"
+    gs, ys, xs, ws, rs = (ctx.tensor(n) for n in op.inputs)
+    return f"mf_{op.kind}_s8(&{params}, {gs}, {ys}, {xs}, {mult}, {shift}, {chans}, {ws}, {rs});"
 
 
 # ---------------------------------------------------------------- input gradient
@@ -219,15 +230,23 @@ def grad_input_output(acc64: np.ndarray, op: Op) -> np.ndarray:
 # ---------------------------------------------------------------- QAS-scaled SGD steps
 
 
-def trainable_in_place(op: Op, graph: Graph, name: str, dtype: str, role: str) -> Tensor:
+def trainable_in_place(op: Op, graph: Graph, name: str, dtype: str, role: str, output: int = 0) -> Tensor:
     t = graph.tensor(name)
     if t.storage != "trainable":
         raise ValueError(f"{role} {name!r} is {t.storage}; only a trainable tensor is updated in place")
     if t.dtype != dtype:
         raise ValueError(f"{role} {name!r} is {t.dtype}; the update needs {dtype}")
-    if op.outputs != [name]:
-        raise ValueError(f"the update writes {role} {name!r} in place: its output must be that tensor")
+    if len(op.outputs) <= output or op.outputs[output] != name:
+        raise ValueError(f"the update writes {role} {name!r} in place: its output {output} must be that tensor")
     return t
+
+
+def check_residual(op: Op, graph: Graph, w: Tensor) -> Tensor:
+    """The weight update's 5th input and 2nd output: the trainable int16 residual of ``w``."""
+    r = trainable_in_place(op, graph, op.inputs[4], "int16", "residual", output=1)
+    if tuple(r.shape) != tuple(w.shape):
+        raise ValueError(f"residual {r.name!r} {r.shape} must have the weights' shape {w.shape}")
+    return r
 
 
 def set_channels(op: Op, count: int) -> None:
@@ -246,14 +265,15 @@ def learning_rate(op: Op) -> float:
     return lr
 
 
-def set_step_multipliers(op: Op, reals, max_sum: int) -> None:
+def set_step_multipliers(op: Op, reals, max_sum: int, fraction_bits: int = 0) -> None:
     """Q31 multipliers/shifts of the per-channel step ``sum * real[c]``; refuses steps whose
-    integer sum (up to ``max_sum``) could wrap 32 bits in the multiply's left shift."""
+    integer sum (up to ``max_sum``) could wrap 32 bits in the multiply's left shift, or (for a
+    step taken at ``fraction_bits`` below the unit) leave no right shift."""
     reals = np.asarray(reals, np.float64)
     too_big = max_sum >= 2**31 or max_sum * float(reals.max()) >= 2**31
     if not too_big:
         mult, shift = quantize_multipliers(reals)
-        too_big = max_sum * 2.0 ** max(int(shift.max()), 0) >= 2**31
+        too_big = max_sum * 2.0 ** max(int(shift.max()), 0) >= 2**31 or int(shift.max()) > 30 - fraction_bits
     if too_big:
         raise ValueError(f"a step of up to {max_sum} x {float(reals.max()):.3g} does not fit 32 bits; "
                          "lower the learning rate or the gradient scale")
@@ -273,7 +293,7 @@ def prepare_conv_step(op: Op, g: Tensor, y: Tensor, x: Tensor, w: Tensor, channe
     set_clamp(op, y)
     set_channels(op, channels)
     reals = weight_step_reals(learning_rate(op), grad_scale(g, "gradient"), float(np.float32(x.quant.s)), w, channels)
-    set_step_multipliers(op, reals, 128 * 255 * g.shape[1] * g.shape[2])
+    set_step_multipliers(op, reals, 128 * 255 * g.shape[1] * g.shape[2], RESIDUAL_BITS)
     op.attrs["input_offset"] = -x.quant.zp
 
 
@@ -286,6 +306,22 @@ def sgd_step(values: np.ndarray, sums: np.ndarray, op: Op, lo: int, hi: int) -> 
         step = multiply_by_quantized_multiplier(sums[c], a["step_multiplier"][c], a["step_shift"][c])
         out[c] = np.clip(out[c] - step, lo, hi)
     return out
+
+
+def master_step(weights: np.ndarray, residual: np.ndarray, sums: np.ndarray, op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """The step on the master copy (module docstring): for c in op's channels (axis 0 of all
+    three), v = w * 2^16 + r - round(sums[c] * m[c] * 2^16), clamped; -> (int8 w, int16 r)."""
+    a = op.attrs
+    unit = 1 << RESIDUAL_BITS
+    v = weights.astype(np.int64) * unit + residual.astype(np.int64)
+    for c in a["channels"]:
+        p = np.asarray(sums[c], np.int64) * int(a["step_multiplier"][c])
+        s = 31 - RESIDUAL_BITS - int(a["step_shift"][c])
+        half = 1 << (s - 1)
+        step = np.where(p >= 0, (p + half) >> s, -((-p + half) >> s))
+        v[c] = np.clip(v[c] - step, WEIGHT_MIN * unit, WEIGHT_MAX * unit)
+    q = (v + unit // 2) >> RESIDUAL_BITS
+    return q.astype(np.int8), (v - q * unit).astype(np.int16)
 
 
 def emit_step_arrays(ctx, op: Op) -> tuple[str, str, str]:

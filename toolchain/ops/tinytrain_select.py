@@ -4,8 +4,8 @@ fixed at generation.
 
 Inputs: each candidate layer's ``sums`` (C_i,) int64 (network order, up to 64 layers); output:
 ``chosen`` (sum C_i,) int8, 1 for every chosen output channel, layer after layer. Attrs (set by
-:func:`mcuforge.train.tinytrain.choice_graph`): ``layer_info`` (per layer: channels, |W|, kept
-bytes, MACs of one channel's update, MACs of its input gradient), ``factor`` (float32 per layer:
+:func:`mcuforge.train.tinytrain.choice_graph`): ``layer_info`` (per layer: channels, the bytes
+of its trained weights (|W| x ``TRAINED_WEIGHT_BYTES``: int8 and residual), kept bytes, MACs of one channel's update, MACs of its input gradient), ``factor`` (float32 per layer:
 ``(s_a s_g)^2 / ((|W_i|/max|W|) (M_i/max M))``, the score of one unit of the sums; the 1/(2N) of
 the potentials is common to every layer and left out), ``budget_ram``, ``budget_macs``.
 

@@ -329,6 +329,18 @@ def _train_on_host(tg: Graph, task: Task, order: list[int], step, on_step) -> di
                 train_memory_bytes=arena)
 
 
+def trained_model(graph: Graph, trained: dict) -> Graph:
+    """``graph`` (the inference graph) with the trained weights and biases of ``trained`` (the
+    training graph's trainable tensors; the residuals of the master copies are training state,
+    the forward reads the int8 weights)."""
+    g = copy.deepcopy(graph)
+    g.source_hash = ""  # its own weights: hashed from its C
+    for name, value in trained.items():
+        if name in g.tensors:
+            g.tensor(name).data = value
+    return g
+
+
 def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
                 step, on_step, host_fallback: bool = False) -> dict:
     """Train ``tg`` (the training graph of ``graph``) on the board over the support set (with
@@ -345,11 +357,8 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
         r = dict(_train_on_host(tg, task, order, step, on_step),
                  trained_on=f"host (numpy twin of the board's integer training graph; its firmware does not fit "
                             f"{board}: {exc}; memory planned, not measured)")
-    cycles, trained = r.pop("cycles"), r["trained"]
-    evaluated = copy.deepcopy(graph)
-    evaluated.source_hash = ""  # its own weights: hashed from its C
-    for name, value in trained.items():
-        evaluated.tensor(name).data = value
+    cycles = r.pop("cycles")
+    evaluated = trained_model(graph, r["trained"])
     with open_target(evaluated, board, workdir=workdir / "eval", progress=step) as target:
         step(f"query: {len(task.query)} samples")
         preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]

@@ -15,7 +15,8 @@ its top channels (by D_o) as fit the budgets left, at most ``max_fraction`` of t
 Activations and gradients are the int8 training graph's (:mod:`mcuforge.graph.backward`),
 dequantized: ``D_o = (s_a s_g)^2 / (2N) * sum_n S_n[o]^2`` with ``S_n[o]`` the integer inner
 product of the int8 output and its int8 gradient. Costs, stated:
-- memory: the trainable RAM copy of each chosen layer's int8 weights (bytes): the training graph
+- memory: the trainable RAM copy of each chosen layer's int8 weights with their int16 residuals
+  (``TRAINED_WEIGHT_BYTES`` a weight, :mod:`mcuforge.ops._train`): the training graph
   copies a layer's whole weight tensor even when only some channels train, so channels save
   compute, not memory here; with ``activations=True`` also, for every layer from the earliest
   chosen one on, its output activation and that output's gradient (what the backward keeps in
@@ -33,6 +34,7 @@ import numpy as np
 from .. import ops
 from ..graph.backward import SparseUpdate, layers, selection_graph
 from ..graph.ir import Graph, Op
+from ..ops._train import TRAINED_WEIGHT_BYTES
 from ..reference.executor import initial_state, run_graph
 
 
@@ -127,7 +129,8 @@ def choice_graph(graph: Graph, calibration: list[np.ndarray], first: int, budget
                         first)  # sizes and costs only
     top_w, top_m = max(s.params for s in stats), max(s.macs for s in stats)
     cand = stats[first:]
-    info = [[s.channels, s.params, s.kept_bytes, s.channel_macs, s.grad_input_macs] for s in cand]
+    info = [[s.channels, s.params * TRAINED_WEIGHT_BYTES, s.kept_bytes, s.channel_macs, s.grad_input_macs]
+            for s in cand]
     factor = []
     for s in cand:
         y = net[s.layer].outputs[0]
@@ -181,7 +184,7 @@ def update_cost(stats: list[LayerStats], channels: dict[int, int], activations: 
     if not channels and earliest is None:
         return 0, 0
     earliest = min([*channels, *([] if earliest is None else [earliest])])
-    ram = sum(stats[i].params for i in channels)
+    ram = sum(stats[i].params * TRAINED_WEIGHT_BYTES for i in channels)
     if activations:
         ram += sum(s.kept_bytes for s in stats if s.layer >= earliest)
     macs = sum(n * stats[i].channel_macs for i, n in channels.items())
