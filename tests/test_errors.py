@@ -29,6 +29,7 @@ DOCUMENTED = {
     "mcuforge.plan.budget.BudgetError": 3,
     "mcuforge.train.adapt.AdaptError": 2,
     "mcuforge.train.adapt.MethodUnsupported": 3,
+    "mcuforge.train.imprint.ImprintError": 2,  # adapt turns it into AdaptError / MethodUnsupported
     "mcuforge.train.checkpoint.CheckpointError": 2,
     "mcuforge.build.BuildError": 4,
     "mcuforge.project.ProjectError": 4,
