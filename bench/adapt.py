@@ -24,8 +24,10 @@ import time
 from pathlib import Path
 
 # TinyTrain (Kwon et al. 2024), Table 1, MCUNet backbone: average top-1 over 9 cross-domain tasks
-PAPER = {"none": None, "last-layer": 54.6, "bias": None, "sparse-update": 64.3, "tinytrain": 69.3, "full": 66.9}
-PAPER_MEMORY = "backward memory: full 857 MB -> TinyTrain 0.78 MB (ProxylessNAS)"
+from mcuforge.demo import ADAPT_BUDGET_RAM, ADAPT_PAPER, ADAPT_PAPER_MEMORY  # the one copy of Kwon et al.'s numbers
+
+PAPER = {m: round(100 * a, 1) for m, a in ADAPT_PAPER.items()}  # percent; methods not in the paper: none
+PAPER_MEMORY = ADAPT_PAPER_MEMORY
 HEADERS = ["method", "accuracy %", "+-", "train memory B", "trainable B", "MACs/step", "instr/step",
            "selection instr", "chosen", "paper %"]
 
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--head", default="prototypes", choices=["prototypes", "pretrained"],
                    help="where the trained methods' new rows start (mcuforge.train.adapt.HEADS)")
-    p.add_argument("--budget-ram", type=int, default=65536,
+    p.add_argument("--budget-ram", type=int, default=ADAPT_BUDGET_RAM,
                    help="tinytrain and sparse-update (default 65536: the last pointwise conv is within reach)")
     p.add_argument("--pretrain-epochs", type=int, default=12)
     p.add_argument("--model", default=None, help="an int8 .tflite with its .features.json (skips pretraining)")
