@@ -56,8 +56,8 @@ class DemoSize:
 
 
 SIZES = {
-    "quick": DemoSize(clips_per_voice=1, epochs=8, test_samples=None, bnn_epochs=6, bnn_float_epochs=3,
-                      train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=1, rnn_samples=10,
+    "quick": DemoSize(clips_per_voice=1, epochs=8, test_samples=None, bnn_epochs=15, bnn_float_epochs=10,
+                      train_new=16, train_old=4, eval_per_class=8, eval_every=None, rnn_epochs=6, rnn_samples=10,
                       adapt_tasks=1, adapt_shots=2, adapt_queries=4, adapt_epochs=1, workdir="build/demo"),
     "full": DemoSize(clips_per_voice=2, epochs=20, test_samples=None, bnn_epochs=BNN_EPOCHS,
                      bnn_float_epochs=BNN_FLOAT_EPOCHS, train_new=40, train_old=6, eval_per_class=25, eval_every=40, rnn_epochs=2,
