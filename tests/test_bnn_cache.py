@@ -53,6 +53,22 @@ def test_miss_trains_once_then_hits(tmp_path, data, tiny_bnn):
     assert json.loads((path.parent / "entry.json").read_text())["config"] == CONFIG
 
 
+def test_the_demo_keeps_a_copy_in_its_workdir(tmp_path, data, tiny_bnn):
+    """bench.head_ceiling and bench look for WORKDIR/bnn.keras: a hit is copied there (both files, the
+    same bytes), the sealed entry stays intact, and a model already in WORKDIR is not copied onto itself."""
+    path, _ = bnn_cache.cached_bnn(data, CONFIG, Trainer(tiny_bnn), root=tmp_path / "cache")
+    work = tmp_path / "build" / "demo"
+    copy = bnn_cache.copy_to_workdir(path, work)
+    assert copy == work / "bnn.keras"
+    for name in bnn_cache.FILES:
+        assert (work / name).read_bytes() == (path.parent / name).read_bytes()
+    assert bnn_cache.entry_ok(path.parent)
+    (work / "bnn.json").write_text("{}")  # a stale copy is replaced by the next demo run
+    bnn_cache.copy_to_workdir(path, work)
+    assert (work / "bnn.json").read_bytes() == (path.parent / "bnn.json").read_bytes()
+    assert bnn_cache.copy_to_workdir(copy, work) == copy and load_bnn(copy)[1]["labels"] == list(BASE_LABELS)
+
+
 def test_other_data_config_or_code_is_a_miss(tmp_path, data, tiny_bnn, monkeypatch):
     train = Trainer(tiny_bnn)
     first, _ = bnn_cache.cached_bnn(data, CONFIG, train, root=tmp_path / "cache")

@@ -254,10 +254,11 @@ def demo_learn(board: str, data_dir, workdir, epochs: int = FULL.bnn_epochs, rul
                                float_epochs=float_epochs)
 
         if use_cache:
-            from .train.bnn_cache import cached_bnn
+            from .train.bnn_cache import cached_bnn, copy_to_workdir
 
             config = dict(labels=list(BASE_LABELS), epochs=epochs, float_epochs=float_epochs, seed=seed)
             model_path, _hit = cached_bnn(data_dir, config, pretrain, fallback=work / "bnn.keras", say=_say)
+            model_path = copy_to_workdir(model_path, work)
         else:
             model_path = work / "bnn.keras"
             pretrain(model_path)

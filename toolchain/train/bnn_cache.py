@@ -69,6 +69,18 @@ def entry_ok(entry: Path) -> bool:
         return False
 
 
+def copy_to_workdir(model: Path, work) -> Path:
+    """``model`` and its .json copied into ``work`` (unless already there) -> the copy's path: the
+    demo leaves its BNN where bench and 'mcuforge learn' look (WORKDIR/bnn.keras), and nothing
+    outside the cache can change a sealed entry."""
+    dest = Path(work) / MODEL
+    if Path(model).resolve() != dest.resolve():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            shutil.copyfile(Path(model).parent / name, dest.parent / name)
+    return dest
+
+
 def cached_bnn(data_dir, config: dict, train: Callable[[Path], None], *, root=None, fallback=None,
                say: Callable[[str], None] = lambda msg: None) -> tuple[Path, bool]:
     """The cached BNN for ``data_dir`` and ``config`` -> (path of its .keras, True if it was in the
