@@ -21,7 +21,7 @@ Rules (p = softmax(W x + b), e = p - onehot(y), lr = eta):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -100,6 +100,9 @@ class TrainResult:
     predicted: int   # argmax of the prediction head before the update
     batch_end: bool  # this sample closed a batch (always for batch size 1)
     p_label: float   # softmax probability of the label before the update
+    # the rule's error on the logits (p - y, with LwF's distillation term): what a layer below
+    # the head backpropagates (mcuforge.learning.last_conv)
+    error: np.ndarray | None = field(default=None, compare=False)
 
 
 class Head:
@@ -174,9 +177,13 @@ class Head:
         s.classes += 1
         return j
 
-    def train(self, x, label: int) -> TrainResult:
+    def train(self, x, label: int, teacher=None) -> TrainResult:
+        """One labelled sample. ``teacher``: the embedding LwF's frozen copy reads (default
+        ``x``); when the backbone moves, the frozen backbone's embedding, so the targets are the
+        pre-update network's old-class logits."""
         s = self.state
         x = self._embedding(x)
+        teacher = x if teacher is None else self._embedding(teacher)
         rule, c = RULES[s.rule], s.classes
         if not 0 <= label < c:
             raise ValueError(f"label {label} out of range: the head has {c} classes")
@@ -198,7 +205,7 @@ class Head:
             keep = F32(F32(1.0) - lam)
             fc = s.frozen_classes
             pf = np.zeros(c, F32)
-            pf[:fc] = softmax(forward(s.aux_w, s.aux_b, fc, x)[0])
+            pf[:fc] = softmax(forward(s.aux_w, s.aux_b, fc, teacher)[0])
             e = (keep * e + lam * (p - pf)).astype(F32)
 
         rows = slice(first, c)
@@ -227,7 +234,7 @@ class Head:
                 s.frozen_classes = c
             elif rule == "cwr":
                 self._cwr_consolidate()
-        return TrainResult(int(predicted), bool(batch_end), p_label)
+        return TrainResult(int(predicted), bool(batch_end), p_label, e)
 
     # ---- predictions -------------------------------------------------------------------
     def logits(self, x) -> tuple[np.ndarray, int]:
