@@ -1,0 +1,128 @@
+"""Does learning below the head help? (host-side, the numpy twins over the demo's BNN and data)
+
+Compares, on the same stream and the same voice-disjoint test split, for 1 and 4 new keywords:
+
+  head-only   the seven on-device rules (mcuforge.learning.rules.Head) on the frozen embedding;
+  last-conv   the head (a rule) plus a RAM-budgeted slice of the BNN's int8 last conv trained
+              through the pool (mcuforge.learning.last_conv.LastConvLearner), protecting the old
+              classes with LwF (frozen-backbone teacher), a replay ring of feature maps, or nothing.
+
+Features are the board's: the folded network in numpy (bit-exact with the board) up to the last
+conv's input, computed once per clip. Scores are on the test split, so the best setting of each
+family is an optimistic pick (labelled so); the stream protocol is bench.head_ceiling's
+(clips per new word, per old class, one pass, seed 0).
+Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SCENARIOS = (("1 new", 1), ("4 new", 4))
+STREAM = (40, 6)           # clips per new word, clips per old class (bench.head_ceiling's first setting)
+HEAD_LRS = (0.002, 0.005, 0.02)
+BACKBONE_LRS = (0.02, 0.5)
+PROTECT = (("lwf", "lwf", 0), ("replay", "tinyol", 8), ("none", "tinyol", 0))  # (protect, rule, ring)
+
+
+def features(model: Path, data: Path, progress: bool = True) -> dict:
+    """{split: (packed last-conv inputs [N, ...] uint32, labels)}, graph and meta."""
+    from mcuforge.data.speech_commands import load_split
+    from mcuforge.learning.last_conv import features_graph
+    from mcuforge.model.keras_bnn import load_bnn_keras, quantize_inputs
+    from mcuforge.reference.executor import run_graph_batch
+    from mcuforge.train.bnn import BASE_LABELS, NEW_KEYWORDS
+
+    graph, meta = load_bnn_keras(model)
+    cut = features_graph(graph)
+    out = {"graph": graph, "meta": meta, "pretrained": len(BASE_LABELS)}
+    for split in ("train", "test"):
+        X, y, _ = load_split(data, list(BASE_LABELS) + list(NEW_KEYWORDS), split, features=meta["feature_config"])
+        q = quantize_inputs(np.asarray(X, np.float32), meta)
+        f = [run_graph_batch(cut, [q[i:i + 64]])[0] for i in range(0, len(q), 64)]
+        out[split] = (np.concatenate(f).reshape(len(q), -1), np.asarray(y))
+        if progress:
+            print(f"  {split}: {len(y)} clips to last-conv features", file=sys.stderr, flush=True)
+    return out
+
+
+def stream(ytr, pretrained: int, n_new: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    per_new, per_old = STREAM
+    idx = [i for c in range(pretrained + n_new)
+           for i in rng.choice(np.flatnonzero(ytr == c), size=min(per_new if c >= pretrained else per_old,
+                                                                     int(np.sum(ytr == c))), replace=False)]
+    idx = np.array(idx)
+    rng.shuffle(idx)
+    return idx
+
+
+def scores(pred, y, pretrained: int) -> dict:
+    old, new = y < pretrained, y >= pretrained
+    return dict(all=float(np.mean(pred == y)), old=float(np.mean(pred[old] == y[old])),
+                new=float(np.mean(pred[new] == y[new])))
+
+
+def run_learner(F: dict, learner, n_new: int) -> dict:
+    (Xtr, ytr), (Xte, yte) = F["train"], F["test"]
+    p = F["pretrained"]
+    learner.add_classes(n_new)
+    for i in stream(ytr, p, n_new):
+        learner.train(Xtr[i], int(ytr[i]))
+    te = np.flatnonzero(yte < p + n_new)
+    return scores(np.array([learner.predict(Xte[i]) for i in te]), yte[te], p)
+
+
+def run(F: dict, budget_ram: int, progress: bool = True) -> list[list]:
+    from mcuforge.learning.last_conv import LastConvLearner
+    from mcuforge.learning.rules import RULES
+
+    rows = []
+    for scenario, n_new in SCENARIOS:
+        classes = F["pretrained"] + n_new
+        runs = []
+        for rule in RULES:
+            for lr in HEAD_LRS:
+                lc = LastConvLearner(F["graph"], F["meta"], classes, rule, lr, budget_ram=budget_ram,
+                                     protect="none", train_backbone=False)
+                runs.append(("head-only", f"{rule}, lr {lr}", run_learner(F, lc, n_new)))
+        for protect, rule, ring in PROTECT:
+            for lr in HEAD_LRS:
+                for lr_w in BACKBONE_LRS:
+                    lc = LastConvLearner(F["graph"], F["meta"], classes, rule, lr, lr_w=lr_w, lr_b=lr_w,
+                                         budget_ram=budget_ram, protect=protect, replay=ring)
+                    runs.append((f"last-conv {protect}", f"{rule}, lr {lr}, lr_w {lr_w}, "
+                                 f"{len(lc.channels)} ch, {lc.plan.total} B", run_learner(F, lc, n_new)))
+            if progress:
+                print(f"  {scenario}: last-conv {protect} done", file=sys.stderr, flush=True)
+        for family in dict.fromkeys(r[0] for r in runs):
+            best = max((r for r in runs if r[0] == family), key=lambda r: r[2]["all"])
+            rows.append([scenario, family, *(f"{100 * best[2][m]:.1f}%" for m in ("all", "old", "new")), best[1]])
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.last_conv", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--demo-dir", type=Path, default=Path("build/demo"), help="where bnn.keras and data/ are")
+    ap.add_argument("--budget-ram", type=int, default=32768, help="bytes for the trained slice (and replay ring)")
+    args = ap.parse_args(argv)
+    from mcuforge.commands._common import table
+
+    model, data = args.demo_dir / "bnn.keras", args.demo_dir / "data"
+    if not model.is_file() or not data.is_dir():
+        print(f"needs {model} and {data} (from 'make demo')", file=sys.stderr)
+        return 2
+    F = features(model, data)
+    print(f"\nhead-only vs head + last-conv slice ({args.budget_ram} B budget), numpy twins, voice-disjoint test "
+          f"split, {STREAM[0]} clips per new word / {STREAM[1]} per old class, 1 pass; best setting of each "
+          "family on the test split (optimistic)")
+    table(run(F, args.budget_ram), ["scenario", "family", "all", "old", "new", "best setting"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Learning below the BNN's head, host side (mcuforge.learning.last_conv): the twin's forward is
+the folded network's bit for bit before training, a backbone step lowers the sample's loss, only
+the budgeted channels move, the master copy keeps sub-unit steps, the budget refuses with numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernel_harness import run_emitted
+from mcuforge.learning.last_conv import (BudgetError, LastConvLearner, features_graph, last_conv_op, plan,
+                                         update_graph, update_step)
+from mcuforge.learning.rules import Head, softmax
+from mcuforge.model.errors import UnsupportedOpError
+from mcuforge.model.keras_bnn import load_bnn_keras, quantize_inputs
+from mcuforge.reference.executor import run_graph
+from test_bnn_fold import FRAMES, LABELS, MELS, feature_config, random_bnn
+
+
+@pytest.fixture(scope="module")
+def bnn(tmp_path_factory):
+    from mcuforge.train.bnn import save_bnn
+
+    rng = np.random.default_rng(16)
+    model = random_bnn(rng, (FRAMES, MELS, 1), len(LABELS))
+    graph, meta = load_bnn_keras(save_bnn(model, feature_config(), LABELS, tmp_path_factory.mktemp("bnn") / "bnn.keras"))
+    clips = [quantize_inputs(rng.normal(0, 1.2, (FRAMES, MELS)).astype(np.float32), meta).reshape(1, FRAMES, MELS, 1)
+             for _ in range(6)]
+    cut = features_graph(graph)
+    return graph, meta, clips, [run_graph(cut, [x])[0] for x in clips]
+
+
+def test_forward_is_the_folded_network_bit_for_bit(bnn):
+    graph, meta, clips, feats = bnn
+    lc = LastConvLearner(graph, meta, len(LABELS) + 1, budget_ram=4096)
+    for x, f in zip(clips, feats):
+        want = run_graph(graph, [x])[0].reshape(-1)
+        np.testing.assert_array_equal(lc.embedding(f), want)
+        np.testing.assert_array_equal(lc.embedding(f, trained=False), want)
+
+
+def test_backbone_steps_lower_the_loss_and_move_only_the_slice(bnn):
+    graph, meta, _, feats = bnn
+    f, label = feats[0], 2
+    # the head barely moves (lr 1e-7): the loss falls through the last conv's update alone
+    lc = LastConvLearner(graph, meta, len(LABELS), rule="tinyol", lr=1e-7, lr_w=0.5, lr_b=0.5, budget_ram=2048,
+                         protect="none")
+    def loss():
+        return -np.log(softmax(lc.head.logits(lc.embedding(f))[0])[label])
+    before = loss()
+    for _ in range(5):
+        lc.train(f, label)
+    assert loss() < before - 1e-3
+    frozen = np.setdiff1d(np.arange(lc.w_flash.shape[0]), lc.channels)
+    assert frozen.size and 0 < lc.channels.size < lc.w_flash.shape[0]
+    np.testing.assert_array_equal(lc.offset[frozen], lc.offset_flash[frozen])
+    assert np.any(lc.w.reshape(lc.channels.size, -1) != lc.w_flash[lc.channels]) or np.any(lc.r != 0)
+    # the untrained channels' embedding is the folded network's
+    np.testing.assert_array_equal(lc.embedding(f)[frozen], lc.embedding(f, trained=False)[frozen])
+
+
+def test_the_master_copy_keeps_steps_below_half_a_unit(bnn):
+    graph, meta, _, feats = bnn
+    lc = LastConvLearner(graph, meta, len(LABELS), rule="tinyol", lr=1e-7, lr_w=1e-4, lr_b=1e-9, budget_ram=2048,
+                         protect="none")
+    lc.train(feats[1], 1)
+    assert np.all(lc.w.reshape(lc.channels.size, -1) == lc.w_flash[lc.channels]) and np.any(lc.r != 0)
+
+
+def test_lwf_teacher_is_the_frozen_backbone(bnn):
+    graph, meta, _, feats = bnn
+    head_w, head_b = meta["head_W"], meta["head_b"]
+    x, other = (LastConvLearner(graph, meta, len(LABELS), budget_ram=2048).embedding(f) for f in feats[:2])
+    a, b, c = (Head(head_w, head_b, len(LABELS) + 1, "lwf", 0.05) for _ in range(3))
+    for h in (a, b, c):
+        h.add_class()
+    ea = a.train(x, 4).error
+    np.testing.assert_array_equal(b.train(x, 4, teacher=x).error, ea)
+    assert not np.array_equal(c.train(x, 4, teacher=other).error, ea)
+
+
+def test_budget_picks_the_heads_strongest_channels_and_refuses_with_numbers(bnn):
+    graph, meta, _, _ = bnn
+    w = graph.tensor(last_conv_op(graph).inputs[1])
+    p = plan(graph, meta["head_W"], 1500)
+    assert p.total <= 1500 and len(p.channels) >= 1
+    live = graph.tensor(last_conv_op(graph).inputs[2]).data != 0
+    assert not live.all()  # the random BNN has zero gammas: those channels are constants, never trained
+    norms = np.where(live, np.linalg.norm(meta["head_W"], axis=0), -1.0)
+    assert min(norms[list(p.channels)]) >= max(np.delete(norms, list(p.channels)), default=0)
+    assert len(plan(graph, meta["head_W"], 10**7).channels) == live.sum() < w.shape[0]
+    with pytest.raises(BudgetError, match=r"RAM budget 100 B does not hold 1 trained channel.*B each"):
+        plan(graph, meta["head_W"], 100)
+    with pytest.raises(BudgetError, match="replay ring"):
+        plan(graph, meta["head_W"], 1500, replay=50)
+    with pytest.raises(BudgetError, match="positive"):
+        plan(graph, meta["head_W"], 0)
+
+
+def test_replay_ring_holds_its_stated_entries(bnn):
+    graph, meta, _, feats = bnn
+    lc = LastConvLearner(graph, meta, len(LABELS), rule="tinyol", budget_ram=8192, protect="replay", replay=2)
+    for i, f in enumerate(feats):
+        lc.train(f, i % len(LABELS))
+    assert len(lc.ring) == 2 and lc.plan.replay == 2 * (feats[0].size * 4 + 1)
+    with pytest.raises(ValueError, match="lwf"):
+        LastConvLearner(graph, meta, len(LABELS), rule="tinyol", protect="lwf")
+
+
+def _update_inputs(rng, learner, feats, i):
+    """The update's inputs of one step as the learner makes them: an embedding gradient of the
+    head's size (random, some large enough to saturate the int8 gradient), the forward output
+    and the packed input of a clip."""
+    y = learner.conv(learner._signs(feats[i % len(feats)]))
+    g = (rng.normal(0, 1, y.shape[1]) * learner.grad_scale * learner.positions * 60).astype(np.float32)
+    return [g.reshape(1, -1), y.reshape(learner.update.tensor("output").shape), feats[i % len(feats)]]
+
+
+def test_update_kernel_c_equals_numpy_on_host(bnn):
+    graph, meta, _, feats = bnn
+    rng = np.random.default_rng(5)
+    lc = LastConvLearner(graph, meta, len(LABELS), rule="tinyol", lr_w=0.3, lr_b=0.3, budget_ram=2048, protect="none")
+    op = lc.update.ops[0]
+    state = [lc.update.tensor(n).data.copy() for n in ("filter", "residual", "offset")]
+    for i in range(4):
+        args = _update_inputs(rng, lc, feats, i) + state + [lc.update.tensor("scale").data]
+        got = run_emitted(op, lc.update, args)
+        want = update_step(lc.update, args[:6])
+        for name, a, b in zip(("filter", "residual", "offset"), got, want):
+            np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"step {i}: {name}")
+        state = want
+    assert np.any(state[0] != lc.update.tensor("filter").data) and np.any(state[2] != lc.update.tensor("offset").data)
+
+
+def test_update_refusals_name_the_problem(bnn):
+    graph, meta, _, _ = bnn
+    live = np.flatnonzero(graph.tensor(last_conv_op(graph).inputs[2]).data != 0)
+    dead = np.flatnonzero(graph.tensor(last_conv_op(graph).inputs[2]).data == 0)
+    with pytest.raises(UnsupportedOpError, match="scale is 0"):
+        update_graph(graph, [int(dead[0])], 0.1, 0.1, 1e-3)
+    with pytest.raises(UnsupportedOpError, match="grad_scale"):
+        update_graph(graph, [int(live[0])], 0.1, 0.1, 0.0)
+    with pytest.raises(UnsupportedOpError, match="learning_rate"):
+        update_graph(graph, [int(live[0])], 0.0, 0.1, 1e-3)
+
+
+@pytest.mark.qemu
+def test_update_kernel_equals_numpy_on_target(bnn, tmp_path):
+    """Three steps on netduinoplus2, the trained slice carried in the arena from step to step as
+    in the numpy twin's state: bit for bit (integer weights and residuals, float32 offsets)."""
+    from mcuforge.reference.executor import initial_state
+    from mcuforge.target import open_target
+
+    graph, meta, _, feats = bnn
+    rng = np.random.default_rng(6)
+    lc = LastConvLearner(graph, meta, len(LABELS), rule="tinyol", lr_w=0.3, lr_b=0.3, budget_ram=2048, protect="none")
+    g = lc.update
+    state = initial_state(g)
+    with open_target(g, "netduinoplus2", workdir=tmp_path) as target:
+        for step in range(3):
+            xs = _update_inputs(rng, lc, feats, step)
+            want = run_graph(g, xs, state)
+            got, _ = target.run(xs)
+            for name, a, b in zip(g.outputs, got, want):
+                np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"step {step}: {name} differs")
+    assert np.any(state["filter"] != g.tensor("filter").data) or np.any(state["residual"] != 0)
