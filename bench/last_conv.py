@@ -11,7 +11,10 @@ Features are the board's: the folded network in numpy (bit-exact with the board)
 conv's input, computed once per clip. Scores are on the test split, so the best setting of each
 family is an optimistic pick (labelled so); the stream protocol is bench.head_ceiling's
 (clips per new word, per old class, one pass, seed 0).
-Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768]
+With ``--board``, the board's step alone (``bconv2d_int8w_update``, the slice the budget picks) also
+runs on netduinoplus2 for a few streamed clips: bit-exact with the twin, its emulated instruction
+count (QEMU -icount, not hardware cycles) and the arena of that one-op firmware.
+Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768] [--board]
 """
 from __future__ import annotations
 
@@ -104,11 +107,35 @@ def run(F: dict, budget_ram: int, progress: bool = True) -> list[list]:
     return rows
 
 
+def board_step(F: dict, budget_ram: int, steps: int = 3, workdir: Path | None = None) -> list[list]:
+    """The update step on netduinoplus2 for the first ``steps`` training clips (head lwf, lr 0.005,
+    lr_w = lr_b = 0.02, four new classes): rows of (step, bit-exact, emulated instructions)."""
+    from mcuforge.learning.last_conv import LastConvLearner
+    from mcuforge.reference.executor import initial_state, run_graph
+    from mcuforge.target import open_target
+
+    lc = LastConvLearner(F["graph"], F["meta"], F["pretrained"] + 4, "lwf", 0.005, lr_w=0.02, lr_b=0.02,
+                         budget_ram=budget_ram, protect="lwf")
+    lc.add_classes(4)
+    g, state = lc.update, initial_state(lc.update)
+    (Xtr, ytr), rows = F["train"], []
+    with open_target(g, "netduinoplus2", workdir=workdir) as target:
+        arena = target.project.budget.arena_bytes
+        for i in range(steps):
+            inputs = lc.step_inputs(Xtr[i], int(ytr[i]))
+            want = run_graph(g, inputs, state)
+            got, count = target.run(inputs)
+            same = all(np.array_equal(a.reshape(b.shape), b) for a, b in zip(got, want))
+            rows.append([i, "yes" if same else "NO", f"{count:,}", f"{len(lc.channels)} ch", f"{arena:,} B"])
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.last_conv", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-dir", type=Path, default=Path("build/demo"), help="where bnn.keras and data/ are")
     ap.add_argument("--budget-ram", type=int, default=32768, help="bytes for the trained slice (and replay ring)")
+    ap.add_argument("--board", action="store_true", help="also run the update step on netduinoplus2 (QEMU)")
     args = ap.parse_args(argv)
     from mcuforge.commands._common import table
 
@@ -121,6 +148,12 @@ def main(argv=None) -> int:
           f"split, {STREAM[0]} clips per new word / {STREAM[1]} per old class, 1 pass; best setting of each "
           "family on the test split (optimistic)")
     table(run(F, args.budget_ram), ["scenario", "family", "all", "old", "new", "best setting"])
+    if args.board:
+        print("\nthe step on netduinoplus2 (emulated instructions under QEMU -icount, not hardware cycles; the arena "
+              "of the one-op firmware holds the forward output, gradient, packed input and the trained slice)")
+        rows = board_step(F, args.budget_ram)
+        table(rows, ["clip", "bit-exact", "instructions", "slice", "arena"])
+        return 0 if all(r[1] == "yes" for r in rows) else 1
     return 0
 
 

@@ -163,3 +163,25 @@ def test_update_kernel_equals_numpy_on_target(bnn, tmp_path):
             for name, a, b in zip(g.outputs, got, want):
                 np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"step {step}: {name} differs")
     assert np.any(state["filter"] != g.tensor("filter").data) or np.any(state["residual"] != 0)
+
+
+def test_bench_compares_every_family_on_the_same_stream(bnn, monkeypatch):
+    """bench.last_conv's table on a tiny synthetic stream (random feature bits, 4 old + 4 new
+    classes): one best row per family and scenario, percentages in range."""
+    import bench.last_conv as bl
+
+    graph, meta, _, feats = bnn
+    rng = np.random.default_rng(8)
+    shape = feats[0].shape
+    def split(n):
+        y = np.repeat(np.arange(len(LABELS) + 4), n)
+        x = rng.integers(0, 2**32, (y.size,) + shape[1:], dtype=np.uint64).astype(np.uint32)  # bits past C: ignored
+        return x.reshape(y.size, -1), y
+    monkeypatch.setattr(bl, "STREAM", (3, 2))
+    monkeypatch.setattr(bl, "HEAD_LRS", (0.01,))
+    monkeypatch.setattr(bl, "BACKBONE_LRS", (0.1,))
+    F = {"graph": graph, "meta": meta, "pretrained": len(LABELS), "train": split(4), "test": split(2)}
+    rows = bl.run(F, budget_ram=8192, progress=False)
+    families = ["head-only", "last-conv lwf", "last-conv replay", "last-conv none"]
+    assert [r[:2] for r in rows] == [[s, f] for s, _ in bl.SCENARIOS for f in families]
+    assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for r in rows for v in r[2:5])

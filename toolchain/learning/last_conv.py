@@ -253,18 +253,24 @@ class LastConvLearner:
             f, y = self.ring[self.head.state.total_samples % len(self.ring)]
             self._step(f, y)
 
-    def _step(self, features, label: int) -> None:
+    def step_inputs(self, features, label: int) -> list[np.ndarray]:
+        """The head's part of one sample (its rule's update, in place) and the inputs of the
+        backbone's step: [grad_embedding (1, O), output (the forward's y), input (the features)].
+        g_emb = W^T e with the head's weights before its update, classes in order (float32)."""
         xs = self._signs(features)
         y = self.conv(xs)
-        emb = self.pool(y)
         teacher = self.pool(self.conv(xs, trained=False)) if self.protect == "lwf" else None
         s = self.head.state
         w_before = s.w[: s.classes].copy()
-        e = self.head.train(emb, label, teacher=teacher).error
-        if not self.train_backbone:
-            return
+        e = self.head.train(self.pool(y), label, teacher=teacher).error
         g = np.zeros(w_before.shape[1], F32)
-        for j in range(s.classes):  # g_emb = W^T e, classes in order
+        for j in range(s.classes):
             g = (g + w_before[j] * e[j]).astype(F32)
-        self.w, self.r, self.offset[self.channels] = update_step(
-            self.update, [g, y, features, self.w, self.r, self.offset[self.channels]])
+        return [g.reshape(1, -1), y.reshape(self.update.tensor("output").shape),
+                np.asarray(features, np.uint32).reshape(self.update.tensor("input").shape)]
+
+    def _step(self, features, label: int) -> None:
+        inputs = self.step_inputs(features, label)
+        if self.train_backbone:
+            self.w, self.r, self.offset[self.channels] = update_step(
+                self.update, inputs + [self.w, self.r, self.offset[self.channels]])
