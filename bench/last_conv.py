@@ -14,7 +14,8 @@ family is an optimistic pick (labelled so); the stream protocol is bench.head_ce
 With ``--board``, the board's step alone (``bconv2d_int8w_update``, the slice the budget picks) also
 runs on netduinoplus2 for a few streamed clips: bit-exact with the twin, its emulated instruction
 count (QEMU -icount, not hardware cycles) and the arena of that one-op firmware.
-Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768] [--board]
+With ``--seeds N``, the same rule with and without the last conv over N stream draws (is a gain noise?).
+Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768] [--seeds 4] [--board]
 """
 from __future__ import annotations
 
@@ -69,11 +70,11 @@ def scores(pred, y, pretrained: int) -> dict:
                 new=float(np.mean(pred[new] == y[new])))
 
 
-def run_learner(F: dict, learner, n_new: int) -> dict:
+def run_learner(F: dict, learner, n_new: int, seed: int = 0) -> dict:
     (Xtr, ytr), (Xte, yte) = F["train"], F["test"]
     p = F["pretrained"]
     learner.add_classes(n_new)
-    for i in stream(ytr, p, n_new):
+    for i in stream(ytr, p, n_new, seed):
         learner.train(Xtr[i], int(ytr[i]))
     te = np.flatnonzero(yte < p + n_new)
     return scores(np.array([learner.predict(Xte[i]) for i in te]), yte[te], p)
@@ -107,6 +108,30 @@ def run(F: dict, budget_ram: int, progress: bool = True) -> list[list]:
     return rows
 
 
+# same rule and learning rate with and without the last conv (weights only: the offsets added nothing)
+PAIRS = (("lwf", "lwf"), ("tinyol-batch", "none"))  # (rule, protection when the last conv trains)
+
+
+def seed_spread(F: dict, budget_ram: int, seeds: int) -> list[list]:
+    """Each rule of PAIRS (lr 0.005) alone and with the last conv (lr_w 0.02), over ``seeds``
+    stream draws: the mean all/old/new and each draw's overall accuracy."""
+    from mcuforge.learning.last_conv import LastConvLearner
+
+    rows = []
+    for scenario, n_new in SCENARIOS:
+        for rule, protect in PAIRS:
+            for backbone in (False, True):
+                kw = dict(lr_w=0.02, lr_b=1e-9, protect=protect) if backbone else dict(protect="none",
+                                                                                      train_backbone=False)
+                runs = [run_learner(F, LastConvLearner(F["graph"], F["meta"], F["pretrained"] + n_new, rule, 0.005,
+                                                       budget_ram=budget_ram, **kw), n_new, seed)
+                        for seed in range(seeds)]
+                a = 100 * np.array([[r[m] for m in ("all", "old", "new")] for r in runs])
+                rows.append([scenario, f"{rule}{' + last conv' if backbone else ''}",
+                             *(f"{v:.1f}%" for v in a.mean(0)), " ".join(f"{v:.1f}" for v in a[:, 0])])
+    return rows
+
+
 def board_step(F: dict, budget_ram: int, steps: int = 3, workdir: Path | None = None) -> list[list]:
     """The update step on netduinoplus2 for the first ``steps`` training clips (head lwf, lr 0.005,
     lr_w = lr_b = 0.02, four new classes): rows of (step, bit-exact, emulated instructions)."""
@@ -135,6 +160,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-dir", type=Path, default=Path("build/demo"), help="where bnn.keras and data/ are")
     ap.add_argument("--budget-ram", type=int, default=32768, help="bytes for the trained slice (and replay ring)")
+    ap.add_argument("--seeds", type=int, default=0, help="also the same rule with and without the last conv over N streams")
     ap.add_argument("--board", action="store_true", help="also run the update step on netduinoplus2 (QEMU)")
     args = ap.parse_args(argv)
     from mcuforge.commands._common import table
@@ -148,6 +174,9 @@ def main(argv=None) -> int:
           f"split, {STREAM[0]} clips per new word / {STREAM[1]} per old class, 1 pass; best setting of each "
           "family on the test split (optimistic)")
     table(run(F, args.budget_ram), ["scenario", "family", "all", "old", "new", "best setting"])
+    if args.seeds > 0:
+        print(f"\nthe same rule (lr 0.005) alone and with the last conv (lr_w 0.02), mean over {args.seeds} stream draws")
+        table(seed_spread(F, args.budget_ram, args.seeds), ["scenario", "learner", "all", "old", "new", "all per draw"])
     if args.board:
         print("\nthe step on netduinoplus2 (emulated instructions under QEMU -icount, not hardware cycles; the arena "
               "of the one-op firmware holds the forward output, gradient, packed input and the trained slice)")

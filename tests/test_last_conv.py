@@ -185,3 +185,5 @@ def test_bench_compares_every_family_on_the_same_stream(bnn, monkeypatch):
     families = ["head-only", "last-conv lwf", "last-conv replay", "last-conv none"]
     assert [r[:2] for r in rows] == [[s, f] for s, _ in bl.SCENARIOS for f in families]
     assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for r in rows for v in r[2:5])
+    spread = bl.seed_spread(F, budget_ram=8192, seeds=2)
+    assert len(spread) == len(bl.SCENARIOS) * len(bl.PAIRS) * 2 and all(len(r[5].split()) == 2 for r in spread)
