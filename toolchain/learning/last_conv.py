@@ -3,7 +3,7 @@ average pool into the folded BNN's last conv (``bconv2d_int8w``: bit-packed +-1 
 weights, folded BatchNorm y = max(0, a_c * acc + b_c) in float32), while the head learns with
 one of its seven rules (:class:`~.rules.Head`).
 
-    learner = LastConvLearner(graph, meta, rule="lwf", budget_ram=32768, protect="lwf")
+    learner = LastConvLearner(graph, meta, max_classes=16, rule="lwf", budget_ram=32768, protect="lwf")
     learner.add_classes(4)
     learner.train(features, label)      # features: the last conv's input, packed bits
     learner.predict(features)
@@ -16,7 +16,8 @@ The design, each choice and why:
   BN shift). The BN scale a_c stays frozen: it multiplies the whole channel, and the master step
   already moves the channel's gain through its weights.
 - **Which channels**: the ones the pretrained head reads most (largest column norm of its W; never
-  a channel whose BN scale folded to 0, a constant), as many as ``budget_ram`` holds (:func:`plan`); a budget that holds none is refused with the numbers.
+  a channel whose BN scale folded to 0, a constant), as many as ``budget_ram`` holds (:func:`plan`);
+  a budget that holds none is refused with the numbers.
 - **The gradient**: the rule's error on the logits e (p - y, LwF's distillation term included;
   ``TrainResult.error``), taken to the embedding with the head's weights *before* its update
   (g_emb[c] = sum_j W[j, c] e[j], float32, j in order), through the pool (times the pool's
@@ -196,7 +197,6 @@ class LastConvLearner:
         self.head = Head(head_w, head_b, max_classes, rule, lr, batch)
         self.protect = protect
         self.train_backbone = train_backbone  # False: the head alone on the frozen embedding (the baseline)
-        self.lr_b = F32(lr_b)
         self.grad_scale = F32(grad_scale if grad_scale is not None else
                               2.0 * float(np.abs(head_w).max()) / self.positions / GRAD_LEVELS)
         self.update = update_graph(graph, self.plan.channels, lr_w, lr_b, float(self.grad_scale))
