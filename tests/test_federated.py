@@ -62,17 +62,21 @@ def twin_rounds(world, rounds: int, mode: str) -> list[bytes]:
     return out
 
 
-def _descendants(pid: int) -> list[int]:
+def _processes_of(home) -> list[str]:
+    """Live processes carrying this deployment's FLWR_HOME: every Flower process it started and
+    what they started (ServerApp, ClientApps, QEMU) inherit it, whoever their parent is now."""
+    mark = f"FLWR_HOME={home}".encode()
     out = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and int(entry) != os.getpid():
             try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        with open(f"/proc/{entry}/cmdline", "rb") as c:
+                            argv = c.read().replace(b"\0", b" ").decode(errors="replace")
+                        out.append(f"{entry}: {argv[:120]}")
             except OSError:
                 continue
-            if ppid == pid:
-                out += [int(entry)] + _descendants(int(entry))
     return out
 
 
@@ -87,16 +91,40 @@ def run_federation(world, tmp_path, rounds, mode, kill=None):
             d.start_supernode(i, cfg)
         d.run(dict(rounds=rounds, rule=RULE, lr=LR, batch=BATCH, classes=MAX_CLASSES, aggregation=mode,
                    boards=len(world["paths"]), out=str(out)), timeout=600)
-        started = [p.pid for p in d.procs]
-    leftovers = [pid for p in started for pid in _descendants(p)]
+        running = _processes_of(d.home)
+        assert any("qemu" in p or "flwr" in p or "flower" in p for p in running), running  # the check sees them
+    leftovers = _processes_of(d.home)
     assert not leftovers, f"processes left after the deployment stopped: {leftovers}"
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("mode", ["perclass"])
-def test_federated_session_through_a_superlink_equals_the_twin(world, tmp_path, mode):
-    rounds = run_federation(world, tmp_path, 2, mode)
+def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_samples(world):
+    task = world["task"]
+    head = Head(task.w_init, task.b_init, MAX_CLASSES)
+    while head.state.classes < MAX_CLASSES:
+        head.add_class()
+    g = head.state
+    a, b = g.copy(), g.copy()
+    a.w[12], b.w[12], b.w[13] = 1.0, 3.0, 5.0
+    ca, cb = np.zeros(MAX_CLASSES), np.zeros(MAX_CLASSES)
+    ca[12], cb[12], cb[13] = 1, 3, 2
+    pc = aggregate(g, [a, b], [ca, cb], "perclass")
+    assert np.allclose(pc.w[12], 2.5) and np.allclose(pc.w[13], 5.0)  # only b saw class 13
+    assert np.array_equal(pc.w[:12], g.w[:12])  # rows nobody trained this round: the global head's
+    fa = aggregate(g, [a, b], [ca, cb], "fedavg")
+    assert np.allclose(fa.w[12], (1 * 1 + 5 * 3) / 6) and np.allclose(fa.w[13], 5 * 5 / 6)
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(g, [a], [ca], "median")
+
+
+def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_killed_board(world, tmp_path):
+    """Board 0's QEMU is killed at step 5 of round 1: its client opens a fresh board and redoes
+    the round from the same global head, so no round loses a board's result."""
+    mode = "perclass"
+    rounds = run_federation(world, tmp_path, 2, mode, kill=(1, 5))
     want = twin_rounds(world, 2, mode)
+    restarts = {r["round"]: sum(b["restarts"] for b in r["boards"].values()) for r in rounds}
+    assert restarts == {1: 1, 2: 0}
     assert [r["round"] for r in rounds] == [1, 2]
     for r, w in zip(rounds, want):
         assert len(r["boards"]) == 2 and not r["failed"]
