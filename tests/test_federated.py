@@ -132,3 +132,32 @@ def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_ki
         assert bytes.fromhex(r["state"]) == w
         assert r["network_bytes"] > 0 and all(b["serial_bytes"] > 0 for b in r["boards"].values())
     assert rounds[-1]["global"]["accuracy_new"] > 0.5
+
+
+def test_federate_cli_refuses_a_model_that_is_not_a_bnn_by_name(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    r = subprocess.run([sys.executable, "-m", "mcuforge", "federate", str(model), "--data", str(tmp_path),
+                        "--new", "zero", "--db", str(tmp_path / "r.db")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "takes a BNN .keras" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_plots_federated_accuracy_over_rounds_against_both_baselines(tmp_path):
+    from mcuforge.results.report import render_report
+    from mcuforge.results.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "r.db")
+    run = store.start_run("federate", summary=dict(boards=2, aggregation="perclass", rule="tinyol"))
+    for rnd in (1, 2):
+        store.add_metric(run, "accuracy_new", 0.4 * rnd, step=rnd, series="federated")
+        store.add_metric(run, "accuracy_new", 0.7, step=rnd, series="all-data")
+        for b in ("board0", "board1"):
+            store.add_metric(run, "accuracy_new", 0.2, step=rnd, series="alone", board=b)
+    store.finish_run(run, "ok")
+    html = render_report(store)
+    assert "Federated learning: accuracy over rounds against the baselines" in html
+    assert "2 boards, perclass, tinyol - accuracy new" in html

@@ -45,7 +45,7 @@ class Deployment:
     procs: list = field(default_factory=list)
 
     def __post_init__(self):
-        self.workdir = Path(self.workdir)
+        self.workdir = Path(self.workdir).resolve()  # FLWR_HOME must not depend on a process's cwd
         self.home = self.workdir / "flwr-home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "FLWR_HOME": str(self.home),
