@@ -48,6 +48,7 @@ DOCUMENTED = {
     "mcuforge.learning.LearningError": 5,
     "mcuforge.learning.session.StateLost": 5,
     "mcuforge.learning.session.BoardLost": 5,
+    "mcuforge.federated.deploy.DeploymentError": 5,
     "mcuforge.fleet.FleetError": 5,
 }
 

@@ -48,6 +48,7 @@ EXIT_CODES: dict[str, int] = {
     "mcuforge.fleet.FleetError": EXIT_BOARD,  # every board of the fleet was dropped
     "mcuforge.link.ProtocolError": EXIT_BOARD,  # bytes from the device, not the user's input
     "mcuforge.learning.session.BoardLost": EXIT_BOARD,
+    "mcuforge.federated.deploy.DeploymentError": EXIT_BOARD,  # a Flower process or run failed (its log named)
     "serial.SerialException": EXIT_BOARD,
     # builtins last in any MRO: a missing or unreadable file, a bad value from the user
     "builtins.FileNotFoundError": EXIT_USAGE,

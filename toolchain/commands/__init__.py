@@ -1,3 +1,3 @@
 """One module per CLI verb. Each has ``add_parser(subparsers)`` and ``run(args) -> exit code``."""
 COMMANDS = ["boards", "data", "train", "generate", "build", "flash", "ports", "validate", "profile", "learn", "adapt",
-            "demo", "report", "fleet"]
+            "demo", "report", "fleet", "federate"]

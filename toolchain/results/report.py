@@ -420,6 +420,33 @@ def _learning_part(data: list[_RunData]) -> str:
     return out + "</section>"
 
 
+def _federate_part(data: list[_RunData]) -> str:
+    """Federated runs: the global head's accuracy over rounds against the two baselines of the same
+    run (each board alone: their mean; one board that saw all the data)."""
+    runs = [d for d in data if d.run.kind == "federate" and d.stepped]
+    if not runs:
+        return ""
+    out = "<section><h2>Federated learning: accuracy over rounds against the baselines</h2>"
+    for d in runs:
+        for metric in ("accuracy_new", "accuracy_all"):
+            series = {}
+            for name, label in (("federated", "federated"), ("all-data", "one board, all the data"),
+                                ("alone", "each board alone (mean)")):
+                by_round: dict[int, list[float]] = {}
+                for m in d.stepped:
+                    if m.name == metric and m.tags.get("series") == name:
+                        by_round.setdefault(m.step, []).append(100.0 * m.value)
+                if by_round:
+                    steps = sorted(by_round)
+                    series[label] = (steps, [sum(by_round[k]) / len(by_round[k]) for k in steps])
+            if series:
+                s = d.run.summary or {}
+                title = (f"run {d.run.id}: {s.get('boards', '?')} boards, {s.get('aggregation', '?')}, "
+                         f"{s.get('rule', '?')} - {metric.replace('_', ' ')}")
+                out += _img(plots.step_lines(series, f"{metric} (%)", title), title)
+    return out + "</section>"
+
+
 FLEET_ITEMS = (("samples", "samples"), ("runs", "runs"), ("models", "models"))  # what a fleet job spread
 
 
@@ -588,6 +615,7 @@ def render_report(store: ResultsStore, runs: Iterable[int | RunRecord] | None = 
         parts.append("<section><h2>Runs</h2>" + _summary_table(data) + "</section>")
         parts.append(_learning_part(data))
         parts.append(_fleet_part(store, data))
+        parts.append(_federate_part(data))
         parts.append(_adapt_part(data))
         parts.extend(_run_section(d) for d in data)
     parts.append("</main></body></html>")

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-KINDS = ("validate", "profile", "demo", "bench", "learn", "adapt", "fleet")
+KINDS = ("validate", "profile", "demo", "bench", "learn", "adapt", "fleet", "federate")
 STATUSES = ("running", "ok", "failed", "interrupted")
 CYCLES_KINDS = ("emulated-instructions", "simulated-cycles", "hardware")
 DEFAULT_DB_NAME = "mcuforge.db"

@@ -1,0 +1,163 @@
+"""Federated continual learning through a real Flower SuperLink on loopback: two emulated boards
+(QEMU netduinoplus2, the identity-embedding learning firmware of test_learning_support), each its
+own SuperNode with its own non-IID share, a few rounds. What the boards return is checked against
+the numpy twin of the head (the same stream trained by ``Head``, the same aggregation), so a
+wrong byte anywhere in board -> Flower -> aggregate -> board changes the result."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mcuforge.federated.aggregate import aggregate
+from mcuforge.federated.deploy import Deployment
+from mcuforge.federated.shares import Share, save_share, split_non_iid
+from mcuforge.learning.checkpoint import HeadState
+from mcuforge.learning.rules import Head
+from test_learning_support import DEFAULTS, MAX_CLASSES, PRETRAINED, Task, build_learning_firmware
+
+pytestmark = pytest.mark.qemu
+
+BOARD = "netduinoplus2"
+BUILD_ID = "fede0a7ed0000001"
+RULE, LR, BATCH = "tinyol", 0.05, 1
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    task = Task(33)
+    root = tmp_path_factory.mktemp("federate")
+    elf = build_learning_firmware(BOARD, root / "fw", task, BUILD_ID).elf
+    rng = np.random.default_rng(5)
+    labels = np.concatenate([rng.integers(0, PRETRAINED, 12), np.repeat(np.arange(PRETRAINED, MAX_CLASSES), 5)])
+    x = task.samples(labels)
+    eval_y = np.repeat(np.arange(MAX_CLASSES), 2)
+    eval_x = task.samples(eval_y)
+    parts = split_non_iid(labels, PRETRAINED, MAX_CLASSES, boards=2, new_per_board=2, seed=1)
+    shares = [Share(x[p], labels[p], eval_x, eval_y, PRETRAINED) for p in parts]
+    paths = [save_share(root / f"share{i}.npz", s) for i, s in enumerate(shares)]
+    return dict(task=task, elf=elf, shares=shares, paths=paths, root=root)
+
+
+def twin_rounds(world, rounds: int, mode: str) -> list[bytes]:
+    """The federated session in numpy: every board's Head from the global state, then aggregate."""
+    task = world["task"]
+    head = Head(task.w_init, task.b_init, MAX_CLASSES, DEFAULTS["rule"], DEFAULTS["lr"], DEFAULTS["batch"])
+    while head.state.classes < MAX_CLASSES:
+        head.add_class()
+    glob, out = head.state.to_bytes(), []
+    for _ in range(rounds):
+        states, counts = [], []
+        for share in world["shares"]:
+            h = Head.from_state(HeadState.from_bytes(glob), task.w_init, task.b_init)
+            h.configure(RULE, LR, BATCH)
+            for xi, yi in zip(share.train_x, share.train_y):
+                h.train(xi, int(yi))
+            states.append(h.state.copy())
+            counts.append(share.class_counts(MAX_CLASSES))
+        glob = aggregate(HeadState.from_bytes(glob), states, counts, mode).to_bytes()
+        out.append(glob)
+    return out
+
+
+def _processes_of(home) -> list[str]:
+    """Live processes carrying this deployment's FLWR_HOME: every Flower process it started and
+    what they started (ServerApp, ClientApps, QEMU) inherit it, whoever their parent is now."""
+    mark = f"FLWR_HOME={home}".encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        with open(f"/proc/{entry}/cmdline", "rb") as c:
+                            argv = c.read().replace(b"\0", b" ").decode(errors="replace")
+                        out.append(f"{entry}: {argv[:120]}")
+            except OSError:
+                continue
+    return out
+
+
+def run_federation(world, tmp_path, rounds, mode, kill=None):
+    out = tmp_path / "rounds.jsonl"
+    with Deployment(tmp_path / "deploy") as d:
+        d.start_superlink()
+        for i, path in enumerate(world["paths"]):
+            cfg = dict(firmware=str(world["elf"]), board=BOARD, hash=BUILD_ID, share=str(path))
+            if kill and i == 0:
+                cfg.update({"kill-round": kill[0], "kill-at-step": kill[1]})
+            d.start_supernode(i, cfg)
+        d.run(dict(rounds=rounds, rule=RULE, lr=LR, batch=BATCH, classes=MAX_CLASSES, aggregation=mode,
+                   boards=len(world["paths"]), out=str(out)), timeout=600)
+        running = _processes_of(d.home)
+        assert any("qemu" in p or "flwr" in p or "flower" in p for p in running), running  # the check sees them
+    leftovers = _processes_of(d.home)
+    assert not leftovers, f"processes left after the deployment stopped: {leftovers}"
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_samples(world):
+    task = world["task"]
+    head = Head(task.w_init, task.b_init, MAX_CLASSES)
+    while head.state.classes < MAX_CLASSES:
+        head.add_class()
+    g = head.state
+    a, b = g.copy(), g.copy()
+    a.w[12], b.w[12], b.w[13] = 1.0, 3.0, 5.0
+    ca, cb = np.zeros(MAX_CLASSES), np.zeros(MAX_CLASSES)
+    ca[12], cb[12], cb[13] = 1, 3, 2
+    pc = aggregate(g, [a, b], [ca, cb], "perclass")
+    assert np.allclose(pc.w[12], 2.5) and np.allclose(pc.w[13], 5.0)  # only b saw class 13
+    assert np.array_equal(pc.w[:12], g.w[:12])  # rows nobody trained this round: the global head's
+    fa = aggregate(g, [a, b], [ca, cb], "fedavg")
+    assert np.allclose(fa.w[12], (1 * 1 + 5 * 3) / 6) and np.allclose(fa.w[13], 5 * 5 / 6)
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(g, [a], [ca], "median")
+
+
+def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_killed_board(world, tmp_path):
+    """Board 0's QEMU is killed at step 5 of round 1: its client opens a fresh board and redoes
+    the round from the same global head, so no round loses a board's result."""
+    mode = "perclass"
+    rounds = run_federation(world, tmp_path, 2, mode, kill=(1, 5))
+    want = twin_rounds(world, 2, mode)
+    restarts = {r["round"]: sum(b["restarts"] for b in r["boards"].values()) for r in rounds}
+    assert restarts == {1: 1, 2: 0}
+    assert [r["round"] for r in rounds] == [1, 2]
+    for r, w in zip(rounds, want):
+        assert len(r["boards"]) == 2 and not r["failed"]
+        assert r["boards_agree"]
+        assert bytes.fromhex(r["state"]) == w
+        assert r["network_bytes"] > 0 and all(b["serial_bytes"] > 0 for b in r["boards"].values())
+    assert rounds[-1]["global"]["accuracy_new"] > 0.5
+
+
+def test_federate_cli_refuses_a_model_that_is_not_a_bnn_by_name(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    r = subprocess.run([sys.executable, "-m", "mcuforge", "federate", str(model), "--data", str(tmp_path),
+                        "--new", "zero", "--db", str(tmp_path / "r.db")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "takes a BNN .keras" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_plots_federated_accuracy_over_rounds_against_both_baselines(tmp_path):
+    from mcuforge.results.report import render_report
+    from mcuforge.results.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "r.db")
+    run = store.start_run("federate", summary=dict(boards=2, aggregation="perclass", rule="tinyol"))
+    for rnd in (1, 2):
+        store.add_metric(run, "accuracy_new", 0.4 * rnd, step=rnd, series="federated")
+        store.add_metric(run, "accuracy_new", 0.7, step=rnd, series="all-data")
+        for b in ("board0", "board1"):
+            store.add_metric(run, "accuracy_new", 0.2, step=rnd, series="alone", board=b)
+    store.finish_run(run, "ok")
+    html = render_report(store)
+    assert "Federated learning: accuracy over rounds against the baselines" in html
+    assert "2 boards, perclass, tinyol - accuracy new" in html
