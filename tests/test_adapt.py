@@ -294,3 +294,25 @@ def test_report_plots_adapt_runs_accuracy_against_memory_and_counts(tmp_path):
     part = html[html.index("Few-shot adaptation"):].split("</section>")[0]
     assert part.count("<img") == 2 and "tasks of a, b: accuracy vs training memory" in part
     assert "accuracy vs emulated instructions (QEMU -icount) per training step" in part
+
+
+@pytest.mark.qemu
+def test_host_sweep_path_is_the_board_run_without_the_board(tmp_path):
+    """board=HOST (every pass on the numpy twin, for sweeps) trains the same weights and predicts
+    the same queries as the board does on the same task, steps and choice; it claims no counts."""
+    from mcuforge.train.adapt import HOST
+
+    model = fixture("global_pool")
+    task = tiny_task(load(model).graph, seed=3)
+    for method in ("last-layer", "tinytrain"):
+        kw = dict(method=method, epochs=1, budget_ram=4096, learning_rate=0.05, seed=1)
+        on_board = adapt(model, [task], ["a", "b"], workdir=tmp_path / method, **kw)
+        on_host = adapt(model, [task], ["a", "b"], board=HOST, **kw)
+        b, h = on_board["per_task"][0], on_host["per_task"][0]
+        assert h["order"] == b["order"] and h["predictions"] == b["predictions"], method
+        assert set(h["trained"]) == set(b["trained"])
+        for name, value in b["trained"].items():
+            np.testing.assert_array_equal(h["trained"][name], value, err_msg=f"{method} {name}")
+        assert on_host["cycles_per_step"] is None and on_host["trained_on"].startswith("host")
+        if method == "tinytrain":
+            assert on_host["chosen"] == on_board["chosen"]

@@ -44,6 +44,10 @@ of the training graph): a checkpoint (:mod:`mcuforge.train.checkpoint`), stored 
 database with ``store``; a board lost during training (a killed QEMU, a reset) is restored from
 the last one and goes on from the next step (``recoveries`` counts them).
 
+``board`` :data:`HOST` runs every pass (features, selection, training, query) on the host's numpy
+twin instead, the same maths bit-exact with the board's, for sweeping settings over many tasks
+without QEMU: memory is then the arena plan's and there are no counts.
+
 Measured per task, on the board: query accuracy; the training firmware's arena (activations kept
 for the backward, gradients, trainable copies) plus its stack high-water: ``train_memory_bytes``;
 counts per training step (one forward and backward of one sample) in the board's cycles kind.
@@ -68,6 +72,7 @@ from ..plan.budget import BudgetError
 from . import checkpoint as ckpt
 from .imprint import ImprintError, feature_graph, host_features, imprinted, prototypes, real_features
 
+HOST = "host"  # adapt's board for a host-only sweep: every pass on the numpy twin (bit-exact), nothing measured
 METHODS = ("none", "last-layer", "bias", "sparse-update", "tinytrain", "full")
 HEADS = {  # where the trained methods' new classifier rows start
     "prototypes": "the new classes' rows imprinted from the support set's class prototypes (board features, as none)",
@@ -350,7 +355,10 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
 
     order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
     try:
-        r = dict(_train_steps(tg, task, order, board, workdir, step, on_step), trained_on="board")
+        if board == HOST:
+            r = dict(_train_on_host(tg, task, order, step, on_step), trained_on="host (numpy twin; a host-only sweep)")
+        else:
+            r = dict(_train_steps(tg, task, order, board, workdir, step, on_step), trained_on="board")
     except BudgetError as exc:
         if not host_fallback:
             raise
@@ -359,6 +367,12 @@ def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, e
                             f"{board}: {exc}; memory planned, not measured)")
     cycles = r.pop("cycles")
     evaluated = trained_model(graph, r["trained"])
+    if board == HOST:
+        from ..reference.executor import run_graph
+
+        preds = [_predict(run_graph(evaluated, [x])[0], classes) for x, _ in task.query]
+        return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=None, order=order,
+                    labels=[y for _, y in task.query], predictions=preds, **r)
     with open_target(evaluated, board, workdir=workdir / "eval", progress=step) as target:
         step(f"query: {len(task.query)} samples")
         preds = [_predict(target.run([x])[0][0], classes) for x, _ in task.query]
@@ -372,6 +386,14 @@ def _board_features(fg: Graph, xs, board: str, workdir: Path, step) -> dict:
     with the counts and memory of that pass."""
     from ..target import open_target
 
+    if board == HOST:
+        from .. import ops
+        from ..plan.arena import plan_arena
+
+        arena = int(plan_arena(fg).arena_bytes)
+        return dict(features=host_features(fg, xs), cycles=[], cycles_kind=None,
+                    macs=int(sum(ops.get(op.kind).macs(op, fg) for op in fg.ops)), arena_bytes=arena,
+                    trainable_bytes=0, stack_high_water_bytes=0, train_memory_bytes=arena)
     with open_target(fg, board, workdir=workdir / "features", progress=step) as target:
         step(f"features of {len(xs)} samples on the board")
         feats, cycles = [], []
@@ -396,7 +418,7 @@ def _prototypes_task(graph: Graph, task: Task, classes: int, board: str, workdir
     feats, cycles = f.pop("features"), f.pop("cycles")
     protos = prototypes(feats[:n], [y for _, y in task.support], classes)
     preds = [int(np.argmin(((protos - q) ** 2).sum(axis=1))) for q in feats[n:]]
-    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles[:n])),
+    return dict(accuracy=_accuracy(preds, task.query), cycles_per_step=float(np.mean(cycles[:n])) if cycles else None,
                 macs_per_step=f.pop("macs"), labels=[y for _, y in task.query], predictions=preds, prototypes=protos,
                 **f)
 
@@ -494,7 +516,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 start_graph = graph
                 if head == "prototypes":
                     start_graph, init = head_from_prototypes(graph, task, len(classes), board, wd, step, method)
-                if method == "tinytrain":
+                if method == "tinytrain" and board != HOST:  # on the host: plan_update's own potentials
                     stats, cost = select_on_board(start_graph, task.support, board, budget_ram, budget_macs, wd, step)
                 update, picked = plan_update(method, start_graph, task.support, budget_ram, budget_macs, learning_rate,
                                              stats, scheme, cost and cost["choice"])
@@ -541,7 +563,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         macs_per_step=float(np.mean([r["macs_per_step"] for r in rows])),
         cycles_per_step=(float(np.mean([r["cycles_per_step"] for r in rows]))
                          if all(r["cycles_per_step"] is not None for r in rows) else None),
-        cycles_kind=rows[0]["cycles_kind"], selection_ran=SELECTION[method],
+        cycles_kind=rows[0]["cycles_kind"] or "none (host)", selection_ran=SELECTION[method],
         budget_ram=budget_ram, budget_macs=budget_macs,
     )
     if method == "none":
@@ -558,7 +580,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["contribution"] = dict(base_accuracy=scheme.base, bias={str(k): v for k, v in scheme.bias.items()},
                                    weight={f"{i}:{r}": v for (i, r), v in scheme.weight.items()}, gain=scheme.gain,
                                    ram_bytes=scheme.ram_bytes, macs=scheme.macs)
-    if method == "tinytrain":
+    if method == "tinytrain" and board != HOST:
         out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
         out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)
         out["selection_host_agrees"] = all(r["selection"]["host_agrees"] for r in rows)
