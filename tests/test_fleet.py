@@ -302,7 +302,7 @@ def test_ctrl_c_ends_the_fleet_with_130_and_keeps_every_sample_taken(dense, dens
                     runs = [r for r in s.runs(kind="validate") if r.fleet_id]
                     if len(runs) == 2 and all(s.samples(r.id) for r in runs):
                         break
-            except ResultsError:  # not made yet, or made but its schema not yet written (a reader races the writer)
+            except ResultsError:  # not made yet, or empty: its schema not yet written (a reader races the writer)
                 continue
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

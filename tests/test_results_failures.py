@@ -51,6 +51,21 @@ def test_report_on_bad_paths_is_a_usage_error_and_creates_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db", "junk.db"]
 
 
+def test_readonly_open_of_a_database_being_created_names_that_state(tmp_path):
+    # What a reader sees between a writer's connect() and its schema: a 0-byte file, then a WAL header.
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(ResultsError, match="empty database: no results recorded there yet"):
+        ResultsStore(empty, readonly=True)
+    wal = tmp_path / "wal.db"
+    with sqlite3.connect(wal) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+    with pytest.raises(ResultsError, match="empty database"):
+        ResultsStore(wal, readonly=True)
+    assert_usage_error(mcuforge("report", "--db", empty, "-o", tmp_path / "r.html"), "empty database")
+    assert empty.stat().st_size == 0  # the reader created nothing
+
+
 def test_readonly_store_never_writes(valid_db):
     with ResultsStore(valid_db, readonly=True) as s:
         (run,) = s.runs()

@@ -324,6 +324,9 @@ class ResultsStore:
             version = _schema_version_of(self._db)
         if version is None:
             tables = sorted(r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+            if not tables:  # a writer's connect() creates the file a moment before its schema
+                raise ResultsError(f"{self.path} is an empty database: no results recorded there yet (a session "
+                                   "that is creating it has not written its schema; try again)")
             raise ResultsError(f"{self.path} is an SQLite database but not an mcuforge results database "
                                f"(no meta table; has {tables})")
         if version != SCHEMA_VERSION:
