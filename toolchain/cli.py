@@ -9,6 +9,7 @@ import sys
 from . import __version__
 from .commands import COMMANDS
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for
+from .native_log import quiet_tensorflow
 
 EPILOG = """exit codes: 0 ok, 1 outputs differ / check failed, 2 bad usage, 3 model not supported or too big
 for the board, 4 build failed, 5 flash or serial link failed, 130 interrupted"""
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    quiet_tensorflow()
     try:
         from .commands._common import check_outputs
 

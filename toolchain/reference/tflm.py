@@ -6,29 +6,12 @@ both are captured at the file-descriptor level and put into exceptions / return 
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 
 import numpy as np
 
 from ..model.errors import ModelError
-
-
-@contextlib.contextmanager
-def _captured_stderr(sink: list[str]):
-    """Redirect fd 2 (C++ std::cerr/printf) to a temp file; its text is appended to ``sink``."""
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            sink.append(tmp.read().decode("utf-8", "replace"))
+from ..native_log import captured_stderr
 
 
 class TflmModel:
@@ -47,7 +30,7 @@ class TflmModel:
         self.keep_all_tensors = keep_all_tensors
         log: list[str] = []
         try:
-            with _captured_stderr(log):
+            with captured_stderr() as log:
                 self._interp = runtime.Interpreter.from_bytes(self._bytes, arena_size=arena_size,
                                                               intrepreter_config=config)
         except Exception as exc:
@@ -67,7 +50,7 @@ class TflmModel:
             raise ValueError(f"model has {len(self.input_details)} inputs, got {len(inputs)}")
         log: list[str] = []
         try:
-            with _captured_stderr(log):
+            with captured_stderr() as log:
                 for i, (x, d) in enumerate(zip(inputs, self.input_details)):
                     arr = np.asarray(x, dtype=d["dtype"]).reshape(tuple(d["shape"]))
                     self._interp.set_input(arr, i)
@@ -99,7 +82,7 @@ class TflmModel:
         if self.keep_all_tensors:
             raise RuntimeError("TFLM records arena use only without keep_all_tensors")
         log: list[str] = []
-        with _captured_stderr(log):
+        with captured_stderr() as log:
             self._interp.print_allocations()
         text = "".join(log)
         report = {}

@@ -7,29 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
-from contextlib import contextmanager
+import sys
+import warnings
 
 import numpy as np
 
+from ..native_log import captured_stderr
+
 REPRESENTATIVE_MAX = 500  # calibration clips; more changes the ranges very little and costs time
-
-
-@contextmanager
-def captured_stderr():
-    """Capture fd 2 (C++ writes there directly), yielding a list that receives the text on exit."""
-    out: list[str] = []
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
 
 
 def _input_shape(model) -> tuple[int, ...]:
@@ -62,17 +47,25 @@ def to_int8_tflite(model, representative_X) -> bytes:
     X = X[np.unique(np.linspace(0, len(X) - 1, min(len(X), REPRESENTATIVE_MAX)).astype(int))]
 
     # A batch-1 copy of the model gives static shapes everywhere (no SHAPE/PACK ops for a
-    # dynamic batch). Keras prints its export artifacts on stdout: keep them off the user's screen.
+    # dynamic batch). Keras prints its export artifacts on stdout and the converter its settings
+    # on fd 2: keep them off the user's screen (shown if the conversion fails).
     x_in = keras.Input(batch_shape=(1,) + shape, name="input")
     fixed = keras.Model(x_in, model(x_in, training=False))
-    with contextlib.redirect_stdout(io.StringIO()):
-        converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([x[None]] for x in X)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        return bytes(converter.convert())
+    log: list[str] = []
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), captured_stderr() as log, warnings.catch_warnings():
+            # The input's scale comes from the representative data; TF warns that none was given.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([x[None]] for x in X)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+            return bytes(converter.convert())
+    except Exception:
+        sys.stderr.write("".join(log)[-4000:])  # the converter's own account of the failure
+        raise
 
 
 def _interpreter(tflite_bytes: bytes):
