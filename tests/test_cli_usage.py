@@ -107,7 +107,9 @@ def test_outputs_seeds_and_learn_models_checked_first(model, tmp_path):
     usage_error(mcuforge("validate", model, "--seed", "-1", "--workdir", work), "--seed", ">= 0")
     assert not work.exists()
     db = tmp_path / "r.db"
-    usage_error(mcuforge("learn", model, "--data", tmp_path, "--new", "zero", "--db", db), "learn takes a BNN .keras")
+    for verb in ("learn", "federate"):  # the message names both verbs that take a BNN, not only learn
+        usage_error(mcuforge(verb, model, "--data", tmp_path, "--new", "zero", "--db", db), "not a BNN .keras",
+                    "learn, federate")
     bnn = tmp_path / "b.keras"
     bnn.write_bytes(b"PK")
     usage_error(mcuforge("learn", bnn, "--data", tmp_path, "--new", "zero", "--db", db), "not found", "b.json")

@@ -77,7 +77,8 @@ def bnn_metadata(model: Path) -> dict:
     """The metadata beside a BNN from 'mcuforge train bnn-kws' (labels, features); other models are
     refused by name."""
     if model.suffix != ".keras":
-        raise UsageError(f"{model}: learn takes a BNN .keras made by 'mcuforge train bnn-kws' (with its .json beside it)")
+        raise UsageError(f"{model}: not a BNN .keras; learning on the board (learn, federate) takes one made by "
+                         "'mcuforge train bnn-kws' (with its .json beside it)")
     from ..train.bnn import read_bnn_metadata
 
     return read_bnn_metadata(model)
