@@ -118,6 +118,39 @@ def test_fixed_point_board_is_its_twin_on_the_frames_it_computed(keyword_model, 
     print(f"Q11 frame values one off from the host's, per clip: {off} of {cfg.n_frames * cfg.n_mels}")
 
 
+@pytest.mark.qemu
+def test_a_board_reset_mid_clip_sends_the_clip_again(keyword_model, tmp_path):
+    """QEMU's system_reset just before a clip's third AUDIO_CHUNK: the board boots with no clip (its
+    boot HELLO says so), and send_audio_bag streams the clip again from AUDIO_BEGIN: the same bag as
+    without the reset, one rerun counted. Before, the BoardReset ended the validation."""
+    from mcuforge import api
+    from mcuforge.frontend.messages import FrontendMsg
+    from mcuforge.rnn.audio import send_audio_bag
+    from mcuforge.rnn.validation import load_clips
+
+    path, data = keyword_model
+    m = api.load(path)
+    project = api.generate(m, "netduinoplus2", tmp_path / "fw", audio=True)
+    api.build(project.path)
+    (clip,), _ = load_clips(str(data), m.meta, samples=1)
+    with api.open_session(project.path, "netduinoplus2") as s:
+        link = s.link(expected_hash=project.firmware_hash)
+        want, _ = send_audio_bag(link, clip)
+        chunks, request = [0], link.request
+
+        def reset_before_third_chunk(t, *args, **kw):
+            if t == FrontendMsg.AUDIO_CHUNK:
+                chunks[0] += 1
+                if chunks[0] == 3:
+                    s.reset()
+            return request(t, *args, **kw)
+
+        link.request = reset_before_third_chunk
+        got, ticks = send_audio_bag(link, clip)
+        assert chunks[0] > 3 and link.stats.resets == 1 and link.stats.sample_reruns == 1, link.stats
+        assert got.same_decisions(want) and got.exit_steps == want.exit_steps and ticks > 0, (got, want)
+
+
 def test_the_uno_has_not_the_ram_for_the_front_end(keyword_model, tmp_path):
     import subprocess
     import sys

@@ -82,9 +82,13 @@ def host_frames(graph, cfg: FeatureConfig, clip_int16) -> np.ndarray:
 def send_audio_bag(link, clip_int16) -> tuple[BagResult, int]:
     """Stream one clip (AUDIO_BEGIN, AUDIO_CHUNKs, AUDIO_END: the board's front end steps the
     instances frame by frame), then BAG_END. -> (the bag as the board decided it, with the RNN's
-    ticks; the ticks of the whole clip, front end and RNN)."""
+    ticks; the ticks of the whole clip, front end and RNN). A board that resets meanwhile lost
+    the clip: it is sent again (up to the link's retries), as ``send_bag`` does."""
     from ..frontend.client import send_clip
-    from .client import RnnMsg, parse_end
+    from .client import RnnMsg, parse_end, resent_on_reset
 
-    _, ticks = send_clip(link, np.asarray(clip_int16))
-    return parse_end(link.request(RnnMsg.BAG_END, timeout=link.invoke_timeout).payload), ticks
+    def send() -> tuple[BagResult, int]:
+        _, ticks = send_clip(link, np.asarray(clip_int16))
+        return parse_end(link.request(RnnMsg.BAG_END, timeout=link.invoke_timeout).payload), ticks
+
+    return resent_on_reset(link, send)

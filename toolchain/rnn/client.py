@@ -113,20 +113,30 @@ def send_bag(link: Link, frames: np.ndarray) -> BagResult:
     per = link.hello().max_payload - FRAMES_OVERHEAD  # bytes of frames a chunk holds (a frame may be split)
     if per < 1:
         raise RnnLinkError(f"{link.url}: a max payload of {link.hello().max_payload} B holds no frame bytes")
+
+    def send() -> BagResult:
+        link.request(RnnMsg.BAG_BEGIN, struct.pack("<I", len(x)))
+        for pos in range(0, len(data), per):
+            chunk = data[pos:pos + per]
+            reply = link.request(RnnMsg.BAG_FRAMES, struct.pack("<I", pos) + chunk,
+                                 timeout=link.invoke_timeout).payload
+            if len(reply) != FRAMES_REPLY.size:
+                raise ProtocolError(f"BAG_FRAMES reply of {len(reply)} bytes (expected {FRAMES_REPLY.size})")
+            got, _ = FRAMES_REPLY.unpack(reply)
+            if got != pos + len(chunk):
+                raise RnnLinkError(f"{link.url}: device has {got} bytes of frames after BAG_FRAMES, host sent "
+                                   f"{pos + len(chunk)}")
+        return parse_end(link.request(RnnMsg.BAG_END, timeout=link.invoke_timeout).payload)
+
+    return resent_on_reset(link, send)
+
+
+def resent_on_reset(link: Link, send):
+    """``send()`` (one bag, from its first message), again from the start when the board resets
+    meanwhile (it lost the bag's state), up to the link's retries."""
     for attempt in range(link.retries + 1):
         try:
-            link.request(RnnMsg.BAG_BEGIN, struct.pack("<I", len(x)))
-            for pos in range(0, len(data), per):
-                chunk = data[pos:pos + per]
-                reply = link.request(RnnMsg.BAG_FRAMES, struct.pack("<I", pos) + chunk,
-                                     timeout=link.invoke_timeout).payload
-                if len(reply) != FRAMES_REPLY.size:
-                    raise ProtocolError(f"BAG_FRAMES reply of {len(reply)} bytes (expected {FRAMES_REPLY.size})")
-                got, _ = FRAMES_REPLY.unpack(reply)
-                if got != pos + len(chunk):
-                    raise RnnLinkError(f"{link.url}: device has {got} bytes of frames after BAG_FRAMES, host sent "
-                                       f"{pos + len(chunk)}")
-            return parse_end(link.request(RnnMsg.BAG_END, timeout=link.invoke_timeout).payload)
+            return send()
         except BoardReset:
             if attempt == link.retries:
                 raise
