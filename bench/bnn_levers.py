@@ -31,6 +31,14 @@ LEVERS = {
                 "masked SpecAugment-style (one band of up to 8 mel bands, one span of up to 10 frames)", {},
                 dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS, speed=0.1, freq_mask=8, time_mask=10)),
 }
+# The two levers that each raised the bound, together: do their gains add?
+LEVERS["word-classes+augment"] = (
+    "word classes' data and schedule with augment's speed perturbation and masks",
+    LEVERS["word-classes"][1], {**LEVERS["word-classes"][2], **{k: v for k, v in LEVERS["augment"][2].items()
+                                                               if k not in ("float_epochs", "epochs")}})
+LEVERS["word-classes+augment+emb256"] = (
+    "the two together with a 256-wide embedding (conv_last and the head twice as wide; 64 KB more flash)",
+    LEVERS["word-classes"][1], {**LEVERS["word-classes+augment"][2], "embedding_dim": 256})
 HEADERS = ["lever", "backbone test (12)", "probe 16 all (demo data)", "old", "new", "probe 16 all (own data)",
            "train s", "what changes"]
 
