@@ -81,6 +81,11 @@ def test_adapt_paper_comparison_gives_the_boards_gaps_beside_the_papers():
     assert lines[1] == "tinytrain - full: +5.0 points on the board; paper +2.4 points"
     assert lines[2].startswith("full / tinytrain training memory: 3.0x (full: its arena plan, trained on the host)")
     assert adapt_paper_comparison(rows[:2]) == []
+    arenas = dict(none=64_000, tinytrain=82_000, full=244_000)
+    with_none = [dict(method="none", accuracy=0.5, train_memory_bytes=66_000, arena_bytes=arenas["none"]),
+                 *(dict(r, arena_bytes=arenas[r["method"]]) for r in rows if r["method"] in ("tinytrain", "full"))]
+    assert adapt_paper_comparison(with_none)[-1] == ("full / tinytrain arena beyond inference (the backward's share, "
+                                                     "as the paper counts): 180,000 / 18,000 B = 10.0x")
 
 
 def test_a_bad_part_or_adapt_method_is_refused_before_any_work(tmp_path, capsys):

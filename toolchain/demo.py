@@ -372,4 +372,11 @@ def adapt_paper_comparison(rows: list[dict]) -> list[str]:
         where = "" if full.get("trained_on", "board") == "board" else " (full: its arena plan, trained on the host)"
         lines.append(f"full / tinytrain training memory: {full['train_memory_bytes'] / tt['train_memory_bytes']:.1f}x"
                      f"{where}; paper: {ADAPT_PAPER_MEMORY}")
+        base = ran.get("none")
+        if base is not None and all("arena_bytes" in r for r in (full, tt, base)):
+            # The paper's ratio is of backward memory: what training adds to the inference arena (none's).
+            extra = [r["arena_bytes"] - base["arena_bytes"] for r in (full, tt)]
+            if extra[1] > 0:
+                lines.append(f"full / tinytrain arena beyond inference (the backward's share, as the paper counts): "
+                             f"{extra[0]:,} / {extra[1]:,} B = {extra[0] / extra[1]:.1f}x")
     return lines
