@@ -98,6 +98,20 @@ def run_federation(world, tmp_path, rounds, mode, kill=None):
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+def test_split_gives_every_board_old_clips_when_a_class_has_fewer_clips_than_boards():
+    """2 clips of each of 3 old classes over 4 boards: each class's two one-clip chunks go to the
+    boards after the previous class's, so no board is left without old clips (cut from the same
+    first holders every class, boards 2 and 3 had none)."""
+    labels = np.concatenate([np.repeat(np.arange(3), 2), np.repeat([3, 4], 5)])
+    parts = split_non_iid(labels, pretrained=3, classes=5, boards=4, new_per_board=1, seed=0)
+    for b, p in enumerate(parts):
+        assert (labels[p] < 3).any(), f"board {b} has no old-class clip: {labels[p].tolist()}"
+        assert (labels[p] >= 3).any(), f"board {b} has no new keyword: {labels[p].tolist()}"
+    everything = np.concatenate(parts)
+    assert len(np.unique(everything)) == len(everything)  # no clip on two boards
+    assert all((labels[everything] == c).any() for c in range(5))
+
+
 def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_samples(world):
     task = world["task"]
     head = Head(task.w_init, task.b_init, MAX_CLASSES)

@@ -44,7 +44,12 @@ def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int
                   seed: int = 0) -> list[np.ndarray]:
     """Indices of ``labels`` for each board: every board gets some old-class samples and
     ``new_per_board`` of the new classes (assigned round-robin so each new class has a board),
-    with a different random fraction (40-100%) of those classes' samples."""
+    with a different random fraction (40-100%) of those classes' samples.
+
+    A class's samples are cut into one chunk per holder, and the longer chunks (all of them when a
+    class has fewer samples than holders) go to the holders from a cursor that moves on by that
+    many from class to class: with few clips per old class every board still gets old clips,
+    not always the first ones."""
     if boards < 1:
         raise ValueError(f"a federation needs at least one board, got {boards}")
     rng = np.random.default_rng(seed)
@@ -57,11 +62,15 @@ def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int
         for j in range(k):
             owners[new[(b * k + j) % len(new)]].append(b)
     parts: list[list[int]] = [[] for _ in range(boards)]
+    cursor = 0
     for c in range(classes):
         where = rng.permutation(np.flatnonzero(labels == c))
         holders = owners.get(c, list(range(boards)))
         if not holders:
             continue
+        start = cursor % len(holders)
+        holders = holders[start:] + holders[:start]
+        cursor += len(where) % len(holders)
         for b, chunk in zip(holders, np.array_split(where, len(holders))):
             take = max(1, int(round(len(chunk) * rng.uniform(0.4, 1.0)))) if len(chunk) else 0
             parts[b].extend(chunk[:take].tolist())
