@@ -1,8 +1,9 @@
 """Federated continual learning through a real Flower SuperLink on loopback: two emulated boards
 (QEMU netduinoplus2, the identity-embedding learning firmware of test_learning_support), each its
 own SuperNode with its own non-IID share, a few rounds. What the boards return is checked against
-the numpy twin of the head (the same stream trained by ``Head``, the same aggregation), so a
-wrong byte anywhere in board -> Flower -> aggregate -> board changes the result."""
+the library's host twin of the session (``mcuforge.federated.twin``: the same stream trained by the
+numpy ``Head``, the same aggregation), so a wrong byte anywhere in board -> Flower -> aggregate ->
+board, or in the twin the host sweeps rely on, changes the result."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import pytest
 from mcuforge.federated.aggregate import aggregate
 from mcuforge.federated.deploy import Deployment
 from mcuforge.federated.shares import Share, save_share, split_non_iid
-from mcuforge.learning.checkpoint import HeadState
+from mcuforge.federated.twin import BoardHead, federated_rounds
 from mcuforge.learning.rules import Head
 from test_learning_support import DEFAULTS, MAX_CLASSES, PRETRAINED, Task, build_learning_firmware
 
@@ -42,24 +43,12 @@ def world(tmp_path_factory):
 
 
 def twin_rounds(world, rounds: int, mode: str) -> list[bytes]:
-    """The federated session in numpy: every board's Head from the global state, then aggregate."""
+    """The federated session on the library's host twin (mcuforge.federated.twin, what
+    bench/federate_twin sweeps): every board's round on the numpy Head, the library's aggregate."""
     task = world["task"]
-    head = Head(task.w_init, task.b_init, MAX_CLASSES, DEFAULTS["rule"], DEFAULTS["lr"], DEFAULTS["batch"])
-    while head.state.classes < MAX_CLASSES:
-        head.add_class()
-    glob, out = head.state.to_bytes(), []
-    for _ in range(rounds):
-        states, counts = [], []
-        for share in world["shares"]:
-            h = Head.from_state(HeadState.from_bytes(glob), task.w_init, task.b_init)
-            h.configure(RULE, LR, BATCH)
-            for xi, yi in zip(share.train_x, share.train_y):
-                h.train(xi, int(yi))
-            states.append(h.state.copy())
-            counts.append(share.class_counts(MAX_CLASSES))
-        glob = aggregate(HeadState.from_bytes(glob), states, counts, mode).to_bytes()
-        out.append(glob)
-    return out
+    head = BoardHead(task.w_init, task.b_init, MAX_CLASSES, (DEFAULTS["rule"], DEFAULTS["lr"], DEFAULTS["batch"]))
+    return [r["state"].to_bytes() for r in federated_rounds(head, world["shares"], MAX_CLASSES, rounds, RULE, LR,
+                                                             BATCH, mode, evaluate=False)]
 
 
 def _processes_of(home) -> list[str]:

@@ -40,6 +40,14 @@ def load_share(path) -> Share:
         return Share(z["train_x"], z["train_y"], z["eval_x"], z["eval_y"], int(z["pretrained"]))
 
 
+def pooled(shares: list[Share]) -> Share:
+    """One share holding every board's training samples in a fixed random order: what the
+    baseline board that saw all the data learns."""
+    x, y = np.concatenate([s.train_x for s in shares]), np.concatenate([s.train_y for s in shares])
+    order = np.random.default_rng(0).permutation(len(y))
+    return Share(x[order], y[order], shares[0].eval_x, shares[0].eval_y, shares[0].pretrained)
+
+
 def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int, new_per_board: int,
                   seed: int = 0) -> list[np.ndarray]:
     """Indices of ``labels`` for each board: every board gets some old-class samples and
@@ -77,4 +85,4 @@ def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int
     return [rng.permutation(np.array(p, dtype=np.int64)) for p in parts]
 
 
-__all__ = ["Share", "load_share", "save_share", "split_non_iid"]
+__all__ = ["Share", "load_share", "pooled", "save_share", "split_non_iid"]
