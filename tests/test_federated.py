@@ -120,6 +120,36 @@ def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_
         aggregate(g, [a], [ca], "median")
 
 
+def test_server_aggregates_replies_in_share_order_not_arrival_order(world):
+    """Three boards whose rows cancel (1e30, -1e30, 1): a float sum's rounding depends on its order,
+    so aggregate() over the replies as they arrive gives a different global head for some arrival
+    orders; the server's aggregate_replies sorts them by share (board2 before board10) first, so
+    every arrival order gives the same bytes."""
+    from itertools import permutations
+
+    from mcuforge.federated.aggregate import aggregate_replies, share_order
+
+    task = world["task"]
+    head = Head(task.w_init, task.b_init, MAX_CLASSES)
+    while head.state.classes < MAX_CLASSES:
+        head.add_class()
+    g = head.state
+    states = [g.copy() for _ in range(3)]
+    for s, v in zip(states, (1e30, -1e30, 1.0)):
+        s.w[12, 0] = v
+    counts = [np.eye(MAX_CLASSES)[12] * 4 for _ in states]
+    keys = [share_order(f"/x/shares/board{i}.npz", node) for i, node in ((2, 71), (10, 5), (3, 9))]
+    assert sorted(keys) == [keys[0], keys[2], keys[1]]
+    for mode in ("fedavg", "perclass"):
+        plain = {aggregate(g, [states[i] for i in p], [counts[i] for i in p], mode).to_bytes()
+                 for p in permutations(range(3))}
+        assert len(plain) > 1, f"{mode}: the order did not matter, so this test could not fail"
+        ordered = {aggregate_replies(g, [(keys[i], states[i], counts[i]) for i in p], mode).to_bytes()
+                   for p in permutations(range(3))}
+        assert len(ordered) == 1, mode
+        assert ordered == {aggregate(g, [states[i] for i in (0, 2, 1)], [counts[i] for i in (0, 2, 1)], mode).to_bytes()}
+
+
 def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_killed_board(world, tmp_path):
     """Board 0's QEMU is killed at step 5 of round 1: its client opens a fresh board and redoes
     the round from the same global head, so no round loses a board's result."""

@@ -69,6 +69,7 @@ def federated_rounds(head: BoardHead, shares: Sequence[Share], classes: int, rou
     """The federated session: per round ``{"round", "state" (HeadState), "global" (accuracies)}``."""
     check_mode(aggregation)
     glob, out = head.initial_state(classes), []
+    # aggregated in share order: the server's order (aggregate.share_order) for federate's board0..N-1
     for rnd in range(1, rounds + 1):
         states = [head.train_share(glob, s, classes, rule, lr, batch) for s in shares]
         glob = aggregate(glob, states, [s.class_counts(head.max_classes) for s in shares], aggregation)
