@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mcuforge.federated.aggregate import aggregate
-from mcuforge.federated.deploy import Deployment
+from mcuforge.federated.deploy import APP_DIR, Deployment
 from mcuforge.federated.shares import Share, save_share, split_non_iid
 from mcuforge.federated.twin import BoardHead, federated_rounds
 from mcuforge.learning.rules import Head
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.qemu
 BOARD = "netduinoplus2"
 BUILD_ID = "fede0a7ed0000001"
 RULE, LR, BATCH = "tinyol", 0.05, 1
+# the shipped app with a fault drill (kill-round/kill-at-step node settings): test scaffolding kept out of mcuforge
+FAULT_APP = Path(__file__).parent / "federated_fault_app"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def run_federation(world, tmp_path, rounds, mode, kill=None):
                 cfg.update({"kill-round": kill[0], "kill-at-step": kill[1]})
             d.start_supernode(i, cfg)
         d.run(dict(rounds=rounds, rule=RULE, lr=LR, batch=BATCH, classes=MAX_CLASSES, aggregation=mode,
-                   boards=len(world["paths"]), out=str(out)), timeout=600)
+                   boards=len(world["paths"]), out=str(out)), timeout=600, app_dir=FAULT_APP if kill else APP_DIR)
         running = _processes_of(d.home)
         assert any("qemu" in p or "flwr" in p or "flower" in p for p in running), running  # the check sees them
     leftovers = _processes_of(d.home)
@@ -151,8 +154,9 @@ def test_server_aggregates_replies_in_share_order_not_arrival_order(world):
 
 
 def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_killed_board(world, tmp_path):
-    """Board 0's QEMU is killed at step 5 of round 1: its client opens a fresh board and redoes
-    the round from the same global head, so no round loses a board's result."""
+    """Board 0's QEMU is killed at step 5 of round 1 (the test app's fault drill around the shipped
+    ClientApp): its client opens a fresh board and redoes the round from the same global head, so
+    no round loses a board's result."""
     mode = "perclass"
     rounds = run_federation(world, tmp_path, 2, mode, kill=(1, 5))
     want = twin_rounds(world, 2, mode)
