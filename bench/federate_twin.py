@@ -6,7 +6,8 @@ clips and non-IID shares (seeds 0..draws-1), against the one board that saw all 
                                   [--boards 8] [--rounds 5] [--aggregation perclass,fedavg] [--rule tinyol]
 
 Prints per aggregation and for the all-data board the held-out accuracy after the last round on all
-classes and on each new keyword, the mean over the draws (all: with its standard deviation over draws).
+classes, on the old (pretrained) classes and on each new keyword, the mean over the draws (all: with its
+standard deviation over draws).
 Embeddings are the host's numpy twins of the board's front end and folded network.
 """
 from __future__ import annotations
@@ -56,11 +57,11 @@ def main(argv=None) -> int:
     print(f"host twin: {args.boards} boards, {args.rounds} rounds, rule {args.rule} (lr {args.lr}, batch {args.batch}), "
           f"{args.new_per_board} new keywords per board, {args.draws} draws; mean over draws, "
           f"{time.monotonic() - t0:.0f} s")
-    print(f"  {'':9s} {'all':>14s} " + " ".join(f"{w:>6s}" for w in labels[first:]))
+    print(f"  {'':9s} {'all':>14s} {'old':>6s} " + " ".join(f"{w:>6s}" for w in labels[first:]))
     for name, m in s["mean"].items():
         spread = np.std([r[name]["accuracy_all"] for r in s["draws"]])
         per = " ".join(f"{100 * m[f'accuracy_class_{c}']:5.1f}%" for c in range(first, len(labels)))
-        print(f"  {name:9s} {100 * m['accuracy_all']:6.1f}% +-{100 * spread:4.1f} {per}")
+        print(f"  {name:9s} {100 * m['accuracy_all']:6.1f}% +-{100 * spread:4.1f} {100 * m['accuracy_old']:5.1f}% {per}")
     return 0
 
 
