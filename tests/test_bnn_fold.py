@@ -232,6 +232,26 @@ def test_default_quantization_stays_close_to_keras(saved_bnn):
     assert report["agreement"] >= 0.8, report
 
 
+def test_host_embeddings_are_the_front_end_twin_then_the_folded_network_clip_by_clip(saved_bnn):
+    """learning.embed.host_embeddings (what the federated host twin learns on), batched over clips
+    and a short last batch, equals each clip's own chain: numpy front end, int8 input, run_graph."""
+    from mcuforge.frontend.reference import expected_input
+    from mcuforge.learning.embed import host_embeddings
+    from mcuforge.reference.executor import run_graph
+
+    graph, meta = load_bnn_keras(saved_bnn[0])
+    cfg = meta["feature_config"]
+    clips = np.random.default_rng(8).integers(-6000, 6000, (5, cfg.clip_samples)).astype(np.int16)
+    got = host_embeddings(graph, meta, clips, batch=2)
+    shape = graph.tensors[graph.inputs[0]].shape
+    for i, clip in enumerate(clips):
+        x = expected_input(cfg, clip, meta["input_scale"], meta["input_zero_point"]).reshape(shape)
+        np.testing.assert_array_equal(got[i], run_graph(graph, [x])[0].reshape(-1), err_msg=f"clip {i}")
+    assert len({e.tobytes() for e in got}) == len(clips)
+    with pytest.raises(ValueError, match="int16 clips"):
+        host_embeddings(graph, meta, clips.astype(np.float32))
+
+
 def test_fold_threshold_matches_bn_sign_exhaustively():
     """Every integer accumulator in range, every case (gamma > 0, < 0, == 0, thresholds outside the range)."""
     rng = np.random.default_rng(4)

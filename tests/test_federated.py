@@ -1,20 +1,22 @@
 """Federated continual learning through a real Flower SuperLink on loopback: two emulated boards
 (QEMU netduinoplus2, the identity-embedding learning firmware of test_learning_support), each its
 own SuperNode with its own non-IID share, a few rounds. What the boards return is checked against
-the numpy twin of the head (the same stream trained by ``Head``, the same aggregation), so a
-wrong byte anywhere in board -> Flower -> aggregate -> board changes the result."""
+the library's host twin of the session (``mcuforge.federated.twin``: the same stream trained by the
+numpy ``Head``, the same aggregation), so a wrong byte anywhere in board -> Flower -> aggregate ->
+board, or in the twin the host sweeps rely on, changes the result."""
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mcuforge.federated.aggregate import aggregate
-from mcuforge.federated.deploy import Deployment
+from mcuforge.federated.deploy import APP_DIR, Deployment
 from mcuforge.federated.shares import Share, save_share, split_non_iid
-from mcuforge.learning.checkpoint import HeadState
+from mcuforge.federated.twin import BoardHead, federated_rounds
 from mcuforge.learning.rules import Head
 from test_learning_support import DEFAULTS, MAX_CLASSES, PRETRAINED, Task, build_learning_firmware
 
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.qemu
 BOARD = "netduinoplus2"
 BUILD_ID = "fede0a7ed0000001"
 RULE, LR, BATCH = "tinyol", 0.05, 1
+# the shipped app with a fault drill (kill-round/kill-at-step node settings): test scaffolding kept out of mcuforge
+FAULT_APP = Path(__file__).parent / "federated_fault_app"
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +46,12 @@ def world(tmp_path_factory):
 
 
 def twin_rounds(world, rounds: int, mode: str) -> list[bytes]:
-    """The federated session in numpy: every board's Head from the global state, then aggregate."""
+    """The federated session on the library's host twin (mcuforge.federated.twin, what
+    bench/federate_twin sweeps): every board's round on the numpy Head, the library's aggregate."""
     task = world["task"]
-    head = Head(task.w_init, task.b_init, MAX_CLASSES, DEFAULTS["rule"], DEFAULTS["lr"], DEFAULTS["batch"])
-    while head.state.classes < MAX_CLASSES:
-        head.add_class()
-    glob, out = head.state.to_bytes(), []
-    for _ in range(rounds):
-        states, counts = [], []
-        for share in world["shares"]:
-            h = Head.from_state(HeadState.from_bytes(glob), task.w_init, task.b_init)
-            h.configure(RULE, LR, BATCH)
-            for xi, yi in zip(share.train_x, share.train_y):
-                h.train(xi, int(yi))
-            states.append(h.state.copy())
-            counts.append(share.class_counts(MAX_CLASSES))
-        glob = aggregate(HeadState.from_bytes(glob), states, counts, mode).to_bytes()
-        out.append(glob)
-    return out
+    head = BoardHead(task.w_init, task.b_init, MAX_CLASSES, (DEFAULTS["rule"], DEFAULTS["lr"], DEFAULTS["batch"]))
+    return [r["state"].to_bytes() for r in federated_rounds(head, world["shares"], MAX_CLASSES, rounds, RULE, LR,
+                                                             BATCH, mode, evaluate=False)]
 
 
 def _processes_of(home) -> list[str]:
@@ -90,12 +82,26 @@ def run_federation(world, tmp_path, rounds, mode, kill=None):
                 cfg.update({"kill-round": kill[0], "kill-at-step": kill[1]})
             d.start_supernode(i, cfg)
         d.run(dict(rounds=rounds, rule=RULE, lr=LR, batch=BATCH, classes=MAX_CLASSES, aggregation=mode,
-                   boards=len(world["paths"]), out=str(out)), timeout=600)
+                   boards=len(world["paths"]), out=str(out)), timeout=600, app_dir=FAULT_APP if kill else APP_DIR)
         running = _processes_of(d.home)
         assert any("qemu" in p or "flwr" in p or "flower" in p for p in running), running  # the check sees them
     leftovers = _processes_of(d.home)
     assert not leftovers, f"processes left after the deployment stopped: {leftovers}"
     return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_split_gives_every_board_old_clips_when_a_class_has_fewer_clips_than_boards():
+    """2 clips of each of 3 old classes over 4 boards: each class's two one-clip chunks go to the
+    boards after the previous class's, so no board is left without old clips (cut from the same
+    first holders every class, boards 2 and 3 had none)."""
+    labels = np.concatenate([np.repeat(np.arange(3), 2), np.repeat([3, 4], 5)])
+    parts = split_non_iid(labels, pretrained=3, classes=5, boards=4, new_per_board=1, seed=0)
+    for b, p in enumerate(parts):
+        assert (labels[p] < 3).any(), f"board {b} has no old-class clip: {labels[p].tolist()}"
+        assert (labels[p] >= 3).any(), f"board {b} has no new keyword: {labels[p].tolist()}"
+    everything = np.concatenate(parts)
+    assert len(np.unique(everything)) == len(everything)  # no clip on two boards
+    assert all((labels[everything] == c).any() for c in range(5))
 
 
 def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_samples(world):
@@ -117,9 +123,40 @@ def test_perclass_averages_each_row_over_the_boards_that_saw_it_and_fedavg_over_
         aggregate(g, [a], [ca], "median")
 
 
+def test_server_aggregates_replies_in_share_order_not_arrival_order(world):
+    """Three boards whose rows cancel (1e30, -1e30, 1): a float sum's rounding depends on its order,
+    so aggregate() over the replies as they arrive gives a different global head for some arrival
+    orders; the server's aggregate_replies sorts them by share (board2 before board10) first, so
+    every arrival order gives the same bytes."""
+    from itertools import permutations
+
+    from mcuforge.federated.aggregate import aggregate_replies, share_order
+
+    task = world["task"]
+    head = Head(task.w_init, task.b_init, MAX_CLASSES)
+    while head.state.classes < MAX_CLASSES:
+        head.add_class()
+    g = head.state
+    states = [g.copy() for _ in range(3)]
+    for s, v in zip(states, (1e30, -1e30, 1.0)):
+        s.w[12, 0] = v
+    counts = [np.eye(MAX_CLASSES)[12] * 4 for _ in states]
+    keys = [share_order(f"/x/shares/board{i}.npz", node) for i, node in ((2, 71), (10, 5), (3, 9))]
+    assert sorted(keys) == [keys[0], keys[2], keys[1]]
+    for mode in ("fedavg", "perclass"):
+        plain = {aggregate(g, [states[i] for i in p], [counts[i] for i in p], mode).to_bytes()
+                 for p in permutations(range(3))}
+        assert len(plain) > 1, f"{mode}: the order did not matter, so this test could not fail"
+        ordered = {aggregate_replies(g, [(keys[i], states[i], counts[i]) for i in p], mode).to_bytes()
+                   for p in permutations(range(3))}
+        assert len(ordered) == 1, mode
+        assert ordered == {aggregate(g, [states[i] for i in (0, 2, 1)], [counts[i] for i in (0, 2, 1)], mode).to_bytes()}
+
+
 def test_federated_session_through_a_superlink_equals_the_twin_and_survives_a_killed_board(world, tmp_path):
-    """Board 0's QEMU is killed at step 5 of round 1: its client opens a fresh board and redoes
-    the round from the same global head, so no round loses a board's result."""
+    """Board 0's QEMU is killed at step 5 of round 1 (the test app's fault drill around the shipped
+    ClientApp): its client opens a fresh board and redoes the round from the same global head, so
+    no round loses a board's result."""
     mode = "perclass"
     rounds = run_federation(world, tmp_path, 2, mode, kill=(1, 5))
     want = twin_rounds(world, 2, mode)

@@ -10,6 +10,7 @@ Both keep the global head's header (classes, layout); the rule's counters start 
 board when the round's rule is configured after the global head is written back."""
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -68,4 +69,20 @@ def aggregate(global_state: HeadState, states: Sequence[HeadState], counts: Sequ
     return out
 
 
-__all__ = ["MODES", "aggregate", "check_mode"]
+
+def share_order(share: str, node: int = 0) -> tuple:
+    """Sort key of a board's reply: its share's name in natural order (board2 before board10), then
+    its node id."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(share))), int(node)
+
+
+def aggregate_replies(global_state: HeadState, replies: Sequence[tuple[tuple, HeadState, np.ndarray]],
+                      mode: str = "fedavg") -> HeadState:
+    """``aggregate`` over ``(key, state, counts)`` replies in the order of their keys (``share_order``),
+    not the order they arrived in: a float sum's rounding depends on its order, so with three or
+    more boards arrival order would make the global head differ from run to run."""
+    ordered = sorted(replies, key=lambda r: r[0])
+    return aggregate(global_state, [r[1] for r in ordered], [r[2] for r in ordered], mode)
+
+
+__all__ = ["MODES", "aggregate", "aggregate_replies", "check_mode", "share_order"]

@@ -100,19 +100,15 @@ def with_board(spec: BoardSpec, work, retries: int, progress):
 
 
 def train_round(spec: BoardSpec, share: Share, state: bytes | None, classes: int, rule: str, lr: float,
-                batch: int, retries: int = 2, kill_at_step: int | None = None,
-                progress=lambda msg: None) -> RoundResult:
+                batch: int, retries: int = 2, on_step=None, progress=lambda msg: None) -> RoundResult:
     """The board learns its share with ``rule`` from the global head ``state``; returns what it learned.
-    ``kill_at_step`` kills the board's emulator at that step of the first attempt (a fault drill)."""
-    drill = [kill_at_step]
-
+    ``on_step(conn, step)`` runs before each training step of every attempt (tests kill a board there)."""
     def work(conn, learn: LearningClient):
         load_global(learn, state, classes)
         learn.configure(rule, lr, batch)
         for step, (x, y) in enumerate(zip(share.train_x, share.train_y), start=1):
-            if drill[0] is not None and step == drill[0]:
-                drill[0] = None
-                conn.session.proc.kill()
+            if on_step is not None:
+                on_step(conn, step)
             learn.set_embedding(x)
             learn.train(int(y))
         blob = learn.read_state()

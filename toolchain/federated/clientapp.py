@@ -52,11 +52,15 @@ def initial_head(msg: Message, context: Context) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
+    return train_reply(msg, context)
+
+
+def train_reply(msg: Message, context: Context, on_step=None) -> Message:
+    """The board's round (``board.train_round``, with its ``on_step``) and the reply the server aggregates."""
     spec, share, nc = _node(context)
     cfg = msg.content[CONFIG]
-    kill = int(nc.get("kill-at-step", 0)) if int(nc.get("kill-round", 0)) == int(cfg["round"]) else 0
     r = train_round(spec, share, state_of(msg.content), int(cfg["classes"]), str(cfg["rule"]),
-                    float(cfg["lr"]), int(cfg["batch"]), kill_at_step=kill or None, progress=_log)
+                    float(cfg["lr"]), int(cfg["batch"]), on_step=on_step, progress=_log)
     values = {f"local_{k}": v for k, v in r.local.items()}
     values.update(counts=[int(c) for c in r.counts], serial_bytes=r.serial_bytes, restarts=r.restarts,
                   samples=len(share.train_y))

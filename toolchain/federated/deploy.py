@@ -89,9 +89,10 @@ class Deployment:
             time.sleep(0.2)
         raise DeploymentError(f"{name} did not listen on port {port} within {timeout:.0f} s")
 
-    def run(self, run_config: dict, timeout: float = 3600.0) -> None:
-        """``flwr run`` of mcuforge's app with ``run_config``, waiting until the run ends."""
-        argv = [_bin("flwr"), "run", str(APP_DIR), "local", "--stream",
+    def run(self, run_config: dict, timeout: float = 3600.0, app_dir=APP_DIR) -> None:
+        """``flwr run`` of mcuforge's app (or the Flower app in ``app_dir``) with ``run_config``,
+        waiting until the run ends."""
+        argv = [_bin("flwr"), "run", str(app_dir), "local", "--stream",
                 "--run-config", " ".join(f"{k}={_toml(v)}" for k, v in run_config.items())]
         with open(self.workdir / "flwr-run.log", "wb") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,

@@ -22,7 +22,7 @@ import numpy as np
 from .aggregate import check_mode
 from .board import BoardSpec, train_round
 from .deploy import Deployment, DeploymentError
-from .shares import Share, save_share, split_non_iid
+from .shares import Share, pooled, save_share, split_non_iid
 
 ACCURACY = ("accuracy_old", "accuracy_new", "accuracy_all")
 
@@ -35,11 +35,7 @@ def _store_accuracies(store, run_id, values: dict, rnd: int, **tags) -> None:
 def _baselines(spec: BoardSpec, shares: list[Share], rounds: int, classes: int, rule, lr, batch, store, run_id,
                progress) -> dict:
     """Each board alone and one board with all the data, ``rounds`` passes each over its data."""
-    everything = Share(np.concatenate([s.train_x for s in shares]), np.concatenate([s.train_y for s in shares]),
-                       shares[0].eval_x, shares[0].eval_y, shares[0].pretrained)
-    order = np.random.default_rng(0).permutation(len(everything.train_y))
-    everything = Share(everything.train_x[order], everything.train_y[order], everything.eval_x,
-                       everything.eval_y, everything.pretrained)
+    everything = pooled(shares)
     curves: dict = {"alone": {}, "all-data": []}
     for name, share in [("all-data", everything)] + [(f"board{i}", s) for i, s in enumerate(shares)]:
         state = None

@@ -16,7 +16,7 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from ..learning.checkpoint import HeadState
-from .aggregate import aggregate
+from .aggregate import aggregate_replies, share_order
 from .messages import CONFIG, METRICS, state_of, state_record
 
 app = ServerApp()
@@ -65,16 +65,16 @@ def main(grid: Grid, context: Context) -> None:
         t0 = time.monotonic()
         nodes = sorted(grid.get_node_ids())
         trained, failed, sent = _send(grid, nodes, "train", {**base, "round": rnd}, blob, timeout)
-        boards, states, counts, received = {}, [], [], 0
+        boards, replies, received = {}, [], 0
         for n, m in trained.items():
             s = state_of(m.content)
             received += len(s)
             metrics = dict(m.content[METRICS])
-            counts.append(list(metrics.pop("counts")))
-            states.append(HeadState.from_bytes(s))
-            boards[str(n)] = {**metrics, **dict(m.content[CONFIG])}
-        if states:
-            blob = aggregate(HeadState.from_bytes(blob), states, counts, str(cfg["aggregation"])).to_bytes()
+            info = dict(m.content[CONFIG])
+            replies.append((share_order(info["share"], n), HeadState.from_bytes(s), list(metrics.pop("counts"))))
+            boards[str(n)] = {**metrics, **info}
+        if replies:
+            blob = aggregate_replies(HeadState.from_bytes(blob), replies, str(cfg["aggregation"])).to_bytes()
         evaluated, eval_failed, eval_sent = _send(grid, sorted(trained), "evaluate", {**base, "round": rnd},
                                                   blob, timeout)
         evals = [dict(m.content[METRICS]) for m in evaluated.values()]

@@ -40,11 +40,24 @@ def load_share(path) -> Share:
         return Share(z["train_x"], z["train_y"], z["eval_x"], z["eval_y"], int(z["pretrained"]))
 
 
+def pooled(shares: list[Share]) -> Share:
+    """One share holding every board's training samples in a fixed random order: what the
+    baseline board that saw all the data learns."""
+    x, y = np.concatenate([s.train_x for s in shares]), np.concatenate([s.train_y for s in shares])
+    order = np.random.default_rng(0).permutation(len(y))
+    return Share(x[order], y[order], shares[0].eval_x, shares[0].eval_y, shares[0].pretrained)
+
+
 def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int, new_per_board: int,
                   seed: int = 0) -> list[np.ndarray]:
     """Indices of ``labels`` for each board: every board gets some old-class samples and
     ``new_per_board`` of the new classes (assigned round-robin so each new class has a board),
-    with a different random fraction (40-100%) of those classes' samples."""
+    with a different random fraction (40-100%) of those classes' samples.
+
+    A class's samples are cut into one chunk per holder, and the longer chunks (all of them when a
+    class has fewer samples than holders) go to the holders from a cursor that moves on by that
+    many from class to class: with few clips per old class every board still gets old clips,
+    not always the first ones."""
     if boards < 1:
         raise ValueError(f"a federation needs at least one board, got {boards}")
     rng = np.random.default_rng(seed)
@@ -57,15 +70,19 @@ def split_non_iid(labels: np.ndarray, pretrained: int, classes: int, boards: int
         for j in range(k):
             owners[new[(b * k + j) % len(new)]].append(b)
     parts: list[list[int]] = [[] for _ in range(boards)]
+    cursor = 0
     for c in range(classes):
         where = rng.permutation(np.flatnonzero(labels == c))
         holders = owners.get(c, list(range(boards)))
         if not holders:
             continue
+        start = cursor % len(holders)
+        holders = holders[start:] + holders[:start]
+        cursor += len(where) % len(holders)
         for b, chunk in zip(holders, np.array_split(where, len(holders))):
             take = max(1, int(round(len(chunk) * rng.uniform(0.4, 1.0)))) if len(chunk) else 0
             parts[b].extend(chunk[:take].tolist())
     return [rng.permutation(np.array(p, dtype=np.int64)) for p in parts]
 
 
-__all__ = ["Share", "load_share", "save_share", "split_non_iid"]
+__all__ = ["Share", "load_share", "pooled", "save_share", "split_non_iid"]

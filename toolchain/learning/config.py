@@ -81,6 +81,15 @@ def check_head(w, b, max_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return w.astype(np.float32), b.astype(np.float32)
 
 
+def model_head(meta: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, int, HeadDefaults]:
+    """The on-device head a model's metadata describes, as the generator writes it into
+    ``mf_head_config.h``: pretrained W and b, ``max_classes`` (8 more than the labels unless the
+    metadata says) and the defaults it boots with."""
+    max_classes = int(meta.get("max_classes", len(meta["labels"]) + 8))
+    w, b = check_head(np.asarray(meta["head_W"], np.float32), np.asarray(meta["head_b"], np.float32), max_classes)
+    return w, b, max_classes, HeadDefaults.coerce(meta.get("learning_defaults") or {})
+
+
 def render_head_config(w, b, max_classes: int,
                        defaults: HeadDefaults | Mapping[str, Any] | None = None) -> str:
     """The text of ``mf_head_config.h`` for a pretrained head W [classes, dim] (a Keras

@@ -30,3 +30,18 @@ def board_embeddings(model, project, clips: np.ndarray, boards: int = 2, progres
         raise FleetError(f"{len(result.outcome.failed)} of {len(clips)} clips failed on every try "
                          f"(clip {next(iter(result.outcome.failed))}: {'; '.join(first)})")
     return np.stack([result.outcome.done[i][1]["embedding"] for i in job.items]).astype(np.float32)
+
+
+def host_embeddings(graph, meta: dict, clips: np.ndarray, batch: int = 64) -> np.ndarray:
+    """The same embeddings computed on the host, for sweeps that run no board: the front end's numpy
+    twin (``frontend.reference``: features, int8 quantization) and the folded network in the numpy
+    executor (``graph``, ``meta``: ``model.keras_bnn.load_bnn_keras``), ``batch`` clips per pass."""
+    from ..data.wav import to_float
+    from ..model.keras_bnn import folded_embeddings, quantize_inputs
+
+    clips = np.asarray(clips)
+    if clips.dtype != np.int16 or clips.ndim != 2:
+        raise ValueError(f"host_embeddings takes int16 clips, one per row; got {clips.dtype} {clips.shape}")
+    out = [folded_embeddings(graph, quantize_inputs(meta["feature_config"].extract(to_float(clips[i:i + batch])), meta))
+           for i in range(0, len(clips), batch)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, int(meta["embedding_dim"])), np.float32)

@@ -317,12 +317,15 @@ def quantize_inputs(features, meta: dict) -> np.ndarray:
     return quantize_features(features, meta["input_scale"], meta["input_zero_point"])
 
 
-def folded_embeddings(graph: Graph, inputs_int8) -> np.ndarray:
-    """Embeddings [clips, H] of the folded network (numpy reference executor, bit-exact with the board)."""
-    from ..reference.executor import run_graph
+def folded_embeddings(graph: Graph, inputs_int8, batch: int = 64) -> np.ndarray:
+    """Embeddings [clips, H] of the folded network (numpy reference executor, bit-exact with the board),
+    ``batch`` clips per numpy pass (the same values as clip by clip, ~10x faster)."""
+    from ..reference.executor import run_graph_batch
 
     x = np.asarray(inputs_int8)
-    return np.stack([run_graph(graph, [clip])[0].reshape(-1) for clip in x.reshape((-1,) + x.shape[-2:])])
+    x = x.reshape((-1,) + x.shape[-2:])
+    return np.concatenate([run_graph_batch(graph, [x[i:i + batch]])[0].reshape(len(x[i:i + batch]), -1)
+                           for i in range(0, len(x), batch)])
 
 
 def head_logits(meta: dict, embeddings) -> np.ndarray:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from .. import resources
 from ..boards import Board, load_board
 from ..codegen.model_c import ModelSource, render
@@ -149,11 +147,9 @@ def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[
         files["mf_frontend_config.h"] = render_frontend_config(cfg, t.quant.s, t.quant.zp)
         exts.append("frontend")
     if meta.get("head_W") is not None:
-        from ..learning.config import render_head_config
+        from ..learning.config import model_head, render_head_config
 
-        files["mf_head_config.h"] = render_head_config(
-            np.asarray(meta["head_W"], np.float32), np.asarray(meta["head_b"], np.float32),
-            int(meta.get("max_classes", len(meta["labels"]) + 8)), meta.get("learning_defaults") or {})
+        files["mf_head_config.h"] = render_head_config(*model_head(meta))
         exts.append("learning")
     return exts, files
 
