@@ -180,7 +180,7 @@ def test_federate_cli_refuses_a_model_that_is_not_a_bnn_by_name(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mcuforge", "federate", str(model), "--data", str(tmp_path),
                         "--new", "zero", "--db", str(tmp_path / "r.db")], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
-    assert "takes a BNN .keras" in r.stderr and "Traceback" not in r.stderr
+    assert "not a BNN .keras" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_report_plots_federated_accuracy_over_rounds_against_both_baselines(tmp_path):
