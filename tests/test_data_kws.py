@@ -174,3 +174,24 @@ def test_bad_arguments(tmp_path, kwargs, err, match):
     with pytest.raises(err, match=match):
         kws.build_kws_dataset(tmp_path / "d", **{**TINY, **kwargs})
     assert not (tmp_path / "d").exists()
+
+
+
+@pytest.mark.parametrize("how", ["stdin", "script without a main guard"])
+def test_scripts_that_multiprocessing_could_not_respawn_build_with_two_workers(tmp_path, how):
+    """``python -`` and a script without ``if __name__ == "__main__"``: a spawned worker process runs
+    the caller's main script again (none to read; or building again from inside the worker) and dies,
+    and multiprocessing's Pool used to start worker after dying worker forever. Threads render now."""
+    import subprocess
+    import sys
+
+    script = (f"from mcuforge.data.kws import build_kws_dataset\n"
+              f"s = build_kws_dataset({str(tmp_path / 'd')!r}, words=['yes'], voices={VOICES[:3]!r}, clips_per_voice=1, "
+              f"unknown_per_voice=1, progress=False, noise_seconds=20, workers=2)\nprint('built', s['reused'])\n")
+    if how == "stdin":
+        r = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    else:
+        (tmp_path / "build.py").write_text(script)
+        r = subprocess.run([sys.executable, str(tmp_path / "build.py")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "built False" in r.stdout, r.stderr[-2000:]
+    assert len([w for w in (tmp_path / "d").rglob("*.wav") if w.parent.name != "_background_noise_"]) >= 9

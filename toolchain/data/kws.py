@@ -27,7 +27,7 @@ import time
 import wave
 from dataclasses import dataclass
 from functools import lru_cache
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -254,23 +254,20 @@ def make_background(out_dir: Path, voices_by_split: dict[str, list[str]], seed: 
     return names
 
 
-# ---------------------------------------------------------------- clip rendering (runs in workers)
+# ---------------------------------------------------------------- clip rendering (in threads)
 
-_WORKER: dict = {}
-
-
-def _init_worker(out_dir: str) -> None:
-    _WORKER["out"] = Path(out_dir)
+def load_noise(out_dir: Path) -> dict[str, np.ndarray]:
+    """The background noise files of a dataset being built, by noise type."""
     noise = {}
     for name in NOISE_TYPES:
         _, pcm = read_wav(Path(out_dir) / NOISE_DIR / f"{name}.wav")
         noise[name] = to_float(pcm).astype(np.float64)
-    _WORKER["noise"] = noise
+    return noise
 
 
-def _noise_segment(rng: np.random.Generator, split: str) -> np.ndarray:
+def _noise_segment(noise: dict, rng: np.random.Generator, split: str) -> np.ndarray:
     name = NOISE_TYPES[rng.choice(len(NOISE_TYPES), p=NOISE_P)]
-    x = _WORKER["noise"][name]
+    x = noise[name]
     lo, hi = splits.noise_region(x.size, split)
     start = int(rng.integers(lo, hi - CLIP + 1))
     seg = x[start:start + CLIP]
@@ -285,8 +282,8 @@ def _mic(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     return sosfilt(butter(2, [lo, hi], btype="band", fs=SAMPLE_RATE, output="sos"), x)
 
 
-def render(job: _Job) -> str:
-    """Make one clip and write it; returns its relative path."""
+def render(job: _Job, out: Path, noise: dict) -> str:
+    """Make one clip and write it under ``out``; returns its relative path."""
     rng = np.random.default_rng(job.seed)
     if job.kind == "speech":
         word = speak_word(job.word, job.voice, job.speed, job.pitch).astype(np.float64)
@@ -297,16 +294,16 @@ def render(job: _Job) -> str:
         start = int(rng.integers(0, CLIP - word.size + 1))
         x[start:start + word.size] = word
         snr = rng.uniform(*SNR_DB)
-        x += _noise_segment(rng, job.split) * level * 10 ** (-snr / 20)
+        x += _noise_segment(noise, rng, job.split) * level * 10 ** (-snr / 20)
     elif job.kind == "silence":
-        x = _noise_segment(rng, job.split)
+        x = _noise_segment(noise, rng, job.split)
         if rng.random() < 0.3:  # a mix of two noises
-            x = x + _noise_segment(rng, job.split) * rng.uniform(0.3, 1.0)
+            x = x + _noise_segment(noise, rng, job.split) * rng.uniform(0.3, 1.0)
             x /= _rms(x)
         x = _mic(rng, x) * 10 ** (rng.uniform(*SILENCE_DBFS) / 20)
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
-    write_wav(_WORKER["out"] / job.rel, np.clip(x, -1.0, 1.0), SAMPLE_RATE)
+    write_wav(out / job.rel, np.clip(x, -1.0, 1.0), SAMPLE_RATE)
     return job.rel
 
 
@@ -437,7 +434,7 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
       of the default voices (192 = 8 English accents x 24 variants); at least 3.
     unknown_per_voice: unknown-word clips per voice (default 2 x clips_per_voice, so "unknown"
       is about twice the size of one keyword class).
-    workers: processes (default: up to 2, the cores of this machine).
+    workers: threads rendering clips (default: up to 2, the cores of this machine).
     noise_seconds: length of each _background_noise_ file (>= 10, so that the 10 % test and
       validation regions hold a whole clip).
     unknown_words: size of the "unknown" vocabulary (default: the 32 UNKNOWN_WORDS; up to
@@ -489,17 +486,15 @@ def build_kws_dataset(out_dir, words=None, clips_per_voice: int = 2, seed: int =
     workers = workers or min(2, os.cpu_count() or 1)
     from tqdm import tqdm
     bar = tqdm(total=len(jobs), desc="espeak-ng clips", unit="clip", disable=not progress)
+    noise = load_noise(out)
     try:
-        if workers == 1:
-            _init_worker(str(out))
-            for job in jobs:
-                render(job)
+        # Threads, not processes: a clip's time is espeak-ng's own process and numpy/scipy, which
+        # release the GIL (2 threads were as fast as 2 spawned processes here), and a spawned worker
+        # would first run the caller's main script again (a script without a __main__ guard, or one
+        # read from stdin, made multiprocessing's Pool start dying workers forever).
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(lambda job: render(job, out, noise), jobs):
                 bar.update()
-        else:
-            # spawn, not fork: the caller may have TensorFlow's threads running.
-            with get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(str(out),)) as pool:
-                for _ in pool.imap_unordered(render, jobs, chunksize=16):
-                    bar.update()
     finally:
         bar.close()
 
