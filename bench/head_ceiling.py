@@ -33,22 +33,9 @@ PROBE_STEPS = (250, 500, 1000, 2000, 4000)  # checkpoints of one run per decay
 SPLITS = ("train", "validation", "test")
 
 
-def folded_embeddings(graph, meta, features: np.ndarray, batch: int = 64) -> np.ndarray:
-    """The board's embedding of each clip's float features: int8 quantization as the front end
-    does it, then the folded network in numpy (bit-exact with the C on the board), ``batch``
-    clips per numpy pass (the same values as one clip at a time, ~10x faster)."""
-    from mcuforge.model.keras_bnn import quantize_inputs
-    from mcuforge.reference.executor import run_graph_batch
-
-    q = quantize_inputs(np.asarray(features, np.float32), meta)
-    out = [run_graph_batch(graph, [q[i : i + batch]])[0].reshape(len(q[i : i + batch]), -1)
-           for i in range(0, len(q), batch)]
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
-
-
 def embeddings(model_path: Path, data_dir: Path, progress: bool = False) -> dict:
     from mcuforge.data.speech_commands import load_split
-    from mcuforge.model.keras_bnn import load_bnn_keras
+    from mcuforge.model.keras_bnn import folded_embeddings, load_bnn_keras, quantize_inputs
     from mcuforge.train.bnn import BASE_LABELS, NEW_KEYWORDS
 
     graph, meta = load_bnn_keras(model_path)
@@ -58,7 +45,8 @@ def embeddings(model_path: Path, data_dir: Path, progress: bool = False) -> dict
         X, y, _ = load_split(data_dir, labels, split, features=meta["feature_config"])
         if progress:
             print(f"  {split}: {len(y)} clips through the folded network", file=sys.stderr, flush=True)
-        out[split] = (folded_embeddings(graph, meta, X), y)
+        # the board's embedding: int8 inputs as its front end makes them, the folded network bit-exact
+        out[split] = (folded_embeddings(graph, quantize_inputs(np.asarray(X, np.float32), meta)).astype(np.float32), y)
     out["head"] = (np.asarray(meta["head_W"], np.float32), np.asarray(meta["head_b"], np.float32))
     out["pretrained"] = len(BASE_LABELS)
     return out

@@ -250,6 +250,9 @@ def test_host_embeddings_are_the_front_end_twin_then_the_folded_network_clip_by_
     assert len({e.tobytes() for e in got}) == len(clips)
     with pytest.raises(ValueError, match="int16 clips"):
         host_embeddings(graph, meta, clips.astype(np.float32))
+    from mcuforge.model.keras_bnn import folded_embeddings
+
+    assert folded_embeddings(graph, np.zeros((0, *shape[-2:]), np.int8)).shape == (0, got.shape[1])  # an empty split
 
 
 def test_fold_threshold_matches_bn_sign_exhaustively():

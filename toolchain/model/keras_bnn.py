@@ -324,6 +324,8 @@ def folded_embeddings(graph: Graph, inputs_int8, batch: int = 64) -> np.ndarray:
 
     x = np.asarray(inputs_int8)
     x = x.reshape((-1,) + x.shape[-2:])
+    if len(x) == 0:
+        return np.zeros((0, graph.tensors[graph.outputs[0]].size), np.float32)
     return np.concatenate([run_graph_batch(graph, [x[i:i + batch]])[0].reshape(len(x[i:i + batch]), -1)
                            for i in range(0, len(x), batch)])
 
