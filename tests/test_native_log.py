@@ -13,8 +13,9 @@ with contextlib.redirect_stdout(io.StringIO()):
 import keras, tensorflow as tf
 ds = tf.data.Dataset.range(8).map(lambda x: x * 2, num_parallel_calls=2)
 print("sum", sum(int(x) for x in ds), flush=True)
+tf.get_logger().warning("a python-side warning")  # e.g. tf.function retracing, in the EMI-RNN part
 """
-NATIVE = ("I0000", "W0000", "E0000", "absl::InitializeLog")
+NATIVE = ("I0000", "W0000", "E0000", "absl::InitializeLog", "WARNING:tensorflow")
 
 
 def run(**env):

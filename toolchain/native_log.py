@@ -3,15 +3,17 @@
 Both write to file descriptor 2 directly, past Python's ``sys.stderr``: TFLM its errors and arena
 report (read back by ``captured_stderr``), TensorFlow a screenful of start-up notes on import (no
 CUDA here, which CPU instructions it was built for) and log lines while it trains and converts.
-The command line calls ``quiet_tensorflow()`` once: TensorFlow's own log level then hides its logging
-(errors still raise Python exceptions), and the notes printed on import, before that level applies,
-are dropped (shown if the import fails). ``MCUFORGE_TF_LOG=1`` shows everything, as a library user importing mcuforge sees it.
+The command line calls ``quiet_tensorflow()`` once: TensorFlow's own log level then hides its C++
+logging (errors still raise Python exceptions) and its Python logger's warnings; the notes printed
+on import, before that level applies, are dropped (shown if the import fails). ``MCUFORGE_TF_LOG=1``
+shows everything, as a library user importing mcuforge sees it.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -80,6 +82,8 @@ def quiet_tensorflow() -> None:
     if os.environ.get(SHOW_ENV):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read by TensorFlow when it loads
+    # Its Python logger's warnings (tf.function retracing, ...) are for TensorFlow's developers; errors still show.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if not any(isinstance(f, _QuietImports) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImports())
 
