@@ -11,8 +11,10 @@ model, data and scale: a reference point, not a like-for-like comparison).
 
 Every run goes to the results database (kind "adapt"). Emulated instructions are not hardware
 cycles. The pretraining (~minutes on 2 cores) and the board runs take a while: run it niced.
+``--board host`` runs every pass on the host's numpy twin instead (bit-exact with the board's;
+``mcuforge.train.adapt.HOST``): many tasks without QEMU, memory the arena plan's, no counts.
 
-Run:  nice -n 19 python -m bench.adapt [--work DIR] [--tasks 3] [--shots 5] [--methods ...]
+Run:  nice -n 19 python -m bench.adapt [--work DIR] [--board host] [--tasks 3] [--shots 5] [--methods ...]
 """
 from __future__ import annotations
 
@@ -65,10 +67,12 @@ def table(rows: list[list]) -> str:
 
 def main(argv=None) -> int:
     from mcuforge.results.store import ResultsStore
-    from mcuforge.train.adapt import METHODS, MethodUnsupported, adapt, kws_tasks
+    from mcuforge.train.adapt import HOST, METHODS, MethodUnsupported, adapt, kws_tasks
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="/tmp/mcuforge-bench-adapt", help="dataset, model, firmware and results")
+    p.add_argument("--board", default="netduinoplus2",
+                   help=f"a board, or {HOST!r}: every pass on the numpy twin (bit-exact with the board), no counts")
     p.add_argument("--classes", default="zero,one,two,three")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--tasks", type=int, default=3)
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
         for method in args.methods.split(","):
             t0 = time.time()
             try:
-                r = adapt(model, tasks, classes, method=method, epochs=args.epochs, budget_ram=args.budget_ram,
+                r = adapt(model, tasks, classes, board=args.board, method=method, epochs=args.epochs, budget_ram=args.budget_ram,
                           learning_rate=args.lr, workdir=work / "runs" / method, store=store, head=args.head,
                           progress=lambda msg: print(f"  [{method}] {msg}", file=sys.stderr))
             except MethodUnsupported as exc:
@@ -105,9 +109,11 @@ def main(argv=None) -> int:
             r["wall_seconds"] = round(time.time() - t0, 1)
             results.append({k: v for k, v in r.items() if k != "per_task"})
             rows.append(row(r))
+    where = (f"{HOST}: every pass on the numpy twin of the board's integer graphs (bit-exact with the board), "
+             "memory the arena plan's, no counts" if args.board == HOST else
+             f"{args.board} (emulated: instructions, not hardware cycles)")
     print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
-          f"{args.epochs} epochs, lr {args.lr}, head {args.head}, budget {args.budget_ram:,} B; netduinoplus2 under "
-          "QEMU (emulated instructions)")
+          f"{args.epochs} epochs, lr {args.lr}, head {args.head}, budget {args.budget_ram:,} B; {where}")
     print(table(rows))
     print(f"paper: TinyTrain (Kwon et al. 2024) on MCUNet, 9 cross-domain tasks; {PAPER_MEMORY}")
     if args.json:

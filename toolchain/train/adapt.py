@@ -216,7 +216,8 @@ def record(store, rid: int, result: dict) -> int:
     """Finish run ``rid`` with an adapt summary: its metrics, one sample row per query (task,
     label, predicted) and the summary; returns the run id."""
     summary = {k: v for k, v in result.items() if k != "per_task"}
-    store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
+    if result["cycles_per_step"] is not None:  # a host-only run has no counts, so no cycles kind
+        store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
     store.add_metrics(rid, {k: result[k] for k in METRICS if result.get(k) is not None})
     store.add_samples(rid, [dict(index=len(task["predictions"]) * t + i, label=int(y), predicted=int(p), task=t)
                             for t, task in enumerate(result["per_task"])
