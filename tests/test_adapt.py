@@ -16,7 +16,8 @@ from mcuforge.errors import exit_code_for
 from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
-from mcuforge.train.adapt import MethodUnsupported, Task, adapt, feature_graph, plan_update, trained_model
+from mcuforge.train.adapt import HOST, AdaptError, MethodUnsupported, Task, adapt, feature_graph, kws_tasks, plan_update, trained_model
+from mcuforge.train.adapt_lr import LR_GRID, choose_learning_rate, validation_tasks
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
 from models.zoo import fixture
@@ -147,6 +148,9 @@ def test_refusals_name_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["adapt", str(model), "--data", str(data), "--classes", "yes,no", "--method", "magic"])
     assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["adapt", str(model), "--data", str(data), "--classes", "yes,no", "--lr", "0"])
+    assert exc.value.code == 2 and "invalid learning_rate value: '0'" in capsys.readouterr().err
     words = ",".join(f"w{i}" for i in range(13))
     assert main(["adapt", str(model), "--data", str(data), "--classes", words]) == 2
     assert "needs 2..12" in capsys.readouterr().err
@@ -161,45 +165,60 @@ def test_refusals_name_the_problem(tmp_path, capsys):
     assert exit_code_for(err.value) == 3
 
 
-def synthetic_words(root, per_split=(3, 2), seed=0):
+def synthetic_words(root, per_split=(3, 2, 0), seed=0):
     """A Speech Commands-layout folder of two 'words' a DS-CNN can tell apart: a hum (a tone at
-    200-400 Hz) and a hiss (white noise); testing_list.txt holds the last clips of each."""
+    200-400 Hz) and a hiss (white noise); per word ``per_split`` (train, test, validation) clips,
+    each its own speaker; testing_list.txt and validation_list.txt name the held-out ones."""
     from mcuforge.data.wav import write_wav
 
     rng = np.random.default_rng(seed)
     t = np.arange(16000) / 16000
-    test = []
+    n_train, n_test, _ = per_split
+    held = {"testing": [], "validation": []}
     for word in ("hum", "hiss"):
         (root / word).mkdir(parents=True)
         for i in range(sum(per_split)):
             wave = (np.sin(2 * np.pi * rng.uniform(200, 400) * t) if word == "hum"
                     else rng.standard_normal(16000) / 3) * 0.3
             write_wav(root / word / f"s{i}_nohash_0.wav", wave, 16000)
-            if i >= per_split[0]:
-                test.append(f"{word}/s{i}_nohash_0.wav")
-    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
+            if i >= n_train:
+                held["testing" if i < n_train + n_test else "validation"].append(f"{word}/s{i}_nohash_0.wav")
+    for name, files in held.items():
+        if files:
+            (root / f"{name}_list.txt").write_text("\n".join(files) + "\n")
+
+
+def kws_folder(tmp_path, per_split=(3, 2, 0)):
+    """ds_cnn_kws (49x40 log-mel input) with its features config, and a synthetic_words folder."""
+    from mcuforge.data.features import FeatureConfig
+    from mcuforge.data.speech_commands import load_split
+
+    model = tmp_path / "kws.tflite"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(fixture("ds_cnn_kws"))
+    synthetic_words(tmp_path / "data", per_split)
+    raw = load_split(tmp_path / "data", ["hum", "hiss"], "train", features=FeatureConfig())[0]
+    FeatureConfig().with_stats(raw.mean(), raw.std()).save(tmp_path / "kws.features.json")
+    return model, tmp_path / "data"
 
 
 @pytest.mark.qemu
 def test_adapt_verb_end_to_end_on_a_dataset_folder(tmp_path, capsys):
     """ds_cnn_kws (49x40 log-mel input), its last layer trained on 2 shots of 2 words, 2 queries
-    each: the JSON has the issue's keys and says what trained; the printout the same numbers."""
-    from mcuforge.data.features import FeatureConfig
-    from mcuforge.data.speech_commands import load_split
-
-    model = tmp_path / "kws.tflite"
-    model.write_bytes(fixture("ds_cnn_kws"))
-    synthetic_words(tmp_path / "data")
-    raw = load_split(tmp_path / "data", ["hum", "hiss"], "train", features=FeatureConfig())[0]
-    FeatureConfig().with_stats(raw.mean(), raw.std()).save(tmp_path / "kws.features.json")
+    each, with --lr auto (the rate chosen on a validation task, host twin): the JSON has the issue's
+    keys, what trained and the rate chosen; the printout the same numbers."""
+    model, data = kws_folder(tmp_path, (3, 2, 2))
     out = tmp_path / "adapt.json"
-    code = main(["adapt", str(model), "--data", str(tmp_path / "data"), "--classes", "hum,hiss", "--method",
-                 "last-layer", "--shots", "2", "--queries", "2", "--tasks", "1", "--epochs", "1",
+    code = main(["adapt", str(model), "--data", str(data), "--classes", "hum,hiss", "--method",
+                 "last-layer", "--shots", "2", "--queries", "2", "--tasks", "1", "--epochs", "1", "--lr", "auto",
                  "--workdir", str(tmp_path / "work"), "--json", str(out), "--db", str(tmp_path / "r.db")])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     r = json.loads(out.read_text())
     assert KEYS <= set(r) and r["classes"] == ["hum", "hiss"] and r["shots"] == r["queries"] == 2 and r["tasks"] == 1
+    sel = r["learning_rate_selection"]
+    assert [g["learning_rate"] for g in sel["grid"]] == list(LR_GRID) and sel["tasks"] == 1 and sel["board"] == HOST
+    assert r["learning_rate"] == sel["learning_rate"] and f"lr         {r['learning_rate']:g} (the best" in printed.out
     assert r["cycles_kind"] == "emulated instructions" and r["updates"] == [{"biases": 1, "weights": {"9": 1.0}}]
     assert 0 <= r["accuracy"] <= 1 and len(r["per_task"][0]["predictions"]) == 4
     assert r["train_memory_bytes"] > r["trainable_bytes"] > 0 and r["cycles_per_step"] > 0
@@ -300,8 +319,6 @@ def test_report_plots_adapt_runs_accuracy_against_memory_and_counts(tmp_path):
 def test_host_sweep_path_is_the_board_run_without_the_board(tmp_path):
     """board=HOST (every pass on the numpy twin, for sweeps) trains the same weights and predicts
     the same queries as the board does on the same task, steps and choice; it claims no counts."""
-    from mcuforge.train.adapt import HOST
-
     model = fixture("global_pool")
     task = tiny_task(load(model).graph, seed=3)
     for method in ("last-layer", "tinytrain"):
@@ -316,3 +333,41 @@ def test_host_sweep_path_is_the_board_run_without_the_board(tmp_path):
         assert on_host["cycles_per_step"] is None and on_host["trained_on"].startswith("host")
         if method == "tinytrain":
             assert on_host["chosen"] == on_board["chosen"]
+
+
+def test_validation_tasks_never_draw_a_test_query(tmp_path):
+    """--lr auto's validation tasks take their queries from the validation split only (other voices
+    than the test split's) and the test tasks from the test split only: over several tasks every
+    validation clip is drawn and no test clip; a folder without a validation list is refused."""
+    model, data = kws_folder(tmp_path, (3, 2, 2))
+    classes = ["hum", "hiss"]
+    val = validation_tasks(model, data, classes, shots=2, queries=1, tasks=6)
+    test = kws_tasks(model, data, classes, shots=2, queries=1, tasks=6, query_split="test")
+    queries = lambda tasks: {x.tobytes() for t in tasks for x, _ in t.query}  # noqa: E731
+    supports = {x.tobytes() for t in val + test for x, _ in t.support}
+    assert len(queries(val)) == len(queries(test)) == 4  # 2 clips per word and split, each drawn
+    assert queries(val).isdisjoint(queries(test)) and supports.isdisjoint(queries(val) | queries(test))
+    bare, bare_data = kws_folder(tmp_path / "bare")  # testing_list.txt only
+    with pytest.raises(AdaptError, match="no validation clips for the query set"):
+        validation_tasks(bare, bare_data, classes, shots=2, queries=1, tasks=1)
+
+
+def test_learning_rate_is_the_grid_point_best_on_the_validation_tasks():
+    """choose_learning_rate runs adapt on the validation tasks at every grid rate (host twin) and
+    keeps the best mean accuracy, ties to the smaller rate; the rates here do differ (a pretrained
+    head learns only with a large one), so a wrong pick shows."""
+    model = fixture("global_pool")
+    graph = load(model).graph
+    val = [tiny_task(graph, shots=3, queries=6, seed=s) for s in (5, 6)]
+    grid = (0.5, 0.0001, 0.01)  # unsorted on purpose
+    kw = dict(method="last-layer", epochs=2, head="pretrained")
+    sel = choose_learning_rate(model, val, ["a", "b"], grid=grid, **kw)
+    each = {lr: adapt(model, val, ["a", "b"], board=HOST, learning_rate=lr, **kw)["accuracy"] for lr in grid}
+    assert len(set(each.values())) > 1
+    assert [(g["learning_rate"], g["accuracy"]) for g in sel["grid"]] == sorted(each.items())
+    assert sel["learning_rate"] == max(sorted(each), key=lambda lr: each[lr])  # max keeps the first (smallest) of ties
+    assert sel["tasks"] == 2 and sel["board"] == HOST
+    tie = choose_learning_rate(model, val, ["a", "b"], grid=(0.01, 0.0001), **kw)
+    assert each[0.01] == each[0.0001] and tie["learning_rate"] == 0.0001
+    with pytest.raises(AdaptError, match="none trains nothing"):
+        choose_learning_rate(model, val, ["a", "b"], "none")

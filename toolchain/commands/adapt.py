@@ -13,12 +13,19 @@ the budgets), tinytrain (TinyTrain's Fisher-potential choice of layers and chann
 budgets; the board sums the Fisher potentials of the support set in one selection pass and
 chooses layers and channels there),
 full (every weight and bias, where it fits the board).
+
+--lr auto chooses the method's learning rate first: every rate of a small grid on --tasks
+validation tasks (support from the train split, queries from the validation split: other voices
+than the test split's, other random draws) on the host's numpy twin (bit-exact with the board),
+the best mean validation accuracy kept; then the test tasks (queries from the test split only)
+run on the board with it.
 """
 from __future__ import annotations
 
 import sys
 
 from ..train.adapt import HEADS, METHODS, adapt, check_method, kws_tasks
+from ..train.adapt_lr import AUTO, LR_GRID, adapt_at_chosen_rate, learning_rate, validation_tasks
 from . import _common
 
 
@@ -41,7 +48,9 @@ def add_parser(sub) -> None:
                         "default 16384)")
     p.add_argument("--budget-macs", type=_common.positive_int, default=None,
                    help="backward MACs per step tinytrain/sparse-update may use (default: one forward's)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--lr", type=learning_rate, default=0.01,
+                   help=f"learning rate (default 0.01), or {AUTO}: the best of {', '.join(map(str, LR_GRID))} on "
+                        "validation tasks (host twin), then the test tasks on the board")
     p.add_argument("--head", default="prototypes", choices=list(HEADS),
                    help="where the trained methods' new classifier rows start: imprinted from the support set's "
                         "class prototypes (default) or the pretrained rows")
@@ -64,6 +73,11 @@ def print_adapt(r: dict, out=None) -> None:
     print(f"  per step   {r['macs_per_step']:,.0f} MACs, {counts}", file=out)
     if r.get("trained_on", "board") != "board":
         print(f"  trained on {r['trained_on']}", file=out)
+    if r.get("learning_rate") is not None:
+        sel = r.get("learning_rate_selection")
+        grid = ", ".join(f"{g['learning_rate']:g} {100 * g['accuracy']:.1f}%" for g in sel["grid"]) if sel else ""
+        print(f"  lr         {r['learning_rate']:g}" + (f" (the best on {sel['tasks']} validation task(s), host twin: "
+                                                          f"{grid})" if sel else ""), file=out)
     print(f"  selection  {r['selection_ran']}", file=out)
     if "selection_cycles" in r:
         print(f"             its pass {r['selection_cycles']:,.0f} {r['cycles_kind']} over the support set, "
@@ -84,13 +98,18 @@ def run(args) -> int:
     check_method(args.method)
     load_board(args.board)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    tasks = kws_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed)
-    store = _common.open_store(args)
-    show = _common.progress()
-    r = adapt(args.model, tasks, classes, board=args.board, method=args.method, epochs=args.epochs,
-              budget_ram=args.budget_ram, budget_macs=args.budget_macs, learning_rate=args.lr,
-              workdir=args.workdir, seed=args.seed, store=store, head=args.head,
-              progress=(lambda msg: print(msg, file=sys.stderr)) if show else None)
+    auto = args.lr == AUTO
+    tasks = kws_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed,
+                      query_split="test" if auto else None)  # auto: never the validation split's voices
+    say = (lambda msg: print(msg, file=sys.stderr)) if _common.progress() else None
+    settings = dict(board=args.board, method=args.method, epochs=args.epochs, budget_ram=args.budget_ram,
+                    budget_macs=args.budget_macs, seed=args.seed, head=args.head, workdir=args.workdir,
+                    store=_common.open_store(args), progress=say)
+    if auto:
+        val = validation_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed)
+        r = adapt_at_chosen_rate(args.model, tasks, val, classes, **settings)
+    else:
+        r = adapt(args.model, tasks, classes, learning_rate=args.lr, **settings)
     print_adapt(r)
     summary = {k: v for k, v in r.items() if k != "per_task"}
     summary["per_task"] = [{k: v for k, v in row.items() if k not in ("trained", "prototypes")} for row in r["per_task"]]

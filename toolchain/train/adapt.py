@@ -216,7 +216,8 @@ def record(store, rid: int, result: dict) -> int:
     """Finish run ``rid`` with an adapt summary: its metrics, one sample row per query (task,
     label, predicted) and the summary; returns the run id."""
     summary = {k: v for k, v in result.items() if k != "per_task"}
-    store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
+    if result["cycles_per_step"] is not None:  # a host-only run has no counts, so no cycles kind
+        store.update_run(rid, cycles_kind=result["cycles_kind"].replace(" ", "-"))
     store.add_metrics(rid, {k: result[k] for k in METRICS if result.get(k) is not None})
     store.add_samples(rid, [dict(index=len(task["predictions"]) * t + i, label=int(y), predicted=int(p), task=t)
                             for t, task in enumerate(result["per_task"])
@@ -564,6 +565,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         cycles_per_step=(float(np.mean([r["cycles_per_step"] for r in rows]))
                          if all(r["cycles_per_step"] is not None for r in rows) else None),
         cycles_kind=rows[0]["cycles_kind"] or "none (host)", selection_ran=SELECTION[method],
+        learning_rate=None if method == "none" else learning_rate,
         budget_ram=budget_ram, budget_macs=budget_macs,
     )
     if method == "none":
@@ -593,12 +595,16 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
 # ---------------------------------------------------------------- tasks from a dataset folder
 
 
+QUERY_SPLITS = ("test", "validation")
+
+
 def kws_tasks(model_path, data_dir, classes: list[str], shots: int, queries: int, tasks: int,
-              seed: int = 0) -> list[Task]:
+              seed: int = 0, query_split: str | None = None) -> list[Task]:
     """Random tasks from a Speech Commands-layout folder: per task and class, ``shots`` support
-    clips from the train split and ``queries`` query clips from the test split (validation if
-    there is none), as the model's int8 inputs (the features config beside the model:
-    ``MODEL.features.json``, as ``mcuforge train`` writes it)."""
+    clips from the train split and ``queries`` query clips from ``query_split`` (None: the test
+    split, validation if there is none; "test" or "validation": that split only, its voices
+    disjoint from the other's), as the model's int8 inputs (the features config beside the
+    model: ``MODEL.features.json``, as ``mcuforge train`` writes it)."""
     from ..data.features import FeatureConfig
     from ..data.speech_commands import load_split
     from ..frontend.reference import quantize_features
@@ -615,10 +621,14 @@ def kws_tasks(model_path, data_dir, classes: list[str], shots: int, queries: int
     x_t = graph.tensor(graph.inputs[0])
     if int(np.prod(x_t.shape)) != cfg.n_frames * cfg.n_mels:
         raise AdaptError(f"features {cfg.shape} do not fit the model's input {tuple(x_t.shape)}")
+    if query_split is not None and query_split not in QUERY_SPLITS:
+        raise AdaptError(f"query split {query_split!r}: one of {', '.join(QUERY_SPLITS)}")
     X_tr, y_tr, _ = load_split(data_dir, classes, "train", features=cfg)
     try:
-        X_q, y_q, _ = load_split(data_dir, classes, "test", features=cfg)
-    except ValueError:
+        X_q, y_q, _ = load_split(data_dir, classes, query_split or "test", features=cfg)
+    except ValueError as exc:
+        if query_split is not None:
+            raise AdaptError(f"{data_dir}: no {query_split} clips for the query set ({exc})") from None
         X_q, y_q, _ = load_split(data_dir, classes, "validation", features=cfg)
     q_tr = quantize_features(X_tr, x_t.quant.s, x_t.quant.zp).reshape(-1, *x_t.shape)
     q_q = quantize_features(X_q, x_t.quant.s, x_t.quant.zp).reshape(-1, *x_t.shape)
