@@ -91,8 +91,9 @@ def main(argv=None) -> int:
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=learning_rate, default=0.01,
-                   help="a rate for every method, or 'auto': per method the best of --lr-grid on --val-tasks "
+    p.add_argument("--lr", type=learning_rate, default=None,
+                   help="a rate for every method (default: each method's own, train.adapt.DEFAULT_LEARNING_RATES), "
+                        "or 'auto': per method the best of --lr-grid on --val-tasks "
                         "validation tasks (queries from the validation split; host twin), then the test tasks")
     p.add_argument("--lr-grid", default=",".join(f"{lr:g}" for lr in LR_GRID))
     p.add_argument("--val-tasks", type=int, default=None, help="validation tasks for --lr auto (default --tasks)")
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
              "memory the arena plan's, no counts" if args.board == HOST else
              f"{args.board} (emulated: instructions, not hardware cycles)")
     print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
-          f"{args.epochs} epochs, lr {args.lr if args.lr != AUTO else 'chosen per method (below)'}, head {args.head}, budget {args.budget_ram:,} B; {where}")
+          f"{args.epochs} epochs, lr {lr_text(args.lr)}, head {args.head}, budget {args.budget_ram:,} B; {where}")
     print(table(rows))
     if selections:
         print(f"\nlearning rate per method: validation accuracy % on {len(val)} validation tasks (queries from the "
@@ -150,6 +151,12 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0
+
+
+def lr_text(lr) -> str:
+    if lr == AUTO:
+        return "chosen per method (below)"
+    return "each method's default (the table's lr)" if lr is None else f"{lr:g}"
 
 
 if __name__ == "__main__":

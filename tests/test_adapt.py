@@ -16,7 +16,7 @@ from mcuforge.errors import exit_code_for
 from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
-from mcuforge.train.adapt import HOST, AdaptError, MethodUnsupported, Task, adapt, feature_graph, kws_tasks, plan_update, trained_model
+from mcuforge.train.adapt import DEFAULT_LEARNING_RATES, HOST, AdaptError, MethodUnsupported, Task, adapt, feature_graph, kws_tasks, plan_update, trained_model
 from mcuforge.train.adapt_lr import LR_GRID, choose_learning_rate, validation_tasks
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
@@ -371,3 +371,19 @@ def test_learning_rate_is_the_grid_point_best_on_the_validation_tasks():
     assert each[0.01] == each[0.0001] and tie["learning_rate"] == 0.0001
     with pytest.raises(AdaptError, match="none trains nothing"):
         choose_learning_rate(model, val, ["a", "b"], "none")
+
+
+def test_without_a_rate_each_method_trains_at_its_own_default():
+    """No learning_rate: every method steps at DEFAULT_LEARNING_RATES' rate (full's far smaller than
+    the head's), the same weights as that rate given explicitly; none reports no rate."""
+    assert DEFAULT_LEARNING_RATES["full"] < DEFAULT_LEARNING_RATES["last-layer"]
+    model = fixture("global_pool")
+    task = tiny_task(load(model).graph, seed=4)
+    for method in ("last-layer", "full"):
+        kw = dict(board=HOST, method=method, epochs=1, seed=1)
+        default = adapt(model, [task], ["a", "b"], **kw)
+        explicit = adapt(model, [task], ["a", "b"], learning_rate=DEFAULT_LEARNING_RATES[method], **kw)
+        assert default["learning_rate"] == DEFAULT_LEARNING_RATES[method]
+        for name, value in explicit["per_task"][0]["trained"].items():
+            np.testing.assert_array_equal(default["per_task"][0]["trained"][name], value, err_msg=f"{method} {name}")
+    assert adapt(model, [task], ["a", "b"], board=HOST, method="none")["learning_rate"] is None

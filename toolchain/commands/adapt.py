@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from ..train.adapt import HEADS, METHODS, adapt, check_method, kws_tasks
+from ..train.adapt import DEFAULT_LEARNING_RATES, HEADS, METHODS, adapt, check_method, kws_tasks
 from ..train.adapt_lr import AUTO, LR_GRID, adapt_at_chosen_rate, learning_rate, validation_tasks
 from . import _common
 
@@ -48,9 +48,11 @@ def add_parser(sub) -> None:
                         "default 16384)")
     p.add_argument("--budget-macs", type=_common.positive_int, default=None,
                    help="backward MACs per step tinytrain/sparse-update may use (default: one forward's)")
-    p.add_argument("--lr", type=learning_rate, default=0.01,
-                   help=f"learning rate (default 0.01), or {AUTO}: the best of {', '.join(map(str, LR_GRID))} on "
-                        "validation tasks (host twin), then the test tasks on the board")
+    p.add_argument("--lr", type=learning_rate, default=None,
+                   help="learning rate (default per method: "
+                        + ", ".join(f"{m} {lr:g}" for m, lr in DEFAULT_LEARNING_RATES.items())
+                        + f"), or {AUTO}: the best of {', '.join(map(str, LR_GRID))} on validation tasks (host twin), "
+                        "then the test tasks on the board")
     p.add_argument("--head", default="prototypes", choices=list(HEADS),
                    help="where the trained methods' new classifier rows start: imprinted from the support set's "
                         "class prototypes (default) or the pretrained rows")

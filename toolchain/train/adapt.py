@@ -465,8 +465,20 @@ def check_model(graph: Graph, classes: int) -> int:
     return outputs
 
 
+# Each method's default learning rate: what `bench.adapt --lr auto` chose on validation tasks for a
+# DS-CNN keyword spotter (README, TinyTrain): stepping every layer (full) needs a far smaller rate than
+# the head; at 0.01 full and bias were at chance. ``mcuforge adapt --lr auto`` chooses per model.
+DEFAULT_LEARNING_RATES = {"last-layer": 0.003, "bias": 0.003, "sparse-update": 0.003, "tinytrain": 0.003,
+                          "full": 0.0003}
+
+
+def default_learning_rate(method: str) -> float | None:
+    """The rate ``adapt`` uses for ``method`` when none is given (None for ``none``: nothing trains)."""
+    return DEFAULT_LEARNING_RATES.get(method)
+
+
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
-          epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float = 0.01,
+          epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float | None = None,
           workdir=None, seed: int = 0, progress=None, store=None, after_step=None, head: str = "prototypes") -> dict:
     """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
     (with ``store``, also recorded there: ``run_id``, with a checkpoint of the trained tensors
@@ -474,12 +486,14 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     the model's forward MACs (a step's backward within one forward's work). ``progress``: a
     callable taking one line (None: quiet). ``after_step(target, task, steps_done)``: called
     after every training step (tests lose the board there). ``head``: where the trained methods'
-    new rows start (:data:`HEADS`)."""
+    new rows start (:data:`HEADS`). ``learning_rate``: None takes :data:`DEFAULT_LEARNING_RATES`."""
     import tempfile
 
     from ..model.loader import load
 
     check_method(method)
+    if learning_rate is None:
+        learning_rate = default_learning_rate(method) or 0.0  # none trains nothing
     if head not in HEADS:
         raise AdaptError(f"unknown head {head!r}: one of {', '.join(HEADS)}")
     graph = load(model).graph
