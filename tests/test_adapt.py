@@ -217,7 +217,8 @@ def test_adapt_verb_end_to_end_on_a_dataset_folder(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert KEYS <= set(r) and r["classes"] == ["hum", "hiss"] and r["shots"] == r["queries"] == 2 and r["tasks"] == 1
     sel = r["learning_rate_selection"]
-    assert [g["learning_rate"] for g in sel["grid"]] == list(LR_GRID) and sel["tasks"] == 1 and sel["board"] == HOST
+    assert sorted([*LR_GRID, *sel["extended"]]) == [g["learning_rate"] for g in sel["grid"]]
+    assert sel["tasks"] == 1 and sel["board"] == HOST
     assert r["learning_rate"] == sel["learning_rate"] and f"lr         {r['learning_rate']:g} (the best" in printed.out
     assert r["cycles_kind"] == "emulated instructions" and r["updates"] == [{"biases": 1, "weights": {"9": 1.0}}]
     assert 0 <= r["accuracy"] <= 1 and len(r["per_task"][0]["predictions"]) == 4
@@ -354,21 +355,35 @@ def test_validation_tasks_never_draw_a_test_query(tmp_path):
 
 def test_learning_rate_is_the_grid_point_best_on_the_validation_tasks():
     """choose_learning_rate runs adapt on the validation tasks at every grid rate (host twin) and
-    keeps the best mean accuracy, ties to the smaller rate; the rates here do differ (a pretrained
-    head learns only with a large one), so a wrong pick shows."""
+    keeps the best mean accuracy, ties to the smaller rate; an edge of the grid that beats its
+    neighbour makes it go on outward by the edge's ratio while that strictly helps. The rates here
+    do differ (a pretrained head learns only with a large one), so a wrong pick shows."""
     model = fixture("global_pool")
     graph = load(model).graph
     val = [tiny_task(graph, shots=3, queries=6, seed=s) for s in (5, 6)]
-    grid = (0.5, 0.0001, 0.01)  # unsorted on purpose
     kw = dict(method="last-layer", epochs=2, head="pretrained")
+
+    def accuracy(lr):
+        return adapt(model, val, ["a", "b"], board=HOST, learning_rate=lr, **kw)["accuracy"]
+
+    grid = (0.5, 0.0001, 0.01)  # unsorted on purpose; the top edge wins, the step past it (x50) does not help
     sel = choose_learning_rate(model, val, ["a", "b"], grid=grid, **kw)
-    each = {lr: adapt(model, val, ["a", "b"], board=HOST, learning_rate=lr, **kw)["accuracy"] for lr in grid}
-    assert len(set(each.values())) > 1
+    each = {lr: accuracy(lr) for lr in grid}
+    assert len(set(each.values())) > 1 and max(each, key=each.get) == 0.5
+    assert sel["extended"] == [25.0]
+    each[25.0] = accuracy(25.0)
     assert [(g["learning_rate"], g["accuracy"]) for g in sel["grid"]] == sorted(each.items())
-    assert sel["learning_rate"] == max(sorted(each), key=lambda lr: each[lr])  # max keeps the first (smallest) of ties
+    assert each[25.0] <= each[0.5] and sel["learning_rate"] == 0.5
     assert sel["tasks"] == 2 and sel["board"] == HOST
     tie = choose_learning_rate(model, val, ["a", "b"], grid=(0.01, 0.0001), **kw)
-    assert each[0.01] == each[0.0001] and tie["learning_rate"] == 0.0001
+    assert each[0.01] == each[0.0001] and tie["learning_rate"] == 0.0001 and tie["extended"] == []  # no edge wins
+
+    # The bottom edge wins here: x0.8 once helps (0.4), the next step (0.32) does not: 0.4 is chosen.
+    past = choose_learning_rate(model, val, ["a", "b"], grid=(0.5, 0.625), **kw)
+    rates = {lr: accuracy(lr) for lr in (0.32, 0.4, 0.5, 0.625)}
+    assert rates[0.5] > rates[0.625] and rates[0.4] > rates[0.5] and rates[0.32] <= rates[0.4]
+    assert past["extended"] == [0.4, 0.32] and past["learning_rate"] == 0.4
+    assert [(g["learning_rate"], g["accuracy"]) for g in past["grid"]] == sorted(rates.items())
     with pytest.raises(AdaptError, match="none trains nothing"):
         choose_learning_rate(model, val, ["a", "b"], "none")
 

@@ -17,7 +17,8 @@ full (every weight and bias, where it fits the board).
 --lr auto chooses the method's learning rate first: every rate of a small grid on --tasks
 validation tasks (support from the train split, queries from the validation split: other voices
 than the test split's, other random draws) on the host's numpy twin (bit-exact with the board),
-the best mean validation accuracy kept; then the test tasks (queries from the test split only)
+the best mean validation accuracy kept (where a grid edge wins, the grid goes on past it while that
+helps; those rates are printed with a +); then the test tasks (queries from the test split only)
 run on the board with it.
 """
 from __future__ import annotations
@@ -77,7 +78,8 @@ def print_adapt(r: dict, out=None) -> None:
         print(f"  trained on {r['trained_on']}", file=out)
     if r.get("learning_rate") is not None:
         sel = r.get("learning_rate_selection")
-        grid = ", ".join(f"{g['learning_rate']:g} {100 * g['accuracy']:.1f}%" for g in sel["grid"]) if sel else ""
+        grid = ", ".join(f"{g['learning_rate']:g}{'+' if g['learning_rate'] in sel['extended'] else ''} "
+                         f"{100 * g['accuracy']:.1f}%" for g in sel["grid"]) if sel else ""
         print(f"  lr         {r['learning_rate']:g}" + (f" (the best on {sel['tasks']} validation task(s), host twin: "
                                                           f"{grid})" if sel else ""), file=out)
     print(f"  selection  {r['selection_ran']}", file=out)
