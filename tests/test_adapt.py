@@ -95,6 +95,9 @@ def test_tinytrain_trains_on_the_board_as_the_numpy_twin(tmp_path):
     assert row["selection"]["sums"] == [v.tolist() for v in potential_sums(sel, task.support)]
     assert any(v > 0 for sums in row["selection"]["sums"] for v in sums)
     assert r["selection_cycles"] > 0 and r["selection_memory_bytes"] > 0
+    with ResultsStore(tmp_path / "r.db", readonly=True) as store:  # the selection's cost is in the database
+        assert store.metric(r["run_id"], "selection_cycles") == r["selection_cycles"]
+        assert store.metric(r["run_id"], "selection_memory_bytes") == r["selection_memory_bytes"]
     host_update, host_chosen = plan_update("tinytrain", start, task.support, 4096, r["budget_macs"], 0.05)
     assert r["chosen"][0] == host_chosen and r["selection_host_agrees"] is True
     assert row["selection"]["choice"] == host_update.weights  # the board chose what the host chooses
@@ -233,6 +236,7 @@ def test_adapt_verb_end_to_end_on_a_dataset_folder(tmp_path, capsys):
                                                                        "emulated-instructions")
         assert store.metric(run.id, "train_memory_bytes") == r["train_memory_bytes"]
         assert [s.predicted for s in store.samples(run.id)] == r["per_task"][0]["predictions"]
+        assert run.summary["learning_rate_selection"] == sel  # how the rate was chosen stays with the run
 
 
 @pytest.mark.qemu

@@ -203,7 +203,8 @@ def _cycles_kind(target) -> str:
 
 
 METRICS = ("accuracy", "accuracy_std", "train_memory_bytes", "arena_bytes", "trainable_bytes",
-           "stack_high_water_bytes", "macs_per_step", "cycles_per_step")
+           "stack_high_water_bytes", "macs_per_step", "cycles_per_step", "selection_cycles",
+           "selection_memory_bytes")
 
 
 def start(store, graph: Graph, board: str, method: str, classes: list[str]) -> int:
@@ -479,14 +480,17 @@ def default_learning_rate(method: str) -> float | None:
 
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
           epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float | None = None,
-          workdir=None, seed: int = 0, progress=None, store=None, after_step=None, head: str = "prototypes") -> dict:
+          workdir=None, seed: int = 0, progress=None, store=None, after_step=None, head: str = "prototypes",
+          rate_selection: dict | None = None) -> dict:
     """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
     (with ``store``, also recorded there: ``run_id``, with a checkpoint of the trained tensors
     after every training step, :mod:`mcuforge.train.checkpoint`). ``budget_macs`` defaults to
     the model's forward MACs (a step's backward within one forward's work). ``progress``: a
     callable taking one line (None: quiet). ``after_step(target, task, steps_done)``: called
     after every training step (tests lose the board there). ``head``: where the trained methods'
-    new rows start (:data:`HEADS`). ``learning_rate``: None takes :data:`DEFAULT_LEARNING_RATES`."""
+    new rows start (:data:`HEADS`). ``learning_rate``: None takes :data:`DEFAULT_LEARNING_RATES`;
+    ``rate_selection``: how it was chosen (:func:`mcuforge.train.adapt_lr.choose_learning_rate`),
+    kept in the summary as ``learning_rate_selection`` and so recorded with the run."""
     import tempfile
 
     from ..model.loader import load
@@ -600,6 +604,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         out["selection_cycles"] = float(np.mean([r["selection"]["cycles"] for r in rows]))
         out["selection_memory_bytes"] = max(r["selection"]["memory_bytes"] for r in rows)
         out["selection_host_agrees"] = all(r["selection"]["host_agrees"] for r in rows)
+    if rate_selection is not None:
+        out["learning_rate_selection"] = rate_selection
     out["per_task"] = rows
     if rid is not None:
         out["run_id"] = record(store, rid, out)

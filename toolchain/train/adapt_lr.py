@@ -81,13 +81,12 @@ def choose_learning_rate(model, tasks, classes: list[str], method: str, grid=LR_
 def adapt_at_chosen_rate(model, tasks, validation, classes: list[str], method: str, grid=LR_GRID,
                          board: str = "netduinoplus2", progress=None, store=None, workdir=None, **adapt_kw) -> dict:
     """``adapt`` of the test ``tasks`` on ``board`` at the rate :func:`choose_learning_rate` chose on
-    the ``validation`` tasks (on the host twin); the result carries that choice in
-    ``learning_rate_selection``. ``none`` trains nothing: it runs as is, without a choice."""
+    the ``validation`` tasks (on the host twin); the result, and its run in ``store``, carry that
+    choice in ``learning_rate_selection`` (the validation runs themselves are not recorded as runs).
+    ``none`` trains nothing: it runs as is, without a choice."""
     if method == "none":
         return adapt(model, tasks, classes, board=board, method=method, progress=progress, store=store,
                      workdir=workdir, **adapt_kw)
     sel = choose_learning_rate(model, validation, classes, method, grid, progress=progress, **adapt_kw)
-    r = adapt(model, tasks, classes, board=board, method=method, learning_rate=sel["learning_rate"],
-              progress=progress, store=store, workdir=workdir, **adapt_kw)
-    r["learning_rate_selection"] = sel
-    return r
+    return adapt(model, tasks, classes, board=board, method=method, learning_rate=sel["learning_rate"],
+                 progress=progress, store=store, workdir=workdir, rate_selection=sel, **adapt_kw)
