@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 # TinyTrain (Kwon et al. 2024), Table 1, MCUNet backbone: average top-1 over 9 cross-domain tasks
+from mcuforge.commands._common import table
 from mcuforge.demo import ADAPT_BUDGET_RAM, ADAPT_PAPER, ADAPT_PAPER_MEMORY  # the one copy of Kwon et al.'s numbers
 from mcuforge.train.adapt_lr import AUTO, LR_GRID, learning_rate
 
@@ -61,19 +62,13 @@ def row(r: dict) -> list:
             "-" if paper is None else f"{paper}"]
 
 
-def table(rows: list[list], headers=HEADERS) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(headers), line("-" * w for w in widths), *map(line, rows)])
-
-
-def selection_table(selections: dict) -> str:
-    """Validation accuracy per method and grid rate, the chosen one marked *."""
+def selection_table(selections: dict) -> None:
+    """Prints the validation accuracy per method and grid rate, the chosen one marked *."""
     grid = sorted({g["learning_rate"] for sel in selections.values() for g in sel["grid"]})
     rows = [[method, *(next((f"{100 * g['accuracy']:.1f}" + ("*" if lr == sel["learning_rate"] else "")
                              for g in sel["grid"] if g["learning_rate"] == lr), "-") for lr in grid)]
             for method, sel in selections.items()]
-    return table(rows, ["method", *(f"lr {lr:g}" for lr in grid)])
+    table(rows, ["method", *(f"lr {lr:g}" for lr in grid)])
 
 
 def main(argv=None) -> int:
@@ -142,11 +137,11 @@ def main(argv=None) -> int:
              f"{args.board} (emulated: instructions, not hardware cycles)")
     print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
           f"{args.epochs} epochs, lr {lr_text(args.lr)}, head {args.head}, budget {args.budget_ram:,} B; {where}")
-    print(table(rows))
+    table(rows, HEADERS)
     if selections:
         print(f"\nlearning rate per method: validation accuracy % on {len(val)} validation tasks (queries from the "
               f"validation split, other voices and draws than the test tasks'; host twin), * the chosen rate")
-        print(selection_table(selections))
+        selection_table(selections)
     print(f"paper: TinyTrain (Kwon et al. 2024) on MCUNet, 9 cross-domain tasks; {PAPER_MEMORY}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

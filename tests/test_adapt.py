@@ -406,3 +406,29 @@ def test_without_a_rate_each_method_trains_at_its_own_default():
         for name, value in explicit["per_task"][0]["trained"].items():
             np.testing.assert_array_equal(default["per_task"][0]["trained"][name], value, err_msg=f"{method} {name}")
     assert adapt(model, [task], ["a", "b"], board=HOST, method="none")["learning_rate"] is None
+
+
+def test_bench_adapt_prints_a_row_per_method_at_its_rate(tmp_path, capsys, monkeypatch):
+    """bench.adapt on the host twin: one row per method with the rate it trained at (each method's
+    default, none's "-"), the JSON the same runs."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
+    from bench import adapt as bench_adapt
+
+    model, data = kws_folder(tmp_path, (3, 2, 2))
+    out = tmp_path / "bench.json"
+    code = bench_adapt.main(["--board", HOST, "--model", str(model), "--data", str(data), "--classes", "hum,hiss",
+                             "--methods", "none,last-layer", "--tasks", "1", "--shots", "2", "--queries", "2",
+                             "--epochs", "1", "--work", str(tmp_path / "work"), "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    runs = json.loads(out.read_text())
+    assert [r["method"] for r in runs] == ["none", "last-layer"]
+    assert runs[1]["learning_rate"] == DEFAULT_LEARNING_RATES["last-layer"] and runs[0]["learning_rate"] is None
+    assert "lr each method's default" in printed
+    lines = printed.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    none, last = ([c.strip() for c in line.split("  ") if c.strip()] for line in lines[rule + 1:rule + 3])
+    assert none[:2] == ["none", "-"] and last[0].startswith("last-layer") and last[1] == "0.003"
+    assert last[2] == f"{100 * runs[1]['accuracy']:.1f}"
