@@ -21,6 +21,7 @@ from mcuforge.train.adapt_lr import LR_GRID, choose_learning_rate, validation_ta
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
 from models.zoo import fixture
+from speech_folder import speech_folder
 
 KEYS = {"method", "board", "classes", "shots", "tasks", "accuracy", "accuracy_std", "train_memory_bytes",
         "macs_per_step", "cycles_per_step", "cycles_kind", "selection_ran"}
@@ -169,26 +170,10 @@ def test_refusals_name_the_problem(tmp_path, capsys):
 
 
 def synthetic_words(root, per_split=(3, 2, 0), seed=0):
-    """A Speech Commands-layout folder of two 'words' a DS-CNN can tell apart: a hum (a tone at
-    200-400 Hz) and a hiss (white noise); per word ``per_split`` (train, test, validation) clips,
-    each its own speaker; testing_list.txt and validation_list.txt name the held-out ones."""
-    from mcuforge.data.wav import write_wav
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(16000) / 16000
-    n_train, n_test, _ = per_split
-    held = {"testing": [], "validation": []}
-    for word in ("hum", "hiss"):
-        (root / word).mkdir(parents=True)
-        for i in range(sum(per_split)):
-            wave = (np.sin(2 * np.pi * rng.uniform(200, 400) * t) if word == "hum"
-                    else rng.standard_normal(16000) / 3) * 0.3
-            write_wav(root / word / f"s{i}_nohash_0.wav", wave, 16000)
-            if i >= n_train:
-                held["testing" if i < n_train + n_test else "validation"].append(f"{word}/s{i}_nohash_0.wav")
-    for name, files in held.items():
-        if files:
-            (root / f"{name}_list.txt").write_text("\n".join(files) + "\n")
+    """Two 'words' a DS-CNN can tell apart, a hum (a tone at 200-400 Hz) and a hiss (white noise),
+    ``per_split`` (train, test, validation) clips each."""
+    speech_folder(root, {"hum": lambda rng, t: 0.3 * np.sin(2 * np.pi * rng.uniform(200, 400) * t),
+                         "hiss": lambda rng, t: 0.3 * rng.standard_normal(t.size) / 3}, per_split, seed)
 
 
 def kws_folder(tmp_path, per_split=(3, 2, 0)):

@@ -11,26 +11,16 @@ import pytest
 
 from mcuforge.cli import main
 from models.zoo import fixture
+from speech_folder import speech_folder
 
 WORDS = ("zero", "one", "two", "three")
 
 
 def synthetic_words(root, train=1, test=1, seed=0) -> None:
-    """A Speech Commands-layout folder of the demo's four new words as tones of four pitches (the last
-    clip of each word in testing_list.txt)."""
-    from mcuforge.data.wav import write_wav
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(16000) / 16000
-    held = []
-    for k, word in enumerate(WORDS):
-        (root / word).mkdir(parents=True)
-        for i in range(train + test):
-            write_wav(root / word / f"s{i}_nohash_0.wav", 0.3 * np.sin(2 * np.pi * 250 * 2 ** k * t)
-                      + 0.02 * rng.standard_normal(16000), 16000)
-            if i >= train:
-                held.append(f"{word}/s{i}_nohash_0.wav")
-    (root / "testing_list.txt").write_text("\n".join(held) + "\n")
+    """The demo's four new words as tones of four pitches (the last ``test`` clips of each held out)."""
+    speech_folder(root, {word: (lambda rng, t, k=k: 0.3 * np.sin(2 * np.pi * 250 * 2 ** k * t)
+                                + 0.02 * rng.standard_normal(t.size)) for k, word in enumerate(WORDS)},
+                  (train, test, 0), seed)
 
 
 @pytest.mark.qemu
