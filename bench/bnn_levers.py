@@ -30,6 +30,9 @@ LEVERS = {
     "augment": ("the demo's data and schedule; every epoch's clips also played up to 10% faster or slower and "
                 "masked SpecAugment-style (one band of up to 8 mel bands, one span of up to 10 frames)", {},
                 dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS, speed=0.1, freq_mask=8, time_mask=10)),
+    "distill": ("the demo's data and schedule; in the binary phase the targets are half the labels, half the "
+                "float twin's softmax on the same augmented clips (distillation at temperature 1)", {},
+                dict(float_epochs=BNN_FLOAT_EPOCHS, epochs=BNN_EPOCHS, distill=0.5)),
 }
 # The two levers that each raised the bound, together: do their gains add?
 LEVERS["word-classes+augment"] = (
