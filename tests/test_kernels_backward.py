@@ -367,3 +367,68 @@ def test_loss_and_pooling_gradients_equal_numpy_on_target(tmp_path):
     assert picks[0] == 10 and 0 < min(picks[1::3]) and max(picks[1::3]) < 10 and max(picks[2::3]) < 10, picks
     # the Fisher sums grew past 32 bits (500 positions of up to 255 x 128, squared)
     assert seen[-1][8].max() > 2**32 and (seen[-1][8] > seen[0][8]).all()
+
+
+# ---------------------------------------------------------------- clamp bits (activation_mask / unmask)
+
+
+def _clamp_bits_graph(elements: int, activation: str, zp: int):
+    """y int8 (1, elements) -> activation_mask -> bits -> activation_unmask -> y'; outputs both."""
+    from mcuforge.graph.ir import Graph, Op, Tensor
+    from mcuforge.ops.activation_mask import mask_bytes
+
+    t = {"y": Tensor("y", (1, elements), "int8", _q(0.05, zp)),
+         "bits": Tensor("bits", (mask_bytes(elements),), "uint8"),
+         "stand": Tensor("stand", (1, elements), "int8", _q(0.05, zp))}
+    graph = Graph("bits", t, [Op("activation_mask", ["y"], ["bits"], dict(activation=activation)),
+                              Op("activation_unmask", ["bits"], ["stand"], dict(activation=activation))],
+                  ["y"], ["bits", "stand"])
+    lower(graph)
+    return graph
+
+
+def test_clamp_bits_keep_exactly_what_the_backward_reads():
+    """Every backward op reads a layer output only through ``act_min < y < act_max``: the stand-in
+    rebuilt from the bits passes that test exactly where the output does, for ReLU, ReLU6 and no
+    activation (int8 saturation), sizes that are not a multiple of 8 (the last byte's high bits 0)."""
+    from mcuforge.ops import _train
+
+    rng = np.random.default_rng(4)
+    for elements, activation, zp in ((1, "relu", -128), (13, "relu6", -128), (64, "none", 3), (9, "relu", 10)):
+        graph = _clamp_bits_graph(elements, activation, zp)
+        mask = graph.ops[0]
+        lo, hi = mask.attrs["act_min"], mask.attrs["act_max"]
+        y = rng.integers(-128, 128, (1, elements)).astype(np.int8)
+        y.flat[0], y.flat[-1] = lo, hi  # each bound: outside
+        bits, stand = run_graph(graph, [y])
+        assert bits.dtype == np.uint8 and bits.size == (elements + 7) // 8
+        assert int(bits[-1]) >> (elements % 8 or 8) == 0
+        grad = rng.integers(-128, 128, y.shape)
+        np.testing.assert_array_equal(_train.masked(grad, stand, mask), _train.masked(grad, y, mask))
+
+
+@pytest.mark.qemu
+def test_clamp_bits_equal_numpy_on_target(tmp_path):
+    """activation_mask and activation_unmask in one firmware on netduinoplus2 == their numpy twins,
+    outputs at both clamp bounds and just inside them."""
+    from mcuforge.target import open_target
+    from test_kernels_target import merge
+
+    rng = np.random.default_rng(21)
+    cases = [_clamp_bits_graph(1, "relu", -128), _clamp_bits_graph(13, "relu6", -128),
+             _clamp_bits_graph(64, "none", 3), _clamp_bits_graph(203, "relu", 10)]
+    graph = merge(cases, "clamp_bits")
+    lower(graph)
+    clamps = [(g.ops[0].attrs["act_min"], g.ops[0].attrs["act_max"]) for g in cases]
+    with open_target(graph, "netduinoplus2", workdir=tmp_path) as target:
+        for trial in range(3):
+            xs = []
+            for name, (lo, hi) in zip(graph.inputs, clamps):
+                shape = graph.tensor(name).shape
+                v = rng.integers(-128, 128, shape)
+                v = np.where(rng.random(shape) < 0.4, rng.choice([lo, lo + 1, hi - 1, hi], shape), v)
+                xs.append(v.astype(np.int8))
+            want = run_graph(graph, xs)
+            got, _ = target.run(xs)
+            for name, a, b in zip(graph.outputs, got, want):
+                np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"trial {trial}: {name} differs")

@@ -34,12 +34,16 @@ def samples(n: int, seed: int = 0):
 def test_backward_is_pruned_and_each_step_follows_its_gradient():
     g = training_graph(model_graph(), UPDATE, samples(4))
     conv, fc1, fc2 = layers(g)
-    back = [op.kind for op in g.ops[len(model_graph().ops):]]
+    kinds = [op.kind for op in g.ops]
+    # the conv's output is read back only through its clamp (its weight step reads the model input):
+    # it is kept as bits right after the conv (activation_mask) and unpacked before its backward
+    assert kinds[:2] == ["conv2d", "activation_mask"]
+    back = kinds[kinds.index("softmax_cross_entropy_grad"):]
     assert back == ["softmax_cross_entropy_grad",
                     "fully_connected_grad_input", "fully_connected_update",                 # dense 2
                     "fully_connected_grad_input", "bias_update",                              # dense 1: bias only
                     "reshape",                                                                # through flatten
-                    "conv2d_update", "bias_update"]                                           # conv: no input gradient
+                    "activation_unmask", "conv2d_update", "bias_update"]                      # conv: no input gradient
     trainable = {t.name for t in g.persistent()}
     trained_weights = {conv.inputs[1], fc2.inputs[1]}
     # each trained weight tensor with the int16 residual of its master copy (zero at the start)
@@ -132,3 +136,27 @@ def train_on_board_and_compare(g, xs, tmp_path):
             for name, a, b in zip(g.outputs, got, want):
                 np.testing.assert_array_equal(a.reshape(b.shape), b, err_msg=f"step {step}: {name} differs")
     assert all(not np.array_equal(state[t.name], t.data) for t in g.persistent())
+
+
+def test_clamp_bits_train_the_same_in_less_memory():
+    """Every bias of ds_cnn_kws (TinyTL's update): the backward reads each layer output only through
+    its clamp, so the graph keeps them as bits; 4 steps give the same probabilities and biases as the
+    graph that keeps the outputs, in under half its arena. A graph where bits would not shrink the
+    arena (global_pool) keeps its outputs."""
+    from mcuforge.plan.arena import plan_arena
+
+    graph = load(fixture("ds_cnn_kws")).graph
+    update = SparseUpdate(biases=len([op for op in layers(graph) if len(op.inputs) > 2]), learning_rate=0.01)
+    xs = samples_of("ds_cnn_kws", 4, seed=6)
+    outputs, bits = (training_graph(graph, update, xs[:2], masks=m) for m in (False, True))
+    # the 9 conv outputs and the pooling output, each read back only through its clamp
+    assert sum(op.kind == "activation_mask" for op in bits.ops) == 10 and not any("mask" in op.kind for op in outputs.ops)
+    assert plan_arena(bits).arena_bytes < plan_arena(outputs).arena_bytes / 2
+    sa, sb = initial_state(outputs), initial_state(bits)
+    for k, x in enumerate(xs):
+        label = np.array([k % 12], np.int32)
+        for a, b in zip(run_graph(outputs, [x, label], sa), run_graph(bits, [x, label], sb)):
+            np.testing.assert_array_equal(a, b)
+    pool = load(fixture("global_pool")).graph
+    g = training_graph(pool, SparseUpdate(biases=1, weights={0: 0.5, 1: 1.0}), samples_of("global_pool", 2))
+    assert not any("mask" in op.kind for op in g.ops)

@@ -94,10 +94,12 @@ def _check_chain(graph: Graph) -> None:
 
 
 def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndarray],
-                   read_back: bool = True) -> Graph:
+                   read_back: bool = True, masks: bool = True) -> Graph:
     """The training graph (inputs: the model's input, then ``label`` int32 (B,); outputs: the
     probabilities, then with ``read_back`` every trainable tensor). ``calibration``: model inputs
-    (with labels drawn from the probabilities' classes, cycling) that set the gradient scales."""
+    (with labels drawn from the probabilities' classes, cycling) that set the gradient scales.
+    ``masks``: a layer output the backward reads only through its clamp is kept as bits
+    (:func:`_keep_clamp_bits`) where that makes the arena smaller: the same maths in less memory."""
     g = copy.deepcopy(graph)
     g.name = f"{graph.name}_train"
     last = g.ops[-1]
@@ -172,10 +174,86 @@ def training_graph(graph: Graph, update: SparseUpdate, calibration: list[np.ndar
                                name=f"bias of {where}"))
     for k, op in enumerate(backward):
         op.index = len(g.ops) + k
+    forward = len(g.ops)
     g.ops = g.ops + backward
     if read_back:
         g.outputs = [probs, *(t.name for t in g.persistent() if t.storage == "trainable")]
-    return lower(g)
+    lower(g)
+    if masks:
+        bits = copy.deepcopy(g)
+        if _keep_clamp_bits(bits, forward) and _arena_bytes(lower(bits)) < _arena_bytes(g):
+            return bits
+    return g
+
+
+def _arena_bytes(g: Graph) -> int:
+    from ..plan.arena import plan_arena
+
+    return plan_arena(g).arena_bytes
+
+
+# Backward ops whose input 1 is a forward layer's output read only through its clamp (_train.masked).
+CLAMP_READERS = frozenset({"conv2d_grad_input", "depthwise_conv2d_grad_input", "fully_connected_grad_input",
+                           "mean_grad_input", "bias_update", "conv2d_update", "depthwise_conv2d_update",
+                           "fully_connected_update"})
+MIN_MASKED_BYTES = 64  # below this the bits save less than the two ops' parameters cost
+
+
+def _keep_clamp_bits(g: Graph, forward: int) -> bool:
+    """Where the backward reads a forward output only through its clamp (no weight update reads it
+    as its input, no other op reads it), keep one bit per element (``activation_mask`` right after
+    the layer) instead of the output, and turn the bits back into an int8 stand-in
+    (``activation_unmask``) just before that layer's backward: what is held from the forward to the
+    backward shrinks 8x, the gradients stay bit-exact (TinyTL's observation, Cai et al. 2020)."""
+    from ..ops.activation_mask import mask_bytes
+
+    root = {}
+    for op in g.ops:
+        if getattr(ops.get(op.kind), "ALIAS", False):
+            root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
+    readers: dict[str, list[Op]] = {}
+    whole = set()  # forward outputs (by their bytes' root) some backward op reads in full
+    for op in g.ops[forward:]:
+        for i, name in enumerate(op.inputs):
+            if i == 1 and op.kind in CLAMP_READERS:
+                readers.setdefault(name, []).append(op)
+            elif name:
+                whole.add(root.get(name, name))
+    produced = {op.outputs[0]: k for k, op in enumerate(g.ops[:forward])}
+    masked = []
+    for y, ops_of in readers.items():
+        t = g.tensor(y)
+        acts = {op.attrs.get("activation", "none") for op in ops_of}
+        if (y not in produced or y in root or y in whole or y in g.outputs or t.nbytes < MIN_MASKED_BYTES or len(acts) != 1
+                or t.dtype != "int8" or t.quant is None or t.quant.per_channel):
+            continue
+        masked.append((produced[y], y, acts.pop(), ops_of))
+    if not masked:
+        return False
+    index = max(op.index for op in g.ops) + 1
+    after, before = {}, {}
+    for pos, y, act, ops_of in masked:
+        t, producer = g.tensor(y), g.ops[pos]
+        bits, stand_in = f"mask:{y}", f"unmasked:{y}"
+        g.tensors[bits] = Tensor(bits, (mask_bytes(t.size),), "uint8")
+        g.tensors[stand_in] = Tensor(stand_in, t.shape, "int8", copy.deepcopy(t.quant))
+        where = f"{producer.kind} (model op {producer.index})"
+        after[pos] = Op("activation_mask", [y], [bits], dict(activation=act), name=f"clamp bits of {where}",
+                        index=index)
+        before[id(ops_of[0])] = Op("activation_unmask", [bits], [stand_in], dict(activation=act),
+                                   name=f"clamp of {where} from its bits", index=index + 1)
+        index += 2
+        for op in ops_of:
+            op.inputs[1] = stand_in
+    new = []
+    for k, op in enumerate(g.ops):
+        if id(op) in before:
+            new.append(before[id(op)])
+        new.append(op)
+        if k in after:
+            new.append(after[k])
+    g.ops = new
+    return True
 
 
 def potential_name(output: str) -> str:
@@ -191,7 +269,8 @@ def selection_graph(graph: Graph, calibration: list[np.ndarray], first: int = 0)
     as :func:`training_graph` builds them (same calibrated gradient scales), with no weight step,
     so every sample sees the pretrained weights. Each ``fisher_potential`` op runs right after the
     gradient of its layer's output exists."""
-    probe = training_graph(graph, SparseUpdate(weights={first: [0]}), calibration, read_back=False)
+    # no clamp bits: the Fisher potentials read the layer outputs themselves
+    probe = training_graph(graph, SparseUpdate(weights={first: [0]}), calibration, read_back=False, masks=False)
     g = copy.copy(probe)
     g.name = f"{graph.name}_select"
     g.tensors = dict(probe.tensors)
