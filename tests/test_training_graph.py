@@ -116,6 +116,19 @@ def test_board_trains_other_models_bit_exact(model, update, tmp_path):
 
 
 @pytest.mark.qemu
+def test_board_trains_from_clamp_bits_bit_exact(tmp_path):
+    """The biases of ds_cnn_kws' last 2 layers: the pointwise conv's output reaches its bias step as
+    bits (bias_update reads them), the pooling output through the int8 stand-in (its gradient and
+    the dense layer's read it): 3 steps on netduinoplus2 equal the numpy twin."""
+    g = training_graph(load(fixture("ds_cnn_kws")).graph, SparseUpdate(biases=2, learning_rate=0.01),
+                       samples_of("ds_cnn_kws", 4))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count("activation_mask") == 2 and kinds.count("activation_unmask") == 1
+    assert any(op.kind == "bias_update" and g.tensor(op.inputs[1]).dtype == "uint8" for op in g.ops)
+    train_on_board_and_compare(g, samples_of("ds_cnn_kws", 3, seed=4), tmp_path)
+
+
+@pytest.mark.qemu
 def test_board_trains_bit_exact_with_the_numpy_twin(tmp_path):
     """12 training steps of dense_flatten."""
     train_on_board_and_compare(training_graph(model_graph(), UPDATE, samples(4)), samples(12, seed=4), tmp_path)

@@ -18,5 +18,9 @@ typedef struct {
 void mf_bias_update_s32(const mf_bias_update_params *p, const int8_t *grad_out, const int8_t *output,
                         const int32_t *step_mult, const int32_t *step_shift, const int16_t *channels,
                         int32_t *bias);
+/* The same, the forward output given as its clamp bits (activation_mask.h). */
+void mf_bias_update_bits_s32(const mf_bias_update_params *p, const int8_t *grad_out, const uint8_t *mask,
+                             const int32_t *step_mult, const int32_t *step_shift, const int16_t *channels,
+                             int32_t *bias);
 
 #endif

@@ -203,7 +203,8 @@ def _keep_clamp_bits(g: Graph, forward: int) -> bool:
     """Where the backward reads a forward output only through its clamp (no weight update reads it
     as its input, no other op reads it), keep one bit per element (``activation_mask`` right after
     the layer) instead of the output, and turn the bits back into an int8 stand-in
-    (``activation_unmask``) just before that layer's backward: what is held from the forward to the
+    (``activation_unmask``) just before that layer's backward (a bias step alone reads the bits
+    themselves): what is held from the forward to the
     backward shrinks 8x, the gradients stay bit-exact (TinyTL's observation, Cai et al. 2020)."""
     from ..ops.activation_mask import mask_bytes
 
@@ -236,13 +237,17 @@ def _keep_clamp_bits(g: Graph, forward: int) -> bool:
         t, producer = g.tensor(y), g.ops[pos]
         bits, stand_in = f"mask:{y}", f"unmasked:{y}"
         g.tensors[bits] = Tensor(bits, (mask_bytes(t.size),), "uint8")
-        g.tensors[stand_in] = Tensor(stand_in, t.shape, "int8", copy.deepcopy(t.quant))
         where = f"{producer.kind} (model op {producer.index})"
         after[pos] = Op("activation_mask", [y], [bits], dict(activation=act), name=f"clamp bits of {where}",
                         index=index)
-        before[id(ops_of[0])] = Op("activation_unmask", [bits], [stand_in], dict(activation=act),
-                                   name=f"clamp of {where} from its bits", index=index + 1)
         index += 2
+        if all(op.kind == "bias_update" for op in ops_of):  # it reads the bits themselves
+            for op in ops_of:
+                op.inputs[1] = bits
+            continue
+        g.tensors[stand_in] = Tensor(stand_in, t.shape, "int8", copy.deepcopy(t.quant))
+        before[id(ops_of[0])] = Op("activation_unmask", [bits], [stand_in], dict(activation=act),
+                                   name=f"clamp of {where} from its bits", index=index - 1)
         for op in ops_of:
             op.inputs[1] = stand_in
     new = []
