@@ -245,8 +245,8 @@ def test_full_trains_on_the_host_twin_where_its_firmware_does_not_fit(tmp_path):
 
 
 def test_a_method_whose_training_firmware_does_not_fit_is_refused_with_why():
-    """Every bias of ds_cnn_kws: the backward to its first layer keeps ~350 KB of activations and
-    gradients, netduinoplus2 has 128 KB: refused (exit 3) before anything is built, naming what
+    """Every bias of ds_cnn_kws: the backward to its first layer needs ~140 KB (its 32,000 B outputs
+    kept as clamp bits, the gradients and one int8 stand-in), netduinoplus2 has 128 KB: refused (exit 3) before anything is built, naming what
     trains and the RAM it needs."""
     graph = load(fixture("ds_cnn_kws")).graph
     x = np.zeros(graph.tensor(graph.inputs[0]).shape, np.int8)

@@ -553,8 +553,9 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                 except BudgetError as exc:
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
-                        f"({exc}). The backward keeps the activations and gradients of every layer after the "
-                        "earliest one trained: give a smaller --budget-ram, train fewer layers or use a smaller model") from None
+                        f"({exc}). The backward keeps, for every layer after the earliest one trained, its output "
+                        "(as clamp bits where that is all it reads) and gradient: give a smaller --budget-ram, "
+                        "train fewer layers or use a smaller model") from None
                 if init is not None:
                     row["head_init"] = init
                 row["update"] = dict(biases=update.biases, weights={int(i): (v if isinstance(v, float) else len(v))
