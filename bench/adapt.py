@@ -28,6 +28,7 @@ from pathlib import Path
 # TinyTrain (Kwon et al. 2024), Table 1, MCUNet backbone: average top-1 over 9 cross-domain tasks
 from mcuforge.commands._common import table
 from mcuforge.demo import ADAPT_BUDGET_RAM, ADAPT_PAPER, ADAPT_PAPER_MEMORY  # the one copy of Kwon et al.'s numbers
+from mcuforge.train.adapt import HOST
 from mcuforge.train.adapt_lr import AUTO, LR_GRID, learning_rate
 
 PAPER = {m: round(100 * a, 1) for m, a in ADAPT_PAPER.items()}  # percent; methods not in the paper: none
@@ -55,7 +56,9 @@ def row(r: dict) -> list:
                        for task in r.get("chosen", [])) or "-"
     sel = f"{r['selection_cycles']:,.0f}" if "selection_cycles" in r else "-"
     paper = PAPER.get(r["method"])
-    name = r["method"] + (" (host)" if r.get("trained_on", "board") != "board" else "")
+    # a row trained on the twin while a board was asked for says so (with --board host every row is)
+    host = r.get("trained_on", "board") != "board" and r.get("board") != HOST
+    name = r["method"] + (" (host)" if host else "")
     lr = "-" if r.get("learning_rate") is None else f"{r['learning_rate']:g}"
     return [name, lr, f"{100 * r['accuracy']:.1f}", f"{100 * r['accuracy_std']:.1f}", f"{r['train_memory_bytes']:,}",
             f"{r['trainable_bytes']:,}", f"{r['macs_per_step']:,.0f}", "host" if r["cycles_per_step"] is None else f"{r['cycles_per_step']:,.0f}", sel, chosen,
