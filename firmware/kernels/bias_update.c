@@ -14,7 +14,7 @@ static void bias_update(const mf_bias_update_params *p, const int8_t *grad_out, 
         for (int32_t i = 0; i < p->positions; ++i) {
             const int32_t e = i * p->channels + c;
             if (mask) {
-                sum += ((mask[e >> 3] >> (e & 7)) & 1u) ? grad_out[e] : 0;
+                sum += mf_clamp_bit(mask, e) ? grad_out[e] : 0;
             } else {
                 sum += mf_grad_masked(grad_out[e], output[e], p->act_min, p->act_max);
             }

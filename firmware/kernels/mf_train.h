@@ -10,6 +10,13 @@
 #include "mf_const.h"
 #include "mf_quant.h"
 
+/* Element i's bit of a layer output's clamp bits (activation_mask.h: bit i % 8 of mask[i / 8],
+ * set where the output lay inside the clamp). */
+static inline uint32_t mf_clamp_bit(const uint8_t *mask, int32_t i)
+{
+    return (mask[i >> 3] >> (i & 7)) & 1u;
+}
+
 /* The gradient through the forward layer's clamp: 0 where its output sat at a bound. */
 static inline int32_t mf_grad_masked(int8_t grad, int8_t output, int32_t act_min, int32_t act_max)
 {

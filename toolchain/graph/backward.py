@@ -204,8 +204,8 @@ def _keep_clamp_bits(g: Graph, forward: int) -> bool:
     as its input, no other op reads it), keep one bit per element (``activation_mask`` right after
     the layer) instead of the output, and turn the bits back into an int8 stand-in
     (``activation_unmask``) just before that layer's backward (a bias step alone reads the bits
-    themselves): what is held from the forward to the
-    backward shrinks 8x, the gradients stay bit-exact (TinyTL's observation, Cai et al. 2020)."""
+    themselves): what is held from the forward to the backward shrinks 8x, the gradients stay
+    bit-exact (TinyTL's observation, Cai et al. 2020)."""
     from ..ops.activation_mask import mask_bytes
 
     root = {}
@@ -231,23 +231,20 @@ def _keep_clamp_bits(g: Graph, forward: int) -> bool:
         masked.append((produced[y], y, acts.pop(), ops_of))
     if not masked:
         return False
-    index = max(op.index for op in g.ops) + 1
     after, before = {}, {}
     for pos, y, act, ops_of in masked:
         t, producer = g.tensor(y), g.ops[pos]
         bits, stand_in = f"mask:{y}", f"unmasked:{y}"
         g.tensors[bits] = Tensor(bits, (mask_bytes(t.size),), "uint8")
         where = f"{producer.kind} (model op {producer.index})"
-        after[pos] = Op("activation_mask", [y], [bits], dict(activation=act), name=f"clamp bits of {where}",
-                        index=index)
-        index += 2
+        after[pos] = Op("activation_mask", [y], [bits], dict(activation=act), name=f"clamp bits of {where}")
         if all(op.kind == "bias_update" for op in ops_of):  # it reads the bits themselves
             for op in ops_of:
                 op.inputs[1] = bits
             continue
         g.tensors[stand_in] = Tensor(stand_in, t.shape, "int8", copy.deepcopy(t.quant))
         before[id(ops_of[0])] = Op("activation_unmask", [bits], [stand_in], dict(activation=act),
-                                   name=f"clamp of {where} from its bits", index=index - 1)
+                                   name=f"clamp of {where} from its bits")
         for op in ops_of:
             op.inputs[1] = stand_in
     new = []
@@ -257,6 +254,9 @@ def _keep_clamp_bits(g: Graph, forward: int) -> bool:
         new.append(op)
         if k in after:
             new.append(after[k])
+    index = max(op.index for op in g.ops) + 1
+    for k, op in enumerate([*after.values(), *before.values()]):
+        op.index = index + k
     g.ops = new
     return True
 

@@ -28,6 +28,11 @@ def mask_bytes(elements: int) -> int:
     return (int(elements) + 7) // 8
 
 
+def unpacked(bits: np.ndarray, elements: int) -> np.ndarray:
+    """The clamp bits back as booleans, one per element (row-major): True inside the clamp."""
+    return np.unpackbits(np.asarray(bits, np.uint8).reshape(-1), bitorder="little")[:elements].astype(bool)
+
+
 def prepare_bits(op: Op, y, bits) -> None:
     """The clamp of output ``y`` (``activation`` and its quantization) and the element count into
     ``op``'s attrs, ``bits`` checked to hold them (for the mask and the unmask alike)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.ir import Graph, Op
-from .activation_mask import prepare_bits
+from .activation_mask import prepare_bits, unpacked
 from .conv2d import c_params
 
 KIND = "activation_unmask"
@@ -23,8 +23,7 @@ def prepare(op: Op, graph: Graph) -> None:
 
 
 def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    n = op.attrs["elements"]
-    inside = np.unpackbits(np.asarray(inputs[0], np.uint8).reshape(-1), bitorder="little")[:n].astype(bool)
+    inside = unpacked(inputs[0], op.attrs["elements"])
     lo = op.attrs["act_min"]
     y = np.where(inside, lo + 1, lo).astype(np.int8)
     return [y.reshape(graph.tensor(op.outputs[0]).shape)]

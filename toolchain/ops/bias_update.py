@@ -20,7 +20,7 @@ import numpy as np
 
 from ..graph.ir import Graph, Op
 from . import _train
-from .activation_mask import mask_bytes
+from .activation_mask import mask_bytes, unpacked
 from .conv2d import c_params
 
 KIND = "bias_update"
@@ -59,8 +59,8 @@ def reference(op: Op, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray
     g, y, b = inputs
     c = a["channels_total"]
     if a["clamp_bits"]:
-        inside = np.unpackbits(np.asarray(y, np.uint8).reshape(-1), bitorder="little")[:g.size].reshape(-1, c)
-        sums = np.where(inside.astype(bool), g.reshape(-1, c).astype(np.int64), 0).sum(axis=0)
+        inside = unpacked(y, g.size).reshape(-1, c)
+        sums = np.where(inside, g.reshape(-1, c).astype(np.int64), 0).sum(axis=0)
     else:
         sums = _train.masked(g.reshape(-1, c), y.reshape(-1, c), op).sum(axis=0)
     return [_train.sgd_step(b.reshape(-1), sums, op, _train.INT32_MIN, _train.INT32_MAX).astype(np.int32)
