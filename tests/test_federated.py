@@ -7,7 +7,6 @@ board, or in the twin the host sweeps rely on, changes the result."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -54,21 +53,15 @@ def twin_rounds(world, rounds: int, mode: str) -> list[bytes]:
                                                              BATCH, mode, evaluate=False)]
 
 
-def _processes_of(home) -> list[str]:
-    """Live processes carrying this deployment's FLWR_HOME: every Flower process it started and
-    what they started (ServerApp, ClientApps, QEMU) inherit it, whoever their parent is now."""
-    mark = f"FLWR_HOME={home}".encode()
+def _described(pids) -> list[str]:
     out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if mark in f.read().split(b"\0"):
-                        with open(f"/proc/{entry}/cmdline", "rb") as c:
-                            argv = c.read().replace(b"\0", b" ").decode(errors="replace")
-                        out.append(f"{entry}: {argv[:120]}")
-            except OSError:
-                continue
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as c:
+                argv = c.read().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{pid}: {argv[:120]}")
+        except OSError:
+            continue
     return out
 
 
@@ -83,9 +76,9 @@ def run_federation(world, tmp_path, rounds, mode, kill=None):
             d.start_supernode(i, cfg)
         d.run(dict(rounds=rounds, rule=RULE, lr=LR, batch=BATCH, classes=MAX_CLASSES, aggregation=mode,
                    boards=len(world["paths"]), out=str(out)), timeout=600, app_dir=FAULT_APP if kill else APP_DIR)
-        running = _processes_of(d.home)
+        running = _described(d.processes())
         assert any("qemu" in p or "flwr" in p or "flower" in p for p in running), running  # the check sees them
-    leftovers = _processes_of(d.home)
+    leftovers = _described(d.processes())
     assert not leftovers, f"processes left after the deployment stopped: {leftovers}"
     return [json.loads(line) for line in out.read_text().splitlines()]
 

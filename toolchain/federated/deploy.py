@@ -119,6 +119,40 @@ class Deployment:
             _signal_group(p, signal.SIGKILL)
             p.wait()
         self.procs.clear()
+        self._stop_detached()
+
+    def processes(self) -> list[int]:
+        """Live processes carrying this deployment's FLWR_HOME: everything it started and what
+        those started (ServerApp, ClientApps, QEMU), whoever their parent is now. Linux's /proc;
+        elsewhere none are seen."""
+        mark = f"FLWR_HOME={self.home}".encode()
+        pids = []
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as f:
+                        if mark in f.read().split(b"\0"):
+                            pids.append(int(entry))
+                except OSError:  # gone, or not ours to read
+                    continue
+        return pids
+
+    def _stop_detached(self, grace: float = 5.0) -> None:
+        """Flower starts its SuperExecs in sessions of their own (they exit on their own a moment
+        after their parent); stop any still running so none outlives the deployment."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = self.processes()
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            end = time.monotonic() + grace
+            while pids and time.monotonic() < end:
+                time.sleep(0.1)
+                pids = self.processes()
+            if not pids:
+                return
 
     def __enter__(self) -> "Deployment":
         return self
