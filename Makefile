@@ -5,12 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Arm: build + QEMU; AVR: build + simavr (the Uno) + avrdude/Optiboot; clang-14 + libFuzzer + compiler-rt:
 # firmware C built for the host with sanitizers (tests/firmware_host.py); the real-board flashing tools,
-# run without hardware by tests/test_flash_tools.py (openocd, st-flash, stm32flash, dfu-util; ~10 MiB).
+# run without hardware by tests/test_flash_tools.py (openocd, st-flash, stm32flash, dfu-util; ~10 MiB);
+# ccache: generated projects reuse objects compiled before (the suite builds ~55 identical files per firmware).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
                 openocd stlink-tools stm32flash dfu-util \
                 gcc-avr avr-libc binutils-avr simavr libsimavr-dev libsimavrparts1 libelf-dev gcc avrdude arduino-core-avr arduino-builder arduino-ctags \
                 clang-14 libfuzzer-14-dev libclang-rt-14-dev \
-                espeak-ng python3 python3-venv make
+                ccache espeak-ng python3 python3-venv make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # one test worker more than cores: much of the suite waits on QEMU's UARTs (2 cores: 17:47 with 3, 21:35 with 2)
 JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))

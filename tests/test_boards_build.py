@@ -11,7 +11,7 @@ import pytest
 
 from conftest import EMULATED_BOARDS, FAKE_MODEL, REAL_BOARDS, STAND_IN_BOARDS, make_fake_project
 from mcuforge.boards import board_names, load_board
-from mcuforge.build import BuildError, elf_sizes
+from mcuforge.build import BuildError, build, elf_sizes
 from mcuforge.codegen.platform import PlatformError, render_arch_files
 from mcuforge.project import ProjectError, copy_platform, project_include_dirs
 from mcuforge.project.exporters.make import render_makefile
@@ -155,3 +155,18 @@ def test_arena_too_big_for_ram_fails_at_link(tmp_path):
         "#define ARENA_BYTES (", "#define ARENA_BYTES (200000u + ")
     with pytest.raises(BuildError, match="overflowed|will not fit"):
         make_fake_project("netduinoplus2", tmp_path, model_c=huge)
+
+
+def test_firmware_is_the_same_from_any_folder_with_or_without_ccache(tmp_path):
+    """Debug info names sources from the project folder (-fdebug-prefix-map), so a project built
+    elsewhere, and compiled afresh without ccache (`make CCACHE=`), gives the same ELF byte for byte:
+    objects ccache reuses across projects are the ones the compiler would write."""
+    assert shutil.which("ccache"), "make setup installs ccache"
+    first = make_fake_project("netduinoplus2", tmp_path / "a")
+    assert "ccache " in first.log
+    moved = tmp_path / "elsewhere" / "b"
+    shutil.copytree(first.project_dir, moved)
+    subprocess.run(["make", "-C", str(moved), "clean"], check=True, capture_output=True)
+    fresh = build(moved, extra_args=["CCACHE="])
+    assert "ccache" not in fresh.log
+    assert fresh.elf.read_bytes() == first.elf.read_bytes()
