@@ -16,7 +16,8 @@ from mcuforge.errors import exit_code_for
 from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
-from mcuforge.train.adapt import DEFAULT_LEARNING_RATES, HOST, AdaptError, MethodUnsupported, Task, adapt, feature_graph, kws_tasks, plan_update, trained_model
+from mcuforge.train.adapt import (DEFAULT_LEARNING_RATES, HOST, METHODS, SELECTION, AdaptError, MethodUnsupported, Task,
+                                  adapt, feature_graph, kws_tasks, plan_update, trained_model)
 from mcuforge.train.adapt_lr import LR_GRID, choose_learning_rate, validation_tasks
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
@@ -381,6 +382,8 @@ def test_without_a_rate_each_method_trains_at_its_own_default():
     """No learning_rate: every method steps at DEFAULT_LEARNING_RATES' rate (full's far smaller than
     the head's), the same weights as that rate given explicitly; none reports no rate."""
     assert DEFAULT_LEARNING_RATES["full"] < DEFAULT_LEARNING_RATES["last-layer"]
+    # every method that trains has its rate and a selection named (a new method is not left at none)
+    assert set(DEFAULT_LEARNING_RATES) == set(METHODS) - {"none"} and set(SELECTION) == set(METHODS)
     model = fixture("global_pool")
     task = tiny_task(load(model).graph, seed=4)
     for method in ("last-layer", "full"):
