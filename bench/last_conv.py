@@ -15,7 +15,9 @@ With ``--board``, the board's step alone (``bconv2d_int8w_update``, the slice th
 runs on netduinoplus2 for a few streamed clips: bit-exact with the twin, its emulated instruction
 count (QEMU -icount, not hardware cycles) and the arena of that one-op firmware.
 With ``--seeds N``, the same rule with and without the last conv over N stream draws (is a gain noise?).
-Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768] [--seeds 4] [--board]
+With ``--board-session``, whole sessions on netduinoplus2 (the learning firmware with the last_conv
+extension): head-only and head + last conv, the board's test predictions against the twin's.
+Run:  python -m bench.last_conv [--demo-dir build/demo] [--budget-ram 32768] [--seeds 4] [--board] [--board-session]
 """
 from __future__ import annotations
 
@@ -155,6 +157,61 @@ def board_step(F: dict, budget_ram: int, steps: int = 3, workdir: Path | None = 
     return rows
 
 
+def board_session(F: dict, budget_ram: int, n_new: int = 4, seed: int = 0, workdir: Path | None = None,
+                  progress: bool = True) -> list[list]:
+    """Whole sessions on netduinoplus2 with the learning firmware of ``last_conv.board_model`` (lwf,
+    lr 0.005; slice lr_w 0.02, weights only): the stream of ``run`` (features replayed with
+    SET_FEATURES), then the test split predicted on the board, head-only (LAST_CONV_CONFIG training
+    0, same firmware) and head + last conv. Each against its numpy twin: rows of (learner, all, old,
+    new, predictions equal to the twin's, mean TRAIN emulated instructions, extension RAM)."""
+    from mcuforge.learning.client import LastConvClient, LearningClient
+    from mcuforge.learning.config import model_head
+    from mcuforge.learning.last_conv import LastConvLearner, board_model
+    from mcuforge.model.loader import Model
+    from mcuforge.target import open_target
+
+    (Xtr, ytr), (Xte, yte) = F["train"], F["test"]
+    p, max_classes = F["pretrained"], model_head(F["meta"])[2]
+    te, order = np.flatnonzero(yte < p + n_new), stream(ytr, p, n_new, seed)
+    rule, lr = "lwf", 0.005
+    learners = (("head-only", dict(protect="none", train_backbone=False), False),
+                ("head + last conv, lwf", dict(lr_w=0.02, lr_b=1e-9, protect="lwf"), True))
+    def twin(kw):
+        return LastConvLearner(F["graph"], F["meta"], max_classes, rule, lr, budget_ram=budget_ram, **kw)
+    rows = []
+    with open_target(board_model(twin(learners[1][1]), Model(F["graph"], F["meta"])), "netduinoplus2",
+                     workdir=workdir) as target:
+        learn, below = LearningClient(target.link), LastConvClient(target.link)
+        for name, kw, backbone in learners:
+            lc = twin(kw)
+            learn.reset()  # also the slice back to flash
+            below.configure(training=backbone, teacher=backbone)
+            learn.configure(rule, lr, 1)
+            lc.head.configure(rule, lr, 1)
+            for _ in range(n_new):
+                if learn.add_class() != lc.head.add_class():
+                    raise AssertionError("board and twin gave the new class different indices")
+            ticks = []
+            for i in order:
+                below.set_features(Xtr[i])
+                ticks.append(learn.train(int(ytr[i])).ticks)
+                lc.train(Xtr[i], int(ytr[i]))
+            board, want = [], []
+            for i in te:
+                below.set_features(Xte[i])
+                board.append(learn.predict().argmax)
+                want.append(lc.predict(Xte[i]))
+            board, want = np.array(board), np.array(want)
+            sc = scores(board, yte[te], p)
+            rows.append([f"{n_new} new", name, *(f"{100 * sc[m]:.1f}%" for m in ("all", "old", "new")),
+                         f"{int(np.sum(board == want))}/{len(te)}", f"{int(np.mean(ticks)):,}",
+                         f"{below.info().ram_bytes:,} B" if backbone else "-"])
+            if progress:
+                print(f"  board session {name}: {len(order)} steps, {len(te)} predictions", file=sys.stderr,
+                      flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.last_conv", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,6 +219,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-ram", type=int, default=32768, help="bytes for the trained slice (and replay ring)")
     ap.add_argument("--seeds", type=int, default=0, help="also the same rule with and without the last conv over N streams")
     ap.add_argument("--board", action="store_true", help="also run the update step on netduinoplus2 (QEMU)")
+    ap.add_argument("--board-session", action="store_true",
+                    help="also whole sessions on netduinoplus2 (QEMU), head-only and head + last conv, 4 new words")
     args = ap.parse_args(argv)
     from mcuforge.commands._common import table
 
@@ -177,13 +236,20 @@ def main(argv=None) -> int:
     if args.seeds > 0:
         print(f"\nthe same rule (lr 0.005) alone and with the last conv (lr_w 0.02), mean over {args.seeds} stream draws")
         table(seed_spread(F, args.budget_ram, args.seeds), ["scenario", "learner", "all", "old", "new", "all per draw"])
+    ok = True
+    if args.board_session:
+        print("\nwhole sessions on netduinoplus2 (4 new words, lwf lr 0.005, the firmware of last_conv.board_model; "
+              "TRAIN in emulated instructions under QEMU -icount, not hardware cycles)")
+        rows = board_session(F, args.budget_ram)
+        table(rows, ["scenario", "learner", "all", "old", "new", "= twin", "TRAIN instructions", "extension RAM"])
+        ok = all(r[5].split("/")[0] == r[5].split("/")[1] for r in rows)
     if args.board:
         print("\nthe step on netduinoplus2 (emulated instructions under QEMU -icount, not hardware cycles; the arena "
               "of the one-op firmware holds the forward output, gradient, packed input and the trained slice)")
         rows = board_step(F, args.budget_ram)
         table(rows, ["clip", "bit-exact", "instructions", "slice", "arena"])
-        return 0 if all(r[1] == "yes" for r in rows) else 1
-    return 0
+        ok = ok and all(r[1] == "yes" for r in rows)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

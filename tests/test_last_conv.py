@@ -3,6 +3,8 @@ the folded network's bit for bit before training, a backbone step lowers the sam
 the budgeted channels move, the master copy keeps sub-unit steps, the budget refuses with numbers."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from kernel_harness import run_emitted
 from mcuforge.learning.last_conv import (BudgetError, LastConvLearner, features_graph, last_conv_op, plan,
                                          update_graph, update_step)
 from mcuforge.learning.rules import Head, softmax
+from mcuforge.link.errors import LinkError
 from mcuforge.model.errors import UnsupportedOpError
 from mcuforge.model.keras_bnn import load_bnn_keras, quantize_inputs
 from mcuforge.reference.executor import run_graph
@@ -187,3 +190,78 @@ def test_bench_compares_every_family_on_the_same_stream(bnn, monkeypatch):
     assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for r in rows for v in r[2:5])
     spread = bl.seed_spread(F, budget_ram=8192, seeds=2)
     assert len(spread) == len(bl.SCENARIOS) * len(bl.PAIRS) * 2 and all(len(r[5].split()) == 2 for r in spread)
+
+
+@pytest.mark.qemu
+def test_board_learns_below_the_head_bit_for_bit_with_the_twin(bnn, tmp_path):
+    """The learning firmware with the last_conv extension on netduinoplus2: the board computes the
+    features (model cut before the last conv), TRAIN steps the head with LwF (frozen-network
+    teacher) and the budgeted slice; logits after every step, the slice (weights, residuals,
+    offsets) and a replayed sample's prediction equal the numpy twin's bit for bit."""
+    from mcuforge.learning.client import LastConvClient, LearningClient
+    from mcuforge.learning.config import model_head
+    from mcuforge.learning.last_conv import board_model
+    from mcuforge.model.loader import Model
+    from mcuforge.target import open_target
+
+    graph, meta, clips, feats = bnn
+    max_classes = model_head(meta)[2]
+    lc = LastConvLearner(graph, meta, max_classes, rule="lwf", lr=0.05, lr_w=0.3, lr_b=0.3, budget_ram=2048,
+                         protect="lwf")
+    labels = [0, len(LABELS), 1, len(LABELS) + 1, len(LABELS), 2]
+    with open_target(board_model(lc, Model(graph, meta)), "netduinoplus2", workdir=tmp_path) as target:
+        learn, below = LearningClient(target.link), LastConvClient(target.link)
+        info = below.info()
+        assert (info.channels, info.training, info.teacher) == (len(lc.channels), True, True)
+        learn.configure("lwf", 0.05, 1)
+        lc.head.configure("lwf", 0.05, 1)
+        for _ in range(2):
+            assert learn.add_class() == lc.head.add_class()
+        for i, (x, label) in enumerate(zip(clips, labels)):
+            f = target.run([x])[0][0]
+            np.testing.assert_array_equal(f.reshape(-1), feats[i].reshape(-1), err_msg=f"clip {i}: features")
+            learn.train(label)
+            lc.train(feats[i], label)
+            np.testing.assert_array_equal(learn.predict().logits, lc.head.logits(lc.embedding(feats[i]))[0],
+                                          err_msg=f"step {i}: logits")
+        offset, residual, filt = below.read_state()
+        np.testing.assert_array_equal(filt, lc.w.reshape(len(lc.channels), -1))
+        np.testing.assert_array_equal(residual, lc.r.reshape(len(lc.channels), -1))
+        np.testing.assert_array_equal(offset, lc.offset[lc.channels])
+        assert np.any(lc.r != 0), "the slice never moved: the test would not see a wrong step"
+        below.set_features(feats[0])
+        assert learn.predict().argmax == lc.predict(feats[0])
+        learn.reset()  # LEARN_RESET also puts the slice back to the flash weights
+        np.testing.assert_array_equal(below.read_state()[2], lc.w_flash[lc.channels])
+        # head-only on the same firmware: TRAIN leaves the slice alone
+        assert below.configure(training=False, teacher=False) == (False, False)
+        learn.add_class()
+        target.run([clips[0]])
+        learn.train(len(LABELS))
+        offset, residual, filt = below.read_state()
+        assert not residual.any() and np.array_equal(filt, lc.w_flash[lc.channels])
+        with pytest.raises(LinkError, match="past the slice state"):
+            below.link.request(0x2E, struct.pack("<IH", info.state_bytes, 1))
+        with pytest.raises(LinkError, match="training and teacher as 0 or 1"):
+            below.link.request(0x2C, bytes([2, 0]))
+
+
+@pytest.mark.qemu
+def test_bench_board_sessions_equal_their_twins(bnn, monkeypatch, tmp_path):
+    """bench.last_conv --board-session on a tiny synthetic stream: head-only and head + last conv
+    sessions on netduinoplus2 predict every test sample as their twins do."""
+    import bench.last_conv as bl
+
+    graph, meta, _, feats = bnn
+    rng = np.random.default_rng(9)
+    shape = feats[0].shape
+    def split(n):
+        y = np.repeat(np.arange(len(LABELS) + 2), n)
+        x = rng.integers(0, 2**32, (y.size,) + shape[1:], dtype=np.uint64).astype(np.uint32)
+        return x.reshape(y.size, -1), y
+    monkeypatch.setattr(bl, "STREAM", (3, 2))
+    F = {"graph": graph, "meta": meta, "pretrained": len(LABELS), "train": split(4), "test": split(2)}
+    rows = bl.board_session(F, budget_ram=2048, n_new=2, workdir=tmp_path, progress=False)
+    assert [r[1] for r in rows] == ["head-only", "head + last conv, lwf"]
+    assert all(r[5] == f"{2 * (len(LABELS) + 2)}/{2 * (len(LABELS) + 2)}" for r in rows), rows
+    assert rows[0][7] == "-" and int(rows[1][7].split()[0].replace(",", "")) > 0

@@ -240,6 +240,27 @@ static float lwf_lambda(void)
 
 mf_head_train_result mf_head_train(const float *x, uint32_t label)
 {
+    return mf_head_train_backprop(x, x, label, 0);
+}
+
+/* grad[k] = sum_j W[j][k] e[j] over the classes in order (W before the update): the embedding's
+ * gradient a layer below the head steps with (mcuforge.learning.last_conv). */
+static void embedding_gradient(float *grad)
+{
+    uint32_t j, k;
+    for (k = 0; k < DIM; k++) {
+        grad[k] = 0.0f;
+    }
+    for (j = 0; j < mf_head.classes; j++) {
+        const float *row = mf_head.w + j * DIM;
+        for (k = 0; k < DIM; k++) {
+            grad[k] = grad[k] + row[k] * e_buf[j];
+        }
+    }
+}
+
+mf_head_train_result mf_head_train_backprop(const float *x, const float *teacher, uint32_t label, float *grad)
+{
     mf_head_train_result res;
     uint32_t rule = mf_head.rule, c = mf_head.classes, j, k;
     uint32_t first = first_trained_row(rule);
@@ -262,12 +283,15 @@ mf_head_train_result mf_head_train(const float *x, uint32_t label)
     if (uses_frozen_copy(rule)) {
         float lam = lwf_lambda(), keep = 1.0f - lam;
         uint32_t fc = mf_head.frozen_classes;
-        (void)forward(mf_head.aux_w, mf_head.aux_b, fc, x, z_buf);
+        (void)forward(mf_head.aux_w, mf_head.aux_b, fc, teacher, z_buf);
         mf_head_softmax(z_buf, fc, pf_buf);
         for (j = 0; j < c; j++) {
             float pf = j < fc ? pf_buf[j] : 0.0f; /* classes the copy lacks: p' = 0 */
             e_buf[j] = keep * e_buf[j] + lam * (p_buf[j] - pf);
         }
+    }
+    if (grad) {
+        embedding_gradient(grad);
     }
 
     if (sums_gradients(rule)) {

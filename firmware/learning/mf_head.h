@@ -103,6 +103,10 @@ int mf_head_configure(uint32_t rule, float lr, uint32_t batch);
 int mf_head_add_class(void);
 /* Trains on embedding x with label (< classes, checked by the caller). */
 mf_head_train_result mf_head_train(const float *x, uint32_t label);
+/* The same, with LwF's frozen copy reading `teacher` (the frozen backbone's embedding when the
+ * layer below learns; x otherwise) and, when grad != NULL, the embedding's gradient W^T e
+ * [MF_HEAD_DIM] (W before the update) written to grad. */
+mf_head_train_result mf_head_train_backprop(const float *x, const float *teacher, uint32_t label, float *grad);
 /* Logits of the prediction head (CW for cwr) into z[classes]; returns the argmax. */
 uint32_t mf_head_logits(const float *x, float *z);
 /* p[n] = softmax(z[n]) (subtract the max, then exp). */

@@ -9,6 +9,20 @@
 #include "mf_model_api.h"
 #include "mf_runtime.h"
 
+#ifndef MF_HEAD_LAST_CONV
+#define MF_HEAD_LAST_CONV 0
+#endif
+#if MF_HEAD_LAST_CONV
+/* The model stops before the BNN's last conv: the embedding is computed, and the last conv's
+ * slice trained, by the last_conv extension (firmware/last_conv/). */
+#include "mf_last_conv.h"
+#if MF_LC_OUT_C != MF_HEAD_DIM
+#error "the last conv's outputs must be the head's embedding"
+#endif
+static float teacher_buf[MF_HEAD_DIM]; /* the frozen network's embedding (LwF's teacher) */
+static float grad_buf[MF_HEAD_DIM];    /* the embedding's gradient W^T e */
+#endif
+
 enum {
     MSG_LEARN_CONFIG = 0x20,
     MSG_LEARN_INFO = 0x21,
@@ -84,10 +98,20 @@ static int load_embedding(const mf_frame *req, const uint8_t *src)
     return 1;
 }
 
-/* The current embedding: model output 0 after the last INVOKE. */
+/* The current embedding: model output 0 after the last INVOKE (with the last_conv extension,
+ * the last conv and its pool on the features in output 0, trained slice included). */
 static int load_model_embedding(const mf_frame *req)
 {
     const mf_io *out = &mf_model_outputs[0];
+#if MF_HEAD_LAST_CONV
+    if (mf_model_num_outputs < 1u || out->dtype != MF_DTYPE_UINT32 ||
+        out->bytes != 4u * MF_LC_POSITIONS * MF_LC_WORDS) {
+        mf_reply_error(req, MF_ERR_BAD_INDEX, "model output 0 is not the last conv's packed input");
+        return 0;
+    }
+    mf_last_conv_embed((const uint32_t *)out->data, x_buf, mf_last_conv_teacher() ? teacher_buf : 0);
+    return 1;
+#endif
     if (mf_model_num_outputs < 1u || out->dtype != MF_DTYPE_FLOAT32 ||
         out->bytes != 4u * MF_HEAD_DIM) {
         mf_reply_error(req, MF_ERR_BAD_INDEX,
@@ -161,7 +185,11 @@ static void on_info(const mf_frame *req)
     mf_link_put_u32(restore_pos != 0u ? 0u : mf_head_rule_bytes());
     /* everything the extension keeps in RAM: state + scratch here and in mf_head.c */
     mf_link_put_u32((uint32_t)(sizeof(mf_head) + sizeof(x_buf) + sizeof(z_buf) + sizeof(p_buf) +
-                               3u * 4u * MF_HEAD_MAX_CLASSES));
+                               3u * 4u * MF_HEAD_MAX_CLASSES
+#if MF_HEAD_LAST_CONV
+                               + sizeof(teacher_buf) + sizeof(grad_buf) + mf_last_conv_ram_bytes()
+#endif
+                               ));
     mf_link_put_u32((uint32_t)sizeof(mf_head));
     mf_link_end();
 }
@@ -200,7 +228,12 @@ static void on_train(const mf_frame *req)
     if (!load_model_embedding(req)) {
         return;
     }
+#if MF_HEAD_LAST_CONV
+    r = mf_head_train_backprop(x_buf, mf_last_conv_teacher() ? teacher_buf : x_buf, req->payload[0], grad_buf);
+    mf_last_conv_step(grad_buf);
+#else
     r = mf_head_train(x_buf, req->payload[0]);
+#endif
     t1 = mf_cycles_now64();
     mf_reply_begin(req, 18);
     mf_link_put_u8(r.predicted);
@@ -368,6 +401,9 @@ static void on_reset(const mf_frame *req)
     }
     restore_pos = 0;
     mf_head_reset();
+#if MF_HEAD_LAST_CONV
+    mf_last_conv_reset();
+#endif
     reply_empty(req);
 }
 

@@ -101,6 +101,18 @@ def _unpack(s: struct.Struct, payload: bytes, what: str) -> tuple:
     return s.unpack(payload)
 
 
+def read_chunked(link, msg: enum.IntEnum, size: int) -> bytes:
+    """``size`` bytes read with ``msg`` (request ``offset u32, length u16``), one payload at a time."""
+    blob, chunk = bytearray(), link.hello().max_payload
+    while len(blob) < size:
+        n = min(chunk, size - len(blob))
+        data = link.request(msg, struct.pack("<IH", len(blob), n)).payload
+        if len(data) != n:
+            raise LearningError(f"{msg.name} returned {len(data)} bytes, asked {n}")
+        blob += data
+    return bytes(blob)
+
+
 class LearningClient:
     """The learning messages on a connected ``Link``."""
 
@@ -196,15 +208,7 @@ class LearningClient:
     def read_state(self) -> bytes:
         """The full learning state as a checkpoint blob (checked against its CRC)."""
         info = self.state_info()
-        chunk = self.link.hello().max_payload
-        blob = bytearray()
-        while len(blob) < info.size:
-            n = min(chunk, info.size - len(blob))
-            data = self._request(LearnMsg.READ_STATE, struct.pack("<IH", len(blob), n))
-            if len(data) != n:
-                raise LearningError(f"READ_STATE returned {len(data)} bytes, asked {n}")
-            blob += data
-        blob = bytes(blob)
+        blob = read_chunked(self.link, LearnMsg.READ_STATE, info.size)
         got = HeadState.from_bytes(blob, check_crc=False).crc
         if got != info.crc or blob_crc(blob) != info.crc:
             raise CheckpointError(f"state read back with CRC 0x{blob_crc(blob):08x}, the board sealed "
@@ -243,3 +247,76 @@ class LearningClient:
         if done is None or done != (1, len(blob)):
             raise LearningError(f"board did not complete the restore (last reply {done}, blob "
                                 f"{len(blob)} bytes): its state blob has another size")
+
+
+class LastConvMsg(enum.IntEnum):
+    LAST_CONV_INFO = 0x2B
+    LAST_CONV_CONFIG = 0x2C
+    SET_FEATURES = 0x2D
+    READ_LAST_CONV = 0x2E
+
+
+_LC_INFO = struct.Struct("<HHHHBBII")
+
+
+@dataclass(frozen=True)
+class LastConvInfo:
+    out_c: int
+    in_c: int
+    positions: int
+    channels: int      # rows of the trained slice
+    training: bool     # TRAIN steps the slice
+    teacher: bool      # LwF's teacher is the frozen network's embedding
+    ram_bytes: int     # what the extension keeps in RAM (slice, kept ReLU bits, scratch)
+    state_bytes: int   # the slice: float32 offsets, int16 residuals, int8 weights
+
+
+class LastConvClient:
+    """The ``last_conv`` extension's messages (docs/protocol.md): learning below the head, where
+    TRAIN also steps a slice of the BNN's last conv (``mcuforge.learning.last_conv``)."""
+
+    def __init__(self, link):
+        self.link = link
+        types = link.hello().message_types
+        if LastConvMsg.SET_FEATURES not in types:
+            raise LearningError(f"{link.url}: firmware {link.hello().firmware_hash!r} has no last_conv extension "
+                                f"(generate it from mcuforge.learning.last_conv.board_model)")
+
+    def _request(self, msg: LastConvMsg, payload: bytes = b"") -> bytes:
+        return self.link.request(msg, payload).payload
+
+    def info(self) -> LastConvInfo:
+        f = _unpack(_LC_INFO, self._request(LastConvMsg.LAST_CONV_INFO), "LAST_CONV_INFO")
+        return LastConvInfo(f[0], f[1], f[2], f[3], bool(f[4]), bool(f[5]), f[6], f[7])
+
+    def configure(self, training: bool, teacher: bool) -> tuple[bool, bool]:
+        """Whether TRAIN steps the slice (False: the head alone, on the same firmware) and whether
+        LwF's teacher is the frozen network's embedding. -> (training, teacher) as set."""
+        reply = self._request(LastConvMsg.LAST_CONV_CONFIG, bytes([int(bool(training)), int(bool(teacher))]))
+        if len(reply) != 2:
+            raise LearningError(f"LAST_CONV_CONFIG reply has {len(reply)} bytes, expected 2")
+        return bool(reply[0]), bool(reply[1])
+
+    def set_features(self, features: np.ndarray) -> None:
+        """Put packed features (the last conv's input) this firmware computed earlier into model
+        output 0, as if INVOKE had computed them (replay before TRAIN or PREDICT)."""
+        data = np.ascontiguousarray(features, dtype="<u4").reshape(-1).tobytes()
+        chunk = self.link.hello().max_payload - 4
+        for pos in range(0, len(data), chunk):
+            self._request(LastConvMsg.SET_FEATURES, struct.pack("<I", pos) + data[pos:pos + chunk])
+
+    def read_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The trained slice as the board holds it: (offset [n] float32, residual [n, C] int16,
+        filter [n, C] int8)."""
+        info = self.info()
+        n, c = info.channels, info.in_c
+        # the C struct's fields in order; an odd row length leaves tail padding up to its 4-byte alignment
+        need = n * (4 + 3 * c)
+        if not need <= info.state_bytes < need + 4:
+            raise LearningError(f"slice state of {info.state_bytes} B does not hold {n} rows of {c} weights "
+                                f"({need} B)")
+        b = read_chunked(self.link, LastConvMsg.READ_LAST_CONV, info.state_bytes)
+        offset = np.frombuffer(b, "<f4", n).astype(np.float32)
+        residual = np.frombuffer(b, "<i2", n * c, 4 * n).reshape(n, c).astype(np.int16)
+        filt = np.frombuffer(b, "i1", n * c, 4 * n + 2 * n * c).reshape(n, c).astype(np.int8)
+        return offset, residual, filt

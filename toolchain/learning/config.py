@@ -91,10 +91,11 @@ def model_head(meta: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, int, He
 
 
 def render_head_config(w, b, max_classes: int,
-                       defaults: HeadDefaults | Mapping[str, Any] | None = None) -> str:
+                       defaults: HeadDefaults | Mapping[str, Any] | None = None, last_conv: bool = False) -> str:
     """The text of ``mf_head_config.h`` for a pretrained head W [classes, dim] (a Keras
     Dense kernel transposed), b [classes], room for ``max_classes`` classes, and the
-    rule/lr/batch the device starts with (``defaults``: HeadDefaults or a mapping)."""
+    rule/lr/batch the device starts with (``defaults``: HeadDefaults or a mapping);
+    ``last_conv``: the embedding comes from the ``last_conv`` extension, which learns with the head."""
     w, b = check_head(w, b, max_classes)
     d = HeadDefaults.coerce(defaults)
     classes, dim = w.shape
@@ -114,7 +115,9 @@ def render_head_config(w, b, max_classes: int,
         f"#define MF_HEAD_DEFAULT_LR {c_float(d.lr)}\n"
         f"#define MF_HEAD_DEFAULT_BATCH {int(d.batch)}u{batch_note}\n"
         f"/* CRC-32 of the dims and pretrained weights: checkpoints restore only onto this head */\n"
-        f"#define MF_HEAD_LAYOUT_HASH 0x{layout:08x}u\n\n"
+        f"#define MF_HEAD_LAYOUT_HASH 0x{layout:08x}u\n"
+        + ("/* the embedding: the last_conv extension's, whose slice learns with the head */\n"
+           "#define MF_HEAD_LAST_CONV 1\n" if last_conv else "") + "\n"
         "/* Pretrained W [classes x dim] row-major and b; defined only in mf_head.c. */\n"
         "#ifdef MF_HEAD_CONFIG_DEFINE_WEIGHTS\n"
         + c_const_array("float", "mf_head_init_w", w, VALUES_PER_LINE) + "\n"

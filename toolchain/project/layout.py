@@ -149,8 +149,14 @@ def device_extensions(graph: Graph, meta: dict | None, board_obj) -> tuple[list[
     if meta.get("head_W") is not None:
         from ..learning.config import model_head, render_head_config
 
-        files["mf_head_config.h"] = render_head_config(*model_head(meta))
+        lc = meta.get("last_conv")  # learning below the head: the last conv runs in its extension
+        files["mf_head_config.h"] = render_head_config(*model_head(meta), last_conv=lc is not None)
         exts.append("learning")
+        if lc is not None:
+            from ..learning.last_conv import render_board_config
+
+            files["mf_last_conv_config.h"] = render_board_config(lc)
+            exts.append("last_conv")
     return exts, files
 
 
