@@ -265,3 +265,84 @@ def test_bench_board_sessions_equal_their_twins(bnn, monkeypatch, tmp_path):
     assert [r[1] for r in rows] == ["head-only", "head + last conv, lwf"]
     assert all(r[5] == f"{2 * (len(LABELS) + 2)}/{2 * (len(LABELS) + 2)}" for r in rows), rows
     assert rows[0][7] == "-" and int(rows[1][7].split()[0].replace(",", "")) > 0
+
+
+@pytest.mark.qemu
+def test_a_session_below_the_head_resumes_with_its_slice(bnn, tmp_path):
+    """run_learning_session with train_backbone on netduinoplus2, QEMU killed twice mid-stream (the
+    first time the session gives up and a later one resumes the run from the store, the second
+    time it recovers itself): every checkpoint holds the slice (WRITE_LAST_CONV puts it back after the head), held-out
+    features are replayed through the current slice, so every step's prediction, every evaluation
+    and the final slice equal the uninterrupted twin's; a plan that does not match the firmware is
+    refused by name."""
+    from mcuforge.learning.client import parse_slice_state
+    from mcuforge.learning.config import model_head
+    from mcuforge.learning.keywords import prepare_firmware
+    from mcuforge.learning.last_conv import board_model
+    from mcuforge.learning.session import (SLICE_ARTIFACT, BoardLost, EvalSet, LearningSessionError, LearnPlan,
+                                           features_replay_source, run_learning_session)
+    from mcuforge.model.loader import Model
+    from mcuforge.results.store import ResultsStore
+    from test_learning_session import Boards
+
+    graph, meta, _, feats = bnn
+    max_classes, pretrained = model_head(meta)[2], len(LABELS)
+    rng = np.random.default_rng(12)
+    shape = feats[0].reshape(-1).shape
+    labels = rng.permutation(np.concatenate([rng.integers(0, pretrained, 8), np.repeat([pretrained, pretrained + 1], 6)]))
+    train_x = rng.integers(0, 2**32, (labels.size,) + shape, dtype=np.uint64).astype(np.uint32)
+    eval_y = np.repeat(np.arange(pretrained + 2), 1)
+    eval_x = rng.integers(0, 2**32, (eval_y.size,) + shape, dtype=np.uint64).astype(np.uint32)
+    rule, lr, every = "lwf", 0.05, 5
+
+    def twin():
+        return LastConvLearner(graph, meta, max_classes, rule=rule, lr=lr, lr_w=0.3, lr_b=0.3, budget_ram=2048,
+                               protect="lwf")
+    lc = twin()
+    lc.head.configure(rule, lr, 8)
+    preds, evals = [], {}
+    for s, (x, y) in enumerate(zip(train_x, labels), 1):
+        while lc.head.state.classes <= y:
+            lc.head.add_class()
+        preds.append(lc.predict(x))
+        lc.train(x, int(y))
+        if s % every == 0 or s == labels.size:
+            evals[s] = float(np.mean([lc.predict(f) == y for f, y in zip(eval_x, eval_y)]))
+    assert np.any(lc.r != 0)
+
+    project = prepare_firmware(board_model(twin(), Model(graph, meta)), "netduinoplus2", tmp_path / "fw")
+    boards = Boards(project.path)
+    pending = {7: Boards.kill, 16: Boards.kill}
+    replay = features_replay_source(train_x)
+
+    def source(link, i):
+        if i in pending:
+            pending.pop(i)(boards)
+        replay(link, i)
+
+    plan = LearnPlan(rule, lr, eval_every=every, checkpoint_every=3, train_backbone=True)
+    stream = [(int(i), int(y)) for i, y in enumerate(labels)]
+    eval_set = EvalSet(range(eval_y.size), eval_y)
+    with ResultsStore(tmp_path / "r.db") as store:
+        with pytest.raises(BoardLost):
+            run_learning_session(boards, store, stream=stream, train_source=source, eval_set=eval_set,
+                                 eval_source=features_replay_source(eval_x),
+                                 plan=LearnPlan(rule, lr, eval_every=every, checkpoint_every=3, train_backbone=True,
+                                                max_recoveries=0))
+        first = store.runs(kind="learn")[0].id
+        result = run_learning_session(boards, store, stream=stream, train_source=source, eval_set=eval_set,
+                                      eval_source=features_replay_source(eval_x), plan=plan, run_id=first)
+        assert result.recoveries == 1 and len(boards.opened) == 3
+        rows = store.samples(result.run_id)
+        assert [r.predicted for r in rows] == preds
+        got = {m.step: m.value for m in store.metrics(result.run_id, "accuracy_all") if m.step > 0}
+        assert got == evals
+        last = max(store.artifacts(result.run_id, SLICE_ARTIFACT, with_data=True), key=lambda a: (a.step, a.id))
+        assert last.step == labels.size
+        offset, residual, filt = parse_slice_state(last.data, len(lc.channels), lc.in_c)
+        np.testing.assert_array_equal(filt, lc.w.reshape(len(lc.channels), -1))
+        np.testing.assert_array_equal(residual, lc.r.reshape(len(lc.channels), -1))
+        np.testing.assert_array_equal(offset, lc.offset[lc.channels])
+        with pytest.raises(LearningSessionError, match="train_backbone=False"):
+            run_learning_session(Boards(project.path), store, stream=stream, train_source=source, eval_set=eval_set,
+                                 plan=LearnPlan(rule, lr))

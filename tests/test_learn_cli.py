@@ -217,3 +217,59 @@ def test_learn_port_reaches_a_board_that_is_already_running(tiny_bnn_and_data, l
     finally:
         listen.send_signal(signal.SIGINT)  # Ctrl-C: the board is stopped
         assert listen.wait(30) == 0
+
+
+@pytest.mark.qemu
+def test_learn_below_the_head_equals_its_twin_on_the_boards_features(tiny_bnn_and_data, tmp_path):
+    """learn(train_backbone=True): audio streamed to the learning firmware with the last_conv
+    extension; given the packed features the board computed (below the slice), the numpy twin
+    (keywords.backbone_learner) gives every step's prediction, every evaluation and the final slice
+    checkpoint bit for bit, and the summary reports the slice the board trained."""
+    from mcuforge.learning.client import parse_slice_state
+    from mcuforge.learning.keywords import LearnData, backbone_learner, learn
+    from mcuforge.results.store import ResultsStore
+
+    model, data_dir = tiny_bnn_and_data
+    full = learn_data(model, data_dir, train_new=4, train_old=1, eval_per_class=1)
+    tr = np.arange(len(full.train_labels))[:8]
+    data = LearnData(full.labels, full.pretrained, full.train_clips[tr], full.train_labels[tr],
+                     full.eval_clips, full.eval_labels)
+    plan = dict(rule="lwf", lr=0.05, batch=1, eval_every=4, budget_ram=2048, lr_backbone=0.3)
+    captured: dict = {}
+    with ResultsStore(tmp_path / "r.db") as store:
+        s = learn(model, data_dir, BOARD, data=data, store=store, workdir=tmp_path / "fw", capture=captured,
+                  progress=False, train_backbone=True, **plan)
+        rows = store.samples(s["run_id"])
+        last = max(store.artifacts(s["run_id"], "last-conv-state", with_data=True), key=lambda a: (a.step, a.id))
+    lc, _, _ = backbone_learner(model, plan["rule"], plan["lr"], plan["batch"], plan["budget_ram"], plan["lr_backbone"])
+    assert s["train_backbone"] and s["backbone"]["channels"] == len(lc.channels) > 0
+    assert s["backbone"]["ram_bytes"] > s["backbone"]["state_bytes"] == len(last.data)
+    train_f, eval_f = captured["train"], captured["eval"]
+    assert train_f.dtype == np.uint32 and eval_f.shape[0] == len(data.eval_labels)
+    lc.head.configure(plan["rule"], plan["lr"], plan["batch"])
+    preds, curve = [], {}
+    for step, (f, y) in enumerate(zip(train_f, data.train_labels), 1):
+        while lc.head.state.classes <= y:
+            lc.head.add_class()
+        preds.append(lc.predict(f))
+        lc.train(f, int(y))
+        if step % plan["eval_every"] == 0 or step == len(tr):
+            curve[step] = accuracies(np.array([lc.predict(x) for x in eval_f]), data.eval_labels, data.pretrained)
+    assert [r.predicted for r in rows] == preds
+    got = {e["step"]: {k: e[k] for k in curve[len(tr)]} for e in s["curve"] if e["step"] > 0}
+    assert got == curve
+    offset, residual, filt = parse_slice_state(last.data, len(lc.channels), lc.in_c)
+    assert np.any(residual != 0), "the slice never moved"
+    np.testing.assert_array_equal(filt, lc.w.reshape(len(lc.channels), -1))
+    np.testing.assert_array_equal(residual, lc.r.reshape(len(lc.channels), -1))
+
+
+def test_learn_train_backbone_refuses_a_budget_that_holds_no_channel(tiny_bnn_and_data, tmp_path):
+    model, data = tiny_bnn_and_data
+    proc = subprocess.run([sys.executable, "-m", "mcuforge", "learn", model, "--data", data, "--new", "zero",
+                           "--train-backbone", "--budget-ram", "64", "--train-new", "1", "--eval-per-class", "1",
+                           "--db", tmp_path / "r.db", "--workdir", tmp_path / "fw"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 3, proc.stderr
+    assert "64" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "fw").exists()

@@ -20,7 +20,8 @@ enum {
     MSG_LAST_CONV_INFO = 0x2B,
     MSG_LAST_CONV_CONFIG = 0x2C,
     MSG_SET_FEATURES = 0x2D,
-    MSG_READ_LAST_CONV = 0x2E
+    MSG_READ_LAST_CONV = 0x2E,
+    MSG_WRITE_LAST_CONV = 0x2F
 };
 
 mf_last_conv_state mf_last_conv;
@@ -204,27 +205,41 @@ static void on_config(const mf_frame *req)
     mf_link_end();
 }
 
-/* payload: offset u32, bytes -> written into model output 0 (the features), as if INVOKE had
- * computed them: replays features this firmware computed earlier. reply: empty */
-static void on_set_features(const mf_frame *req)
+/* payload: offset u32, bytes -> copied into dst[0..size) at offset; reply: empty. */
+static void write_at(const mf_frame *req, uint8_t *dst, uint32_t size, const char *too_short, const char *past_end)
 {
     uint32_t offset, n;
-    if (!features_output(req)) {
-        return;
-    }
     if (req->len < 5u) {
-        mf_reply_error(req, MF_ERR_BAD_LENGTH, "SET_FEATURES needs offset, bytes");
+        mf_reply_error(req, MF_ERR_BAD_LENGTH, too_short);
         return;
     }
     offset = mf_link_get_u32(req->payload);
     n = req->len - 4u;
-    if (offset > mf_model_outputs[0].bytes || n > mf_model_outputs[0].bytes - offset) {
-        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, "SET_FEATURES past the end of the features");
+    if (offset > size || n > size - offset) {
+        mf_reply_error(req, MF_ERR_OUT_OF_RANGE, past_end);
         return;
     }
-    memcpy((uint8_t *)mf_model_outputs[0].data + offset, req->payload + 4, n);
+    memcpy(dst + offset, req->payload + 4, n);
     mf_reply_begin(req, 0);
     mf_link_end();
+}
+
+/* The features written into model output 0, as if INVOKE had computed them: replays features
+ * this firmware computed earlier. */
+static void on_set_features(const mf_frame *req)
+{
+    if (features_output(req)) {
+        write_at(req, (uint8_t *)mf_model_outputs[0].data, mf_model_outputs[0].bytes,
+                 "SET_FEATURES needs offset, bytes", "SET_FEATURES past the end of the features");
+    }
+}
+
+/* The slice state written back (a checkpoint READ_LAST_CONV took): the host restores it after
+ * the head's WRITE_STATE. */
+static void on_write(const mf_frame *req)
+{
+    write_at(req, (uint8_t *)&mf_last_conv, (uint32_t)sizeof(mf_last_conv),
+             "WRITE_LAST_CONV needs offset, bytes", "WRITE_LAST_CONV past the end of the slice state");
 }
 
 /* payload: offset u32, length u16 -> reply: the slice state's bytes (mf_last_conv_state) */
@@ -251,6 +266,7 @@ static const mf_link_route routes[] MF_CONST = {
     {MSG_LAST_CONV_CONFIG, on_config},
     {MSG_SET_FEATURES, on_set_features},
     {MSG_READ_LAST_CONV, on_read},
+    {MSG_WRITE_LAST_CONV, on_write},
 };
 
 void mf_ext_last_conv_register(void)

@@ -8,13 +8,18 @@ old and new classes; the board computes log-mel features and the embedding, and 
 chosen rule. At intervals the held-out (voice-disjoint) test split is evaluated by the board's head.
 Every step's measurement, the accuracy curve and head checkpoints go to the results database; an
 interrupted session resumes with --resume RUN_ID without losing a measurement.
+
+With --train-backbone the board also trains, below the head, the channels of the BNN's int8 last
+conv that --budget-ram holds (the ones the pretrained head reads most; weights only, the lwf rules
+keep the frozen network's embedding as their teacher); checkpoints then hold that slice too, and
+each evaluation runs the held-out clips' features through the current slice.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from ..learning.keywords import bnn_metadata, learn
+from ..learning.keywords import BACKBONE_BUDGET, BACKBONE_LR, bnn_metadata, learn
 from ..learning.rules import RULES
 from . import _common
 
@@ -36,6 +41,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_common.natural_int, default=0)
     p.add_argument("--workdir", default=None, help="firmware project folder (default: build/learn-<model>)")
     _common.add_flash_target(p)
+    p.add_argument("--train-backbone", action="store_true",
+                   help="also train a slice of the BNN's last conv on the board (learning below the head)")
+    p.add_argument("--budget-ram", type=_common.positive_int, default=BACKBONE_BUDGET, metavar="BYTES",
+                   help=f"with --train-backbone: RAM for the trained slice (default {BACKBONE_BUDGET})")
+    p.add_argument("--lr-backbone", type=float, default=BACKBONE_LR,
+                   help=f"with --train-backbone: the slice's learning rate (default {BACKBONE_LR})")
     p.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted session")
     _common.add_json(p, "the session's results")
     _common.add_db(p)
@@ -56,6 +67,10 @@ def print_learn(s: dict, out=None) -> None:
     if s["update_cycles"] is not None:
         print(f"  update    {s['update_cycles']:,.0f} {unit} per sample (median); head {s['head_bytes']:,} bytes",
               file=out)
+    b = s.get("backbone")
+    if b:
+        print(f"  backbone  {b['channels']} of the last conv's {b['out_channels']} channels trained below the head; "
+              f"{b['ram_bytes']:,} bytes of RAM", file=out)
 
 
 def run(args) -> int:
@@ -65,7 +80,8 @@ def run(args) -> int:
     s = learn(args.model, args.data, args.board, rule=args.rule, new=args.new, lr=args.lr, batch=args.batch,
               train_new=args.train_new, train_old=args.train_old, eval_per_class=args.eval_per_class,
               eval_every=args.eval_every, seed=args.seed, workdir=args.workdir, store=store, resume=args.resume,
-              method=args.method, port=args.port,
+              method=args.method, port=args.port, train_backbone=args.train_backbone, budget_ram=args.budget_ram,
+              lr_backbone=args.lr_backbone,
               progress=_common.progress())
     print_learn(s)
     _common.write_json(args.json, s)

@@ -113,6 +113,13 @@ def read_chunked(link, msg: enum.IntEnum, size: int) -> bytes:
     return bytes(blob)
 
 
+def write_chunked(link, msg: enum.IntEnum, data: bytes) -> None:
+    """``data`` written with ``msg`` (request ``offset u32, bytes``), one payload at a time."""
+    chunk = link.hello().max_payload - 4
+    for pos in range(0, len(data), chunk):
+        link.request(msg, struct.pack("<I", pos) + data[pos:pos + chunk])
+
+
 class LearningClient:
     """The learning messages on a connected ``Link``."""
 
@@ -254,6 +261,7 @@ class LastConvMsg(enum.IntEnum):
     LAST_CONV_CONFIG = 0x2C
     SET_FEATURES = 0x2D
     READ_LAST_CONV = 0x2E
+    WRITE_LAST_CONV = 0x2F
 
 
 _LC_INFO = struct.Struct("<HHHHBBII")
@@ -271,14 +279,30 @@ class LastConvInfo:
     state_bytes: int   # the slice: float32 offsets, int16 residuals, int8 weights
 
 
+def parse_slice_state(blob: bytes, channels: int, in_c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``mf_last_conv_state`` blob (READ_LAST_CONV, a checkpoint's ``last-conv-state``) as
+    (offset [n] float32, residual [n, C] int16, filter [n, C] int8)."""
+    n, c = channels, in_c
+    # the C struct's fields in order; an odd row length leaves tail padding up to its 4-byte alignment
+    need = n * (4 + 3 * c)
+    if not need <= len(blob) < need + 4:
+        raise LearningError(f"slice state of {len(blob)} B does not hold {n} rows of {c} weights ({need} B)")
+    offset = np.frombuffer(blob, "<f4", n).astype(np.float32)
+    residual = np.frombuffer(blob, "<i2", n * c, 4 * n).reshape(n, c).astype(np.int16)
+    filt = np.frombuffer(blob, "i1", n * c, 4 * n + 2 * n * c).reshape(n, c).astype(np.int8)
+    return offset, residual, filt
+
+
 class LastConvClient:
     """The ``last_conv`` extension's messages (docs/protocol.md): learning below the head, where
     TRAIN also steps a slice of the BNN's last conv (``mcuforge.learning.last_conv``)."""
 
+    MESSAGE = LastConvMsg.SET_FEATURES  # in HELLO's message types: the firmware has the extension
+
     def __init__(self, link):
         self.link = link
         types = link.hello().message_types
-        if LastConvMsg.SET_FEATURES not in types:
+        if self.MESSAGE not in types:
             raise LearningError(f"{link.url}: firmware {link.hello().firmware_hash!r} has no last_conv extension "
                                 f"(generate it from mcuforge.learning.last_conv.board_model)")
 
@@ -300,23 +324,26 @@ class LastConvClient:
     def set_features(self, features: np.ndarray) -> None:
         """Put packed features (the last conv's input) this firmware computed earlier into model
         output 0, as if INVOKE had computed them (replay before TRAIN or PREDICT)."""
-        data = np.ascontiguousarray(features, dtype="<u4").reshape(-1).tobytes()
-        chunk = self.link.hello().max_payload - 4
-        for pos in range(0, len(data), chunk):
-            self._request(LastConvMsg.SET_FEATURES, struct.pack("<I", pos) + data[pos:pos + chunk])
+        write_chunked(self.link, LastConvMsg.SET_FEATURES, np.ascontiguousarray(features, dtype="<u4").tobytes())
+
+    def read_state_bytes(self) -> bytes:
+        """The slice state as the board holds it (``mf_last_conv_state``): a checkpoint's part
+        below the head, written back with :meth:`write_state`."""
+        return read_chunked(self.link, LastConvMsg.READ_LAST_CONV, self.info().state_bytes)
+
+    def write_state(self, blob: bytes) -> None:
+        """Put back a slice state :meth:`read_state_bytes` took from this firmware; read back to
+        check it landed whole."""
+        size = self.info().state_bytes
+        if len(blob) != size:
+            raise LearningError(f"slice state of {len(blob)} B does not fit this firmware's {size} B")
+        write_chunked(self.link, LastConvMsg.WRITE_LAST_CONV, bytes(blob))
+        if self.read_state_bytes() != bytes(blob):
+            raise LearningError("the slice state read back differs from the one written")
 
     def read_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The trained slice as the board holds it: (offset [n] float32, residual [n, C] int16,
         filter [n, C] int8)."""
         info = self.info()
-        n, c = info.channels, info.in_c
-        # the C struct's fields in order; an odd row length leaves tail padding up to its 4-byte alignment
-        need = n * (4 + 3 * c)
-        if not need <= info.state_bytes < need + 4:
-            raise LearningError(f"slice state of {info.state_bytes} B does not hold {n} rows of {c} weights "
-                                f"({need} B)")
-        b = read_chunked(self.link, LastConvMsg.READ_LAST_CONV, info.state_bytes)
-        offset = np.frombuffer(b, "<f4", n).astype(np.float32)
-        residual = np.frombuffer(b, "<i2", n * c, 4 * n).reshape(n, c).astype(np.int16)
-        filt = np.frombuffer(b, "i1", n * c, 4 * n + 2 * n * c).reshape(n, c).astype(np.int8)
-        return offset, residual, filt
+        return parse_slice_state(read_chunked(self.link, LastConvMsg.READ_LAST_CONV, info.state_bytes),
+                                 info.channels, info.in_c)

@@ -19,6 +19,13 @@ What lands in the results store (one run of kind ``learn``, every write committe
 - artifacts ``head-state`` (the board's checkpoint blob, every ``checkpoint_every`` steps and
   at every evaluation) and ``eval-embeddings`` (the held-out embeddings the board computed).
 
+Learning below the head (``plan.train_backbone``; firmware with the ``last_conv`` extension,
+``mcuforge.learning.last_conv.board_model``): TRAIN also steps a slice of the BNN's last conv, so
+every checkpoint stores that slice too (``last-conv-state``, written before the ``head-state`` of
+the same step, restored after it), and embeddings go stale as the slice moves: the board computes
+the held-out *features* (the last conv's packed input) once (``eval-features``) and each
+evaluation replays them (SET_FEATURES) and lets the board predict through the current slice.
+
 Resuming: any link failure, board fault or reset (the board's sample counter no longer
 matches) closes the board, opens it again, writes the last checkpoint back and continues
 from the checkpoint's step. Steps after the checkpoint are trained again; their ``samples``
@@ -37,11 +44,13 @@ import numpy as np
 from ..flash import FlashError
 from ..link import LinkError, ReplyLost
 from .checkpoint import CheckpointError, HeadState
-from .client import LearningClient
+from .client import LastConvClient, LearningClient
 from .rules import rule_code
 
 STATE_ARTIFACT = "head-state"
 EMBEDDINGS_ARTIFACT = "eval-embeddings"
+SLICE_ARTIFACT = "last-conv-state"
+FEATURES_ARTIFACT = "eval-features"
 
 # A sample source makes the board compute the embedding of sample i: afterwards the
 # model's output 0 holds it (e.g. WRITE_INPUT the features then INVOKE).
@@ -109,6 +118,18 @@ def embedding_source(embeddings: np.ndarray) -> SampleSource:
     return source
 
 
+def features_replay_source(features: np.ndarray) -> SampleSource:
+    """Samples given as the last conv's packed input the same firmware computed earlier (its
+    ``last_conv`` extension; model output 0 after INVOKE): SET_FEATURES replays them, so the
+    backbone below the trained slice runs once per clip, not once per session."""
+    feats = np.ascontiguousarray(features, dtype=np.uint32)
+
+    def source(link, i: int) -> None:
+        LastConvClient(link).set_features(feats[i])
+
+    return source
+
+
 # ---- opening a board -------------------------------------------------------------------------
 
 @dataclass
@@ -155,6 +176,7 @@ class LearnPlan:
     eval_every: int = 50
     checkpoint_every: int = 25
     max_recoveries: int = 5  # board losses in a row without a new checkpoint before giving up
+    train_backbone: bool = False  # the firmware's last_conv extension trains a slice below the head
 
     def check(self) -> None:
         rule_code(self.rule)
@@ -189,6 +211,7 @@ class SessionResult:
     steps: int
     recoveries: int
     evaluations: list[dict] = field(default_factory=list)  # {"step", "accuracy_*", ...} in order
+    backbone: dict | None = None  # train_backbone: the slice as the board reports it (LAST_CONV_INFO)
 
     @property
     def final(self) -> dict:
@@ -230,6 +253,7 @@ class LearningSession:
         self.run_id = run_id
         self.board = None
         self.learn: LearningClient | None = None
+        self.below: LastConvClient | None = None  # plan.train_backbone: the slice's messages
         self.embeddings: np.ndarray | None = None
         self.pretrained = 0
         self.classes = 0
@@ -237,7 +261,8 @@ class LearningSession:
         self.firmware_hash = None
         self.recoveries = 0
         self.evaluations: list[dict] = []
-        self._ckpt: tuple[int, bytes] | None = None  # the last checkpoint this process stored
+        self.backbone: dict | None = None
+        self._ckpt: tuple[int, bytes, bytes | None] | None = None  # the last checkpoint stored: step, head, slice
 
     @property
     def steps(self) -> int:
@@ -255,7 +280,7 @@ class LearningSession:
             self._finish("interrupted", e)
             raise
         self._finish("ok", None)
-        return SessionResult(self.run_id, self.steps, self.recoveries, self.evaluations)
+        return SessionResult(self.run_id, self.steps, self.recoveries, self.evaluations, self.backbone)
 
     def _run_with_recovery(self) -> None:
         streak, last_ckpt = 0, self._latest_checkpoint_step()
@@ -291,7 +316,8 @@ class LearningSession:
     def _open_run(self) -> None:
         summary = {"rule": self.plan.rule, "lr": self.plan.lr, "batch": self.plan.batch,
                    "eval_every": self.plan.eval_every, "checkpoint_every": self.plan.checkpoint_every,
-                   "steps": self.steps, "eval_samples": len(self.eval_labels)}
+                   "steps": self.steps, "eval_samples": len(self.eval_labels),
+                   "train_backbone": self.plan.train_backbone}
         if self.run_id is None:
             self.run_id = self.store.start_run("learn", summary=summary, **self.identity)
             return
@@ -304,6 +330,9 @@ class LearningSession:
         if run.summary.get("steps") not in (None, self.steps):
             raise LearningSessionError(f"run {self.run_id} has a stream of {run.summary['steps']} steps, "
                                        f"this one has {self.steps}: resume it with the same stream")
+        if bool(run.summary.get("train_backbone", False)) != self.plan.train_backbone:
+            raise LearningSessionError(f"run {self.run_id} was {'' if run.summary.get('train_backbone') else 'not '}"
+                                       f"learning below the head: resume it with the same train_backbone")
         self.firmware_hash = run.firmware_hash
 
     def _finish(self, status: str, exc: BaseException | None) -> None:
@@ -311,6 +340,8 @@ class LearningSession:
         summary: dict[str, Any] = {"recoveries": self.recoveries}
         if self.evaluations:
             summary["final"] = self.evaluations[-1]
+        if self.backbone is not None:
+            summary["backbone"] = self.backbone
         # set either way: a resumed run must not keep the error of its failed first part
         summary["error"] = f"{type(exc).__name__}: {exc}" if exc is not None else None
         self.store.finish_run(self.run_id, status, summary)
@@ -334,6 +365,16 @@ class LearningSession:
             raise LearningSessionError(f"the board runs firmware {hello.firmware_hash!r}, the session "
                                        f"started on {self.firmware_hash!r}: its checkpoints do not apply")
         self.unit = link.cycle_scale.unit
+        has_slice = LastConvClient.MESSAGE in hello.message_types
+        if has_slice != self.plan.train_backbone:
+            raise LearningSessionError(
+                f"the board's firmware {'learns' if has_slice else 'does not learn'} below the head "
+                f"(last_conv extension) but the session was planned with train_backbone={self.plan.train_backbone}")
+        self.below = LastConvClient(link) if has_slice else None
+        if self.below is not None:
+            b = self.below.info()
+            self.backbone = {"channels": b.channels, "out_channels": b.out_c, "in_channels": b.in_c,
+                             "ram_bytes": b.ram_bytes, "state_bytes": b.state_bytes}
         info = self.learn.info()
         self.pretrained = info.pretrained
         top = max(max(y for _, y in self.stream), int(self.eval_labels.max()))
@@ -345,7 +386,7 @@ class LearningSession:
                                        f"request (max payload {hello.max_payload})")
 
     def _disconnect(self) -> None:
-        board, self.board, self.learn = self.board, None, None
+        board, self.board, self.learn, self.below = self.board, None, None, None
         if board is not None:
             try:
                 board.close()
@@ -361,9 +402,13 @@ class LearningSession:
             self.classes = self.learn.info().classes
             self._checkpoint(0)
             return 0
-        step, blob = art
+        step, blob, slice_blob = art
         self.progress(f"restoring the checkpoint of step {step}")
         self.learn.write_state(blob)
+        if self.below is not None:
+            if slice_blob is None:
+                raise LearningSessionError(f"the checkpoint of step {step} holds no last-conv slice")
+            self.below.write_state(slice_blob)
         info = self.learn.info()
         if info.samples != step or info.rule != self.plan.rule:
             raise LearningSessionError(f"checkpoint of step {step} holds {info.samples} samples of rule "
@@ -392,12 +437,16 @@ class LearningSession:
             "batch_end": r.batch_end}])
 
     def _checkpoint(self, s: int) -> None:
+        # the slice first: a head-state of step s is the mark that the whole checkpoint is stored
+        slice_blob = self.below.read_state_bytes() if self.below is not None else None
         blob = self.learn.read_state()
         state = HeadState.from_bytes(blob)
         if state.samples != s:
             raise StateLost(f"checkpoint at step {s} holds {state.samples} samples: the board was reset")
+        if slice_blob is not None:
+            self.store.add_artifact(self.run_id, SLICE_ARTIFACT, data=slice_blob, step=s)
         self.store.add_artifact(self.run_id, STATE_ARTIFACT, data=blob, step=s)
-        self._ckpt = (s, blob)
+        self._ckpt = (s, blob, slice_blob)
 
     def _flush_step_metrics(self, upto: int) -> None:
         """update_cycles of every step <= upto not yet in the metrics (a checkpoint covers them)."""
@@ -420,31 +469,39 @@ class LearningSession:
 
     # ---- evaluation ----------------------------------------------------------------------------
     def _eval_embeddings(self) -> np.ndarray:
+        """What model output 0 holds for each held-out sample: the embeddings, or with
+        train_backbone the features below the trained slice (dtype as the board gives them)."""
         if self.embeddings is not None:
             return self.embeddings
-        stored = self.store.artifacts(self.run_id, EMBEDDINGS_ARTIFACT, with_data=True)
+        artifact, dtype = ((FEATURES_ARTIFACT, np.uint32) if self.plan.train_backbone
+                           else (EMBEDDINGS_ARTIFACT, np.float32))  # little-endian, as the board
+        what = "features" if self.plan.train_backbone else "embeddings"
+        stored = self.store.artifacts(self.run_id, artifact, with_data=True)
         if stored:
             self.embeddings = np.load(io.BytesIO(stored[-1].data))
             return self.embeddings
-        self.progress(f"computing {len(self.eval_labels)} held-out embeddings on the board")
+        self.progress(f"computing {len(self.eval_labels)} held-out {what} on the board")
         link = self.learn.link
         rows = []
         n = len(self.eval_set.indices)
         for k, i in enumerate(self.eval_set.indices, start=1):
             self.eval_source(link, int(i))
-            rows.append(np.frombuffer(link.read_output(0), dtype="<f4").copy())
+            rows.append(np.frombuffer(link.read_output(0), dtype=dtype).copy())
             if k % 10 == 0 or k == n:
-                self.progress(f"held-out embeddings on the board: {k}/{n}")
-        emb = np.stack(rows).astype(np.float32)
+                self.progress(f"held-out {what} on the board: {k}/{n}")
+        emb = np.stack(rows)
         buf = io.BytesIO()
         np.save(buf, emb)
-        self.store.add_artifact(self.run_id, EMBEDDINGS_ARTIFACT, data=buf.getvalue())
+        self.store.add_artifact(self.run_id, artifact, data=buf.getvalue())
         self.embeddings = emb
         return emb
 
     def _evaluate(self, s: int) -> None:
         emb = self._eval_embeddings()
-        pred = self.learn.eval_embeddings(emb)
+        if self.below is not None:  # through the current slice: replay each sample's features, PREDICT
+            pred = np.array([self._predict_features(f) for f in emb], np.int64)
+        else:
+            pred = self.learn.eval_embeddings(emb)
         info = self.learn.info()
         if info.samples != s:  # a reset whose boot HELLO was lost: a pretrained head answered
             raise StateLost(f"{self.learn.link.url}: the board counts {info.samples} samples at the "
@@ -466,8 +523,12 @@ class LearningSession:
                       f"(old {row.get('accuracy_old', float('nan')):.3f}, "
                       f"new {row.get('accuracy_new', float('nan')):.3f})")
 
+    def _predict_features(self, features: np.ndarray) -> int:
+        self.below.set_features(features)
+        return self.learn.predict().argmax
+
     # ---- checkpoints in the store -------------------------------------------------------------
-    def _latest_checkpoint(self) -> tuple[int, bytes] | None:
+    def _latest_checkpoint(self) -> tuple[int, bytes, bytes | None] | None:
         if self._ckpt is not None:
             return self._ckpt
         # resuming a run another process started: its newest checkpoint in the store
@@ -475,7 +536,8 @@ class LearningSession:
         if not arts:
             return None
         best = max(arts, key=lambda a: (a.step, a.id))
-        return best.step, best.data
+        slices = [a for a in self.store.artifacts(self.run_id, SLICE_ARTIFACT, with_data=True) if a.step == best.step]
+        return best.step, best.data, (max(slices, key=lambda a: a.id).data if slices else None)
 
     def _latest_checkpoint_step(self) -> int | None:
         if self.run_id is None:
@@ -484,6 +546,6 @@ class LearningSession:
         return max(a.step for a in arts) if arts else None
 
 
-__all__ = ["BoardConnection", "EvalSet", "LearnPlan", "LearningSession",
+__all__ = ["BoardConnection", "EvalSet", "FEATURES_ARTIFACT", "LearnPlan", "LearningSession", "SLICE_ARTIFACT",
            "LearningSessionError", "SampleSource", "SessionResult", "StateLost", "board_opener",
-           "clip_source", "feature_source", "run_learning_session"]
+           "clip_source", "feature_source", "features_replay_source", "run_learning_session"]
