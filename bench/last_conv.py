@@ -163,7 +163,7 @@ def board_session(F: dict, budget_ram: int, n_new: int = 4, seed: int = 0, workd
     lr 0.005; slice lr_w 0.02, weights only): the stream of ``run`` (features replayed with
     SET_FEATURES), then the test split predicted on the board, head-only (LAST_CONV_CONFIG training
     0, same firmware) and head + last conv. Each against its numpy twin: rows of (learner, all, old,
-    new, predictions equal to the twin's, mean TRAIN emulated instructions, extension RAM)."""
+    new, predictions equal to the twin's, mean TRAIN count in the target's cycles_kind, extension RAM)."""
     from mcuforge.learning.client import LastConvClient, LearningClient
     from mcuforge.learning.config import model_head
     from mcuforge.learning.last_conv import LastConvLearner, board_model
@@ -194,7 +194,7 @@ def board_session(F: dict, budget_ram: int, n_new: int = 4, seed: int = 0, workd
             ticks = []
             for i in order:
                 below.set_features(Xtr[i])
-                ticks.append(learn.train(int(ytr[i])).ticks)
+                ticks.append(target.cycles(learn.train(int(ytr[i])).ticks))
                 lc.train(Xtr[i], int(ytr[i]))
             board, want = [], []
             for i in te:
