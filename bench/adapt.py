@@ -89,6 +89,8 @@ def main(argv=None) -> int:
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--augment", type=int, default=0,
+                   help="augmented views of each support clip per epoch, besides the clip (train.adapt.AUGMENTATION)")
     p.add_argument("--lr", type=learning_rate, default=None,
                    help="a rate for every method (default: each method's own, train.adapt.DEFAULT_LEARNING_RATES), "
                         "or 'auto': per method the best of --lr-grid on --val-tasks "
@@ -120,7 +122,8 @@ def main(argv=None) -> int:
             t0 = time.time()
             say = lambda msg, method=method: print(f"  [{method}] {msg}", file=sys.stderr)  # noqa: E731
             settings = dict(board=args.board, method=method, epochs=args.epochs, budget_ram=args.budget_ram,
-                            head=args.head, workdir=work / "runs" / method, store=store, progress=say)
+                            head=args.head, workdir=work / "runs" / method, store=store, progress=say,
+                            augment=args.augment)
             try:
                 if args.lr == AUTO:
                     r = adapt_at_chosen_rate(model, tasks, val, classes, grid=grid, **settings)
@@ -139,7 +142,8 @@ def main(argv=None) -> int:
              "memory the arena plan's, no counts" if args.board == HOST else
              f"{args.board} (emulated: instructions, not hardware cycles)")
     print(f"{len(classes)} new words ({args.classes}), {args.shots} shots, {args.queries} queries, {args.tasks} tasks, "
-          f"{args.epochs} epochs, lr {lr_text(args.lr)}, head {args.head}, budget {args.budget_ram:,} B; {where}")
+          f"{args.epochs} epochs" + (f" x (1 + {args.augment} augmented views)" if args.augment else "")
+          + f", lr {lr_text(args.lr)}, head {args.head}, budget {args.budget_ram:,} B; {where}")
     table(rows, HEADERS)
     if selections:
         print(f"\nlearning rate per method: validation accuracy % on {len(val)} validation tasks (queries from the "

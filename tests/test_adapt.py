@@ -17,7 +17,8 @@ from mcuforge.graph.backward import selection_graph, training_graph
 from mcuforge.model.loader import load
 from mcuforge.reference.executor import initial_state, run_graph, run_graph_all
 from mcuforge.train.adapt import (DEFAULT_LEARNING_RATES, HOST, METHODS, SELECTION, AdaptError, MethodUnsupported, Task,
-                                  adapt, feature_graph, kws_tasks, plan_update, trained_model)
+                                  adapt, feature_graph, kws_tasks, plan_update, trained_model,
+                                  training_samples)
 from mcuforge.train.adapt_lr import LR_GRID, choose_learning_rate, validation_tasks
 from mcuforge.train.imprint import host_features, imprinted, prototypes
 from mcuforge.train.tinytrain import potential_sums
@@ -324,6 +325,33 @@ def test_host_sweep_path_is_the_board_run_without_the_board(tmp_path):
         assert on_host["cycles_per_step"] is None and on_host["trained_on"].startswith("host")
         if method == "tinytrain":
             assert on_host["chosen"] == on_board["chosen"]
+
+
+@pytest.mark.qemu
+def test_augmented_views_train_on_the_board_as_the_numpy_twin(tmp_path):
+    """adapt(augment=1) on ds_cnn_kws (49x40 log-mel input), last layer: every epoch the board
+    trains on each support clip and one augmented view of it (4 steps here), and what it trained
+    equals the numpy twin stepped over the same samples (train.adapt.training_samples)."""
+    model = fixture("ds_cnn_kws")
+    graph = load(model).graph
+    rng = np.random.default_rng(4)
+    shape = graph.tensor(graph.inputs[0]).shape
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(4)]
+    task = Task([(xs[0], 0), (xs[1], 1)], [(xs[2], 0), (xs[3], 1)])
+    r = adapt(model, [task], ["a", "b"], method="last-layer", epochs=1, learning_rate=0.05, seed=2, augment=1,
+              workdir=tmp_path)
+    assert r["augment"] == 1 and r["steps_per_task"] == 4 and r["trained_on"] == "board"
+    start = prototype_head(graph, task)
+    update, _ = plan_update("last-layer", start, task.support, 16384, 0, 0.05)
+    tg = training_graph(start, update, [x for x, _ in task.support])
+    samples, order = training_samples(start, task, 1, np.random.default_rng(2), augment=1)
+    assert order == r["per_task"][0]["order"] and len(samples) == 4
+    state = initial_state(tg)
+    for i in order:
+        x, label = samples[i]
+        run_graph(tg, [x, np.array([label], np.int32)], state)
+    for name, value in r["per_task"][0]["trained"].items():
+        np.testing.assert_array_equal(value, state[name], err_msg=f"{name}: the board trained otherwise")
 
 
 def test_validation_tasks_never_draw_a_test_query(tmp_path):

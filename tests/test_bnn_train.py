@@ -367,13 +367,13 @@ def test_distillation_changes_the_binary_phase_targets(tiny, plain):
 
 
 def test_augmentations_mask_and_resample_as_documented():
-    from mcuforge.train.bnn import _augment, _spec_mask, _speed
+    from mcuforge.data.augment import augment, spec_mask, speed_perturb
 
     X = np.random.default_rng(0).normal(size=(40, 30, 16)).astype(np.float32) + 5.0  # no zero anywhere
     # off: the clips and the generator's state are untouched (a default run trains as before)
     rng = np.random.default_rng(1)
-    assert _augment(X, rng, 0) is X and rng.integers(1 << 30) == np.random.default_rng(1).integers(1 << 30)
-    masked = _spec_mask(X, np.random.default_rng(2), freq_mask=4, time_mask=6)
+    assert augment(X, rng, 0) is X and rng.integers(1 << 30) == np.random.default_rng(1).integers(1 << 30)
+    masked = spec_mask(X, np.random.default_rng(2), freq_mask=4, time_mask=6)
     for clip, orig in zip(masked, X):
         bands, frames = np.flatnonzero((clip == 0).all(0)), np.flatnonzero((clip == 0).all(1))
         assert len(bands) <= 4 and len(frames) <= 6  # at most one band and one span, contiguous
@@ -383,7 +383,7 @@ def test_augmentations_mask_and_resample_as_documented():
     assert (masked == 0).any() and masked.shape == X.shape
     # speed: a ramp over time stays a ramp about the middle frame, its slope within 1 +- speed
     ramp = np.broadcast_to(np.arange(30, dtype=np.float32)[None, :, None], (200, 30, 2)).copy()
-    fast = _speed(ramp, np.random.default_rng(3), 0.1)
+    fast = speed_perturb(ramp, np.random.default_rng(3), 0.1)
     slopes = (fast[:, 20, 0] - fast[:, 10, 0]) / 10
     assert np.all((slopes >= 0.9 - 1e-5) & (slopes <= 1.1 + 1e-5)) and slopes.std() > 0.02
     assert np.allclose(fast[:, 14:16].mean(), 14.5, atol=0.2)

@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--queries", type=_common.positive_int, default=10, help="query clips per class (default 10)")
     p.add_argument("--tasks", type=_common.positive_int, default=3, help="random tasks (default 3)")
     p.add_argument("--epochs", type=_common.positive_int, default=3, help="passes over the support set (default 3)")
+    p.add_argument("--augment", type=_common.natural_int, default=0, metavar="N",
+                   help="train each epoch also on N augmented views of every support clip (time shift, speed, "
+                        "SpecAugment masks, drawn afresh each epoch; default 0: the clips only)")
     p.add_argument("--budget-ram", type=_common.positive_int, default=16384,
                    help="bytes tinytrain/sparse-update may use: the trainable weight copies plus the activations "
                         "and gradients the backward keeps (an estimate; the forward's own buffers come on top; "
@@ -74,6 +77,9 @@ def print_adapt(r: dict, out=None) -> None:
     counts = ("no counts (trained on the host)" if r["cycles_per_step"] is None
               else f"{r['cycles_per_step']:,.0f} {r['cycles_kind']}")
     print(f"  per step   {r['macs_per_step']:,.0f} MACs, {counts}", file=out)
+    if r.get("augment"):
+        print(f"  augment    {r['augment']} view(s) of each support clip per epoch: {r['steps_per_task']} steps a task",
+              file=out)
     if r.get("trained_on", "board") != "board":
         print(f"  trained on {r['trained_on']}", file=out)
     if r.get("learning_rate") is not None:
@@ -108,6 +114,7 @@ def run(args) -> int:
     say = (lambda msg: print(msg, file=sys.stderr)) if _common.progress() else None
     settings = dict(board=args.board, method=args.method, epochs=args.epochs, budget_ram=args.budget_ram,
                     budget_macs=args.budget_macs, seed=args.seed, head=args.head, workdir=args.workdir,
+                    augment=args.augment,
                     store=_common.open_store(args), progress=say)
     if auto:
         val = validation_tasks(args.model, args.data, classes, args.shots, args.queries, args.tasks, seed=args.seed)

@@ -280,8 +280,8 @@ NOT_RECOVERABLE = (DeviceFault, DeviceOverflow, FirmwareMismatch, ProtocolError)
 MAX_RECOVERIES = 3  # board losses in a row without a new step before giving up
 
 
-def _train_steps(tg: Graph, task: Task, order: list[int], board: str, workdir: Path, step, on_step) -> dict:
-    """Run the training steps of ``order`` on the board. Every step's reply carries the trained
+def _train_steps(tg: Graph, samples, order: list[int], board: str, workdir: Path, step, on_step) -> dict:
+    """Run the training steps of ``order`` (indices into ``samples``) on the board. Every step's reply carries the trained
     tensors (the checkpoint, handed to ``on_step(target, steps_done, tensors)``); a board lost on
     the way (a killed QEMU, a reset) is opened again with a firmware restored from the last
     checkpoint (:func:`mcuforge.train.checkpoint.restored`) and goes on from the next step, so
@@ -296,7 +296,7 @@ def _train_steps(tg: Graph, task: Task, order: list[int], board: str, workdir: P
                              progress=step) as target:
                 step(f"train: steps {done + 1}..{len(order)} of {len(order)}")
                 for k in range(done, len(order)):
-                    x, label = task.support[order[k]]
+                    x, label = samples[order[k]]
                     got, cyc = target.run([x, np.array([label], np.int32)])
                     state, done, streak = ckpt.read_back(tg, got), k + 1, 0
                     cycles.append(cyc)
@@ -314,7 +314,7 @@ def _train_steps(tg: Graph, task: Task, order: list[int], board: str, workdir: P
             step(f"board lost ({exc}); restoring the checkpoint of step {done}")
 
 
-def _train_on_host(tg: Graph, task: Task, order: list[int], step, on_step) -> dict:
+def _train_on_host(tg: Graph, samples, order: list[int], step, on_step) -> dict:
     """The training steps on the host's numpy twin of the training graph (the same integer maths
     the board runs, bit-exact): for ``full`` where its firmware does not fit the board. Memory is
     the arena plan's (what the board would need; not measured), there are no counts."""
@@ -326,7 +326,7 @@ def _train_on_host(tg: Graph, task: Task, order: list[int], step, on_step) -> di
     state = initial_state(tg)
     names = list(ckpt.trainable(tg))
     for k, i in enumerate(order):
-        x, label = task.support[i]
+        x, label = samples[i]
         run_graph(tg, [x, np.array([label], np.int32)], state)
         on_step(None, k + 1, {n: state[n] for n in names})
     arena = int(plan_arena(tg).arena_bytes)
@@ -348,23 +348,48 @@ def trained_model(graph: Graph, trained: dict) -> Graph:
     return g
 
 
+def training_samples(graph: Graph, task: Task, epochs: int, rng, augment: int = 0) -> tuple[list, list[int]]:
+    """The training steps of a task: (samples, order), step k trains on ``samples[order[k]]``.
+    Every epoch takes each support clip once in a random order; with ``augment`` views, each epoch
+    also takes that many fresh augmented views of each clip (:data:`AUGMENTATION`), shuffled in
+    with them (samples: the support set, then the views)."""
+    n = len(task.support)
+    if not augment:
+        return task.support, [int(i) for _ in range(epochs) for i in rng.permutation(n)]
+    from ..data.augment import int8_views
+
+    q = graph.tensor(graph.inputs[0]).quant
+    samples, order = list(task.support), []
+    for _ in range(epochs):
+        try:
+            views = [(v, y) for x, y in task.support for v in int8_views(x, q.s, q.zp, augment, rng, **AUGMENTATION)]
+        except ValueError as exc:
+            raise AdaptError(f"--augment: {exc}") from None
+        idx = list(range(n)) + list(range(len(samples), len(samples) + len(views)))
+        samples += views
+        order += [idx[int(i)] for i in rng.permutation(len(idx))]
+    return samples, order
+
+
 def _train_task(graph: Graph, tg: Graph, task: Task, classes: int, board: str, epochs: int, workdir: Path, rng,
-                step, on_step, host_fallback: bool = False) -> dict:
-    """Train ``tg`` (the training graph of ``graph``) on the board over the support set (with
-    ``host_fallback``, on the host's numpy twin where its firmware does not fit: ``trained_on``);
-    run the query set on ``graph`` with the weights the board trained."""
+                step, on_step, host_fallback: bool = False, augment: int = 0) -> dict:
+    """Train ``tg`` (the training graph of ``graph``) on the board over the support set and, with
+    ``augment``, its augmented views (with ``host_fallback``, on the host's numpy twin where its
+    firmware does not fit: ``trained_on``); run the query set on ``graph`` with the weights the
+    board trained."""
     from ..target import open_target
 
-    order = [int(i) for _ in range(epochs) for i in rng.permutation(len(task.support))]
+    samples, order = training_samples(graph, task, epochs, rng, augment)
     try:
         if board == HOST:
-            r = dict(_train_on_host(tg, task, order, step, on_step), trained_on="host (numpy twin; a host-only sweep)")
+            r = dict(_train_on_host(tg, samples, order, step, on_step),
+                     trained_on="host (numpy twin; a host-only sweep)")
         else:
-            r = dict(_train_steps(tg, task, order, board, workdir, step, on_step), trained_on="board")
+            r = dict(_train_steps(tg, samples, order, board, workdir, step, on_step), trained_on="board")
     except BudgetError as exc:
         if not host_fallback:
             raise
-        r = dict(_train_on_host(tg, task, order, step, on_step),
+        r = dict(_train_on_host(tg, samples, order, step, on_step),
                  trained_on=f"host (numpy twin of the board's integer training graph; its firmware does not fit "
                             f"{board}: {exc}; memory planned, not measured)")
     cycles = r.pop("cycles")
@@ -473,6 +498,12 @@ DEFAULT_LEARNING_RATES = {"last-layer": 0.003, "bias": 0.003, "sparse-update": 0
                           "full": 0.0003}
 
 
+# The views ``adapt(augment=N)`` trains on besides each support clip: a time shift of up to 80 ms,
+# speed within 10 %, one mask of up to 8 mel bands and one of up to 10 frames (the BNN lever
+# ``word-classes+augment``'s settings, bench.bnn_levers), drawn afresh every epoch.
+AUGMENTATION = dict(max_shift=8, speed=0.1, freq_mask=8, time_mask=10)
+
+
 def default_learning_rate(method: str) -> float | None:
     """The rate ``adapt`` uses for ``method`` when none is given (None for ``none``: nothing trains)."""
     return DEFAULT_LEARNING_RATES.get(method)
@@ -481,7 +512,7 @@ def default_learning_rate(method: str) -> float | None:
 def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinoplus2", method: str = "tinytrain",
           epochs: int = 3, budget_ram: int = 16384, budget_macs: int | None = None, learning_rate: float | None = None,
           workdir=None, seed: int = 0, progress=None, store=None, after_step=None, head: str = "prototypes",
-          rate_selection: dict | None = None) -> dict:
+          rate_selection: dict | None = None, augment: int = 0) -> dict:
     """Run ``method`` on every task on ``board``; the summary ``mcuforge adapt --json`` writes
     (with ``store``, also recorded there: ``run_id``, with a checkpoint of the trained tensors
     after every training step, :mod:`mcuforge.train.checkpoint`). ``budget_macs`` defaults to
@@ -490,7 +521,9 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
     after every training step (tests lose the board there). ``head``: where the trained methods'
     new rows start (:data:`HEADS`). ``learning_rate``: None takes :data:`DEFAULT_LEARNING_RATES`;
     ``rate_selection``: how it was chosen (:func:`mcuforge.train.adapt_lr.choose_learning_rate`),
-    kept in the summary as ``learning_rate_selection`` and so recorded with the run."""
+    kept in the summary as ``learning_rate_selection`` and so recorded with the run. ``augment``:
+    augmented views of each support clip trained on per epoch, besides the clip
+    (:func:`training_samples`; the prototypes stay the clips' own)."""
     import tempfile
 
     from ..model.loader import load
@@ -500,6 +533,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         learning_rate = default_learning_rate(method) or 0.0  # none trains nothing
     if head not in HEADS:
         raise AdaptError(f"unknown head {head!r}: one of {', '.join(HEADS)}")
+    if isinstance(augment, bool) or not isinstance(augment, int) or augment < 0:
+        raise AdaptError(f"augment {augment!r}: give a number of views >= 0")
     graph = load(model).graph
     check_model(graph, len(classes))
     if not tasks:
@@ -549,7 +584,7 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
                     raise MethodUnsupported(f"method {method} cannot train {graph.name} yet: {exc}") from None
                 try:
                     row = _train_task(start_graph, tg, task, len(classes), board, epochs, wd, rng, step, on_step,
-                                      host_fallback=method == "full")
+                                      host_fallback=method == "full", augment=augment)
                 except BudgetError as exc:
                     raise MethodUnsupported(
                         f"method {method} trains {_describe(update)}: its training firmware does not fit {board} "
@@ -586,6 +621,8 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         cycles_kind=rows[0]["cycles_kind"] or "none (host)", selection_ran=SELECTION[method],
         learning_rate=None if method == "none" else learning_rate,
         budget_ram=budget_ram, budget_macs=budget_macs,
+        augment=0 if method == "none" else augment,
+        steps_per_task=0 if method == "none" else len(rows[0]["order"]),
     )
     if method == "none":
         out["classifier"] = "class prototypes (nearest mean) fit on the host from the board's features"

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.augment import augment
 from ..data.features import FeatureConfig
 from ..data.speech_commands import UNKNOWN, load_split
 from . import BNN_EPOCHS, BNN_FLOAT_EPOCHS, check_bnn_schedule
@@ -204,66 +205,11 @@ def load_bnn_data(data_dir, labels=BASE_LABELS, features: FeatureConfig = BNN_FE
 # ---------------------------------------------------------------- training
 
 
-def _time_shift(X: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
-    """Shift each clip by up to max_shift frames, filling with the clip's own edge frames."""
-    if max_shift <= 0:
-        return X
-    out = np.empty_like(X)
-    n = X.shape[1]
-    for i, s in enumerate(rng.integers(-max_shift, max_shift + 1, size=len(X))):
-        idx = np.clip(np.arange(n) - s, 0, n - 1)
-        out[i] = X[i, idx]
-    return out
-
-
-def _speed(X: np.ndarray, rng: np.random.Generator, speed: float) -> np.ndarray:
-    """Play each clip up to ``speed`` (a fraction) faster or slower: its frames resampled about the
-    clip's middle by linear interpolation, the edges held (a speed perturbation on the features)."""
-    if speed <= 0:
-        return X
-    n = X.shape[1]
-    mid = (n - 1) / 2
-    out = np.empty_like(X)
-    for i, f in enumerate(rng.uniform(1 - speed, 1 + speed, size=len(X))):
-        pos = np.clip(mid + (np.arange(n) - mid) * f, 0, n - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, n - 1)
-        w = (pos - lo)[:, None].astype(X.dtype)
-        out[i] = X[i, lo] * (1 - w) + X[i, hi] * w
-    return out
-
-
-def _spec_mask(X: np.ndarray, rng: np.random.Generator, freq_mask: int, time_mask: int) -> np.ndarray:
-    """SpecAugment-style masks: per clip one band of up to ``freq_mask`` mel bands and one span of
-    up to ``time_mask`` frames set to 0, the normalized features' mean."""
-    if freq_mask <= 0 and time_mask <= 0:
-        return X
-    out = X.copy()
-    for axis, most in ((2, freq_mask), (1, time_mask)):
-        if most <= 0:
-            continue
-        size = X.shape[axis]
-        widths = rng.integers(0, min(most, size) + 1, size=len(X))
-        for i, w in enumerate(widths):
-            start = int(rng.integers(0, size - w + 1))
-            if axis == 2:
-                out[i, :, start:start + w] = 0
-            else:
-                out[i, start:start + w] = 0
-    return out
-
-
-def _augment(X: np.ndarray, rng: np.random.Generator, max_shift: int, speed: float = 0.0, freq_mask: int = 0,
-             time_mask: int = 0) -> np.ndarray:
-    """One epoch's view of the clips: time shift, then speed perturbation, then masks (each off at 0,
-    and then it draws nothing from rng, so a default run is the same as before they existed)."""
-    return _spec_mask(_speed(_time_shift(X, rng, max_shift), rng, speed), rng, freq_mask, time_mask)
-
-
 def _fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, n_classes, epochs, batch_size, learning_rate,
                 rng, max_shift, progress, keep=None, label_smoothing=0.0, teacher=None, distill=0.0, speed=0.0,
                 freq_mask=0, time_mask=0):
-    """Adam + cosine decay over ``epochs``; every epoch sees freshly augmented clips (``_augment``).
+    """Adam + cosine decay over ``epochs``; every epoch sees freshly augmented clips
+    (:func:`mcuforge.data.augment.augment`).
     With a teacher, the targets are (1 - distill) * one-hot + distill * the teacher's softmax on the
     same augmented clips (knowledge distillation at temperature 1)."""
     import keras
@@ -277,7 +223,7 @@ def _fit_epochs(model, X_train, y_train, sample_w, X_val, Y_val, n_classes, epoc
     if keep is not None:
         keep.set_model(model)
     for epoch in range(epochs):
-        X_ep = _augment(X_train, rng, max_shift, speed, freq_mask, time_mask)[..., None]
+        X_ep = augment(X_train, rng, max_shift, speed, freq_mask, time_mask)[..., None]
         Y_ep = Y_train
         if teacher is not None and distill > 0:
             soft = teacher.predict(X_ep, batch_size=256, verbose=0)
@@ -323,7 +269,8 @@ def fit_bnn(X_train, y_train, X_val, y_val, n_classes: int, epochs: int = 8, bat
     epochs // 2), then the BNN started from it (``binary_from_float``) for ``epochs``. Each phase:
     Adam with cosine decay, class weights, a random time shift of up to max_shift frames per
     clip and epoch; optionally a speed perturbation of up to ``speed`` (a fraction) and SpecAugment
-    masks of up to ``freq_mask`` mel bands and ``time_mask`` frames (``_augment``). The BNN keeps the weights of its best validation epoch.
+    masks of up to ``freq_mask`` mel bands and ``time_mask`` frames (:func:`mcuforge.data.augment.augment`).
+    The BNN keeps the weights of its best validation epoch.
     history: per-epoch lists of the binary phase, float_* lists of the float phase, best_epoch
     (index into the binary phase). float_eval(float_model) -> dict is merged into history after
     the float phase (e.g. the float network's test accuracy). distill (0..1): in the binary phase,
