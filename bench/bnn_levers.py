@@ -43,7 +43,7 @@ LEVERS["word-classes+augment+emb256"] = (
     "the two together with a 256-wide embedding (conv_last and the head twice as wide; 64 KB more flash)",
     LEVERS["word-classes"][1], {**LEVERS["word-classes+augment"][2], "embedding_dim": 256})
 HEADERS = ["lever", "backbone test (12)", "probe 16 all (demo data)", "old", "new", "probe 16 all (own data)",
-           "train s", "what changes"]
+           "float twin's probe 16 all (demo data)", "train s", "what changes"]
 
 
 def dataset(work: Path, kwargs: dict) -> Path:
@@ -56,21 +56,27 @@ def dataset(work: Path, kwargs: dict) -> Path:
 
 def measure(name: str, work: Path) -> dict:
     """Train (unless WORK/NAME/bnn.keras exists) and probe one lever; the result is also saved."""
-    from bench.head_ceiling import probe_scores
+    from bench.head_ceiling import float_embeddings, probe_scores
     from mcuforge.train.bnn import BASE_LABELS, read_bnn_metadata, train_and_save_bnn
 
     _, data_kwargs, train_kwargs = LEVERS[name]
     out = work / name
     model = out / "bnn.keras"
     own, demo = dataset(work, data_kwargs), dataset(work, {})
+    def float_probe(float_model, cfg) -> dict:  # the bound without binarization, on the demo's data
+        E = float_embeddings(float_model, demo, cfg)
+        return {"float_probe_demo_data": probe_scores(None, demo, E=E)}
+
     if not model.is_file():
-        train_and_save_bnn(own, model, BASE_LABELS, progress=sys.stderr.isatty(), **train_kwargs)
+        train_and_save_bnn(own, model, BASE_LABELS, progress=sys.stderr.isatty(), float_report=float_probe,
+                           **train_kwargs)
     extra = read_bnn_metadata(model).get("extra", {})
     on_demo = probe_scores(model, demo)
     on_own = on_demo if own == demo else probe_scores(model, own)  # the baseline's own data is the demo's
     result = dict(lever=name, model=str(model), train=train_kwargs, data=data_kwargs,
                   test_accuracy=extra.get("test_accuracy"), train_seconds=extra.get("train_seconds"),
-                  probe_demo_data=on_demo, probe_own_data=on_own)
+                  probe_demo_data=on_demo, probe_own_data=on_own,
+                  float_probe_demo_data=extra.get("float_probe_demo_data"))
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -78,8 +84,9 @@ def measure(name: str, work: Path) -> dict:
 def row(r: dict) -> list:
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     d, o = r["probe_demo_data"]["4 new"], r["probe_own_data"]["4 new"]
+    f = (r.get("float_probe_demo_data") or {}).get("4 new", {})  # levers measured before it was kept: -
     return [r["lever"], pct(r["test_accuracy"]), pct(d["all"]), pct(d["old"]), pct(d["new"]), pct(o["all"]),
-            r["train_seconds"], LEVERS.get(r["lever"], ("?",))[0]]
+            pct(f.get("all")), r["train_seconds"], LEVERS.get(r["lever"], ("?",))[0]]
 
 
 def main(argv=None) -> int:

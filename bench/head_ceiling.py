@@ -52,6 +52,24 @@ def embeddings(model_path: Path, data_dir: Path, progress: bool = False) -> dict
     return out
 
 
+def float_embeddings(float_model, data_dir: Path, feature_config) -> dict:
+    """The embeddings of a BNN's full-precision twin (the float network its binary phase starts
+    from, :func:`mcuforge.train.bnn.fit_bnn`) on every split, in the same form as
+    :func:`embeddings` without the head: what the probe reaches with binarization taken away."""
+    import keras
+
+    from mcuforge.data.speech_commands import load_split
+    from mcuforge.train.bnn import BASE_LABELS, NEW_KEYWORDS
+
+    net = keras.Model(float_model.input, float_model.get_layer("embedding").output)
+    out = {}
+    for split in SPLITS:
+        X, y, _ = load_split(data_dir, list(BASE_LABELS) + list(NEW_KEYWORDS), split, features=feature_config)
+        out[split] = (net.predict(np.asarray(X, np.float32)[..., None], batch_size=256, verbose=0), y)
+    out["pretrained"] = len(BASE_LABELS)
+    return out
+
+
 def _scores(pred, y, pretrained: int) -> dict:
     """Accuracy on the pretrained classes (old), the added ones (new) and all."""
     old, new = y < pretrained, y >= pretrained
@@ -114,9 +132,10 @@ def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float
     return _scores(np.array([head.predict(Xte[i])[0] for i in te]), yte[te], pretrained)
 
 
-def probe_scores(model: Path, data: Path, progress: bool = False) -> dict:
-    """{scenario: probe scores} of one BNN on one dataset: the linear-probe bound alone (no rule runs)."""
-    E = embeddings(model, data, progress)
+def probe_scores(model: Path, data: Path, progress: bool = False, E: dict | None = None) -> dict:
+    """{scenario: probe scores} of one BNN on one dataset: the linear-probe bound alone (no rule runs).
+    ``E``: embeddings already computed (e.g. :func:`float_embeddings`) instead of the folded BNN's."""
+    E = E or embeddings(model, data, progress)
     return {scenario: probe(E, E["pretrained"] + n_new, E["pretrained"]) for scenario, n_new in SCENARIOS}
 
 

@@ -66,6 +66,37 @@ def test_embeddings_are_the_folded_networks(tmp_path):
     np.testing.assert_array_equal(E["head"][0], meta["head_W"])
 
 
+def test_the_float_twins_probe_is_measured_on_its_own_embedding(tmp_path):
+    """train_bnn_kws hands the float phase's network to ``float_report`` (bench.bnn_levers probes
+    it there); float_embeddings are that network's embedding layer on every split."""
+    import keras
+
+    from mcuforge.data.kws import build_kws_dataset
+    from mcuforge.data.speech_commands import load_split
+    from mcuforge.train.bnn import BASE_LABELS, NEW_KEYWORDS, train_bnn_kws
+
+    data = tmp_path / "data"
+    words = [w for w in list(BASE_LABELS) + list(NEW_KEYWORDS) if w not in ("silence", "unknown")]
+    build_kws_dataset(data, words=words, clips_per_voice=1, voices=6, seed=1, progress=False)
+    seen = {}
+
+    def report(float_model, cfg):
+        seen["E"] = head_ceiling.float_embeddings(float_model, data, cfg)
+        seen["model"], seen["cfg"] = float_model, cfg
+        return {"float_probe": head_ceiling.probe_scores(None, data, E=seen["E"])}
+
+    model, history, _ = train_bnn_kws(data, BASE_LABELS, widths=(32,), strides=(2,), first_filters=8,
+                                      embedding_dim=16, batch_size=16, progress=False, epochs=1, float_epochs=1,
+                                      float_report=report)
+    assert set(history["float_probe"]) == {"1 new", "4 new"} and 0 <= history["float_probe"]["4 new"]["all"] <= 1
+    assert seen["model"] is not model and seen["cfg"].normalized
+    X, y, _ = load_split(data, list(BASE_LABELS) + list(NEW_KEYWORDS), "test", features=seen["cfg"])
+    net = keras.Model(seen["model"].input, seen["model"].get_layer("embedding").output)
+    emb, labels = seen["E"]["test"]
+    assert np.array_equal(labels, y) and emb.shape == (len(y), 16)
+    np.testing.assert_allclose(emb, net.predict(X[..., None], verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_rule_runs_learn_new_classes_on_a_separable_embedding():
     E = _embeddings(True)
     r = head_ceiling.rule_run(E, "tinyol", n_new=2, train_new=40, train_old=10, lr=0.05, passes=2)

@@ -381,7 +381,7 @@ def fold_word_classes(model, X, y, labels, words, seed: int = 0, epochs: int = 4
 def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_size: int = 64, seed: int = 0,
                   progress: bool = True, features: FeatureConfig = BNN_FEATURES, exclude_words=NEW_KEYWORDS,
                   float_epochs: int = BNN_FLOAT_EPOCHS, word_classes: bool = False, min_word_clips: int = 8,
-                  **fit_kwargs):
+                  float_report=None, **fit_kwargs):
     """Train the BNN on data_dir's train split (validation split picks the best epoch).
 
     Returns (model, history, feature_config): history is a dict of per-epoch lists plus
@@ -396,6 +396,9 @@ def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_
     class, 112 words of ~25 clips took 90% of the loss and the float network barely learned (5.5%
     train accuracy after 3 epochs, against 68% without word classes). history["word_classes"] is their number;
     every accuracy is over ``labels`` (a word class counts as "unknown").
+
+    float_report(float_model, feature_config) -> dict: merged into the history after the float phase
+    (bench.bnn_levers measures the float twin's linear-probe bound with it).
     """
     t0 = time.time()
     labels = list(labels)
@@ -417,6 +420,8 @@ def train_bnn_kws(data_dir, labels=BASE_LABELS, epochs: int = BNN_EPOCHS, batch_
         out = {"float_validation_accuracy": accuracy(float_model, X_va, y_va, fold=fold)}
         if data["test"] is not None:
             out["float_test_accuracy"] = accuracy(float_model, data["test"][0], data["test"][1], fold=fold)
+        if float_report is not None:
+            out.update(float_report(float_model, cfg))
         return out
 
     model, history = fit_bnn(X_tr, t_tr, X_va, t_va, len(labels) + len(words), epochs, batch_size, seed, progress,
