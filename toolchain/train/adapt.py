@@ -281,8 +281,9 @@ MAX_RECOVERIES = 3  # board losses in a row without a new step before giving up
 
 
 def _train_steps(tg: Graph, samples, order: list[int], board: str, workdir: Path, step, on_step) -> dict:
-    """Run the training steps of ``order`` (indices into ``samples``) on the board. Every step's reply carries the trained
-    tensors (the checkpoint, handed to ``on_step(target, steps_done, tensors)``); a board lost on
+    """Run the training steps of ``order`` (indices into ``samples``) on the board. Every step's
+    reply carries the trained tensors (the checkpoint, handed to ``on_step(target, steps_done,
+    tensors)``); a board lost on
     the way (a killed QEMU, a reset) is opened again with a firmware restored from the last
     checkpoint (:func:`mcuforge.train.checkpoint.restored`) and goes on from the next step, so
     no step is lost or taken twice."""
