@@ -60,7 +60,7 @@ def dataset(work: Path, kwargs: dict) -> Path:
 
 def measure(name: str, work: Path) -> dict:
     """Train (unless WORK/NAME/bnn.keras exists) and probe one lever; the result is also saved."""
-    from bench.head_ceiling import float_embeddings, probe_scores
+    from bench.head_ceiling import float_probe_scores, probe_scores
     from mcuforge.train.bnn import BASE_LABELS, read_bnn_metadata, train_and_save_bnn
 
     _, data_kwargs, train_kwargs = LEVERS[name]
@@ -69,8 +69,7 @@ def measure(name: str, work: Path) -> dict:
     own, demo = dataset(work, data_kwargs), dataset(work, {})
 
     def float_probe(float_model, cfg) -> dict:  # the bound without binarization, on the demo's data
-        E = float_embeddings(float_model, demo, cfg)
-        return {"float_probe_demo_data": probe_scores(None, demo, E=E)}
+        return {"float_probe_demo_data": float_probe_scores(float_model, demo, cfg)}
 
     if not model.is_file():
         train_and_save_bnn(own, model, BASE_LABELS, progress=sys.stderr.isatty(), float_report=float_probe,
@@ -95,7 +94,7 @@ def measure_float(name: str, work: Path) -> dict:
     binary phase: train_bnn_kws stops once it has handed the float network over)."""
     import time
 
-    from bench.head_ceiling import float_embeddings, probe_scores
+    from bench.head_ceiling import float_probe_scores
     from mcuforge.train.bnn import BASE_LABELS, train_bnn_kws
 
     _, data_kwargs, train_kwargs = LEVERS[name]
@@ -103,7 +102,7 @@ def measure_float(name: str, work: Path) -> dict:
     got = {}
 
     def float_probe(float_model, cfg) -> dict:
-        got["probe"] = probe_scores(None, demo, E=float_embeddings(float_model, demo, cfg))
+        got["probe"] = float_probe_scores(float_model, demo, cfg)
         raise _FloatPhaseDone
 
     t0 = time.time()
@@ -125,8 +124,7 @@ def row(r: dict) -> list:
     d, o = r.get("probe_demo_data", none)["4 new"], r.get("probe_own_data", none)["4 new"]
     f = (r.get("float_probe_demo_data") or {}).get("4 new", {})  # levers measured before it was kept: -
     return [r["lever"], pct(r.get("test_accuracy")), pct(d.get("all")), pct(d.get("old")), pct(d.get("new")),
-            pct(o.get("all")),
-            pct(f.get("all")), r["train_seconds"], LEVERS.get(r["lever"], ("?",))[0]]
+            pct(o.get("all")), pct(f.get("all")), r["train_seconds"], LEVERS.get(r["lever"], ("?",))[0]]
 
 
 def main(argv=None) -> int:

@@ -132,11 +132,19 @@ def rule_run(E, rule: str, n_new: int, train_new: int, train_old: int, lr: float
     return _scores(np.array([head.predict(Xte[i])[0] for i in te]), yte[te], pretrained)
 
 
-def probe_scores(model: Path, data: Path, progress: bool = False, E: dict | None = None) -> dict:
-    """{scenario: probe scores} of one BNN on one dataset: the linear-probe bound alone (no rule runs).
-    ``E``: embeddings already computed (e.g. :func:`float_embeddings`) instead of the folded BNN's."""
-    E = E or embeddings(model, data, progress)
+def bounds(E: dict) -> dict:
+    """{scenario: probe scores} of embeddings ``E`` (:func:`embeddings` or :func:`float_embeddings`)."""
     return {scenario: probe(E, E["pretrained"] + n_new, E["pretrained"]) for scenario, n_new in SCENARIOS}
+
+
+def probe_scores(model: Path, data: Path, progress: bool = False) -> dict:
+    """{scenario: probe scores} of one BNN on one dataset: the linear-probe bound alone (no rule runs)."""
+    return bounds(embeddings(model, data, progress))
+
+
+def float_probe_scores(float_model, data: Path, feature_config) -> dict:
+    """The same bound for a BNN's float twin (:func:`float_embeddings`): binarization taken away."""
+    return bounds(float_embeddings(float_model, data, feature_config))
 
 
 def run(demo_dir: Path, progress: bool = True, model: Path | None = None, data: Path | None = None,

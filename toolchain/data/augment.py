@@ -66,15 +66,20 @@ def augment(X: np.ndarray, rng: np.random.Generator, max_shift: int, speed: floa
     return spec_mask(speed_perturb(time_shift(X, rng, max_shift), rng, speed), rng, freq_mask, time_mask)
 
 
+def frames_mels(shape) -> tuple[int, int]:
+    """(frames, mels) of a model input shape that holds them and 1s; a ValueError names any other."""
+    dims = [int(d) for d in shape if d != 1]
+    if len(dims) != 2:
+        raise ValueError(f"augmenting needs a (frames, mels) input; this model's is {tuple(shape)}")
+    return dims[0], dims[1]
+
+
 def int8_views(x: np.ndarray, scale: float, zero_point: int, views: int, rng: np.random.Generator,
                max_shift: int, speed: float = 0.0, freq_mask: int = 0, time_mask: int = 0) -> list[np.ndarray]:
     """``views`` augmented copies of one int8 model input ``x`` (its shape holds frames x mels and
     1s): dequantized, augmented as :func:`augment`, quantized back as the front end quantizes."""
     from ..frontend.reference import quantize_features
 
-    dims = [d for d in x.shape if d != 1]
-    if len(dims) != 2:
-        raise ValueError(f"augmenting needs a (frames, mels) input; this model's is {tuple(x.shape)}")
-    real = (x.astype(np.float32).reshape(1, *dims) - np.float32(zero_point)) * np.float32(scale)
+    real = (x.astype(np.float32).reshape(1, *frames_mels(x.shape)) - np.float32(zero_point)) * np.float32(scale)
     out = augment(np.repeat(real, views, axis=0), rng, max_shift, speed, freq_mask, time_mask)
     return [quantize_features(v, scale, zero_point).reshape(x.shape) for v in out]

@@ -362,10 +362,7 @@ def training_samples(graph: Graph, task: Task, epochs: int, rng, augment: int = 
     q = graph.tensor(graph.inputs[0]).quant
     samples, order = list(task.support), []
     for _ in range(epochs):
-        try:
-            views = [(v, y) for x, y in task.support for v in int8_views(x, q.s, q.zp, augment, rng, **AUGMENTATION)]
-        except ValueError as exc:
-            raise AdaptError(f"--augment: {exc}") from None
+        views = [(v, y) for x, y in task.support for v in int8_views(x, q.s, q.zp, augment, rng, **AUGMENTATION)]
         idx = list(range(n)) + list(range(len(samples), len(samples) + len(views)))
         samples += views
         order += [idx[int(i)] for i in rng.permutation(len(idx))]
@@ -538,6 +535,13 @@ def adapt(model, tasks: list[Task], classes: list[str], board: str = "netduinopl
         raise AdaptError(f"augment {augment!r}: give a number of views >= 0")
     graph = load(model).graph
     check_model(graph, len(classes))
+    if augment:  # refused before any board work, not at the first task's training
+        from ..data.augment import frames_mels
+
+        try:
+            frames_mels(graph.tensor(graph.inputs[0]).shape)
+        except ValueError as exc:
+            raise AdaptError(f"augment: {exc}") from None
     if not tasks:
         raise AdaptError("no tasks")
     if budget_macs is None:
